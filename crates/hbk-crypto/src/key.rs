@@ -1,7 +1,6 @@
 //! The sealed-box key: AES-256 for secrecy, Poly1305-AES for integrity.
 
 use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
-use poly1305::universal_hash::KeyInit as _;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 

@@ -1,0 +1,42 @@
+//! The storage seam: every backend (local directory, S3, REST) implements
+//! [`Backend`], keyed by file type and id.
+
+use crate::{BackendError, FileType, Id};
+
+/// Result of a backend call.
+pub type BackendResult<T> = std::result::Result<T, BackendError>;
+
+/// Raw, unencrypted access to a repository's files.
+///
+/// Calls are synchronous and may be made from many threads at once. For
+/// [`FileType::Config`] the id is ignored: there is only one config.
+/// Writes are atomic: an object is either absent or complete.
+pub trait Backend: Send + Sync {
+    /// A human-readable location, for messages (never contains secrets).
+    fn location(&self) -> String;
+
+    /// Creates the repository's structure; fails if a config exists already.
+    fn create(&self) -> BackendResult<()>;
+
+    /// All files of one type with their sizes. Names that are not ids are
+    /// skipped.
+    fn list(&self, file_type: FileType) -> BackendResult<Vec<(Id, u64)>>;
+
+    /// The whole file.
+    fn read_full(&self, file_type: FileType, id: &Id) -> BackendResult<Vec<u8>>;
+
+    /// `length` bytes starting at `offset`; fewer bytes is an error.
+    fn read_range(
+        &self,
+        file_type: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Vec<u8>>;
+
+    /// Stores a new file atomically.
+    fn write(&self, file_type: FileType, id: &Id, data: &[u8]) -> BackendResult<()>;
+
+    /// Deletes a file; a missing file is [`BackendError::NotFound`].
+    fn remove(&self, file_type: FileType, id: &Id) -> BackendResult<()>;
+}

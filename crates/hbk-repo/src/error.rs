@@ -1,0 +1,135 @@
+//! The one error type of this crate.
+
+use crate::{BlobType, FileType, Id};
+
+/// Why a backend call failed. Backends classify their own errors so that
+/// callers (and later a retry layer) can tell a missing object from a fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The object (or the repository) does not exist.
+    #[error("{what} does not exist")]
+    NotFound {
+        /// The object, named by backend location and path.
+        what: String,
+    },
+    /// The object exists already and the backend does not overwrite.
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// The object.
+        what: String,
+    },
+    /// An I/O error that is not expected to go away by retrying.
+    #[error("{what}: {source}")]
+    Io {
+        /// The object or operation.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A fault that may go away when retried (timeouts, 5xx, resets).
+    #[error("{what}: {message} (transient)")]
+    Transient {
+        /// The object or operation.
+        what: String,
+        /// What the backend said.
+        message: String,
+    },
+    /// Any other permanent failure reported by the backend.
+    #[error("{what}: {message}")]
+    Other {
+        /// The object or operation.
+        what: String,
+        /// What the backend said.
+        message: String,
+    },
+}
+
+impl BackendError {
+    /// Whether this error says the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, BackendError::NotFound { .. })
+    }
+
+    /// Whether a retry may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BackendError::Transient { .. })
+    }
+}
+
+/// Errors of the repository layer: format, crypto and backend failures with
+/// the object they concern.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No key file opens with the given password.
+    #[error("wrong password or no key found")]
+    WrongPassword,
+    /// The location holds no repository (no config file).
+    #[error("repository does not exist: unable to open config file at {location}")]
+    RepositoryNotFound {
+        /// The repository location.
+        location: String,
+    },
+    /// A backend operation failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A stored object failed authentication, hashing or decoding.
+    #[error("{file_type} {id} is damaged: {reason}")]
+    Corrupt {
+        /// The kind of object.
+        file_type: FileType,
+        /// Its id (all zero for the config).
+        id: Id,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A blob failed authentication, decompression or hashing.
+    #[error("{blob_type} blob {id} in pack {pack} is damaged: {reason}")]
+    CorruptBlob {
+        /// The blob's type.
+        blob_type: BlobType,
+        /// The blob's id.
+        id: Id,
+        /// The pack holding it.
+        pack: Id,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A blob the repository should have is not in the index.
+    #[error("{blob_type} blob {id} not found in index")]
+    BlobNotFound {
+        /// The blob's type.
+        blob_type: BlobType,
+        /// The blob's id.
+        id: Id,
+    },
+    /// Bytes that do not follow the format (pack header, JSON, …).
+    #[error("invalid {what}: {reason}")]
+    Format {
+        /// What was being parsed.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The repository has a version this build does not understand.
+    #[error("unsupported repository version {0} (supported: 1, 2)")]
+    UnsupportedVersion(u32),
+    /// A local-only operation failed (e.g. a password command).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// A [`Error::Format`] with a formatted reason.
+    pub fn format(what: &'static str, reason: impl std::fmt::Display) -> Error {
+        Error::Format {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,105 @@
+//! Content ids: the SHA-256 of stored bytes, shown as 64 lowercase hex digits.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+/// A 32-byte id: the SHA-256 of a file's stored bytes or of a blob's plaintext.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Id(pub [u8; 32]);
+
+impl Id {
+    /// The SHA-256 of `data`.
+    pub fn hash(data: &[u8]) -> Id {
+        Id(Sha256::digest(data).into())
+    }
+
+    /// A random id, for a new repository's `id` field.
+    pub fn random() -> Id {
+        let mut b = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+        Id(b)
+    }
+
+    /// The full 64-digit lowercase hex form, as used in file names.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The first 8 hex digits, as restic shows ids to people.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+
+    /// Whether this id's hex form starts with `prefix` (case-insensitive).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.to_hex().starts_with(&prefix.to_ascii_lowercase())
+    }
+
+    /// Whether every byte is zero (a null id, never valid in a tree).
+    pub fn is_null(&self) -> bool {
+        self.0 == [0; 32]
+    }
+}
+
+/// A string that is not 64 hex digits.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid id {0:?}: expected 64 hex digits")]
+pub struct ParseIdError(pub String);
+
+impl FromStr for Id {
+    type Err = ParseIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut b = [0u8; 32];
+        if s.len() != 64 || hex::decode_to_slice(s, &mut b).is_err() {
+            return Err(ParseIdError(s.chars().take(80).collect()));
+        }
+        Ok(Id(b))
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({})", self.short())
+    }
+}
+
+impl serde::Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_prefix() {
+        let id = Id::hash(b"");
+        let s = id.to_string();
+        assert_eq!(
+            s,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(s.parse::<Id>().unwrap(), id);
+        assert!(id.has_prefix("E3B0"));
+        assert_eq!(id.short(), "e3b0c442");
+        assert!("xyz".parse::<Id>().is_err());
+        assert!(s[..63].parse::<Id>().is_err());
+    }
+}

@@ -1,0 +1,252 @@
+//! Pack files: `blob… || seal(header) || u32le(header length)`.
+//!
+//! The header lists every blob in pack order; offsets are implied by the
+//! lengths of the blobs before it. This module parses and builds headers and
+//! locates them in a pack's tail; it does no I/O.
+
+use std::num::NonZeroU32;
+
+use hbk_crypto::{Key, OVERHEAD};
+
+use crate::{BlobType, Error, Id, Result};
+
+/// Largest accepted encrypted header, including its length field.
+pub const MAX_HEADER_SIZE: u64 = 16 * 1024 * 1024 + 4;
+/// Size of a header entry for an uncompressed blob (types 0 and 1).
+pub const PLAIN_ENTRY_SIZE: usize = 37;
+/// Size of a header entry for a compressed blob (types 2 and 3).
+pub const COMPRESSED_ENTRY_SIZE: usize = 41;
+/// How many tail bytes to read first: enough for a header of 15 compressed
+/// entries, so most packs need a single request.
+pub const TAIL_READ: u64 = 15 * COMPRESSED_ENTRY_SIZE as u64 + OVERHEAD as u64 + 4;
+
+/// One blob as described by a pack header, with its offset filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackBlob {
+    /// Data or tree.
+    pub blob_type: BlobType,
+    /// SHA-256 of the blob's plaintext.
+    pub id: Id,
+    /// Where its sealed bytes start in the pack.
+    pub offset: u64,
+    /// Its sealed length in the pack (payload + 32).
+    pub length: u32,
+    /// Its plaintext length when compressed; `None` when stored raw.
+    pub uncompressed_length: Option<NonZeroU32>,
+}
+
+impl PackBlob {
+    /// Bytes this blob's entry takes in the header.
+    pub fn entry_size(&self) -> usize {
+        if self.uncompressed_length.is_some() {
+            COMPRESSED_ENTRY_SIZE
+        } else {
+            PLAIN_ENTRY_SIZE
+        }
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> Result<u32> {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| Error::format("pack header", "truncated entry"))
+}
+
+/// Parses a decrypted header into its blobs, computing offsets.
+pub fn parse_header(plain: &[u8]) -> Result<Vec<PackBlob>> {
+    let mut blobs = Vec::with_capacity(plain.len() / PLAIN_ENTRY_SIZE);
+    let mut pos = 0;
+    let mut offset = 0u64;
+    while pos < plain.len() {
+        let t = plain[pos];
+        let (blob_type, compressed) = match t {
+            0 => (BlobType::Data, false),
+            1 => (BlobType::Tree, false),
+            2 => (BlobType::Data, true),
+            3 => (BlobType::Tree, true),
+            _ => return Err(Error::format("pack header", format!("invalid type {t}"))),
+        };
+        let length = u32_at(plain, pos + 1)?;
+        let (ulen, id_at) = if compressed {
+            (u32_at(plain, pos + 5)?, pos + 9)
+        } else {
+            (0, pos + 5)
+        };
+        let id: [u8; 32] = plain
+            .get(id_at..id_at + 32)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| Error::format("pack header", "truncated entry"))?;
+        if (length as usize) < OVERHEAD {
+            return Err(Error::format(
+                "pack header",
+                format!("blob length {length} too small"),
+            ));
+        }
+        let blob = PackBlob {
+            blob_type,
+            id: Id(id),
+            offset,
+            length,
+            uncompressed_length: NonZeroU32::new(ulen),
+        };
+        pos += blob.entry_size();
+        offset += u64::from(length);
+        blobs.push(blob);
+    }
+    if blobs.is_empty() {
+        return Err(Error::format("pack header", "no blobs"));
+    }
+    Ok(blobs)
+}
+
+/// Builds a header's plaintext; offsets in `blobs` are not stored.
+pub fn encode_header(blobs: &[PackBlob]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(blobs.len() * COMPRESSED_ENTRY_SIZE);
+    for b in blobs {
+        let t = match (b.blob_type, b.uncompressed_length.is_some()) {
+            (BlobType::Data, false) => 0,
+            (BlobType::Tree, false) => 1,
+            (BlobType::Data, true) => 2,
+            (BlobType::Tree, true) => 3,
+        };
+        out.push(t);
+        out.extend_from_slice(&b.length.to_le_bytes());
+        if let Some(u) = b.uncompressed_length {
+            out.extend_from_slice(&u.get().to_le_bytes());
+        }
+        out.extend_from_slice(&b.id.0);
+    }
+    out
+}
+
+/// Reads the header length from the last four bytes and checks it against
+/// the pack size. Returns the length of the encrypted header.
+pub fn header_length(trailer: [u8; 4], pack_size: u64) -> Result<u64> {
+    let hlen = u64::from(u32::from_le_bytes(trailer));
+    if hlen < OVERHEAD as u64 || hlen + 4 > pack_size || hlen + 4 > MAX_HEADER_SIZE {
+        return Err(Error::format(
+            "pack header",
+            format!("header length {hlen} invalid for pack of {pack_size} bytes"),
+        ));
+    }
+    Ok(hlen)
+}
+
+/// Parses the header from the pack's last `tail.len()` bytes, if they hold
+/// all of it. Returns `Ok(None)` when more bytes are needed (the returned
+/// error-free `None` tells the caller how far to read: see
+/// [`header_length`]).
+pub fn parse_tail(key: &Key, tail: &[u8], pack_size: u64) -> Result<Option<Vec<PackBlob>>> {
+    let n = tail.len();
+    if n < 4 {
+        return Err(Error::format("pack", "shorter than 4 bytes"));
+    }
+    let trailer: [u8; 4] = tail[n - 4..]
+        .try_into()
+        .map_err(|_| Error::format("pack", "short trailer"))?;
+    let hlen = header_length(trailer, pack_size)? as usize;
+    if hlen + 4 > n {
+        return Ok(None);
+    }
+    let mut sealed = tail[n - 4 - hlen..n - 4].to_vec();
+    let plain = key
+        .open_in_place(&mut sealed)
+        .map_err(|e| Error::format("pack header", e))?;
+    let blobs = parse_header(plain)?;
+    let end = blobs
+        .last()
+        .map_or(0, |b| b.offset + u64::from(b.length));
+    if end + hlen as u64 + 4 != pack_size {
+        return Err(Error::format(
+            "pack header",
+            format!(
+                "blobs end at {end}, header is {hlen} bytes, but the pack has {pack_size} bytes"
+            ),
+        ));
+    }
+    Ok(Some(blobs))
+}
+
+/// Parses the header of a complete pack held in memory.
+pub fn parse_pack(key: &Key, pack: &[u8]) -> Result<Vec<PackBlob>> {
+    parse_tail(key, pack, pack.len() as u64)?
+        .ok_or_else(|| Error::format("pack", "header longer than the pack"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(t: BlobType, len: u32, ulen: u32, id: u8) -> PackBlob {
+        PackBlob {
+            blob_type: t,
+            id: Id([id; 32]),
+            offset: 0,
+            length: len,
+            uncompressed_length: NonZeroU32::new(ulen),
+        }
+    }
+
+    #[test]
+    fn each_entry_type_round_trips() {
+        let blobs = vec![
+            blob(BlobType::Data, 100, 0, 1),
+            blob(BlobType::Tree, 50, 0, 2),
+            blob(BlobType::Data, 40, 70, 3),
+            blob(BlobType::Tree, 33, 9, 4),
+        ];
+        let h = encode_header(&blobs);
+        assert_eq!(h.len(), 37 * 2 + 41 * 2);
+        assert_eq!(&h[..1], &[0]);
+        assert_eq!(h[37], 1);
+        assert_eq!(h[74], 2);
+        assert_eq!(h[115], 3);
+        let parsed = parse_header(&h).unwrap();
+        let offsets: Vec<u64> = parsed.iter().map(|b| b.offset).collect();
+        assert_eq!(offsets, [0, 100, 150, 190]);
+        for (a, b) in parsed.iter().zip(&blobs) {
+            assert_eq!((a.blob_type, a.id, a.length), (b.blob_type, b.id, b.length));
+            assert_eq!(a.uncompressed_length, b.uncompressed_length);
+        }
+    }
+
+    #[test]
+    fn bad_headers_are_errors() {
+        assert!(parse_header(&[]).is_err());
+        assert!(parse_header(&[4; 37]).is_err());
+        assert!(parse_header(&[0; 36]).is_err());
+        assert!(header_length(0u32.to_le_bytes(), 100).is_err());
+        assert!(header_length(200u32.to_le_bytes(), 100).is_err());
+    }
+
+    #[test]
+    fn whole_pack_round_trip() {
+        let key = Key::random();
+        let mut pack = Vec::new();
+        key.seal_into(b"hello", &mut pack);
+        let b = PackBlob {
+            length: pack.len() as u32,
+            ..blob(BlobType::Data, 0, 0, 9)
+        };
+        let sealed = key.seal(&encode_header(&[b]));
+        pack.extend_from_slice(&sealed);
+        pack.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        let parsed = parse_pack(&key, &pack).unwrap();
+        assert_eq!(parsed, vec![b]);
+        pack.push(0);
+        assert!(parse_pack(&key, &pack).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_headers_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = parse_header(&data);
+        }
+
+        #[test]
+        fn random_packs_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = parse_pack(&Key::random(), &data);
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The repository handle: a backend plus the master key and config.
+//!
+//! [`Repository`] reads and writes whole files (config, keys, snapshots,
+//! index, locks); [`IndexedRepository`] adds the loaded index and reads
+//! blobs. Backup and restore need the latter.
+
+use std::sync::Arc;
+
+use hbk_crypto::Key;
+use rayon::prelude::*;
+
+use crate::blob::decode_blob;
+use crate::keyfile::KeyFileError;
+use crate::unpacked::{decode_unpacked, encode_unpacked};
+use crate::{
+    Backend, BlobType, Config, Error, FileType, Id, Index, IndexFile, KeyFile, Result,
+    SnapshotFile, Tree,
+};
+
+/// restic tries at most this many key files when no key hint is given.
+pub const MAX_KEYS_TRIED: usize = 20;
+
+/// An open repository: the master key is known, the config loaded.
+#[derive(Clone)]
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    key: Key,
+    key_id: Id,
+    config: Config,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("location", &self.backend.location())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Repository {
+    /// Opens the repository at `backend` with `password`: tries the key
+    /// files in turn and decrypts the config.
+    ///
+    /// Errors: [`Error::RepositoryNotFound`] when there is no config,
+    /// [`Error::WrongPassword`] when no key opens.
+    pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository> {
+        let sealed_config = read_config(backend.as_ref())?;
+        let mut keys = backend.list(FileType::Key)?;
+        keys.sort();
+        for (id, _) in keys.into_iter().take(MAX_KEYS_TRIED) {
+            let kf = load_key_file(backend.as_ref(), &id)?;
+            match kf.open(password) {
+                Ok(key) => return Self::with_key(backend, key, id, &sealed_config),
+                Err(KeyFileError::WrongPassword) => continue,
+                Err(KeyFileError::Invalid(e)) => {
+                    return Err(Error::Corrupt {
+                        file_type: FileType::Key,
+                        id,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        Err(Error::WrongPassword)
+    }
+
+    fn with_key(
+        backend: Arc<dyn Backend>,
+        key: Key,
+        key_id: Id,
+        sealed_config: &[u8],
+    ) -> Result<Repository> {
+        let corrupt = |reason: String| Error::Corrupt {
+            file_type: FileType::Config,
+            id: Id::default(),
+            reason,
+        };
+        let json = key.open(sealed_config).map_err(|e| corrupt(e.to_string()))?;
+        let config = Config::from_json(&json)?;
+        Ok(Repository {
+            backend,
+            key,
+            key_id,
+            config,
+        })
+    }
+
+    /// Creates a new repository in an empty location: structure, key file
+    /// and config. Returns it open.
+    pub fn init(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        config: Config,
+        kdf: hbk_crypto::KdfParams,
+        username: &str,
+        hostname: &str,
+    ) -> Result<Repository> {
+        match backend.read_full(FileType::Config, &Id::default()) {
+            Ok(_) => {
+                return Err(Error::Other(format!(
+                    "repository at {} already exists (config file found)",
+                    backend.location()
+                )))
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !(1..=2).contains(&config.version) {
+            return Err(Error::UnsupportedVersion(config.version));
+        }
+        backend.create()?;
+        let master = Key::random();
+        let kf = KeyFile::create(&master, password, kdf, username, hostname)?;
+        let kf_bytes = kf.to_json();
+        let key_id = Id::hash(&kf_bytes);
+        backend.write(FileType::Key, &key_id, &kf_bytes)?;
+        let sealed = master.seal(&config.to_json());
+        backend.write(FileType::Config, &Id::default(), &sealed)?;
+        Ok(Repository {
+            backend,
+            key: master,
+            key_id,
+            config,
+        })
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The master key.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// The id of the key file that opened the repository.
+    pub fn key_id(&self) -> Id {
+        self.key_id
+    }
+
+    /// The decrypted config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// All files of a type with their sizes.
+    pub fn list(&self, t: FileType) -> Result<Vec<(Id, u64)>> {
+        Ok(self.backend.list(t)?)
+    }
+
+    /// A file's raw bytes, checked against its name.
+    pub fn load_raw(&self, t: FileType, id: &Id) -> Result<Vec<u8>> {
+        let data = self.backend.read_full(t, id)?;
+        let actual = Id::hash(&data);
+        if actual != *id {
+            return Err(Error::Corrupt {
+                file_type: t,
+                id: *id,
+                reason: format!("content hash is {actual}"),
+            });
+        }
+        Ok(data)
+    }
+
+    /// An index, snapshot or lock file's JSON: loaded, checked, decrypted
+    /// and unframed.
+    pub fn load_unpacked(&self, t: FileType, id: &Id) -> Result<Vec<u8>> {
+        let mut data = self.load_raw(t, id)?;
+        let corrupt = |reason: String| Error::Corrupt {
+            file_type: t,
+            id: *id,
+            reason,
+        };
+        let plain = self
+            .key
+            .open_in_place(&mut data)
+            .map_err(|e| corrupt(e.to_string()))?
+            .to_vec();
+        decode_unpacked(self.config.version, plain).map_err(|e| corrupt(e.to_string()))
+    }
+
+    /// Encrypts and stores a JSON document as an unpacked file; returns
+    /// its id.
+    pub fn save_unpacked(&self, t: FileType, json: &[u8]) -> Result<Id> {
+        let framed = encode_unpacked(self.config.version, json)?;
+        let sealed = self.key.seal(&framed);
+        let id = Id::hash(&sealed);
+        self.backend.write(t, &id, &sealed)?;
+        Ok(id)
+    }
+
+    /// One snapshot.
+    pub fn load_snapshot(&self, id: &Id) -> Result<SnapshotFile> {
+        let json = self.load_unpacked(FileType::Snapshot, id)?;
+        SnapshotFile::from_json(&json).map_err(|e| Error::Corrupt {
+            file_type: FileType::Snapshot,
+            id: *id,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every snapshot, loaded in parallel, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<(Id, SnapshotFile)>> {
+        let ids = self.list(FileType::Snapshot)?;
+        let mut all = ids
+            .par_iter()
+            .map(|(id, _)| self.load_snapshot(id).map(|s| (*id, s)))
+            .collect::<Result<Vec<_>>>()?;
+        all.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(all)
+    }
+
+    /// One index file, parsed.
+    pub fn load_index_file(&self, id: &Id) -> Result<IndexFile> {
+        let json = self.load_unpacked(FileType::Index, id)?;
+        IndexFile::from_json(&json).map_err(|e| Error::Corrupt {
+            file_type: FileType::Index,
+            id: *id,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every index file, loaded and parsed in parallel.
+    pub fn index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
+        let ids = self.list(FileType::Index)?;
+        ids.par_iter()
+            .map(|(id, _)| self.load_index_file(id).map(|f| (*id, f)))
+            .collect()
+    }
+
+    /// Loads the whole index and returns the repository ready for blob reads.
+    pub fn into_indexed(self) -> Result<IndexedRepository> {
+        let files = self.index_files()?;
+        let index = Index::from_files(files.iter().map(|(_, f)| f));
+        Ok(IndexedRepository { repo: self, index })
+    }
+}
+
+fn read_config(backend: &dyn Backend) -> Result<Vec<u8>> {
+    backend
+        .read_full(FileType::Config, &Id::default())
+        .map_err(|e| {
+            if e.is_not_found() {
+                Error::RepositoryNotFound {
+                    location: backend.location(),
+                }
+            } else {
+                e.into()
+            }
+        })
+}
+
+fn load_key_file(backend: &dyn Backend, id: &Id) -> Result<KeyFile> {
+    let bytes = backend.read_full(FileType::Key, id)?;
+    let corrupt = |reason: String| Error::Corrupt {
+        file_type: FileType::Key,
+        id: *id,
+        reason,
+    };
+    if Id::hash(&bytes) != *id {
+        return Err(corrupt("content does not match its name".into()));
+    }
+    KeyFile::from_json(&bytes).map_err(|e| corrupt(e.to_string()))
+}
+
+/// An open repository with its index loaded: blobs can be read by id.
+pub struct IndexedRepository {
+    repo: Repository,
+    index: Index,
+}
+
+impl std::ops::Deref for IndexedRepository {
+    type Target = Repository;
+    fn deref(&self) -> &Repository {
+        &self.repo
+    }
+}
+
+impl IndexedRepository {
+    /// The loaded index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The repository without its index.
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// A blob's plaintext, read from its pack and fully verified.
+    pub fn blob(&self, t: BlobType, id: &Id) -> Result<Vec<u8>> {
+        let loc = self.index.get(t, id).ok_or(Error::BlobNotFound {
+            blob_type: t,
+            id: *id,
+        })?;
+        let mut sealed = self.repo.backend.read_range(
+            FileType::Pack,
+            &loc.pack,
+            loc.offset,
+            u64::from(loc.length),
+        )?;
+        decode_blob(&self.repo.key, id, loc.uncompressed_length, &mut sealed).map_err(|e| {
+            Error::CorruptBlob {
+                blob_type: t,
+                id: *id,
+                pack: loc.pack,
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// A tree, read and parsed.
+    pub fn tree(&self, id: &Id) -> Result<Tree> {
+        let json = self.blob(BlobType::Tree, id)?;
+        Tree::from_json(&json).map_err(|e| Error::Corrupt {
+            file_type: FileType::Pack,
+            id: *id,
+            reason: format!("tree blob does not parse: {e}"),
+        })
+    }
+}
