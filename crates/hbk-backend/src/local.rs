@@ -1,0 +1,194 @@
+//! A repository in a local directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
+
+use crate::layout;
+
+/// A repository stored in a directory, laid out as restic lays it out.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+impl LocalBackend {
+    /// A backend rooted at `root` (nothing is touched until used).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalBackend { root: root.into() }
+    }
+
+    /// The repository directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, t: FileType, id: &Id) -> PathBuf {
+        self.root.join(layout::relative_path(t, id))
+    }
+
+    fn io_err(&self, what: &Path, e: io::Error) -> BackendError {
+        let what = what.display().to_string();
+        if e.kind() == io::ErrorKind::NotFound {
+            BackendError::NotFound { what }
+        } else {
+            BackendError::Io { what, source: e }
+        }
+    }
+
+    fn list_dir(&self, dir: &Path, out: &mut Vec<(Id, u64)>) -> BackendResult<()> {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io_err(dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| self.io_err(dir, e))?;
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(layout::parse_name) else {
+                continue;
+            };
+            let meta = entry.metadata().map_err(|e| self.io_err(&entry.path(), e))?;
+            if meta.is_file() {
+                out.push((id, meta.len()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes `path`'s directory entry durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Backend for LocalBackend {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn create(&self) -> BackendResult<()> {
+        let mkdir = |p: &Path| {
+            fs::create_dir_all(p).map_err(|e| self.io_err(p, e))?;
+            fs::set_permissions(p, fs::Permissions::from_mode(0o700)).map_err(|e| self.io_err(p, e))
+        };
+        mkdir(&self.root)?;
+        for t in FileType::DIRS {
+            mkdir(&self.root.join(t.dir_name()))?;
+        }
+        for i in 0..=255u8 {
+            mkdir(&self.root.join("data").join(format!("{i:02x}")))?;
+        }
+        Ok(())
+    }
+
+    fn list(&self, t: FileType) -> BackendResult<Vec<(Id, u64)>> {
+        let mut out = Vec::new();
+        match t {
+            FileType::Config => {
+                if let Ok(m) = fs::metadata(self.root.join("config")) {
+                    out.push((Id::default(), m.len()));
+                }
+            }
+            FileType::Pack => {
+                let data = self.root.join("data");
+                let subdirs = match fs::read_dir(&data) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+                    Err(e) => return Err(self.io_err(&data, e)),
+                };
+                for sub in subdirs {
+                    let sub = sub.map_err(|e| self.io_err(&data, e))?;
+                    if sub.file_type().map(|f| f.is_dir()).unwrap_or(false) {
+                        self.list_dir(&sub.path(), &mut out)?;
+                    }
+                }
+            }
+            _ => self.list_dir(&self.root.join(t.dir_name()), &mut out)?,
+        }
+        Ok(out)
+    }
+
+    fn read_full(&self, t: FileType, id: &Id) -> BackendResult<Vec<u8>> {
+        let p = self.path(t, id);
+        fs::read(&p).map_err(|e| self.io_err(&p, e))
+    }
+
+    fn read_range(&self, t: FileType, id: &Id, offset: u64, length: u64) -> BackendResult<Vec<u8>> {
+        let p = self.path(t, id);
+        let f = File::open(&p).map_err(|e| self.io_err(&p, e))?;
+        let len = usize::try_from(length).map_err(|_| BackendError::Other {
+            what: p.display().to_string(),
+            message: format!("range of {length} bytes too large"),
+        })?;
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(&mut buf, offset)
+            .map_err(|e| self.io_err(&p, e))?;
+        Ok(buf)
+    }
+
+    fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
+        let final_path = self.path(t, id);
+        let dir = final_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(|e| self.io_err(&dir, e))?;
+        }
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!("{name}-tmp-{:016x}", rand::random::<u64>()));
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &final_path)?;
+            sync_dir(&dir)?;
+            fs::set_permissions(&final_path, fs::Permissions::from_mode(0o400))
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.io_err(&final_path, e));
+        }
+        Ok(())
+    }
+
+    fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
+        let p = self.path(t, id);
+        fs::remove_file(&p).map_err(|e| self.io_err(&p, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_list_read_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create().unwrap();
+        let id = Id::hash(b"pack");
+        b.write(FileType::Pack, &id, b"0123456789").unwrap();
+        assert_eq!(b.list(FileType::Pack).unwrap(), vec![(id, 10)]);
+        assert_eq!(b.read_range(FileType::Pack, &id, 2, 3).unwrap(), b"234");
+        assert!(b.read_range(FileType::Pack, &id, 8, 3).is_err());
+        assert_eq!(b.read_full(FileType::Pack, &id).unwrap().len(), 10);
+        fs::write(dir.path().join("repo/data/00/junk-tmp-1"), b"x").unwrap();
+        assert_eq!(b.list(FileType::Pack).unwrap().len(), 1);
+        b.remove(FileType::Pack, &id).unwrap();
+        assert!(b.read_full(FileType::Pack, &id).unwrap_err().is_not_found());
+        assert!(b.list(FileType::Index).unwrap().is_empty());
+    }
+}
