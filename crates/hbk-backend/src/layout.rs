@@ -28,7 +28,10 @@ mod tests {
     fn paths() {
         let id = Id::hash(b"x");
         let h = id.to_hex();
-        assert_eq!(relative_path(FileType::Pack, &id), format!("data/{}/{h}", &h[..2]));
+        assert_eq!(
+            relative_path(FileType::Pack, &id),
+            format!("data/{}/{h}", &h[..2])
+        );
         assert_eq!(relative_path(FileType::Key, &id), format!("keys/{h}"));
         assert_eq!(relative_path(FileType::Config, &id), "config");
         assert_eq!(parse_name(&format!("{h}-tmp-1234")), None);

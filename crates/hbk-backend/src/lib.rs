@@ -18,7 +18,9 @@ pub fn open(location: &str) -> Result<Arc<dyn Backend>, String> {
     if let Some(path) = location.strip_prefix("local:") {
         return Ok(Arc::new(LocalBackend::new(path)));
     }
-    for scheme in ["s3:", "rest:", "sftp:", "b2:", "azure:", "gs:", "swift:", "rclone:"] {
+    for scheme in [
+        "s3:", "rest:", "sftp:", "b2:", "azure:", "gs:", "swift:", "rclone:",
+    ] {
         if location.starts_with(scheme) {
             return Err(format!(
                 "backend {:?} is not supported yet",

@@ -51,7 +51,9 @@ impl LocalBackend {
             let Some(id) = name.to_str().and_then(layout::parse_name) else {
                 continue;
             };
-            let meta = entry.metadata().map_err(|e| self.io_err(&entry.path(), e))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| self.io_err(&entry.path(), e))?;
             if meta.is_file() {
                 out.push((id, meta.len()));
             }

@@ -23,7 +23,11 @@ impl KdfParams {
     };
 
     /// Cheap parameters for tests only; real repositories must not use them.
-    pub const INSECURE_FOR_TESTS: KdfParams = KdfParams { n: 1024, r: 8, p: 1 };
+    pub const INSECURE_FOR_TESTS: KdfParams = KdfParams {
+        n: 1024,
+        r: 8,
+        p: 1,
+    };
 
     /// Checks the ranges restic accepts before spending any time on them.
     pub fn validate(&self) -> Result<()> {

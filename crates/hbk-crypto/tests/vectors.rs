@@ -136,7 +136,13 @@ fn scrypt_user_key_from_restic_key_file() {
 
 #[test]
 fn bad_kdf_params_are_rejected() {
-    for (n, r, p) in [(0, 8, 1), (1, 8, 1), (1000, 8, 1), (1024, 0, 1), (1024, 8, 0)] {
+    for (n, r, p) in [
+        (0, 8, 1),
+        (1, 8, 1),
+        (1000, 8, 1),
+        (1024, 0, 1),
+        (1024, 8, 0),
+    ] {
         assert!(Key::derive(b"x", &[0; 64], KdfParams { n, r, p }).is_err());
     }
 }

@@ -69,7 +69,10 @@ impl KeyFile {
     pub fn from_json(bytes: &[u8]) -> Result<KeyFile> {
         let k: KeyFile = serde_json::from_slice(bytes).map_err(|e| Error::format("key file", e))?;
         if k.kdf != "scrypt" {
-            return Err(Error::format("key file", format!("unknown kdf {:?}", k.kdf)));
+            return Err(Error::format(
+                "key file",
+                format!("unknown kdf {:?}", k.kdf),
+            ));
         }
         if k.salt.len() != 64 {
             return Err(Error::format(
@@ -158,7 +161,10 @@ mod tests {
         let kf = KeyFile::create(&master, b"pw", KdfParams::INSECURE_FOR_TESTS, "u", "h").unwrap();
         let parsed = KeyFile::from_json(&kf.to_json()).unwrap();
         assert_eq!(parsed.open(b"pw").unwrap(), master);
-        assert!(matches!(parsed.open(b"nope"), Err(KeyFileError::WrongPassword)));
+        assert!(matches!(
+            parsed.open(b"nope"),
+            Err(KeyFileError::WrongPassword)
+        ));
     }
 
     proptest::proptest! {

@@ -82,7 +82,11 @@ pub fn to_string(go_mode: u32) -> String {
     let mut s = String::with_capacity(10);
     s.push(t);
     for (i, c) in "rwxrwxrwx".chars().enumerate() {
-        s.push(if go_mode & (1 << (8 - i)) != 0 { c } else { '-' });
+        s.push(if go_mode & (1 << (8 - i)) != 0 {
+            c
+        } else {
+            '-'
+        });
     }
     s
 }

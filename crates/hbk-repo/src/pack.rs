@@ -154,9 +154,7 @@ pub fn parse_tail(key: &Key, tail: &[u8], pack_size: u64) -> Result<Option<Vec<P
         .open_in_place(&mut sealed)
         .map_err(|e| Error::format("pack header", e))?;
     let blobs = parse_header(plain)?;
-    let end = blobs
-        .last()
-        .map_or(0, |b| b.offset + u64::from(b.length));
+    let end = blobs.last().map_or(0, |b| b.offset + u64::from(b.length));
     if end + hlen as u64 + 4 != pack_size {
         return Err(Error::format(
             "pack header",

@@ -76,7 +76,9 @@ impl Repository {
             id: Id::default(),
             reason,
         };
-        let json = key.open(sealed_config).map_err(|e| corrupt(e.to_string()))?;
+        let json = key
+            .open(sealed_config)
+            .map_err(|e| corrupt(e.to_string()))?;
         let config = Config::from_json(&json)?;
         Ok(Repository {
             backend,

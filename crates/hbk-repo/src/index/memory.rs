@@ -102,9 +102,7 @@ impl Index {
 
     /// Whether the index knows the blob.
     pub fn contains(&self, t: BlobType, id: &Id) -> bool {
-        self.entries(t)
-            .binary_search_by(|e| e.id.cmp(id))
-            .is_ok()
+        self.entries(t).binary_search_by(|e| e.id.cmp(id)).is_ok()
     }
 
     /// Number of distinct blobs of type `t`.

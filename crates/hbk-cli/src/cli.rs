@@ -1,0 +1,171 @@
+//! Arguments, spelled as restic spells them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// hbk: fast, restic-compatible backups.
+#[derive(Parser, Debug)]
+#[command(name = "hbk", version, about, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Global options (environment: `HBK_*` or `RESTIC_*`).
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Repository to use (env: HBK_REPOSITORY, RESTIC_REPOSITORY).
+    #[arg(short = 'r', long = "repo", global = true)]
+    pub repo: Option<String>,
+    /// File holding the repository location (env: HBK_REPOSITORY_FILE, RESTIC_REPOSITORY_FILE).
+    #[arg(long = "repository-file", global = true)]
+    pub repository_file: Option<PathBuf>,
+    /// File to read the password from (env: HBK_PASSWORD_FILE, RESTIC_PASSWORD_FILE).
+    #[arg(short = 'p', long = "password-file", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Shell command printing the password (env: HBK_PASSWORD_COMMAND, RESTIC_PASSWORD_COMMAND).
+    #[arg(long = "password-command", global = true)]
+    pub password_command: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Be more verbose (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Do not use a local cache (hbk keeps none yet).
+    #[arg(long = "no-cache", global = true)]
+    pub no_cache: bool,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// List the files of a snapshot.
+    Ls(LsArgs),
+    /// Print internal objects.
+    Cat(CatArgs),
+    /// Manage keys (passwords).
+    Key(KeyArgs),
+    /// Restore a snapshot into a directory.
+    Restore(RestoreArgs),
+    /// Check the repository for errors.
+    Check(CheckArgs),
+}
+
+/// Snapshot filters shared by several commands.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Only snapshots of this host (repeatable).
+    #[arg(long = "host", short = 'H')]
+    pub host: Vec<String>,
+    /// Only snapshots with these tags (`a,b` means both; repeatable: either).
+    #[arg(long = "tag")]
+    pub tag: Vec<String>,
+    /// Only snapshots of exactly these paths (repeatable).
+    #[arg(long = "path")]
+    pub path: Vec<String>,
+}
+
+/// `snapshots`.
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    /// Snapshot ids to show (default: all).
+    pub ids: Vec<String>,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only the newest N snapshots of each host and path set.
+    #[arg(long)]
+    pub latest: Option<usize>,
+}
+
+/// `ls`.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Snapshot id, prefix or `latest`.
+    pub snapshot: String,
+    /// Directories to list (default: everything).
+    pub dirs: Vec<String>,
+    /// Long listing.
+    #[arg(short, long)]
+    pub long: bool,
+    /// With directories: list their contents recursively.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Filters for `latest`.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// `cat`.
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    /// config, index, snapshot, key, masterkey, lock, pack, blob or tree.
+    pub kind: String,
+    /// The object's id (for `tree`: SNAPSHOT[:PATH]).
+    pub id: Option<String>,
+}
+
+/// `key`.
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    /// The key subcommand.
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+/// Key subcommands.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// List the key files.
+    List,
+}
+
+/// `restore`.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// SNAPSHOT[:SUBPATH]: id, prefix or `latest`.
+    pub snapshot: String,
+    /// Directory to restore into.
+    #[arg(short, long)]
+    pub target: PathBuf,
+    /// Restore only matching paths (repeatable).
+    #[arg(short, long)]
+    pub include: Vec<String>,
+    /// Skip matching paths (repeatable).
+    #[arg(short, long)]
+    pub exclude: Vec<String>,
+    /// Read restored files back and verify them.
+    #[arg(long)]
+    pub verify: bool,
+    /// Restore all-zero blocks as holes.
+    #[arg(long)]
+    pub sparse: bool,
+    /// Show what would be restored, write nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Filters for `latest`.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// `check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Read and verify all pack data.
+    #[arg(long = "read-data")]
+    pub read_data: bool,
+    /// Read and verify a subset: `n/m` or `x%`.
+    #[arg(long = "read-data-subset")]
+    pub read_data_subset: Option<String>,
+}

@@ -1,0 +1,44 @@
+//! One module per command; each parses its arguments, calls the engine and
+//! prints.
+
+mod cat;
+mod check;
+mod key;
+mod ls;
+mod restore;
+mod snapshots;
+
+use anyhow::Result;
+use hbk_engine::snapshots::SnapshotFilter;
+
+use crate::cli::{Cli, Command, FilterArgs};
+
+/// Runs the command; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Snapshots(a) => snapshots::run(g, a),
+        Command::Ls(a) => ls::run(g, a),
+        Command::Cat(a) => cat::run(g, a),
+        Command::Key(a) => key::run(g, a),
+        Command::Restore(a) => restore::run(g, a),
+        Command::Check(a) => check::run(g, a),
+    }
+}
+
+/// The engine's snapshot filter for the common `--host/--tag/--path` flags.
+pub fn filter(f: &FilterArgs) -> SnapshotFilter {
+    SnapshotFilter {
+        hosts: f.host.clone(),
+        tags: SnapshotFilter::tag_sets(&f.tag),
+        paths: f.path.clone(),
+    }
+}
+
+/// Splits `SNAPSHOT[:PATH]`.
+pub fn split_snapshot_path(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once(':') {
+        Some((s, p)) => (s, Some(p)),
+        None => (spec, None),
+    }
+}

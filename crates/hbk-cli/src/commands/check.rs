@@ -1,0 +1,49 @@
+//! `hbk check`.
+
+use anyhow::Result;
+use hbk_engine::commands::check::{check, CheckOptions, ReadData};
+
+use crate::cli::{CheckArgs, GlobalOpts};
+use crate::{exit, repo};
+
+/// Checks the repository; exit 1 when anything is wrong.
+pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
+    let repo = repo::open(g)?;
+    let read_data = match (&a.read_data_subset, a.read_data) {
+        (Some(s), _) => s.parse::<ReadData>()?,
+        (None, true) => ReadData::All,
+        (None, false) => ReadData::None,
+    };
+    let say = |s: &str| {
+        if !g.quiet {
+            println!("{s}");
+        }
+    };
+    say("load indexes");
+    say("check all packs");
+    say("check snapshots, trees and blobs");
+    let report = check(&repo, &CheckOptions { read_data })?;
+    if read_data != ReadData::None {
+        say(&format!("read data of {} packs", report.packs_read));
+    }
+    for h in &report.hints {
+        if g.verbose > 0 {
+            eprintln!("{h}");
+        }
+    }
+    if g.verbose > 0 {
+        for p in &report.orphaned_packs {
+            eprintln!("pack {p}: not referenced in any index");
+        }
+    }
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    if report.errors.is_empty() {
+        say("no errors were found");
+        Ok(exit::OK)
+    } else {
+        eprintln!("Fatal: repository contains errors");
+        Ok(exit::ERROR)
+    }
+}

@@ -1,0 +1,101 @@
+//! Printing snapshots and nodes in restic's text and JSON shapes.
+
+use hbk_repo::{mode, Id, Node, SnapshotFile};
+use serde_json::{json, Map, Value};
+
+/// A snapshot as restic's `--json` prints it: its fields plus `id` and
+/// `short_id`.
+pub fn snapshot_json(id: &Id, sn: &SnapshotFile) -> Value {
+    let mut v = serde_json::to_value(sn).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), json!(id.to_hex()));
+        m.insert("short_id".into(), json!(id.short()));
+    }
+    v
+}
+
+/// A node line of `ls --json`.
+pub fn node_json(path: &[u8], node: &Node) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(node.display_name()));
+    m.insert("type".into(), json!(node.node_type.as_str()));
+    m.insert("path".into(), json!(String::from_utf8_lossy(path)));
+    m.insert("uid".into(), json!(node.uid));
+    m.insert("gid".into(), json!(node.gid));
+    if node.node_type == hbk_repo::NodeType::File {
+        m.insert("size".into(), json!(node.size));
+    }
+    m.insert("mode".into(), json!(node.mode));
+    m.insert("permissions".into(), json!(mode::to_string(node.mode)));
+    m.insert("mtime".into(), json!(node.mtime.to_string()));
+    m.insert("atime".into(), json!(node.atime.to_string()));
+    m.insert("ctime".into(), json!(node.ctime.to_string()));
+    m.insert("struct_type".into(), json!("node"));
+    Value::Object(m)
+}
+
+/// restic's human time format: `2006-01-02 15:04:05`, in the local zone.
+pub fn human_time(t: &hbk_repo::GoTime) -> String {
+    t.0.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// A `ls -l` line.
+pub fn node_long(path: &[u8], node: &Node) -> String {
+    let user = if node.user.is_empty() {
+        node.uid.to_string()
+    } else {
+        node.user.clone()
+    };
+    let group = if node.group.is_empty() {
+        node.gid.to_string()
+    } else {
+        node.group.clone()
+    };
+    let mut line = format!(
+        "{} {:>5} {:>5} {:>6} {} {}",
+        mode::to_string(node.mode),
+        user,
+        group,
+        node.size,
+        human_time(&node.mtime),
+        String::from_utf8_lossy(path)
+    );
+    if node.node_type == hbk_repo::NodeType::Symlink {
+        line.push_str(" -> ");
+        line.push_str(&String::from_utf8_lossy(node.link_target()));
+    }
+    line
+}
+
+/// Prints rows as a left-aligned table with a header and rules.
+pub fn table(header: &[&str], rows: &[Vec<String>], footer: &str) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let fmt = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let head = fmt(header.to_vec());
+    let rule = "-".repeat(widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1));
+    println!("{head}");
+    println!("{rule}");
+    for r in rows {
+        println!("{}", fmt(r.iter().map(String::as_str).collect()));
+    }
+    println!("{rule}");
+    if !footer.is_empty() {
+        println!("{footer}");
+    }
+}

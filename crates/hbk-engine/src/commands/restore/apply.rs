@@ -1,0 +1,108 @@
+//! Creating restored nodes on disk and applying their metadata.
+
+use std::ffi::OsStr;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use filetime::FileTime;
+use hbk_repo::{mode, Node, NodeType};
+use nix::sys::stat::{Mode, SFlag};
+
+/// Removes whatever non-directory is at `path`, so that a symlink left
+/// there can never redirect a write outside the target.
+fn clear(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.is_dir() => fs::remove_file(path),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn nix_err(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+/// Creates the node at `path` (its parent is created if missing): a
+/// directory, a file of its final size (all holes), a symlink, a fifo or a
+/// device.
+pub fn create(path: &Path, node: &Node) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match &node.node_type {
+        NodeType::Dir => {
+            if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+                fs::remove_file(path)?;
+            }
+            match fs::create_dir(path) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
+        }
+        NodeType::File => {
+            clear(path)?;
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)?;
+            f.set_len(node.size)
+        }
+        NodeType::Symlink => {
+            clear(path)?;
+            std::os::unix::fs::symlink(OsStr::from_bytes(node.link_target()), path)
+        }
+        NodeType::Fifo => {
+            clear(path)?;
+            nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)).map_err(nix_err)
+        }
+        NodeType::Dev | NodeType::CharDev => {
+            clear(path)?;
+            let kind = if node.node_type == NodeType::Dev {
+                SFlag::S_IFBLK
+            } else {
+                SFlag::S_IFCHR
+            };
+            nix::sys::stat::mknod(path, kind, Mode::from_bits_truncate(0o600), node.device)
+                .map_err(nix_err)
+        }
+        other => Err(io::Error::other(format!(
+            "cannot restore node type {:?}",
+            other.as_str()
+        ))),
+    }
+}
+
+fn file_time(t: &hbk_repo::GoTime) -> FileTime {
+    FileTime::from_unix_time(t.unix_seconds(), t.nanos())
+}
+
+/// Applies owner, extended attributes, permissions and times, in that order
+/// (chown clears set-id bits, and xattrs need write access).
+pub fn metadata(path: &Path, node: &Node, owners: bool) -> io::Result<()> {
+    let is_link = node.node_type == NodeType::Symlink;
+    if owners {
+        std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))?;
+    }
+    if !is_link {
+        for xa in &node.extended_attributes {
+            match xattr::set(path, &xa.name, &xa.value) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {}
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("setting xattr {}: {e}", xa.name),
+                    ))
+                }
+            }
+        }
+        let perms = fs::Permissions::from_mode(mode::unix_permissions(node.mode));
+        fs::set_permissions(path, perms)?;
+    }
+    filetime::set_symlink_file_times(path, file_time(&node.atime), file_time(&node.mtime))
+}

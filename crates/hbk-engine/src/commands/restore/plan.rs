@@ -1,0 +1,473 @@
+//! The restore plan: what to create, and which blobs of which packs go to
+//! which file offsets.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use hbk_repo::blob::decode_blob;
+use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, Node, NodeType};
+use rayon::prelude::*;
+
+use super::{apply, ItemError, RestoreOptions, RestoreProgress, RestoreStats};
+use crate::filter::Selection;
+use crate::walk::join;
+use crate::Result;
+
+/// Reads of one pack are merged when the gap between wanted blobs is at
+/// most this many bytes…
+const MAX_GAP: u64 = 256 * 1024;
+/// …and as long as one read stays below this size.
+const MAX_READ: u64 = 16 * 1024 * 1024;
+/// Files a worker keeps open at once.
+const MAX_OPEN_FILES: usize = 64;
+
+/// One node to restore, at a path relative to the target.
+struct Item {
+    rel: PathBuf,
+    node: Node,
+    /// For a hardlink seen before: the item it links to.
+    link_to: Option<usize>,
+    /// Whether the node was selected (unselected parent directories are
+    /// created but get no metadata).
+    selected: bool,
+}
+
+/// Where one blob is wanted.
+struct Target {
+    item: usize,
+    offset: u64,
+}
+
+/// One blob to read from a pack, and every place it goes to.
+struct BlobJob {
+    id: Id,
+    loc: BlobLocation,
+    targets: Vec<Target>,
+}
+
+/// Everything a restore will do, built from the snapshot's trees.
+pub struct RestorePlan {
+    items: Vec<Item>,
+    packs: Vec<(Id, Vec<BlobJob>)>,
+    /// Errors found while planning (missing blobs, bad names).
+    errors: Vec<ItemError>,
+    bytes: u64,
+}
+
+/// Whether a stored name is safe to create inside the target.
+fn safe_name(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/') && !name.contains(&0)
+}
+
+fn rel_path(path: &[u8]) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(path)))
+}
+
+impl RestorePlan {
+    /// Walks `tree` and plans the restore of what `selection` selects.
+    pub fn build(
+        repo: &IndexedRepository,
+        tree: &Id,
+        selection: &Selection,
+    ) -> Result<RestorePlan> {
+        let mut plan = RestorePlan {
+            items: Vec::new(),
+            packs: Vec::new(),
+            errors: Vec::new(),
+            bytes: 0,
+        };
+        let mut hardlinks: HashMap<(u64, u64), usize> = HashMap::new();
+        plan.collect(repo, tree, b"/", selection, &mut hardlinks)?;
+        plan.plan_contents(repo);
+        Ok(plan)
+    }
+
+    fn collect(
+        &mut self,
+        repo: &IndexedRepository,
+        tree: &Id,
+        prefix: &[u8],
+        selection: &Selection,
+        hardlinks: &mut HashMap<(u64, u64), usize>,
+    ) -> Result<()> {
+        let t = repo.tree(tree)?;
+        for mut node in t.nodes {
+            let path = join(prefix, &node.name);
+            if !safe_name(&node.name) {
+                self.errors.push(ItemError {
+                    path: rel_path(&path),
+                    message: "unsafe file name in snapshot, skipped".into(),
+                });
+                continue;
+            }
+            let (selected, descend) = selection.decide(&path);
+            if node.node_type == NodeType::Dir {
+                if !selected && !descend {
+                    continue;
+                }
+                let subtree = node.subtree;
+                node.extra.clear();
+                self.items.push(Item {
+                    rel: rel_path(&path),
+                    node,
+                    link_to: None,
+                    selected,
+                });
+                if let Some(sub) = subtree {
+                    self.collect(repo, &sub, &path, selection, hardlinks)?;
+                }
+                continue;
+            }
+            if !selected || node.node_type == NodeType::Socket {
+                continue;
+            }
+            let mut link_to = None;
+            if node.node_type == NodeType::File && node.links > 1 && node.inode != 0 {
+                let key = (node.device_id, node.inode);
+                match hardlinks.get(&key) {
+                    Some(first) => link_to = Some(*first),
+                    None => {
+                        hardlinks.insert(key, self.items.len());
+                    }
+                }
+            }
+            node.extra.clear();
+            self.items.push(Item {
+                rel: rel_path(&path),
+                node,
+                link_to,
+                selected,
+            });
+        }
+        Ok(())
+    }
+
+    fn plan_contents(&mut self, repo: &IndexedRepository) {
+        let mut jobs: HashMap<Id, (Id, usize)> = HashMap::new();
+        let mut packs: HashMap<Id, usize> = HashMap::new();
+        for (i, item) in self.items.iter().enumerate() {
+            if item.node.node_type != NodeType::File || item.link_to.is_some() {
+                continue;
+            }
+            let mut offset = 0u64;
+            for id in item.node.content.iter().flatten() {
+                let Some(loc) = repo.index().get(BlobType::Data, id) else {
+                    self.errors.push(ItemError {
+                        path: item.rel.clone(),
+                        message: format!("data blob {id} not found in index"),
+                    });
+                    break;
+                };
+                let target = Target { item: i, offset };
+                offset += loc.data_length();
+                match jobs.get(id) {
+                    Some(&(pack, j)) => {
+                        let p = packs[&pack];
+                        self.packs[p].1[j].targets.push(target);
+                    }
+                    None => {
+                        let p = *packs.entry(loc.pack).or_insert_with(|| {
+                            self.packs.push((loc.pack, Vec::new()));
+                            self.packs.len() - 1
+                        });
+                        let list = &mut self.packs[p].1;
+                        jobs.insert(*id, (loc.pack, list.len()));
+                        list.push(BlobJob {
+                            id: *id,
+                            loc,
+                            targets: vec![target],
+                        });
+                    }
+                }
+            }
+            self.bytes += offset;
+        }
+        for (_, list) in &mut self.packs {
+            list.sort_by_key(|j| j.loc.offset);
+        }
+    }
+
+    /// Counts of what the plan restores.
+    pub fn stats(&self) -> RestoreStats {
+        let mut s = RestoreStats {
+            bytes: self.bytes,
+            ..Default::default()
+        };
+        for item in self.items.iter().filter(|i| i.selected) {
+            match item.node.node_type {
+                NodeType::Dir => s.dirs += 1,
+                NodeType::File => s.files += 1,
+                _ => s.others += 1,
+            }
+        }
+        s
+    }
+
+    fn error(&self, item: usize, message: impl Into<String>) -> ItemError {
+        ItemError {
+            path: self.items[item].rel.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Creates every directory and every empty file, link and special file.
+    pub fn create_nodes(&mut self, target: &Path) -> Vec<ItemError> {
+        let mut errors = std::mem::take(&mut self.errors);
+        for (i, item) in self.items.iter().enumerate() {
+            if item.link_to.is_some() {
+                continue;
+            }
+            let path = target.join(&item.rel);
+            if let Err(e) = apply::create(&path, &item.node) {
+                errors.push(self.error(i, e.to_string()));
+            }
+        }
+        errors
+    }
+
+    /// Reads every needed pack once and writes its blobs to their files.
+    pub fn write_contents(
+        &self,
+        repo: &IndexedRepository,
+        target: &Path,
+        opts: &RestoreOptions,
+        progress: &dyn RestoreProgress,
+    ) -> Vec<ItemError> {
+        let errors = Mutex::new(Vec::new());
+        let run = || {
+            self.packs.par_iter().for_each(|(pack, jobs)| {
+                let mut files: HashMap<usize, File> = HashMap::new();
+                for run in read_runs(jobs) {
+                    self.restore_run(repo, target, opts, progress, pack, run, &mut files, &errors);
+                }
+            })
+        };
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.workers.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(run),
+            Err(_) => run(),
+        }
+        errors.into_inner().unwrap_or_default()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn restore_run(
+        &self,
+        repo: &IndexedRepository,
+        target: &Path,
+        opts: &RestoreOptions,
+        progress: &dyn RestoreProgress,
+        pack: &Id,
+        run: &[BlobJob],
+        files: &mut HashMap<usize, File>,
+        errors: &Mutex<Vec<ItemError>>,
+    ) {
+        let fail = |job: &BlobJob, msg: String| {
+            let mut e = errors.lock().unwrap_or_else(|p| p.into_inner());
+            for t in &job.targets {
+                e.push(self.error(t.item, msg.clone()));
+            }
+        };
+        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+            return;
+        };
+        let start = first.loc.offset;
+        let end = last.loc.offset + u64::from(last.loc.length);
+        let mut buf = match repo
+            .backend()
+            .read_range(FileType::Pack, pack, start, end - start)
+        {
+            Ok(b) => b,
+            Err(e) => {
+                for job in run {
+                    fail(job, format!("reading pack {pack}: {e}"));
+                }
+                return;
+            }
+        };
+        for job in run {
+            let lo = (job.loc.offset - start) as usize;
+            let hi = lo + job.loc.length as usize;
+            let data = match decode_blob(
+                repo.key(),
+                &job.id,
+                job.loc.uncompressed_length,
+                &mut buf[lo..hi],
+            ) {
+                Ok(d) => d,
+                Err(e) => {
+                    fail(job, format!("data blob {} in pack {pack}: {e}", job.id));
+                    continue;
+                }
+            };
+            let skip = opts.sparse && data.iter().all(|b| *b == 0);
+            for t in &job.targets {
+                if !skip {
+                    if let Err(e) = write_at(
+                        files,
+                        target,
+                        &self.items[t.item].rel,
+                        t.item,
+                        &data,
+                        t.offset,
+                    ) {
+                        errors
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(self.error(t.item, e.to_string()));
+                        continue;
+                    }
+                }
+                progress.bytes_written(data.len() as u64);
+            }
+        }
+    }
+
+    /// Creates the second and later names of hardlinked files.
+    pub fn link_hardlinks(&self, target: &Path) -> Vec<ItemError> {
+        let mut errors = Vec::new();
+        for (i, item) in self.items.iter().enumerate() {
+            if let Some(first) = item.link_to {
+                let path = target.join(&item.rel);
+                let _ = fs::remove_file(&path);
+                if let Err(e) = fs::hard_link(target.join(&self.items[first].rel), &path) {
+                    errors.push(self.error(i, format!("creating hardlink: {e}")));
+                }
+            }
+        }
+        errors
+    }
+
+    /// Applies owners, xattrs, modes and times: non-directories first, then
+    /// directories from the deepest up.
+    pub fn apply_metadata(&self, target: &Path, owners: bool) -> Vec<ItemError> {
+        let mut errors = Vec::new();
+        let mut dirs = Vec::new();
+        for (i, item) in self.items.iter().enumerate() {
+            if !item.selected || item.link_to.is_some() {
+                continue;
+            }
+            if item.node.node_type == NodeType::Dir {
+                dirs.push(i);
+                continue;
+            }
+            if let Err(e) = apply::metadata(&target.join(&item.rel), &item.node, owners) {
+                errors.push(self.error(i, e.to_string()));
+            }
+        }
+        dirs.sort_by_key(|&i| std::cmp::Reverse(self.items[i].rel.components().count()));
+        for i in dirs {
+            let item = &self.items[i];
+            if let Err(e) = apply::metadata(&target.join(&item.rel), &item.node, owners) {
+                errors.push(self.error(i, e.to_string()));
+            }
+        }
+        errors
+    }
+
+    /// Reads every restored file back and checks each blob's hash.
+    pub fn verify(
+        &self,
+        repo: &IndexedRepository,
+        target: &Path,
+        workers: usize,
+    ) -> (u64, Vec<ItemError>) {
+        let check = |i: usize| -> std::result::Result<(), String> {
+            let item = &self.items[i];
+            let mut f = File::open(target.join(&item.rel)).map_err(|e| e.to_string())?;
+            let mut buf = Vec::new();
+            for id in item.node.content.iter().flatten() {
+                let loc = repo
+                    .index()
+                    .get(BlobType::Data, id)
+                    .ok_or_else(|| format!("data blob {id} not found in index"))?;
+                buf.resize(loc.data_length() as usize, 0);
+                f.read_exact(&mut buf).map_err(|e| format!("verify: {e}"))?;
+                if Id::hash(&buf) != *id {
+                    return Err(format!("verify: content differs from blob {id}"));
+                }
+            }
+            let mut rest = [0u8; 1];
+            if f.read(&mut rest).map_err(|e| e.to_string())? != 0 {
+                return Err("verify: file is longer than in the snapshot".into());
+            }
+            Ok(())
+        };
+        let files: Vec<usize> = (0..self.items.len())
+            .filter(|&i| {
+                self.items[i].node.node_type == NodeType::File && self.items[i].link_to.is_none()
+            })
+            .collect();
+        let run = || {
+            files
+                .par_iter()
+                .map(|&i| check(i).map_err(|m| self.error(i, m)))
+                .collect::<Vec<_>>()
+        };
+        let results = match rayon::ThreadPoolBuilder::new()
+            .num_threads(workers.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(run),
+            Err(_) => run(),
+        };
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
+        (ok, results.into_iter().filter_map(|r| r.err()).collect())
+    }
+}
+
+/// Splits a pack's sorted jobs into runs that are read with one request.
+fn read_runs(jobs: &[BlobJob]) -> impl Iterator<Item = &[BlobJob]> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= jobs.len() {
+            return None;
+        }
+        let first = jobs[start].loc.offset;
+        let mut end = start + 1;
+        while end < jobs.len() {
+            let prev = &jobs[end - 1].loc;
+            let next = &jobs[end].loc;
+            let gap = next
+                .offset
+                .saturating_sub(prev.offset + u64::from(prev.length));
+            let span = next.offset + u64::from(next.length) - first;
+            if gap > MAX_GAP || span > MAX_READ {
+                break;
+            }
+            end += 1;
+        }
+        let run = &jobs[start..end];
+        start = end;
+        Some(run)
+    })
+}
+
+fn write_at(
+    files: &mut HashMap<usize, File>,
+    target: &Path,
+    rel: &Path,
+    item: usize,
+    data: &[u8],
+    offset: u64,
+) -> std::io::Result<()> {
+    // Bound the number of open files per worker.
+    if files.len() >= MAX_OPEN_FILES && !files.contains_key(&item) {
+        files.clear();
+    }
+    let f = match files.entry(item) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(OpenOptions::new().write(true).open(target.join(rel))?)
+        }
+    };
+    f.write_all_at(data, offset)
+}

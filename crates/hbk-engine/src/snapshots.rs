@@ -1,0 +1,113 @@
+//! Choosing snapshots: by id, unique prefix or `latest`, and by host, tag
+//! and path filters, as restic's commands accept them.
+
+use hbk_repo::{Id, Repository, SnapshotFile};
+
+use crate::{Error, Result};
+
+/// Filters applied before choosing snapshots (restic's `--host`, `--tag`,
+/// `--path`). Empty lists accept everything.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    /// Accept snapshots from any of these hosts.
+    pub hosts: Vec<String>,
+    /// Each entry is a set of tags a snapshot must all carry (`--tag a,b`);
+    /// a snapshot matching any entry is accepted.
+    pub tags: Vec<Vec<String>>,
+    /// Accept snapshots whose paths are exactly these (all of them).
+    pub paths: Vec<String>,
+}
+
+impl SnapshotFilter {
+    /// Parses restic's `--tag a,b` arguments into tag sets.
+    pub fn tag_sets(args: &[String]) -> Vec<Vec<String>> {
+        args.iter()
+            .map(|a| {
+                a.split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Whether `sn` passes the filter.
+    pub fn matches(&self, sn: &SnapshotFile) -> bool {
+        if !self.hosts.is_empty() && !self.hosts.contains(&sn.hostname) {
+            return false;
+        }
+        if !self.tags.is_empty() && !self.tags.iter().any(|set| sn.has_tags(set)) {
+            return false;
+        }
+        if !self.paths.is_empty() {
+            let mut want: Vec<&str> = self.paths.iter().map(|p| clean_path(p)).collect();
+            let mut have: Vec<&str> = sn.paths.iter().map(|p| clean_path(p)).collect();
+            want.sort_unstable();
+            have.sort_unstable();
+            want.dedup();
+            if want != have {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn clean_path(p: &str) -> &str {
+    if p.len() > 1 {
+        p.trim_end_matches('/')
+    } else {
+        p
+    }
+}
+
+/// All snapshots passing `filter`, oldest first.
+pub fn list_snapshots(
+    repo: &Repository,
+    filter: &SnapshotFilter,
+) -> Result<Vec<(Id, SnapshotFile)>> {
+    Ok(repo
+        .snapshots()?
+        .into_iter()
+        .filter(|(_, s)| filter.matches(s))
+        .collect())
+}
+
+/// Finds one snapshot by full id, unique prefix, or `latest` (the newest
+/// passing `filter`).
+pub fn find_snapshot(
+    repo: &Repository,
+    spec: &str,
+    filter: &SnapshotFilter,
+) -> Result<(Id, SnapshotFile)> {
+    if spec == "latest" {
+        return list_snapshots(repo, filter)?
+            .pop()
+            .ok_or_else(|| Error::SnapshotNotFound(spec.to_string()));
+    }
+    let id = find_id(repo, hbk_repo::FileType::Snapshot, spec)?;
+    let sn = repo.load_snapshot(&id)?;
+    Ok((id, sn))
+}
+
+/// Resolves a full id or a unique prefix among the files of type `t`.
+pub fn find_id(repo: &Repository, t: hbk_repo::FileType, spec: &str) -> Result<Id> {
+    if let Ok(id) = spec.parse::<Id>() {
+        return Ok(id);
+    }
+    if spec.is_empty() || !spec.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::SnapshotNotFound(spec.to_string()));
+    }
+    let mut found = repo
+        .list(t)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.has_prefix(spec));
+    let first = found
+        .next()
+        .ok_or_else(|| Error::SnapshotNotFound(spec.to_string()))?;
+    if found.next().is_some() {
+        return Err(Error::AmbiguousSnapshot(spec.to_string()));
+    }
+    Ok(first)
+}
