@@ -99,3 +99,20 @@ pub fn table(header: &[&str], rows: &[Vec<String>], footer: &str) {
         println!("{footer}");
     }
 }
+
+/// Go's `time.Time.String()` form, as restic prints snapshot times in
+/// messages: `2006-01-02 15:04:05.999999999 -0700 MST`.
+pub fn go_time_string(t: &hbk_repo::GoTime) -> String {
+    let frac = match t.nanos() {
+        0 => String::new(),
+        n => format!(".{}", format!("{n:09}").trim_end_matches('0')),
+    };
+    let off = t.0.offset().local_minus_utc();
+    let zone = if off == 0 {
+        "+0000 UTC".to_string()
+    } else {
+        let z = t.0.format("%z").to_string();
+        format!("{z} {z}")
+    };
+    format!("{}{frac} {zone}", t.0.format("%Y-%m-%d %H:%M:%S"))
+}

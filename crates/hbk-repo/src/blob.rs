@@ -51,3 +51,63 @@ pub fn decode_blob(
     }
     Ok(data)
 }
+
+/// A blob ready to be put into a pack: sealed, maybe compressed.
+#[derive(Debug, Clone)]
+pub struct SealedBlob {
+    /// Data or tree.
+    pub blob_type: crate::BlobType,
+    /// SHA-256 of the plaintext.
+    pub id: Id,
+    /// `IV || ciphertext || MAC` of the (maybe compressed) plaintext.
+    pub sealed: Vec<u8>,
+    /// Plaintext length when compressed.
+    pub uncompressed_length: Option<NonZeroU32>,
+}
+
+/// Compresses `data` with zstd at `level` (when given, and when that makes
+/// it smaller) and seals it. `id` must be the SHA-256 of `data`.
+pub fn encode_blob(
+    key: &Key,
+    blob_type: crate::BlobType,
+    id: Id,
+    data: &[u8],
+    level: Option<i32>,
+) -> SealedBlob {
+    let compressed = level
+        .filter(|_| !data.is_empty() && data.len() <= u32::MAX as usize)
+        .and_then(|l| zstd::bulk::compress(data, l).ok())
+        .filter(|c| c.len() < data.len());
+    let (payload, ulen) = match &compressed {
+        Some(c) => (c.as_slice(), NonZeroU32::new(data.len() as u32)),
+        None => (data, None),
+    };
+    SealedBlob {
+        blob_type,
+        id,
+        sealed: key.seal(payload),
+        uncompressed_length: ulen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let key = Key::random();
+        for (data, level) in [
+            (vec![0u8; 10000], Some(3)),
+            (b"abc".to_vec(), Some(3)),
+            (vec![7u8; 100], None),
+            (Vec::new(), Some(3)),
+        ] {
+            let id = Id::hash(&data);
+            let mut b = encode_blob(&key, crate::BlobType::Data, id, &data, level);
+            assert_eq!(b.uncompressed_length.is_some(), level.is_some() && data.len() == 10000);
+            let ulen = b.uncompressed_length;
+            assert_eq!(decode_blob(&key, &id, ulen, &mut b.sealed).unwrap(), data);
+        }
+    }
+}

@@ -172,6 +172,64 @@ pub fn parse_pack(key: &Key, pack: &[u8]) -> Result<Vec<PackBlob>> {
         .ok_or_else(|| Error::format("pack", "header longer than the pack"))
 }
 
+/// Builds one pack in memory: sealed blobs appended in order, then the
+/// sealed header and its length. The pack id is the hash of the result.
+#[derive(Default)]
+pub struct PackWriter {
+    buf: Vec<u8>,
+    blobs: Vec<PackBlob>,
+    header_size: usize,
+}
+
+impl PackWriter {
+    /// An empty pack expecting about `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        PackWriter {
+            buf: Vec::with_capacity(capacity),
+            ..Default::default()
+        }
+    }
+
+    /// Appends a sealed blob.
+    pub fn add(&mut self, blob: &crate::blob::SealedBlob) {
+        let entry = PackBlob {
+            blob_type: blob.blob_type,
+            id: blob.id,
+            offset: self.buf.len() as u64,
+            length: blob.sealed.len() as u32,
+            uncompressed_length: blob.uncompressed_length,
+        };
+        self.header_size += entry.entry_size();
+        self.buf.extend_from_slice(&blob.sealed);
+        self.blobs.push(entry);
+    }
+
+    /// Bytes the finished pack will have.
+    pub fn size(&self) -> u64 {
+        (self.buf.len() + self.header_size + OVERHEAD + 4) as u64
+    }
+
+    /// Number of blobs so far.
+    pub fn count(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// Whether no blob was added.
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+
+    /// Seals the header and returns the pack's bytes, id and blobs.
+    pub fn finish(mut self, key: &Key) -> (Id, Vec<u8>, Vec<PackBlob>) {
+        let header = encode_header(&self.blobs);
+        let before = self.buf.len();
+        key.seal_into(&header, &mut self.buf);
+        let hlen = (self.buf.len() - before) as u32;
+        self.buf.extend_from_slice(&hlen.to_le_bytes());
+        (Id::hash(&self.buf), self.buf, self.blobs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +265,22 @@ mod tests {
             assert_eq!((a.blob_type, a.id, a.length), (b.blob_type, b.id, b.length));
             assert_eq!(a.uncompressed_length, b.uncompressed_length);
         }
+    }
+
+    #[test]
+    fn pack_writer_builds_parsable_packs() {
+        let key = Key::random();
+        let mut w = PackWriter::default();
+        for (i, t) in [BlobType::Tree, BlobType::Tree].into_iter().enumerate() {
+            let data = vec![i as u8; 1000];
+            let id = Id::hash(&data);
+            w.add(&crate::blob::encode_blob(&key, t, id, &data, Some(3)));
+        }
+        let expected = w.size();
+        let (id, bytes, blobs) = w.finish(&key);
+        assert_eq!(bytes.len() as u64, expected);
+        assert_eq!(id, Id::hash(&bytes));
+        assert_eq!(parse_pack(&key, &bytes).unwrap(), blobs);
     }
 
     #[test]

@@ -18,6 +18,19 @@ impl Tree {
         serde_json::from_slice(bytes).map_err(|e| Error::format("tree", e))
     }
 
+    /// The tree blob's plaintext exactly as restic writes it: Go-style
+    /// JSON of the nodes (which must be sorted by name) and a newline.
+    pub fn to_go_json(&self) -> Vec<u8> {
+        let mut out = crate::gojson::to_vec(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// Sorts the nodes by raw name bytes, as trees must be stored.
+    pub fn sort(&mut self) {
+        self.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
     /// Finds a node by its raw name.
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
+use base64::Engine;
 use hbk_engine::snapshots::{find_id, find_snapshot, SnapshotFilter};
 use hbk_engine::walk::resolve_path;
 use hbk_repo::{BlobType, FileType, Id, KeyFile};
@@ -26,14 +27,8 @@ pub fn run(g: &GlobalOpts, a: CatArgs) -> Result<i32> {
         "config" => pretty(&repo.config().to_json())?,
         "masterkey" => {
             let k = repo.key();
-            let hexb64 = |b: &[u8]| {
-                use std::fmt::Write;
-                b.iter().fold(String::new(), |mut s, x| {
-                    let _ = write!(s, "{x:02x}");
-                    s
-                })
-            };
-            let v = json!({"mac": {"k": hexb64(k.mac_k()), "r": hexb64(k.mac_r())}, "encrypt": hexb64(k.encrypt_key())});
+            let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+            let v = json!({"mac": {"k": b64(k.mac_k()), "r": b64(k.mac_r())}, "encrypt": b64(k.encrypt_key())});
             let mut o = serde_json::to_vec_pretty(&v)?;
             o.push(b'\n');
             o

@@ -6,7 +6,7 @@ use hbk_engine::filter::Selection;
 use hbk_engine::snapshots::find_snapshot;
 
 use crate::cli::{GlobalOpts, LsArgs};
-use crate::output::{node_json, node_long, snapshot_json};
+use crate::output::{go_time_string, node_json, node_long, snapshot_json};
 use crate::{exit, repo};
 
 /// Whether `path` is one of `dirs` or (directly, or with `recursive` at
@@ -55,11 +55,12 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
         }
         println!("{v}");
     } else if !g.quiet {
-        eprintln!(
-            "snapshot {} of [{}] at {}:",
+        println!(
+            "snapshot {} of [{}] filtered by [{}] at {}):",
             id.short(),
             sn.paths.join(" "),
-            sn.time
+            a.dirs.join(" "),
+            go_time_string(&sn.time)
         );
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

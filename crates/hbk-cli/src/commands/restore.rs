@@ -7,7 +7,7 @@ use hbk_engine::walk::resolve_path;
 use serde_json::json;
 
 use crate::cli::{GlobalOpts, RestoreArgs};
-use crate::output::human_time;
+use crate::output::go_time_string;
 use crate::{exit, repo};
 
 /// Restores a snapshot or a directory of it.
@@ -24,7 +24,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
             "restoring <Snapshot {} of [{}] at {} by {}@{}> to {}",
             id.short(),
             sn.paths.join(" "),
-            human_time(&sn.time),
+            go_time_string(&sn.time),
             sn.username,
             sn.hostname,
             a.target.display()
