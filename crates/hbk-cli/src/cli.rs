@@ -43,11 +43,21 @@ pub struct GlobalOpts {
     /// Do not use a local cache (hbk keeps none yet).
     #[arg(long = "no-cache", global = true)]
     pub no_cache: bool,
+    /// Compression of new data: auto, off or max.
+    #[arg(long, global = true, default_value = "auto")]
+    pub compression: String,
+    /// Target pack size in MiB (4 to 128).
+    #[arg(long = "pack-size", global = true)]
+    pub pack_size: Option<u64>,
 }
 
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up files and directories.
+    Backup(BackupArgs),
     /// List snapshots.
     Snapshots(SnapshotsArgs),
     /// List the files of a snapshot.
@@ -168,4 +178,94 @@ pub struct CheckArgs {
     /// Read and verify a subset: `n/m` or `x%`.
     #[arg(long = "read-data-subset")]
     pub read_data_subset: Option<String>,
+}
+
+/// `init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Repository format version: 1, 2, stable or latest.
+    #[arg(long = "repository-version", default_value = "stable")]
+    pub repository_version: String,
+    /// Copy the chunker polynomial from the repository given by --from-repo.
+    #[arg(long = "copy-chunker-params")]
+    pub copy_chunker_params: bool,
+    /// Source repository for --copy-chunker-params.
+    #[arg(long = "from-repo")]
+    pub from_repo: Option<String>,
+    /// Password file of the --from-repo repository.
+    #[arg(long = "from-password-file")]
+    pub from_password_file: Option<PathBuf>,
+    /// Password command of the --from-repo repository.
+    #[arg(long = "from-password-command")]
+    pub from_password_command: Option<String>,
+    /// Chunker for new backups: rabin (restic's, the default) or fastcdc.
+    #[arg(long, default_value = "rabin")]
+    pub chunker: String,
+}
+
+/// `backup`.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    pub paths: Vec<PathBuf>,
+    /// Tags for the new snapshot (`a,b`; repeatable).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Host name to record.
+    #[arg(short = 'H', long)]
+    pub host: Option<String>,
+    /// Snapshot time (`2006-01-02 15:04:05`, local time).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Parent snapshot (default: latest with the same host and paths).
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Read all files, ignoring the parent snapshot.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Exclude a pattern (repeatable).
+    #[arg(short, long)]
+    pub exclude: Vec<String>,
+    /// Exclude a pattern, ignoring case (repeatable).
+    #[arg(long)]
+    pub iexclude: Vec<String>,
+    /// Read exclude patterns from a file (repeatable).
+    #[arg(long = "exclude-file")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Read case-insensitive exclude patterns from a file (repeatable).
+    #[arg(long = "iexclude-file")]
+    pub iexclude_file: Vec<PathBuf>,
+    /// Exclude directories containing this file (`NAME[:HEADER]`, repeatable).
+    #[arg(long = "exclude-if-present")]
+    pub exclude_if_present: Vec<String>,
+    /// Exclude directories marked with a CACHEDIR.TAG.
+    #[arg(long = "exclude-caches")]
+    pub exclude_caches: bool,
+    /// Exclude files larger than this (e.g. 500M, 2G).
+    #[arg(long = "exclude-larger-than")]
+    pub exclude_larger_than: Option<String>,
+    /// Do not cross filesystem boundaries.
+    #[arg(short = 'x', long = "one-file-system")]
+    pub one_file_system: bool,
+    /// Read the paths to back up from a file, one per line (repeatable).
+    #[arg(long = "files-from")]
+    pub files_from: Vec<PathBuf>,
+    /// Back up standard input as one file.
+    #[arg(long)]
+    pub stdin: bool,
+    /// File name for --stdin.
+    #[arg(long = "stdin-filename", default_value = "stdin")]
+    pub stdin_filename: String,
+    /// Do not write anything, only show what would be done.
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    /// Do not compare ctimes when detecting changes.
+    #[arg(long = "ignore-ctime")]
+    pub ignore_ctime: bool,
+    /// Do not compare inodes when detecting changes.
+    #[arg(long = "ignore-inode")]
+    pub ignore_inode: bool,
+    /// Worker threads (default: twice the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }

@@ -1,8 +1,10 @@
 //! One module per command; each parses its arguments, calls the engine and
 //! prints.
 
+mod backup;
 mod cat;
 mod check;
+mod init;
 mod key;
 mod ls;
 mod restore;
@@ -17,6 +19,8 @@ use crate::cli::{Cli, Command, FilterArgs};
 pub fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
     match cli.command {
+        Command::Init(a) => init::run(g, a),
+        Command::Backup(a) => backup::run(g, a),
         Command::Snapshots(a) => snapshots::run(g, a),
         Command::Ls(a) => ls::run(g, a),
         Command::Cat(a) => cat::run(g, a),

@@ -7,7 +7,6 @@ pub const ERROR: i32 = 1;
 /// The repository does not exist.
 pub const NO_REPOSITORY: i32 = 10;
 /// Locking the repository failed.
-#[allow(dead_code)]
 pub const LOCK_FAILED: i32 = 11;
 /// The password is wrong.
 pub const WRONG_PASSWORD: i32 = 12;
@@ -25,6 +24,14 @@ fn repo_error(err: &anyhow::Error) -> Option<&hbk_repo::Error> {
 
 /// The exit code for an error.
 pub fn code_for(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<hbk_engine::Error>(),
+            Some(hbk_engine::Error::Locked(_))
+        )
+    }) {
+        return LOCK_FAILED;
+    }
     match repo_error(err) {
         Some(hbk_repo::Error::WrongPassword) => WRONG_PASSWORD,
         Some(hbk_repo::Error::RepositoryNotFound { .. }) => NO_REPOSITORY,

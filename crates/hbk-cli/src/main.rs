@@ -5,6 +5,7 @@ mod commands;
 mod exit;
 mod output;
 mod password;
+mod progress;
 mod repo;
 
 use clap::Parser;

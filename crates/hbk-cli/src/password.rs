@@ -39,14 +39,20 @@ pub fn repository(g: &GlobalOpts) -> Result<String> {
 
 /// The password from a file, a command, the environment or a prompt.
 pub fn password(g: &GlobalOpts) -> Result<String> {
+    password_from(g, "")
+}
+
+/// Like [`password`], with `prefix` before the environment variable names
+/// (`FROM_` for the source repository of `init --copy-chunker-params`).
+pub fn password_from(g: &GlobalOpts, prefix: &str) -> Result<String> {
     let file = g
         .password_file
         .clone()
-        .or_else(|| env("PASSWORD_FILE").map(Into::into));
+        .or_else(|| env(&format!("{prefix}PASSWORD_FILE")).map(Into::into));
     let command = g
         .password_command
         .clone()
-        .or_else(|| env("PASSWORD_COMMAND"));
+        .or_else(|| env(&format!("{prefix}PASSWORD_COMMAND")));
     let pw = match (file, command) {
         (Some(_), Some(_)) => bail!("Password file and command are mutually exclusive"),
         (Some(f), None) => {
@@ -55,7 +61,7 @@ pub fn password(g: &GlobalOpts) -> Result<String> {
             first_line(&s)
         }
         (None, Some(cmd)) => run_password_command(&cmd)?,
-        (None, None) => match env("PASSWORD") {
+        (None, None) => match env(&format!("{prefix}PASSWORD")) {
             Some(p) => p,
             None if std::io::stdin().is_terminal() => {
                 rpassword::prompt_password("enter password for repository: ")

@@ -35,6 +35,9 @@ pub enum Error {
     /// A filter pattern is malformed.
     #[error("invalid pattern {0:?}")]
     InvalidPattern(String),
+    /// Another process holds a conflicting lock.
+    #[error("{0}")]
+    Locked(String),
     /// Invalid options.
     #[error("{0}")]
     InvalidOptions(String),

@@ -12,10 +12,14 @@
 //! The engine never prints: commands return reports, and progress and
 //! per-item problems go to callbacks.
 
+pub mod chunker;
 pub mod commands;
 mod error;
 pub mod filter;
+pub mod lock;
 pub mod snapshots;
+#[cfg(test)]
+mod testutil;
 pub mod walk;
 
 pub use error::{Error, Result};

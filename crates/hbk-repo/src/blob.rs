@@ -65,19 +65,36 @@ pub struct SealedBlob {
     pub uncompressed_length: Option<NonZeroU32>,
 }
 
-/// Compresses `data` with zstd at `level` (when given, and when that makes
-/// it smaller) and seals it. `id` must be the SHA-256 of `data`.
+/// Whether and how a blob is compressed before sealing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Stored raw (repository v1, or `--compression off` for data).
+    Off,
+    /// zstd at this level, kept only when smaller (incompressible data
+    /// stays raw, which restic accepts and saves decoding time).
+    IfSmaller(i32),
+    /// zstd at this level, always (restic's rule for v2 trees).
+    Always(i32),
+}
+
+/// Compresses `data` as `compression` says and seals it. `id` must be the
+/// SHA-256 of `data`.
 pub fn encode_blob(
     key: &Key,
     blob_type: crate::BlobType,
     id: Id,
     data: &[u8],
-    level: Option<i32>,
+    compression: Compression,
 ) -> SealedBlob {
+    let (level, always) = match compression {
+        Compression::Off => (None, false),
+        Compression::IfSmaller(l) => (Some(l), false),
+        Compression::Always(l) => (Some(l), true),
+    };
     let compressed = level
         .filter(|_| !data.is_empty() && data.len() <= u32::MAX as usize)
         .and_then(|l| zstd::bulk::compress(data, l).ok())
-        .filter(|c| c.len() < data.len());
+        .filter(|c| always || c.len() < data.len());
     let (payload, ulen) = match &compressed {
         Some(c) => (c.as_slice(), NonZeroU32::new(data.len() as u32)),
         None => (data, None),
@@ -97,15 +114,16 @@ mod tests {
     #[test]
     fn encode_decode_round_trip() {
         let key = Key::random();
-        for (data, level) in [
-            (vec![0u8; 10000], Some(3)),
-            (b"abc".to_vec(), Some(3)),
-            (vec![7u8; 100], None),
-            (Vec::new(), Some(3)),
+        for (data, c, compressed) in [
+            (vec![0u8; 10000], Compression::IfSmaller(3), true),
+            (b"abc".to_vec(), Compression::IfSmaller(3), false),
+            (b"abc".to_vec(), Compression::Always(3), true),
+            (vec![7u8; 100], Compression::Off, false),
+            (Vec::new(), Compression::Always(3), false),
         ] {
             let id = Id::hash(&data);
-            let mut b = encode_blob(&key, crate::BlobType::Data, id, &data, level);
-            assert_eq!(b.uncompressed_length.is_some(), level.is_some() && data.len() == 10000);
+            let mut b = encode_blob(&key, crate::BlobType::Data, id, &data, c);
+            assert_eq!(b.uncompressed_length.is_some(), compressed);
             let ulen = b.uncompressed_length;
             assert_eq!(decode_blob(&key, &id, ulen, &mut b.sealed).unwrap(), data);
         }

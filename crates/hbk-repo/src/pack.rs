@@ -274,7 +274,13 @@ mod tests {
         for (i, t) in [BlobType::Tree, BlobType::Tree].into_iter().enumerate() {
             let data = vec![i as u8; 1000];
             let id = Id::hash(&data);
-            w.add(&crate::blob::encode_blob(&key, t, id, &data, Some(3)));
+            w.add(&crate::blob::encode_blob(
+                &key,
+                t,
+                id,
+                &data,
+                crate::blob::Compression::Always(3),
+            ));
         }
         let expected = w.size();
         let (id, bytes, blobs) = w.finish(&key);

@@ -1,0 +1,62 @@
+//! `hbk init`.
+
+use anyhow::{bail, Context, Result};
+use hbk_engine::chunker::ChunkerKind;
+use hbk_engine::commands::init::{init, InitOptions};
+
+use crate::cli::{GlobalOpts, InitArgs};
+use crate::{exit, password, repo};
+
+/// Creates a repository.
+pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<i32> {
+    let version = match a.repository_version.as_str() {
+        "1" => 1,
+        "2" | "stable" | "latest" => 2,
+        other => bail!("invalid repository version {other:?}: expected 1, 2, stable or latest"),
+    };
+    let chunker = match a.chunker.as_str() {
+        "rabin" => ChunkerKind::Rabin,
+        "fastcdc" => ChunkerKind::FastCdc,
+        other => bail!("invalid chunker {other:?}: expected rabin or fastcdc"),
+    };
+    let polynomial = if a.copy_chunker_params {
+        let from = GlobalOpts {
+            repo: Some(
+                a.from_repo
+                    .clone()
+                    .context("--copy-chunker-params needs --from-repo")?,
+            ),
+            repository_file: None,
+            password_file: a.from_password_file.clone(),
+            password_command: a.from_password_command.clone(),
+            ..g.clone()
+        };
+        let src = repo::open_with(&from, &password::password_from(&from, "FROM_")?)
+            .context("opening --from-repo")?;
+        Some(src.config().chunker_polynomial)
+    } else {
+        None
+    };
+    let location = password::repository(g)?;
+    let backend = repo::backend(&location)?;
+    let pw = password::password(g)?;
+    let opts = InitOptions {
+        version,
+        polynomial,
+        chunker,
+        ..Default::default()
+    };
+    let r = init(backend, pw.as_bytes(), &opts)?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"message_type": "initialized", "id": r.config().id.to_hex(), "repository": location})
+        );
+    } else if !g.quiet {
+        println!(
+            "created restic repository {} at {location}\n\nPlease note that knowledge of your password is required to access\nthe repository. Losing your password means that your data is\nirrecoverably lost.",
+            &r.config().id.to_hex()[..10]
+        );
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,152 @@
+//! Backup progress for people (a bar on a terminal) and for programs
+//! (restic's `--json` status lines).
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hbk_engine::commands::backup::{BackupProgress, Warning};
+use serde_json::json;
+
+/// Counters the engine updates and a reporter thread prints.
+#[derive(Default)]
+pub struct Counters {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    current: Mutex<String>,
+}
+
+/// How progress is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing but warnings.
+    Quiet,
+    /// A bar on stderr.
+    Bar,
+    /// JSON lines on stdout.
+    Json,
+}
+
+/// The engine-facing side.
+pub struct Progress {
+    counters: Arc<Counters>,
+    mode: Mode,
+}
+
+impl BackupProgress for Progress {
+    fn bytes_done(&self, n: u64) {
+        self.counters.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn file_done(&self, path: &Path, size: u64, read: bool) {
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        if !read {
+            self.counters.bytes.fetch_add(size, Ordering::Relaxed);
+        }
+        if let Ok(mut c) = self.counters.current.try_lock() {
+            *c = path.display().to_string();
+        }
+    }
+
+    fn warning(&self, w: &Warning) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        if self.mode == Mode::Json {
+            println!(
+                "{}",
+                json!({"message_type": "error", "error": {"message": w.message}, "during": "archival", "item": w.path.display().to_string()})
+            );
+        } else {
+            eprintln!("error: {}: {}", w.path.display(), w.message);
+        }
+    }
+}
+
+/// Runs the reporter until dropped.
+pub struct Reporter {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Picks the mode from the flags and whether stderr is a terminal.
+pub fn mode(json: bool, quiet: bool) -> Mode {
+    if json {
+        Mode::Json
+    } else if quiet || !std::io::stderr().is_terminal() {
+        Mode::Quiet
+    } else {
+        Mode::Bar
+    }
+}
+
+/// Starts reporting; returns the engine-facing progress and the reporter.
+pub fn start(mode: Mode) -> (Progress, Reporter) {
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = (mode != Mode::Quiet).then(|| {
+        let counters = Arc::clone(&counters);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || report(&counters, &stop, mode))
+    });
+    (Progress { counters, mode }, Reporter { stop, thread })
+}
+
+fn report(c: &Counters, stop: &AtomicBool, mode: Mode) {
+    let started = Instant::now();
+    let bar = (mode == Mode::Bar).then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("[{elapsed}] {spinner} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    });
+    let tick = if mode == Mode::Json {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(100)
+    };
+    let mut last = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.elapsed() < tick {
+            continue;
+        }
+        last = Instant::now();
+        let files = c.files.load(Ordering::Relaxed);
+        let bytes = c.bytes.load(Ordering::Relaxed);
+        let current = c.current.lock().map(|s| s.clone()).unwrap_or_default();
+        match &bar {
+            Some(b) => b.set_message(format!(
+                "{files} files, {} processed  {current}",
+                indicatif::HumanBytes(bytes)
+            )),
+            None => println!(
+                "{}",
+                json!({
+                    "message_type": "status",
+                    "seconds_elapsed": started.elapsed().as_secs(),
+                    "percent_done": 0,
+                    "files_done": files,
+                    "bytes_done": bytes,
+                    "error_count": c.errors.load(Ordering::Relaxed),
+                    "current_files": [current],
+                })
+            ),
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+}

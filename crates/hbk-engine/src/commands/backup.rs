@@ -1,0 +1,411 @@
+//! `backup`: archive files and directories into a new snapshot.
+//!
+//! The result is what restic writes: data and tree blobs in separate packs,
+//! trees byte-identical to restic's for the same metadata, index files for
+//! every pack, and the snapshot last. See [`archiver`] for the pipeline and
+//! [`saver`] for packing.
+
+pub mod archiver;
+pub mod metadata;
+pub mod saver;
+pub mod targets;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use hbk_repo::{FileType, GoTime, Id, IndexedRepository, SnapshotFile};
+
+use crate::filter::Pattern;
+use crate::{Error, Result};
+
+use crate::chunker::ChunkerFactory;
+use archiver::{Archiver, Counters};
+use saver::BlobSaver;
+
+/// How data blobs are compressed (repository v2 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompressionMode {
+    /// A fast default level.
+    #[default]
+    Auto,
+    /// No compression of data blobs (trees are still compressed in v2).
+    Off,
+    /// The best ratio, slowly.
+    Max,
+}
+
+impl CompressionMode {
+    /// The zstd level, if any.
+    pub fn level(self) -> Option<i32> {
+        match self {
+            CompressionMode::Auto => Some(3),
+            CompressionMode::Off => None,
+            CompressionMode::Max => Some(19),
+        }
+    }
+}
+
+/// Options of [`backup`], as restic's flags.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Tags for the snapshot.
+    pub tags: Vec<String>,
+    /// Host name to record (default: this host).
+    pub host: Option<String>,
+    /// Snapshot time (default: now).
+    pub time: Option<GoTime>,
+    /// Parent snapshot for change detection (default: the latest with the
+    /// same host and paths).
+    pub parent: Option<Id>,
+    /// Read every file, ignoring the parent.
+    pub force: bool,
+    /// Exclude patterns.
+    pub excludes: Vec<String>,
+    /// Case-insensitive exclude patterns.
+    pub iexcludes: Vec<String>,
+    /// Exclude directories holding a file of this name (`NAME[:HEADER]`).
+    pub exclude_if_present: Vec<String>,
+    /// Exclude directories holding a valid `CACHEDIR.TAG`.
+    pub exclude_caches: bool,
+    /// Exclude files larger than this many bytes.
+    pub exclude_larger_than: Option<u64>,
+    /// Stay on the filesystem of each target.
+    pub one_file_system: bool,
+    /// Do everything but write to the repository.
+    pub dry_run: bool,
+    /// Compression of data blobs.
+    pub compression: CompressionMode,
+    /// Do not compare ctimes when looking for changed files.
+    pub ignore_ctime: bool,
+    /// Do not compare inodes when looking for changed files.
+    pub ignore_inode: bool,
+    /// Target pack size in bytes.
+    pub pack_size: u64,
+    /// Worker threads (0: a default for this machine).
+    pub threads: usize,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            tags: Vec::new(),
+            host: None,
+            time: None,
+            parent: None,
+            force: false,
+            excludes: Vec::new(),
+            iexcludes: Vec::new(),
+            exclude_if_present: Vec::new(),
+            exclude_caches: false,
+            exclude_larger_than: None,
+            one_file_system: false,
+            dry_run: false,
+            compression: CompressionMode::Auto,
+            ignore_ctime: false,
+            ignore_inode: false,
+            pack_size: 16 << 20,
+            threads: 0,
+        }
+    }
+}
+
+/// A problem with one source item; the backup went on without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The item.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Receives progress; every method does nothing by default.
+pub trait BackupProgress: Sync {
+    /// `n` more bytes of file content were processed.
+    fn bytes_done(&self, _n: u64) {}
+    /// A file is done (`read`: its content was read, not reused).
+    fn file_done(&self, _path: &Path, _size: u64, _read: bool) {}
+    /// An item could not be backed up.
+    fn warning(&self, _w: &Warning) {}
+}
+
+/// A [`BackupProgress`] that ignores everything.
+pub struct NoProgress;
+impl BackupProgress for NoProgress {}
+
+/// What a backup did, with restic's summary fields.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BackupSummary {
+    /// Files not in the parent.
+    pub files_new: u64,
+    /// Files changed since the parent.
+    pub files_changed: u64,
+    /// Files unchanged since the parent.
+    pub files_unmodified: u64,
+    /// Directories not in the parent.
+    pub dirs_new: u64,
+    /// Directories changed since the parent.
+    pub dirs_changed: u64,
+    /// Directories unchanged since the parent.
+    pub dirs_unmodified: u64,
+    /// New data blobs.
+    pub data_blobs: u64,
+    /// New tree blobs.
+    pub tree_blobs: u64,
+    /// Plaintext bytes added.
+    pub data_added: u64,
+    /// Bytes added to the repository (compressed and encrypted).
+    pub data_added_packed: u64,
+    /// Files processed.
+    pub total_files_processed: u64,
+    /// Bytes of files processed.
+    pub total_bytes_processed: u64,
+    /// Bytes of file content read (0 when nothing changed).
+    pub total_bytes_read: u64,
+    /// Seconds taken.
+    pub total_duration: f64,
+    /// The new snapshot (absent in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// The parent snapshot used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Items that could not be backed up.
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+}
+
+/// The chunker the repository's config asks for.
+pub fn chunker_factory(repo: &hbk_repo::Repository) -> Result<ChunkerFactory> {
+    crate::chunker::factory(repo.config())
+}
+
+/// The latest snapshot with the same host and paths, as restic picks the
+/// parent.
+pub fn find_parent(repo: &IndexedRepository, host: &str, paths: &[String]) -> Result<Option<Id>> {
+    let mut best: Option<(Id, SnapshotFile)> = None;
+    for (id, sn) in repo.snapshots()? {
+        let mut p = sn.paths.clone();
+        p.sort();
+        if sn.hostname == host && p == paths && best.as_ref().is_none_or(|(_, b)| sn.time > b.time)
+        {
+            best = Some((id, sn));
+        }
+    }
+    Ok(best.map(|(id, _)| id))
+}
+
+/// What a backup is about, resolved before archiving.
+struct Plan {
+    time: GoTime,
+    host: String,
+    paths: Vec<String>,
+    parent: Option<Id>,
+    parent_tree: Option<Id>,
+}
+
+fn plan(repo: &IndexedRepository, paths: Vec<String>, opts: &BackupOptions) -> Result<Plan> {
+    let host = opts.host.clone().unwrap_or_else(crate::lock::hostname);
+    let parent = match (opts.force, opts.parent) {
+        (true, _) => None,
+        (false, Some(p)) => Some(p),
+        (false, None) => find_parent(repo, &host, &paths)?,
+    };
+    let parent_tree = match parent {
+        Some(id) => Some(repo.load_snapshot(&id)?.tree),
+        None => None,
+    };
+    Ok(Plan {
+        time: opts.time.unwrap_or_else(GoTime::now),
+        host,
+        paths,
+        parent,
+        parent_tree,
+    })
+}
+
+fn archiver<'a>(
+    repo: &'a IndexedRepository,
+    opts: &'a BackupOptions,
+    progress: &'a dyn BackupProgress,
+) -> Result<Archiver<'a>> {
+    let compile = |v: &[String], lower: bool| {
+        v.iter()
+            .map(|p| Pattern::new(&if lower { p.to_lowercase() } else { p.clone() }))
+            .collect::<Result<Vec<_>>>()
+    };
+    Ok(Archiver {
+        repo,
+        saver: BlobSaver::new(
+            repo,
+            repo.index(),
+            opts.pack_size,
+            opts.compression.level(),
+            opts.dry_run,
+        ),
+        opts,
+        excludes: compile(&opts.excludes, false)?,
+        iexcludes: compile(&opts.iexcludes, true)?,
+        chunkers: chunker_factory(repo)?,
+        names: Default::default(),
+        counters: Counters::default(),
+        warnings: Mutex::new(Vec::new()),
+        progress,
+    })
+}
+
+fn thread_pool(opts: &BackupOptions) -> Result<rayon::ThreadPool> {
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+    } else {
+        opts.threads
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("hbk-backup-{i}"))
+        .build()
+        .map_err(|e| Error::InvalidOptions(format!("thread pool: {e}")))
+}
+
+/// Flushes the packs, writes the snapshot (unless a dry run) and builds
+/// the summary.
+fn finish(
+    repo: &IndexedRepository,
+    archiver: Archiver<'_>,
+    plan: Plan,
+    tree: Id,
+    opts: &BackupOptions,
+    start: Instant,
+) -> Result<BackupSummary> {
+    archiver.saver.flush()?;
+    let snapshot = SnapshotFile {
+        time: plan.time,
+        parent: plan.parent,
+        tree,
+        paths: plan.paths,
+        hostname: plan.host,
+        username: crate::lock::username(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        excludes: opts.excludes.clone(),
+        tags: opts.tags.clone(),
+        original: None,
+        program_version: format!("hbk {}", env!("CARGO_PKG_VERSION")),
+        summary: None,
+        extra: Default::default(),
+    };
+    let snapshot_id = if opts.dry_run {
+        None
+    } else {
+        Some(repo.save_unpacked(FileType::Snapshot, &snapshot.to_json())?)
+    };
+    let c = &archiver.counters;
+    let s = &archiver.saver.stats;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Ok(BackupSummary {
+        files_new: get(&c.files_new),
+        files_changed: get(&c.files_changed),
+        files_unmodified: get(&c.files_unmodified),
+        dirs_new: get(&c.dirs_new),
+        dirs_changed: get(&c.dirs_changed),
+        dirs_unmodified: get(&c.dirs_unmodified),
+        data_blobs: get(&s.data_blobs),
+        tree_blobs: get(&s.tree_blobs),
+        data_added: get(&s.data_added),
+        data_added_packed: get(&s.data_added_packed),
+        total_files_processed: get(&c.total_files),
+        total_bytes_processed: get(&c.total_bytes),
+        total_bytes_read: get(&c.bytes_read),
+        total_duration: start.elapsed().as_secs_f64(),
+        snapshot_id: snapshot_id.map(|id| id.to_hex()),
+        parent: plan.parent.map(|id| id.to_hex()),
+        warnings: archiver.warnings.into_inner().unwrap_or_default(),
+    })
+}
+
+/// Backs up `targets` into a new snapshot.
+pub fn backup(
+    repo: &IndexedRepository,
+    targets: &[PathBuf],
+    opts: &BackupOptions,
+    progress: &dyn BackupProgress,
+) -> Result<BackupSummary> {
+    let start = Instant::now();
+    let root = targets::build(targets)?;
+    let mut paths = targets
+        .iter()
+        .map(|t| targets::absolute(t).map(|p| p.to_string_lossy().into_owned()))
+        .collect::<Result<Vec<_>>>()?;
+    paths.sort();
+    paths.dedup();
+    let plan = plan(repo, paths, opts)?;
+    let archiver = archiver(repo, opts, progress)?;
+    let tree =
+        thread_pool(opts)?.install(|| archiver.archive_root(&root, plan.parent_tree.as_ref()))?;
+    finish(repo, archiver, plan, tree, opts, start)
+}
+
+/// Backs up everything `reader` yields as one file named `filename` at the
+/// root of a new snapshot (restic's `backup --stdin`).
+pub fn backup_stdin<R: Read>(
+    repo: &IndexedRepository,
+    reader: R,
+    filename: &str,
+    opts: &BackupOptions,
+    progress: &dyn BackupProgress,
+) -> Result<BackupSummary> {
+    let start = Instant::now();
+    if filename.is_empty() || filename.contains('/') {
+        return Err(Error::InvalidOptions(format!(
+            "invalid --stdin-filename {filename:?}"
+        )));
+    }
+    let plan = plan(repo, vec![format!("/{filename}")], opts)?;
+    let archiver = archiver(repo, opts, progress)?;
+    // The reader (stdin) stays on this thread; chunks are still processed
+    // in parallel on rayon's global pool.
+    let (content, size) = archiver
+        .read_stream(reader)?
+        .map_err(|e| Error::io("stdin", e))?;
+    let now = GoTime::now();
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let node = hbk_repo::Node {
+        name: filename.as_bytes().to_vec(),
+        node_type: hbk_repo::NodeType::File,
+        mode: 0o644,
+        mtime: now,
+        atime: now,
+        ctime: now,
+        uid,
+        gid,
+        user: archiver.names.user(uid),
+        group: archiver.names.group(gid),
+        inode: 0,
+        device_id: 0,
+        size,
+        links: 0,
+        linktarget: String::new(),
+        linktarget_raw: Vec::new(),
+        extended_attributes: Vec::new(),
+        generic_attributes: None,
+        device: 0,
+        content: Some(content),
+        subtree: None,
+        error: String::new(),
+        extra: Default::default(),
+    };
+    archiver.counters.files_new.fetch_add(1, Ordering::Relaxed);
+    archiver
+        .counters
+        .total_files
+        .fetch_add(1, Ordering::Relaxed);
+    archiver
+        .counters
+        .total_bytes
+        .fetch_add(size, Ordering::Relaxed);
+    let tree = archiver.save_tree(vec![node])?;
+    finish(repo, archiver, plan, tree, opts, start)
+}

@@ -1,0 +1,407 @@
+//! Walking the sources and turning them into trees and blobs.
+//!
+//! Directories are archived recursively; the entries of each directory are
+//! processed in parallel on the backup's thread pool (rayon), and a large
+//! file's chunks are hashed, compressed and encrypted in parallel batches.
+//! Each directory's tree is saved once all its entries are done, so trees
+//! are built bottom-up. A file unchanged since the parent snapshot (same
+//! type, size, mtime, ctime and inode) reuses the parent's content list
+//! without being read.
+
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use hbk_repo::{BlobType, Id, IndexedRepository, Node, NodeType, Tree};
+use rayon::prelude::*;
+
+use super::metadata::{node_from_metadata, NameCache};
+use super::saver::{lock, BlobSaver};
+use super::targets::{VirtualEntry, VirtualRoot};
+use super::{BackupOptions, BackupProgress, Warning};
+use crate::chunker::ChunkerFactory;
+use crate::filter::Pattern;
+use crate::Result;
+
+/// Chunks hashed and stored in one parallel batch hold at most this many
+/// bytes, which bounds the memory a large file takes.
+const BATCH_BYTES: usize = 16 << 20;
+
+/// Counters reported in the summary.
+#[derive(Default, Debug)]
+pub struct Counters {
+    /// Files not in the parent snapshot.
+    pub files_new: AtomicU64,
+    /// Files changed since the parent snapshot.
+    pub files_changed: AtomicU64,
+    /// Files unchanged since the parent (not read).
+    pub files_unmodified: AtomicU64,
+    /// Directories not in the parent.
+    pub dirs_new: AtomicU64,
+    /// Directories whose tree changed.
+    pub dirs_changed: AtomicU64,
+    /// Directories whose tree is the same.
+    pub dirs_unmodified: AtomicU64,
+    /// Files processed.
+    pub total_files: AtomicU64,
+    /// Bytes of processed files.
+    pub total_bytes: AtomicU64,
+    /// Bytes of file content actually read.
+    pub bytes_read: AtomicU64,
+}
+
+/// State shared by the workers of one backup.
+pub struct Archiver<'a> {
+    /// The repository, for parent trees.
+    pub repo: &'a IndexedRepository,
+    /// Where blobs go.
+    pub saver: BlobSaver<'a>,
+    /// Options.
+    pub opts: &'a BackupOptions,
+    /// Compiled `--exclude` patterns.
+    pub excludes: Vec<Pattern>,
+    /// Compiled `--iexclude` patterns (matched against lowercased paths).
+    pub iexcludes: Vec<Pattern>,
+    /// Makes a fresh chunker per file.
+    pub chunkers: ChunkerFactory,
+    /// User and group names.
+    pub names: NameCache,
+    /// Summary counters.
+    pub counters: Counters,
+    /// Problems with single items.
+    pub warnings: Mutex<Vec<Warning>>,
+    /// Progress sink.
+    pub progress: &'a dyn BackupProgress,
+}
+
+fn find_in<'t>(tree: Option<&'t Tree>, name: &[u8]) -> Option<&'t Node> {
+    let nodes = &tree?.nodes;
+    nodes
+        .binary_search_by(|n| n.name.as_slice().cmp(name))
+        .ok()
+        .map(|i| &nodes[i])
+}
+
+impl<'a> Archiver<'a> {
+    fn warn(&self, path: &Path, message: impl Into<String>) {
+        let w = Warning {
+            path: path.to_path_buf(),
+            message: message.into(),
+        };
+        self.progress.warning(&w);
+        lock(&self.warnings).push(w);
+    }
+
+    fn parent_tree(&self, parent: Option<&Node>) -> Option<Tree> {
+        let id = parent?.subtree?;
+        self.repo.tree(&id).ok()
+    }
+
+    fn excluded(&self, path: &Path, meta: &Metadata) -> bool {
+        let bytes = path.as_os_str().as_bytes();
+        if self.excludes.iter().any(|p| p.matches(bytes).0) {
+            return true;
+        }
+        if !self.iexcludes.is_empty() {
+            let lower = bytes.to_ascii_lowercase();
+            let lower = String::from_utf8_lossy(&lower).to_lowercase();
+            if self.iexcludes.iter().any(|p| p.matches(lower.as_bytes()).0) {
+                return true;
+            }
+        }
+        if let Some(limit) = self.opts.exclude_larger_than {
+            if meta.is_file() && meta.len() > limit {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn dir_excluded_by_content(&self, path: &Path) -> bool {
+        for spec in &self.opts.exclude_if_present {
+            let (name, header) = match spec.split_once(':') {
+                Some((n, h)) => (n, Some(h)),
+                None => (spec.as_str(), None),
+            };
+            if has_file_with_header(&path.join(name), header) {
+                return true;
+            }
+        }
+        self.opts.exclude_caches
+            && has_file_with_header(
+                &path.join("CACHEDIR.TAG"),
+                Some("Signature: 8a477f597d28d172789f06886806bc55"),
+            )
+    }
+
+    /// Archives the virtual top of the tree; returns the root tree id.
+    pub fn archive_root(&self, root: &VirtualRoot, parent_tree: Option<&Id>) -> Result<Id> {
+        let parent = parent_tree.and_then(|id| self.repo.tree(id).ok());
+        match root {
+            VirtualRoot::Target(path) => {
+                let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?;
+                let dev = meta.dev();
+                self.archive_dir_contents(path, parent.as_ref(), dev)
+            }
+            VirtualRoot::Entries(entries) => self.archive_virtual(entries, parent.as_ref()),
+        }
+    }
+
+    fn archive_virtual(
+        &self,
+        entries: &std::collections::BTreeMap<Vec<u8>, VirtualEntry>,
+        parent: Option<&Tree>,
+    ) -> Result<Id> {
+        let nodes = entries
+            .par_iter()
+            .map(|(name, entry)| -> Result<Option<Node>> {
+                let prev = find_in(parent, name);
+                match entry {
+                    VirtualEntry::Target(path) => {
+                        let dev = match std::fs::symlink_metadata(path) {
+                            Ok(m) => m.dev(),
+                            Err(e) => {
+                                self.warn(path, e.to_string());
+                                return Ok(None);
+                            }
+                        };
+                        self.archive_path(path, name, prev, dev)
+                    }
+                    VirtualEntry::Dir { path, children } => {
+                        let meta = match std::fs::symlink_metadata(path) {
+                            Ok(m) => m,
+                            Err(e) => {
+                                self.warn(path, e.to_string());
+                                return Ok(None);
+                            }
+                        };
+                        let (mut node, _) = node_from_metadata(path, name, &meta, &self.names);
+                        let sub = prev
+                            .and_then(|p| p.subtree)
+                            .and_then(|id| self.repo.tree(&id).ok());
+                        node.subtree = Some(self.archive_virtual(children, sub.as_ref())?);
+                        Ok(Some(node))
+                    }
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.save_tree(nodes.into_iter().flatten().collect())
+    }
+
+    /// Saves a tree of `nodes` (sorted here) and returns its id.
+    pub fn save_tree(&self, mut nodes: Vec<Node>) -> Result<Id> {
+        let mut tree = Tree { nodes: Vec::new() };
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        tree.nodes = nodes;
+        let json = tree.to_go_json();
+        let id = Id::hash(&json);
+        self.saver.save_with_id(BlobType::Tree, id, &json)?;
+        Ok(id)
+    }
+
+    /// Archives one filesystem entry; `None` when it is excluded, vanished
+    /// or unreadable (the latter two with a warning).
+    fn archive_path(
+        &self,
+        path: &Path,
+        name: &[u8],
+        prev: Option<&Node>,
+        dev: u64,
+    ) -> Result<Option<Node>> {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.warn(path, e.to_string());
+                return Ok(None);
+            }
+        };
+        if self.excluded(path, &meta) {
+            return Ok(None);
+        }
+        let (mut node, warnings) = node_from_metadata(path, name, &meta, &self.names);
+        for w in warnings {
+            self.warn(path, w);
+        }
+        match node.node_type {
+            NodeType::Dir => {
+                if self.dir_excluded_by_content(path) {
+                    return Ok(None);
+                }
+                if self.opts.one_file_system && meta.dev() != dev {
+                    return Ok(None);
+                }
+                let parent = self.parent_tree(prev.filter(|p| p.node_type == NodeType::Dir));
+                let id = self.archive_dir_contents(path, parent.as_ref(), dev)?;
+                let counter = match prev.and_then(|p| p.subtree) {
+                    None => &self.counters.dirs_new,
+                    Some(old) if old == id => &self.counters.dirs_unmodified,
+                    Some(_) => &self.counters.dirs_changed,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                node.subtree = Some(id);
+            }
+            NodeType::File => {
+                if !self.archive_file(path, &mut node, prev)? {
+                    return Ok(None);
+                }
+            }
+            NodeType::Socket => return Ok(None),
+            _ => {}
+        }
+        Ok(Some(node))
+    }
+
+    /// Archives a directory's entries and saves its tree.
+    fn archive_dir_contents(&self, path: &Path, parent: Option<&Tree>, dev: u64) -> Result<Id> {
+        let mut names: Vec<Vec<u8>> = match std::fs::read_dir(path) {
+            Ok(rd) => rd
+                .filter_map(|e| match e {
+                    Ok(e) => Some(e.file_name().as_bytes().to_vec()),
+                    Err(err) => {
+                        self.warn(path, err.to_string());
+                        None
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                self.warn(path, e.to_string());
+                Vec::new()
+            }
+        };
+        names.sort_unstable();
+        let nodes = names
+            .par_iter()
+            .map(|name| {
+                let child = path.join(OsStr::from_bytes(name));
+                self.archive_path(&child, name, find_in(parent, name), dev)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.save_tree(nodes.into_iter().flatten().collect())
+    }
+
+    fn unchanged(&self, prev: &Node, node: &Node) -> bool {
+        prev.node_type == NodeType::File
+            && prev.size == node.size
+            && prev.mtime == node.mtime
+            && (self.opts.ignore_ctime || prev.ctime == node.ctime)
+            && (self.opts.ignore_inode || prev.inode == node.inode)
+            && prev
+                .content
+                .as_ref()
+                .is_some_and(|c| c.iter().all(|id| self.saver.has(BlobType::Data, id)))
+    }
+
+    /// Fills a file node's content; `false` when the file could not be
+    /// read (a warning was recorded and the file is left out).
+    fn archive_file(&self, path: &Path, node: &mut Node, prev: Option<&Node>) -> Result<bool> {
+        self.counters.total_files.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .total_bytes
+            .fetch_add(node.size, Ordering::Relaxed);
+        if let Some(p) = prev.filter(|p| self.unchanged(p, node)) {
+            node.content = p.content.clone();
+            self.counters
+                .files_unmodified
+                .fetch_add(1, Ordering::Relaxed);
+            self.progress.file_done(path, node.size, false);
+            return Ok(true);
+        }
+        match self.read_content(path) {
+            Ok(Ok((content, size))) => {
+                node.content = Some(content);
+                node.size = size;
+            }
+            Ok(Err(e)) => {
+                self.warn(path, e.to_string());
+                return Ok(false);
+            }
+            Err(fatal) => return Err(fatal),
+        }
+        let counter = if prev.is_some() {
+            &self.counters.files_changed
+        } else {
+            &self.counters.files_new
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.progress.file_done(path, node.size, true);
+        Ok(true)
+    }
+
+    /// Reads, chunks and stores a file. The outer error is fatal (the
+    /// repository failed); the inner one is a problem with this file.
+    fn read_content(&self, path: &Path) -> Result<std::io::Result<(Vec<Id>, u64)>> {
+        match open_noatime(path) {
+            Ok(f) => self.read_stream(f),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Chunks and stores everything `reader` yields; returns the content
+    /// ids and the byte count. The outer error is fatal, the inner one a
+    /// read error.
+    pub fn read_stream<R: Read>(&self, reader: R) -> Result<std::io::Result<(Vec<Id>, u64)>> {
+        let mut stream = hbk_chunker::Chunks::new(reader, self.chunkers.make());
+        let mut content = Vec::new();
+        let mut size = 0u64;
+        loop {
+            let mut batch: Vec<Vec<u8>> = Vec::new();
+            let mut batch_bytes = 0;
+            while batch_bytes < BATCH_BYTES {
+                match stream.next() {
+                    Some(Ok(chunk)) => {
+                        batch_bytes += chunk.len();
+                        batch.push(chunk);
+                    }
+                    None => break,
+                    Some(Err(e)) => return Ok(Err(e)),
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            self.counters
+                .bytes_read
+                .fetch_add(batch_bytes as u64, Ordering::Relaxed);
+            size += batch_bytes as u64;
+            let ids = batch
+                .par_iter()
+                .map(|chunk| {
+                    let id = Id::hash(chunk);
+                    self.saver.save_with_id(BlobType::Data, id, chunk)?;
+                    self.progress.bytes_done(chunk.len() as u64);
+                    Ok(id)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            content.extend(ids);
+        }
+        Ok(Ok((content, size)))
+    }
+}
+
+fn open_noatime(path: &Path) -> std::io::Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    match o.clone().custom_flags(libc::O_NOATIME).open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => o.open(path),
+        Err(e) => Err(e),
+    }
+}
+
+fn has_file_with_header(path: &PathBuf, header: Option<&str>) -> bool {
+    match header {
+        None => std::fs::symlink_metadata(path).is_ok(),
+        Some(h) => {
+            let mut buf = vec![0u8; h.len()];
+            File::open(path)
+                .and_then(|mut f| f.read_exact(&mut buf))
+                .is_ok()
+                && buf == h.as_bytes()
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Nodes from the local filesystem: `lstat` results turned into the node
+//! fields restic records, with user and group names looked up once.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::TimeZone;
+use hbk_repo::{mode, ExtendedAttribute, GoTime, Node, NodeType};
+
+/// Caches uid → user name and gid → group name lookups.
+#[derive(Default)]
+pub struct NameCache {
+    users: Mutex<HashMap<u32, String>>,
+    groups: Mutex<HashMap<u32, String>>,
+}
+
+impl NameCache {
+    /// The user name of `uid`, or empty when unknown.
+    pub fn user(&self, uid: u32) -> String {
+        let mut m = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(uid.into())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+                    .unwrap_or_default()
+            })
+            .clone()
+    }
+
+    /// The group name of `gid`, or empty when unknown.
+    pub fn group(&self, gid: u32) -> String {
+        let mut m = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(gid)
+            .or_insert_with(|| {
+                nix::unistd::Group::from_gid(gid.into())
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
+                    .unwrap_or_default()
+            })
+            .clone()
+    }
+}
+
+/// A timestamp in the local zone, as restic records times.
+pub fn local_time(secs: i64, nanos: i64) -> GoTime {
+    let nanos = nanos.clamp(0, 999_999_999) as u32;
+    chrono::Local
+        .timestamp_opt(secs, nanos)
+        .single()
+        .map(|t| GoTime(t.fixed_offset()))
+        .unwrap_or_default()
+        .clamp_year()
+}
+
+fn node_type(meta: &Metadata) -> NodeType {
+    let ft = meta.file_type();
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        NodeType::Dir
+    } else if ft.is_symlink() {
+        NodeType::Symlink
+    } else if ft.is_file() {
+        NodeType::File
+    } else if ft.is_block_device() {
+        NodeType::Dev
+    } else if ft.is_char_device() {
+        NodeType::CharDev
+    } else if ft.is_fifo() {
+        NodeType::Fifo
+    } else if ft.is_socket() {
+        NodeType::Socket
+    } else {
+        NodeType::Irregular
+    }
+}
+
+/// The node for `path` (named `name`) from its `lstat` metadata. File
+/// content and directory subtrees are filled in later; problems reading
+/// the link target or xattrs are returned as warnings.
+pub fn node_from_metadata(
+    path: &Path,
+    name: &[u8],
+    meta: &Metadata,
+    names: &NameCache,
+) -> (Node, Vec<String>) {
+    let mut warnings = Vec::new();
+    let t = node_type(meta);
+    let mtime = local_time(meta.mtime(), meta.mtime_nsec());
+    let mut node = Node {
+        name: name.to_vec(),
+        node_type: t.clone(),
+        mode: mode::from_unix(meta.mode()),
+        mtime,
+        atime: mtime,
+        ctime: local_time(meta.ctime(), meta.ctime_nsec()),
+        uid: meta.uid(),
+        gid: meta.gid(),
+        user: names.user(meta.uid()),
+        group: names.group(meta.gid()),
+        inode: meta.ino(),
+        device_id: meta.dev(),
+        size: 0,
+        links: 0,
+        linktarget: String::new(),
+        linktarget_raw: Vec::new(),
+        extended_attributes: Vec::new(),
+        generic_attributes: None,
+        device: 0,
+        content: None,
+        subtree: None,
+        error: String::new(),
+        extra: Default::default(),
+    };
+    match t {
+        NodeType::File => {
+            node.size = meta.size();
+            node.links = meta.nlink();
+            node.content = Some(Vec::new());
+        }
+        NodeType::Symlink => {
+            node.links = meta.nlink();
+            match std::fs::read_link(path) {
+                Ok(target) => {
+                    let bytes = target.as_os_str().as_bytes();
+                    node.linktarget = String::from_utf8_lossy(bytes).into_owned();
+                    if std::str::from_utf8(bytes).is_err() {
+                        node.linktarget_raw = bytes.to_vec();
+                    }
+                }
+                Err(e) => warnings.push(format!("reading link target: {e}")),
+            }
+        }
+        NodeType::Dev | NodeType::CharDev => {
+            node.links = meta.nlink();
+            node.device = meta.rdev();
+        }
+        _ => {}
+    }
+    if t != NodeType::Symlink {
+        match read_xattrs(path) {
+            Ok(x) => node.extended_attributes = x,
+            Err(e) => warnings.push(format!("reading extended attributes: {e}")),
+        }
+    }
+    (node, warnings)
+}
+
+fn read_xattrs(path: &Path) -> std::io::Result<Vec<ExtendedAttribute>> {
+    let mut out = Vec::new();
+    let names = match xattr::list(path) {
+        Ok(n) => n,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for name in names {
+        if let Some(value) = xattr::get(path, &name)? {
+            out.push(ExtendedAttribute {
+                name: name.to_string_lossy().into_owned(),
+                value,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,210 @@
+//! Saving blobs: deduplication against the index and this run, packing,
+//! uploading, and writing index files as packs complete.
+//!
+//! Threads call [`BlobSaver::save`] concurrently. Hashing, compression and
+//! encryption happen in the calling thread; only appending to the open pack
+//! takes a lock. A full pack is finished and uploaded by the thread that
+//! filled it, outside the lock, so uploads run in parallel too. Every few
+//! packs an index file is written, so packs of an interrupted backup are
+//! known to the next one.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hbk_repo::blob::{encode_blob, Compression};
+use hbk_repo::pack::PackWriter;
+use hbk_repo::{BlobType, FileType, Id, Index, IndexBlob, IndexFile, IndexPack, Repository};
+
+use crate::Result;
+
+/// Index files are written after this many packs…
+const INDEX_EVERY_PACKS: usize = 8;
+/// …or when the oldest unindexed pack is this old.
+const INDEX_EVERY: Duration = Duration::from_secs(30);
+
+/// Counters of what a backup added.
+#[derive(Debug, Default)]
+pub struct SaverStats {
+    /// New data blobs.
+    pub data_blobs: AtomicU64,
+    /// New tree blobs.
+    pub tree_blobs: AtomicU64,
+    /// Plaintext bytes of new blobs.
+    pub data_added: AtomicU64,
+    /// Stored (compressed, encrypted) bytes of new blobs.
+    pub data_added_packed: AtomicU64,
+    /// Packs written.
+    pub packs: AtomicU64,
+}
+
+struct PendingIndex {
+    packs: Vec<IndexPack>,
+    since: Option<Instant>,
+}
+
+/// Deduplicating blob storage for one backup run.
+pub struct BlobSaver<'a> {
+    repo: &'a Repository,
+    index: &'a Index,
+    seen: Mutex<HashSet<(BlobType, Id)>>,
+    data_pack: Mutex<PackWriter>,
+    tree_pack: Mutex<PackWriter>,
+    pending: Mutex<PendingIndex>,
+    pack_size: u64,
+    level: Option<i32>,
+    dry_run: bool,
+    /// What was added.
+    pub stats: SaverStats,
+}
+
+impl<'a> BlobSaver<'a> {
+    /// A saver writing packs of about `pack_size` bytes, compressing data
+    /// blobs at zstd `level` (v2 only; trees are always compressed in v2).
+    pub fn new(
+        repo: &'a Repository,
+        index: &'a Index,
+        pack_size: u64,
+        level: Option<i32>,
+        dry_run: bool,
+    ) -> Self {
+        let v2 = repo.config().version >= 2;
+        BlobSaver {
+            repo,
+            index,
+            seen: Mutex::new(HashSet::new()),
+            data_pack: Mutex::new(PackWriter::default()),
+            tree_pack: Mutex::new(PackWriter::default()),
+            pending: Mutex::new(PendingIndex {
+                packs: Vec::new(),
+                since: None,
+            }),
+            pack_size,
+            level: if v2 { level } else { None },
+            dry_run,
+            stats: SaverStats::default(),
+        }
+    }
+
+    /// Whether the blob is in the repository or was saved in this run.
+    pub fn has(&self, t: BlobType, id: &Id) -> bool {
+        self.index.contains(t, id) || lock(&self.seen).contains(&(t, *id))
+    }
+
+    /// Stores a blob unless it exists; returns its id.
+    pub fn save(&self, t: BlobType, data: &[u8]) -> Result<Id> {
+        let id = Id::hash(data);
+        self.save_with_id(t, id, data)?;
+        Ok(id)
+    }
+
+    /// Stores a blob whose id the caller computed; returns whether it was new.
+    pub fn save_with_id(&self, t: BlobType, id: Id, data: &[u8]) -> Result<bool> {
+        if self.index.contains(t, &id) || !lock(&self.seen).insert((t, id)) {
+            return Ok(false);
+        }
+        let compression = match (t, self.repo.config().version >= 2, self.level) {
+            (_, false, _) => Compression::Off,
+            (BlobType::Data, true, Some(l)) => Compression::IfSmaller(l),
+            (BlobType::Data, true, None) => Compression::Off,
+            (BlobType::Tree, true, l) => Compression::Always(l.unwrap_or(3)),
+        };
+        let blob = encode_blob(self.repo.key(), t, id, data, compression);
+        let (counter, packer) = match t {
+            BlobType::Data => (&self.stats.data_blobs, &self.data_pack),
+            BlobType::Tree => (&self.stats.tree_blobs, &self.tree_pack),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .data_added
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.stats
+            .data_added_packed
+            .fetch_add(blob.sealed.len() as u64, Ordering::Relaxed);
+        let full = {
+            let mut p = lock(packer);
+            p.add(&blob);
+            if p.size() >= self.pack_size {
+                Some(std::mem::take(&mut *p))
+            } else {
+                None
+            }
+        };
+        if let Some(pack) = full {
+            self.upload(pack)?;
+        }
+        Ok(true)
+    }
+
+    fn upload(&self, pack: PackWriter) -> Result<()> {
+        if pack.is_empty() {
+            return Ok(());
+        }
+        let (id, bytes, blobs) = pack.finish(self.repo.key());
+        if !self.dry_run {
+            self.repo
+                .backend()
+                .write(FileType::Pack, &id, &bytes)
+                .map_err(hbk_repo::Error::from)?;
+        }
+        self.stats.packs.fetch_add(1, Ordering::Relaxed);
+        let entry = IndexPack {
+            id,
+            blobs: blobs
+                .iter()
+                .map(|b| IndexBlob {
+                    id: b.id,
+                    blob_type: b.blob_type,
+                    offset: b.offset,
+                    length: b.length,
+                    uncompressed_length: b.uncompressed_length.map(|n| n.get()),
+                })
+                .collect(),
+        };
+        let due = {
+            let mut p = lock(&self.pending);
+            p.packs.push(entry);
+            let since = *p.since.get_or_insert_with(Instant::now);
+            if p.packs.len() >= INDEX_EVERY_PACKS || since.elapsed() >= INDEX_EVERY {
+                p.since = None;
+                Some(std::mem::take(&mut p.packs))
+            } else {
+                None
+            }
+        };
+        if let Some(packs) = due {
+            self.write_index(packs)?;
+        }
+        Ok(())
+    }
+
+    fn write_index(&self, packs: Vec<IndexPack>) -> Result<()> {
+        if packs.is_empty() || self.dry_run {
+            return Ok(());
+        }
+        let file = IndexFile {
+            packs,
+            ..Default::default()
+        };
+        self.repo.save_unpacked(FileType::Index, &file.to_json())?;
+        Ok(())
+    }
+
+    /// Finishes and uploads the open packs and writes the remaining index.
+    /// Call once, after the last blob, before saving the snapshot.
+    pub fn flush(&self) -> Result<()> {
+        let data = std::mem::take(&mut *lock(&self.data_pack));
+        let tree = std::mem::take(&mut *lock(&self.tree_pack));
+        self.upload(data)?;
+        self.upload(tree)?;
+        let packs = std::mem::take(&mut lock(&self.pending).packs);
+        self.write_index(packs)
+    }
+}
+
+/// Locks a mutex, recovering from poisoning (a panicked worker must not
+/// hide the data other workers saved).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
