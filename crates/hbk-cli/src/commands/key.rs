@@ -22,7 +22,7 @@ fn list(g: &GlobalOpts) -> Result<i32> {
         let kf = KeyFile::from_json(&repo.load_raw(FileType::Key, &id)?)?;
         keys.push((id, kf));
     }
-    keys.sort_by(|a, b| a.1.created.cmp(&b.1.created));
+    keys.sort_by_key(|k| k.1.created);
     if g.json {
         let arr: Vec<_> = keys
             .iter()

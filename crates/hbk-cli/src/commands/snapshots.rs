@@ -36,7 +36,7 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
                 v.into_iter().skip(skip)
             })
             .collect();
-        list.sort_by(|a, b| a.1.time.cmp(&b.1.time));
+        list.sort_by_key(|s| s.1.time);
     }
     if g.json {
         let arr: Vec<_> = list.iter().map(|(id, sn)| snapshot_json(id, sn)).collect();

@@ -245,13 +245,11 @@ impl<'a> Archiver<'a> {
                 counter.fetch_add(1, Ordering::Relaxed);
                 node.subtree = Some(id);
             }
-            NodeType::File => {
-                if !self.archive_file(path, &mut node, prev)? {
-                    return Ok(None);
-                }
-            }
             NodeType::Socket => return Ok(None),
             _ => {}
+        }
+        if node.node_type == NodeType::File && !self.archive_file(path, &mut node, prev)? {
+            return Ok(None);
         }
         Ok(Some(node))
     }
