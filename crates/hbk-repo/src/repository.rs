@@ -232,6 +232,33 @@ impl Repository {
             .collect()
     }
 
+    /// Reads a pack's header from its tail (one request for most packs,
+    /// two for packs with many blobs). `size` is the pack's length.
+    pub fn pack_header(&self, id: &Id, size: u64) -> Result<Vec<crate::pack::PackBlob>> {
+        let corrupt = |e: Error| Error::Corrupt {
+            file_type: FileType::Pack,
+            id: *id,
+            reason: e.to_string(),
+        };
+        let first = crate::pack::TAIL_READ.min(size);
+        let tail = self
+            .backend
+            .read_range(FileType::Pack, id, size - first, first)?;
+        if let Some(blobs) = crate::pack::parse_tail(&self.key, &tail, size).map_err(corrupt)? {
+            return Ok(blobs);
+        }
+        let trailer: [u8; 4] = tail[tail.len() - 4..]
+            .try_into()
+            .map_err(|_| corrupt(Error::format("pack", "short trailer")))?;
+        let hlen = crate::pack::header_length(trailer, size).map_err(corrupt)?;
+        let tail = self
+            .backend
+            .read_range(FileType::Pack, id, size - hlen - 4, hlen + 4)?;
+        crate::pack::parse_tail(&self.key, &tail, size)
+            .map_err(corrupt)?
+            .ok_or_else(|| corrupt(Error::format("pack", "header longer than the pack")))
+    }
+
     /// Loads the whole index and returns the repository ready for blob reads.
     pub fn into_indexed(self) -> Result<IndexedRepository> {
         let files = self.index_files()?;
@@ -311,6 +338,11 @@ impl IndexedRepository {
                 reason: e.to_string(),
             }
         })
+    }
+
+    /// The repository without its index (to reload it after writing).
+    pub fn into_repository(self) -> Repository {
+        self.repo
     }
 
     /// A tree, read and parsed.

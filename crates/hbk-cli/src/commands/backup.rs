@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use hbk_engine::commands::backup::orphans::adopt_orphan_packs;
 use hbk_engine::commands::backup::{
     backup, backup_stdin, BackupOptions, BackupSummary, CompressionMode,
 };
@@ -130,12 +131,15 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         Some(m) => m << 20,
         None => 16 << 20,
     };
-    let repo = repo::open_indexed(g)?;
+    let mut repo = repo::open_indexed(g)?;
     let _lock = if a.dry_run {
         None
     } else {
         Some(RepoLock::acquire(&repo, false)?)
     };
+    if !a.dry_run && adopt_orphan_packs(&repo)? > 0 {
+        repo = repo.into_repository().into_indexed()?;
+    }
     let parent = match &a.parent {
         Some(p) => Some(find_snapshot(&repo, p, &SnapshotFilter::default())?.0),
         None => None,

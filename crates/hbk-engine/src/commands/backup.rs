@@ -7,6 +7,7 @@
 
 pub mod archiver;
 pub mod metadata;
+pub mod orphans;
 pub mod saver;
 pub mod targets;
 

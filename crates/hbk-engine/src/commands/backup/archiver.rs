@@ -30,7 +30,7 @@ use crate::Result;
 
 /// Chunks hashed and stored in one parallel batch hold at most this many
 /// bytes, which bounds the memory a large file takes.
-const BATCH_BYTES: usize = 16 << 20;
+const BATCH_BYTES: usize = 8 << 20;
 
 /// Counters reported in the summary.
 #[derive(Default, Debug)]

@@ -74,7 +74,7 @@ impl<'a> BlobSaver<'a> {
             repo,
             index,
             seen: Mutex::new(HashSet::new()),
-            data_pack: Mutex::new(PackWriter::default()),
+            data_pack: Mutex::new(PackWriter::with_capacity(pack_size as usize + (1 << 20))),
             tree_pack: Mutex::new(PackWriter::default()),
             pending: Mutex::new(PendingIndex {
                 packs: Vec::new(),
@@ -126,7 +126,10 @@ impl<'a> BlobSaver<'a> {
             let mut p = lock(packer);
             p.add(&blob);
             if p.size() >= self.pack_size {
-                Some(std::mem::take(&mut *p))
+                // Reserve the next pack's buffer up front so it never
+                // doubles past the target size.
+                let next = PackWriter::with_capacity(self.pack_size as usize + (1 << 20));
+                Some(std::mem::replace(&mut *p, next))
             } else {
                 None
             }

@@ -23,7 +23,7 @@ use crate::Result;
 /// most this many bytes…
 const MAX_GAP: u64 = 256 * 1024;
 /// …and as long as one read stays below this size.
-const MAX_READ: u64 = 16 * 1024 * 1024;
+const MAX_READ: u64 = 8 * 1024 * 1024;
 /// Files a worker keeps open at once.
 const MAX_OPEN_FILES: usize = 64;
 

@@ -1,0 +1,57 @@
+//! Adopting packs that an interrupted backup stored but never indexed.
+//!
+//! A backup writes index files every few packs; when it is killed, the
+//! packs written since the last index file are on disk but unknown to the
+//! index. Before a backup starts (holding its lock), their headers are read
+//! and a new index file lists them, so their blobs are reused instead of
+//! uploaded again. A pack whose header does not read is left alone (prune
+//! removes it).
+
+use std::collections::HashSet;
+
+use hbk_repo::{FileType, IndexBlob, IndexFile, IndexPack, IndexedRepository};
+use rayon::prelude::*;
+
+use crate::Result;
+
+/// Writes an index file for unindexed, readable packs; returns how many
+/// packs it adopted (the caller reloads the index when that is not 0).
+pub fn adopt_orphan_packs(repo: &IndexedRepository) -> Result<usize> {
+    let indexed: HashSet<_> = repo.index().packs().iter().copied().collect();
+    let orphans: Vec<_> = repo
+        .list(FileType::Pack)?
+        .into_iter()
+        .filter(|(id, _)| !indexed.contains(id))
+        .collect();
+    if orphans.is_empty() {
+        return Ok(0);
+    }
+    let packs: Vec<IndexPack> = orphans
+        .par_iter()
+        .filter_map(|(id, size)| {
+            let blobs = repo.pack_header(id, *size).ok()?;
+            Some(IndexPack {
+                id: *id,
+                blobs: blobs
+                    .iter()
+                    .map(|b| IndexBlob {
+                        id: b.id,
+                        blob_type: b.blob_type,
+                        offset: b.offset,
+                        length: b.length,
+                        uncompressed_length: b.uncompressed_length.map(|n| n.get()),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    let n = packs.len();
+    if n > 0 {
+        let file = IndexFile {
+            packs,
+            ..Default::default()
+        };
+        repo.save_unpacked(FileType::Index, &file.to_json())?;
+    }
+    Ok(n)
+}

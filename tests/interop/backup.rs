@@ -1,0 +1,248 @@
+//! Repositories written by hbk, read by the real restic, and dedup between
+//! the two (issue: core part 2).
+
+use std::path::Path;
+
+use hbk_tests::compare::assert_same_tree;
+use hbk_tests::drivers::{describe, hbk, hbk_command, json_summary, ok, restic, Repo};
+
+use crate::restore::reference_options;
+use crate::{edge_tree, restored, tempdir};
+
+fn hbk_repo(dir: &Path, version: u32) -> Repo {
+    let repo = Repo::new(dir);
+    ok(hbk(
+        &repo,
+        &["init", "--repository-version", &version.to_string()],
+    ));
+    repo
+}
+
+#[test]
+fn restic_accepts_and_restores_hbk_backups() {
+    let (src, _) = edge_tree();
+    for version in [1, 2] {
+        let dir = tempdir();
+        let repo = hbk_repo(dir.path(), version);
+        let out = ok(hbk(&repo, &["backup", "--json", src.to_str().unwrap()]));
+        let s = json_summary(&out);
+        assert!(s["data_blobs"].as_u64().unwrap() > 0, "{s}");
+        ok(restic(&repo, &["check", "--read-data"]));
+        let t = dir.path().join("restic-restore");
+        ok(restic(
+            &repo,
+            &["restore", "latest", "--target", t.to_str().unwrap()],
+        ));
+        assert_same_tree(src, &restored(&t, src), reference_options());
+        // restic's own backup of the same tree finds every chunk present.
+        let out = ok(restic(
+            &repo,
+            &["backup", "--force", "--json", src.to_str().unwrap()],
+        ));
+        let s = json_summary(&out);
+        assert_eq!(
+            s["data_blobs"], 0,
+            "restic added data blobs to an hbk backup: {s}"
+        );
+        // And hbk reads restic's snapshot back.
+        let t = dir.path().join("hbk-restore");
+        ok(hbk(
+            &repo,
+            &["restore", "latest", "--target", t.to_str().unwrap()],
+        ));
+        assert_same_tree(src, &restored(&t, src), reference_options());
+    }
+}
+
+#[test]
+fn hbk_deduplicates_against_restic_backups() {
+    let (src, _) = edge_tree();
+    let dir = tempdir();
+    let repo = Repo::new(dir.path());
+    ok(restic(&repo, &["init"]));
+    ok(restic(&repo, &["backup", "-q", src.to_str().unwrap()]));
+    let out = ok(hbk(
+        &repo,
+        &["backup", "--force", "--json", src.to_str().unwrap()],
+    ));
+    let s = json_summary(&out);
+    assert_eq!(
+        s["data_blobs"], 0,
+        "hbk added data blobs to a restic backup: {s}"
+    );
+    ok(restic(&repo, &["check"]));
+}
+
+fn small_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    for i in 0..50 {
+        std::fs::write(
+            root.join(format!("d/f{i}")),
+            format!("file {i}").repeat(100),
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("big"), vec![7u8; 3 << 20]).unwrap();
+}
+
+#[test]
+fn unchanged_files_are_not_read_again() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    small_tree(&src);
+    let repo = hbk_repo(dir.path(), 2);
+    let arg = src.to_str().unwrap();
+    let first = json_summary(&ok(hbk(&repo, &["backup", "--json", arg])));
+    assert_eq!(first["files_new"], 51);
+    let second = json_summary(&ok(hbk(&repo, &["backup", "--json", arg])));
+    assert_eq!(second["total_bytes_read"], 0, "{second}");
+    assert_eq!(second["files_unmodified"], 51, "{second}");
+    assert_eq!(second["data_blobs"], 0);
+    assert_eq!(second["tree_blobs"], 0);
+    assert_eq!(second["parent"], first["snapshot_id"]);
+    std::fs::write(src.join("d/f7"), "changed content").unwrap();
+    let third = json_summary(&ok(hbk(&repo, &["backup", "--json", arg])));
+    assert_eq!(third["files_changed"], 1, "{third}");
+    assert_eq!(third["total_bytes_read"], 15, "{third}");
+    // --force reads everything again, but stores nothing new.
+    let forced = json_summary(&ok(hbk(&repo, &["backup", "--json", "--force", arg])));
+    assert_eq!(forced["files_new"], 51, "{forced}");
+    assert_eq!(forced["data_blobs"], 0);
+    ok(restic(&repo, &["check", "--read-data"]));
+}
+
+#[test]
+fn unreadable_file_is_a_warning_and_exit_3() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    small_tree(&src);
+    let secret = src.join("d/secret");
+    std::fs::write(&secret, "nobody may read this").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let repo = hbk_repo(dir.path(), 2);
+    let mut cmd = hbk_command(&repo, &["backup", "--json", src.to_str().unwrap()]);
+    if hbk_tests::is_root() {
+        // Root reads anything: run as nobody, who can use the repository
+        // but not the secret file.
+        chown_tree(dir.path(), 65534);
+        std::os::unix::fs::chown(&secret, Some(0), Some(0)).unwrap();
+        let mut wrapped = std::process::Command::new("setpriv");
+        wrapped
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        cmd = wrapped;
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("secret"), "{text}");
+    let summary = json_summary(&out);
+    assert!(summary["snapshot_id"].is_string());
+    let ls = ok(hbk(&repo, &["ls", "latest"]));
+    let listing = String::from_utf8_lossy(&ls.stdout);
+    assert!(listing.contains("/d/f1"), "{listing}");
+    assert!(!listing.contains("secret"), "{listing}");
+}
+
+fn chown_tree(path: &Path, id: u32) {
+    std::os::unix::fs::lchown(path, Some(id), Some(id)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for e in std::fs::read_dir(path).unwrap() {
+            chown_tree(&e.unwrap().path(), id);
+        }
+    }
+}
+
+#[test]
+fn stdin_backup_and_copy_chunker_params() {
+    let dir = tempdir();
+    let repo = hbk_repo(dir.path(), 2);
+    let data: Vec<u8> = (0..5_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let mut child = hbk_command(
+        &repo,
+        &[
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "dump.sql",
+            "--json",
+        ],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    ok(out);
+    let dump = ok(restic(&repo, &["dump", "latest", "/dump.sql"]));
+    assert_eq!(dump.stdout, data);
+
+    // A second repository with the same chunker polynomial.
+    let dir2 = tempdir();
+    let repo2 = Repo::new(dir2.path());
+    let from_repo = repo.path.to_str().unwrap().to_string();
+    let from_pw = repo.password_file.to_str().unwrap().to_string();
+    ok(hbk(
+        &repo2,
+        &[
+            "init",
+            "--copy-chunker-params",
+            "--from-repo",
+            &from_repo,
+            "--from-password-file",
+            &from_pw,
+        ],
+    ));
+    let cfg = |r: &Repo| {
+        let out = ok(restic(r, &["cat", "config"]));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["chunker_polynomial"]
+            .clone()
+    };
+    assert_eq!(cfg(&repo), cfg(&repo2));
+}
+
+#[test]
+fn exclusive_lock_refuses_backup_with_exit_11() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    small_tree(&src);
+    let repo = hbk_repo(dir.path(), 2);
+    // restic holds an exclusive lock while `check` runs; plant one the
+    // same way restic writes it, from another host so it is not stale.
+    hbk_tests::locks::plant_exclusive_lock(&repo);
+    let out = hbk(&repo, &["backup", src.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(11), "{}", describe(&out));
+    // restic agrees the repository is locked.
+    assert!(!restic(&repo, &["backup", src.to_str().unwrap()])
+        .status
+        .success());
+    ok(restic(&repo, &["unlock", "--remove-all"]));
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+}
+
+/// restic 0.14 stores symlink targets as (lossy) UTF-8 only; hbk also
+/// writes `linktarget_raw` (restic ≥ 0.16), so its own round trip keeps
+/// every byte.
+#[test]
+fn non_utf8_symlink_target_round_trips_through_hbk() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let target = std::ffi::OsStr::from_bytes(b"non-utf8-\xff");
+    std::os::unix::fs::symlink(target, src.join("link")).unwrap();
+    let repo = hbk_repo(dir.path(), 2);
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+    let t = dir.path().join("t");
+    ok(hbk(
+        &repo,
+        &["restore", "latest", "--target", t.to_str().unwrap()],
+    ));
+    let back = std::fs::read_link(restored(&t, &src).join("link")).unwrap();
+    assert_eq!(back.as_os_str().as_bytes(), b"non-utf8-\xff");
+    ok(restic(&repo, &["check", "--read-data"]));
+}
