@@ -8,6 +8,8 @@ pub const ERROR: i32 = 1;
 pub const NO_REPOSITORY: i32 = 10;
 /// Locking the repository failed.
 pub const LOCK_FAILED: i32 = 11;
+/// Interrupted by a signal.
+pub const INTERRUPTED: i32 = 130;
 /// The password is wrong.
 pub const WRONG_PASSWORD: i32 = 12;
 

@@ -12,6 +12,12 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    // Ctrl-C or SIGTERM: release repository locks, exit as restic does.
+    let _ = ctrlc::set_handler(|| {
+        hbk_engine::lock::release_all();
+        eprintln!("signal received, cleaning up");
+        std::process::exit(exit::INTERRUPTED);
+    });
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {

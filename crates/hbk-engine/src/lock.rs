@@ -117,6 +117,27 @@ fn locked_error(id: &Id, l: &LockFile) -> Error {
     ))
 }
 
+/// Locks held by this process, so a signal handler can release them.
+static HELD: Mutex<Vec<(Repository, Arc<Shared>)>> = Mutex::new(Vec::new());
+
+/// Deletes the files of every lock this process holds. For signal
+/// handlers: an interrupted command must not leave a lock behind, since
+/// restic refuses to work until a lock is removed, stale or not.
+pub fn release_all() {
+    let held = std::mem::take(&mut *HELD.lock().unwrap_or_else(|p| p.into_inner()));
+    for (repo, shared) in held {
+        *shared.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        let current = shared
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(id) = current {
+            let _ = repo.backend().remove(FileType::Lock, &id);
+        }
+    }
+}
+
 struct Shared {
     current: Mutex<Option<Id>>,
     stop: Mutex<bool>,
@@ -155,6 +176,9 @@ impl RepoLock {
                 .spawn(move || refresh_loop(&repo, &shared, exclusive))
                 .ok()
         };
+        HELD.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((repo.clone(), Arc::clone(&shared)));
         Ok(RepoLock {
             repo: repo.clone(),
             shared,
@@ -192,6 +216,9 @@ fn refresh_loop(repo: &Repository, shared: &Shared, exclusive: bool) {
 
 impl Drop for RepoLock {
     fn drop(&mut self) {
+        HELD.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, s)| !Arc::ptr_eq(s, &self.shared));
         *self.shared.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.shared.wake.notify_all();
         if let Some(h) = self.refresher.take() {

@@ -21,6 +21,8 @@ use crate::Result;
 
 /// Index files are written after this many packs…
 const INDEX_EVERY_PACKS: usize = 8;
+/// …or when they hold this many blobs (restic keeps index files small)…
+const INDEX_MAX_BLOBS: usize = 50_000;
 /// …or when the oldest unindexed pack is this old.
 const INDEX_EVERY: Duration = Duration::from_secs(30);
 
@@ -169,7 +171,11 @@ impl<'a> BlobSaver<'a> {
             let mut p = lock(&self.pending);
             p.packs.push(entry);
             let since = *p.since.get_or_insert_with(Instant::now);
-            if p.packs.len() >= INDEX_EVERY_PACKS || since.elapsed() >= INDEX_EVERY {
+            let blobs: usize = p.packs.iter().map(|p| p.blobs.len()).sum();
+            if p.packs.len() >= INDEX_EVERY_PACKS
+                || blobs >= INDEX_MAX_BLOBS
+                || since.elapsed() >= INDEX_EVERY
+            {
                 p.since = None;
                 Some(std::mem::take(&mut p.packs))
             } else {
