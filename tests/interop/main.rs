@@ -4,6 +4,7 @@
 mod backup;
 mod fixtures;
 mod kill;
+mod output;
 mod restore;
 
 use std::path::{Path, PathBuf};

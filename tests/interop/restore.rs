@@ -225,3 +225,37 @@ fn include_exclude_and_subpath() {
     ));
     assert!(!t.exists());
 }
+
+#[test]
+fn sparse_restore_leaves_holes() {
+    use std::os::unix::fs::MetadataExt;
+    let (src, _) = edge_tree();
+    let repo = restic_repo(2);
+    let dir = tempdir();
+    let t = target(dir.path(), "sparse");
+    ok(hbk(
+        repo,
+        &[
+            "restore",
+            "latest",
+            "--target",
+            t.to_str().unwrap(),
+            "--sparse",
+            "--verify",
+        ],
+    ));
+    let r = restored(&t, src);
+    for f in ["big/sparse.img", "big/zeros3m.bin"] {
+        assert_eq!(
+            std::fs::read(src.join(f)).unwrap(),
+            std::fs::read(r.join(f)).unwrap(),
+            "{f}"
+        );
+        let m = std::fs::metadata(r.join(f)).unwrap();
+        assert!(
+            m.blocks() * 512 < m.len() / 2,
+            "{f} is not sparse: {} blocks",
+            m.blocks()
+        );
+    }
+}
