@@ -15,6 +15,8 @@ use serde_json::json;
 pub struct Counters {
     files: AtomicU64,
     bytes: AtomicU64,
+    total_files: AtomicU64,
+    total_bytes: AtomicU64,
     errors: AtomicU64,
     current: Mutex<String>,
 }
@@ -49,6 +51,11 @@ impl BackupProgress for Progress {
         if let Ok(mut c) = self.counters.current.try_lock() {
             *c = path.display().to_string();
         }
+    }
+
+    fn totals(&self, files: u64, bytes: u64, _done: bool) {
+        self.counters.total_files.store(files, Ordering::Relaxed);
+        self.counters.total_bytes.store(bytes, Ordering::Relaxed);
     }
 
     fn warning(&self, w: &Warning) {
@@ -127,18 +134,29 @@ fn report(c: &Counters, stop: &AtomicBool, mode: Mode) {
         let files = c.files.load(Ordering::Relaxed);
         let bytes = c.bytes.load(Ordering::Relaxed);
         let current = c.current.lock().map(|s| s.clone()).unwrap_or_default();
+        let total_files = c.total_files.load(Ordering::Relaxed);
+        let total_bytes = c.total_bytes.load(Ordering::Relaxed);
+        let percent = if total_bytes > 0 {
+            (bytes as f64 / total_bytes as f64).min(1.0)
+        } else {
+            0.0
+        };
         match &bar {
             Some(b) => b.set_message(format!(
-                "{files} files, {} processed  {current}",
-                indicatif::HumanBytes(bytes)
+                "{:5.1}%  {files} / {total_files} files, {} / {}  {current}",
+                percent * 100.0,
+                indicatif::HumanBytes(bytes),
+                indicatif::HumanBytes(total_bytes)
             )),
             None => println!(
                 "{}",
                 json!({
                     "message_type": "status",
                     "seconds_elapsed": started.elapsed().as_secs(),
-                    "percent_done": 0,
+                    "percent_done": percent,
+                    "total_files": total_files,
                     "files_done": files,
+                    "total_bytes": total_bytes,
                     "bytes_done": bytes,
                     "error_count": c.errors.load(Ordering::Relaxed),
                     "current_files": [current],

@@ -130,6 +130,51 @@ pub trait BackupProgress: Sync {
     fn file_done(&self, _path: &Path, _size: u64, _read: bool) {}
     /// An item could not be backed up.
     fn warning(&self, _w: &Warning) {}
+    /// The size of the job so far, from a scan running alongside the
+    /// backup; called repeatedly with growing numbers, last with the total.
+    fn totals(&self, _files: u64, _bytes: u64, _done: bool) {}
+}
+
+/// Counts the files and bytes below `targets` (skipping what `excludes`
+/// matches), reporting through `progress`, so progress can show a
+/// percentage. Stops early when `stop` is set.
+fn scan(
+    targets: &[PathBuf],
+    excludes: &[Pattern],
+    stop: &std::sync::atomic::AtomicBool,
+    progress: &dyn BackupProgress,
+) {
+    use std::os::unix::ffi::OsStrExt;
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut stack: Vec<PathBuf> = targets
+        .iter()
+        .filter_map(|t| targets::absolute(t).ok())
+        .collect();
+    let mut last = Instant::now();
+    while let Some(p) = stack.pop() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if excludes.iter().any(|e| e.matches(p.as_os_str().as_bytes()).0) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        } else if meta.is_file() {
+            files += 1;
+            bytes += meta.len();
+        }
+        if last.elapsed().as_millis() >= 200 {
+            progress.totals(files, bytes, false);
+            last = Instant::now();
+        }
+    }
+    progress.totals(files, bytes, true);
 }
 
 /// A [`BackupProgress`] that ignores everything.
@@ -343,8 +388,14 @@ pub fn backup(
     paths.dedup();
     let plan = plan(repo, paths, opts)?;
     let archiver = archiver(repo, opts, progress)?;
-    let tree =
-        thread_pool(opts)?.install(|| archiver.archive_root(&root, plan.parent_tree.as_ref()))?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let pool = thread_pool(opts)?;
+    let tree = std::thread::scope(|s| {
+        s.spawn(|| scan(targets, &archiver.excludes, &stop, progress));
+        let tree = pool.install(|| archiver.archive_root(&root, plan.parent_tree.as_ref()));
+        stop.store(true, Ordering::Relaxed);
+        tree
+    })?;
     finish(repo, archiver, plan, tree, opts, start)
 }
 
