@@ -10,7 +10,18 @@ mod repo;
 
 use clap::Parser;
 
+/// Restores the default action of SIGPIPE, so that `hbk … | head` ends
+/// quietly like other Unix tools instead of panicking on a closed pipe.
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called first thing in main, before any other thread exists;
+    // SIG_DFL installs no Rust handler.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 fn main() {
+    default_sigpipe();
     let cli = cli::Cli::parse();
     // Ctrl-C or SIGTERM: release repository locks, exit as restic does.
     let _ = ctrlc::set_handler(|| {

@@ -43,13 +43,17 @@ impl BackupProgress for Progress {
         self.counters.bytes.fetch_add(n, Ordering::Relaxed);
     }
 
+    fn file_started(&self, path: &Path) {
+        if let Ok(mut c) = self.counters.current.try_lock() {
+            *c = path.display().to_string();
+        }
+    }
+
     fn file_done(&self, path: &Path, size: u64, read: bool) {
         self.counters.files.fetch_add(1, Ordering::Relaxed);
         if !read {
             self.counters.bytes.fetch_add(size, Ordering::Relaxed);
-        }
-        if let Ok(mut c) = self.counters.current.try_lock() {
-            *c = path.display().to_string();
+            self.file_started(path);
         }
     }
 

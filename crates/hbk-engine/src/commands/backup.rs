@@ -126,6 +126,8 @@ pub struct Warning {
 pub trait BackupProgress: Sync {
     /// `n` more bytes of file content were processed.
     fn bytes_done(&self, _n: u64) {}
+    /// Reading a file's content starts.
+    fn file_started(&self, _path: &Path) {}
     /// A file is done (`read`: its content was read, not reused).
     fn file_done(&self, _path: &Path, _size: u64, _read: bool) {}
     /// An item could not be backed up.
@@ -155,7 +157,10 @@ fn scan(
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        if excludes.iter().any(|e| e.matches(p.as_os_str().as_bytes()).0) {
+        if excludes
+            .iter()
+            .any(|e| e.matches(p.as_os_str().as_bytes()).0)
+        {
             continue;
         }
         let Ok(meta) = std::fs::symlink_metadata(&p) else {

@@ -309,6 +309,7 @@ impl<'a> Archiver<'a> {
             self.progress.file_done(path, node.size, false);
             return Ok(true);
         }
+        self.progress.file_started(path);
         match self.read_content(path) {
             Ok(Ok((content, size))) => {
                 node.content = Some(content);
