@@ -14,6 +14,14 @@ fn backup_survives_kill_9_at_ten_points() {
     let repo = Repo::new(dir.path());
     ok(hbk(&repo, &["init"]));
     let arg = src.to_str().unwrap();
+    // Spread the kills over the time a whole backup takes on this machine,
+    // measured on a scratch repository.
+    let scratch_dir = tempdir();
+    let scratch = Repo::new(scratch_dir.path());
+    ok(hbk(&scratch, &["init"]));
+    let started = std::time::Instant::now();
+    ok(hbk(&scratch, &["--pack-size", "4", "-q", "backup", arg]));
+    let full = started.elapsed();
     let mut killed = 0;
     for i in 0..12u64 {
         let mut child = hbk_command(&repo, &["--pack-size", "4", "-q", "backup", "--force", arg])
@@ -21,7 +29,7 @@ fn backup_survives_kill_9_at_ten_points() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + 90 * i));
+        std::thread::sleep(full.mul_f64(0.1 + 0.075 * i as f64));
         if child.try_wait().unwrap().is_none() {
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(child.id() as i32),
