@@ -249,3 +249,104 @@ fn non_utf8_symlink_target_round_trips_through_hbk() {
     assert_eq!(back.as_os_str().as_bytes(), b"non-utf8-\xff");
     ok(restic(&repo, &["check", "--read-data"]));
 }
+
+#[test]
+fn backup_flags_select_and_label_like_restic() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    small_tree(&src);
+    std::fs::create_dir_all(src.join("cache")).unwrap();
+    std::fs::write(
+        src.join("cache/CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(src.join("skipme")).unwrap();
+    std::fs::write(src.join("skipme/.nobackup"), "").unwrap();
+    std::fs::write(src.join("d/notes.TMP"), "temporary").unwrap();
+    std::fs::write(src.join("d/drop.log"), "log").unwrap();
+    let excludes = dir.path().join("excludes");
+    std::fs::write(&excludes, "# comment\n*.log\n").unwrap();
+    let list = dir.path().join("files");
+    std::fs::write(&list, format!("{}\n", src.display())).unwrap();
+    let repo = hbk_repo(dir.path(), 2);
+    let args = [
+        "--compression",
+        "off",
+        "backup",
+        "--json",
+        "--files-from",
+        list.to_str().unwrap(),
+        "--iexclude",
+        "*.tmp",
+        "--exclude-file",
+        excludes.to_str().unwrap(),
+        "--exclude-if-present",
+        ".nobackup",
+        "--exclude-caches",
+        "--exclude-larger-than",
+        "1M",
+        "--tag",
+        "a,b",
+        "--host",
+        "elsewhere",
+        "--time",
+        "2021-03-04 05:06:07",
+    ];
+    // A dry run writes no snapshot and no pack.
+    let mut dry: Vec<&str> = args.to_vec();
+    dry.push("--dry-run");
+    ok(hbk(&repo, &dry));
+    assert!(hbk_tests::drivers::packs(&repo).is_empty());
+    ok(hbk(&repo, &args));
+    let ls = ok(restic(&repo, &["ls", "latest"]));
+    let listing = String::from_utf8_lossy(&ls.stdout).to_string();
+    assert!(listing.contains("/d/f1\n"), "{listing}");
+    for gone in ["notes.TMP", "drop.log", "/cache", "/skipme", "/big"] {
+        assert!(
+            !listing.contains(gone),
+            "{gone} was not excluded: {listing}"
+        );
+    }
+    let snaps = ok(restic(&repo, &["snapshots", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&snaps.stdout).unwrap();
+    let sn = &v[0];
+    assert_eq!(sn["hostname"], "elsewhere");
+    assert_eq!(sn["tags"], serde_json::json!(["a", "b"]));
+    assert!(
+        sn["time"]
+            .as_str()
+            .unwrap()
+            .starts_with("2021-03-04T05:06:07"),
+        "{sn}"
+    );
+    assert_eq!(sn["paths"], serde_json::json!([src.to_str().unwrap()]));
+    ok(restic(&repo, &["check", "--read-data"]));
+}
+
+#[test]
+fn fastcdc_repositories_are_read_by_restic() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    small_tree(&src);
+    std::fs::write(
+        src.join("random"),
+        (0..6_000_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init", "--chunker", "fastcdc"]));
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+    ok(restic(&repo, &["check", "--read-data"]));
+    let t = dir.path().join("t");
+    ok(restic(
+        &repo,
+        &["restore", "latest", "--target", t.to_str().unwrap()],
+    ));
+    assert_same_tree(&src, &restored(&t, &src), reference_options());
+    let cfg = ok(hbk(&repo, &["cat", "config"]));
+    let v: serde_json::Value = serde_json::from_slice(&cfg.stdout).unwrap();
+    assert_eq!(v["chunker"], "fastcdc");
+}
