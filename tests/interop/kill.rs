@@ -1,8 +1,6 @@
 //! `kill -9` in the middle of a backup leaves a repository restic accepts,
 //! and the next backup completes, reusing what was already stored.
 
-use std::time::Duration;
-
 use hbk_tests::drivers::{describe, hbk, hbk_command, json_summary, ok, restic, Repo};
 
 use crate::{edge_tree, tempdir};

@@ -190,6 +190,10 @@ impl RepoLock {
 fn refresh_loop(repo: &Repository, shared: &Shared, exclusive: bool) {
     let mut stop = shared.stop.lock().unwrap_or_else(|p| p.into_inner());
     loop {
+        // The lock may have been released before this thread first ran.
+        if *stop {
+            return;
+        }
         let (guard, timeout) = shared
             .wake
             .wait_timeout(stop, REFRESH_EVERY)
