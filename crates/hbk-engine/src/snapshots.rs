@@ -14,7 +14,7 @@ pub struct SnapshotFilter {
     /// Each entry is a set of tags a snapshot must all carry (`--tag a,b`);
     /// a snapshot matching any entry is accepted.
     pub tags: Vec<Vec<String>>,
-    /// Accept snapshots whose paths are exactly these (all of them).
+    /// Accept snapshots whose paths include all of these.
     pub paths: Vec<String>,
 }
 
@@ -39,15 +39,13 @@ impl SnapshotFilter {
         if !self.tags.is_empty() && !self.tags.iter().any(|set| sn.has_tags(set)) {
             return false;
         }
-        if !self.paths.is_empty() {
-            let mut want: Vec<&str> = self.paths.iter().map(|p| clean_path(p)).collect();
-            let mut have: Vec<&str> = sn.paths.iter().map(|p| clean_path(p)).collect();
-            want.sort_unstable();
-            have.sort_unstable();
-            want.dedup();
-            if want != have {
-                return false;
-            }
+        // As restic: the snapshot must contain every given path.
+        if !self
+            .paths
+            .iter()
+            .all(|want| sn.paths.iter().any(|have| clean_path(have) == clean_path(want)))
+        {
+            return false;
         }
         true
     }
