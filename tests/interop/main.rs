@@ -3,6 +3,8 @@
 
 mod backup;
 mod fixtures;
+mod forget;
+mod keys;
 mod kill;
 mod output;
 mod restore;

@@ -70,6 +70,12 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the repository for errors.
     Check(CheckArgs),
+    /// Remove snapshots according to a policy.
+    Forget(crate::commands::forget::ForgetArgs),
+    /// Remove stale locks.
+    Unlock(crate::commands::unlock::UnlockArgs),
+    /// List objects of one type, one id a line.
+    List(crate::commands::list::ListArgs),
 }
 
 /// Snapshot filters shared by several commands.
@@ -139,6 +145,12 @@ pub struct KeyArgs {
 pub enum KeyCommand {
     /// List the key files.
     List,
+    /// Add a new key (password) to the repository.
+    Add(crate::commands::key::NewKeyArgs),
+    /// Remove a key (not the one in use).
+    Remove(crate::commands::key::RemoveKeyArgs),
+    /// Change the password: add a new key, remove the one in use.
+    Passwd(crate::commands::key::NewKeyArgs),
 }
 
 /// `restore`.

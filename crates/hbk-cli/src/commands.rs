@@ -4,11 +4,14 @@
 mod backup;
 mod cat;
 mod check;
+pub(crate) mod forget;
 mod init;
-mod key;
+pub(crate) mod key;
+pub(crate) mod list;
 mod ls;
 mod restore;
 mod snapshots;
+pub(crate) mod unlock;
 
 use anyhow::Result;
 use hbk_engine::snapshots::SnapshotFilter;
@@ -27,6 +30,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Key(a) => key::run(g, a),
         Command::Restore(a) => restore::run(g, a),
         Command::Check(a) => check::run(g, a),
+        Command::Forget(a) => forget::run(g, a),
+        Command::Unlock(a) => unlock::run(g, a),
+        Command::List(a) => list::run(g, a),
     }
 }
 

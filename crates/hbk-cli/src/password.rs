@@ -58,7 +58,9 @@ pub fn password_from(g: &GlobalOpts, prefix: &str) -> Result<String> {
         (Some(f), None) => {
             let s = std::fs::read_to_string(&f)
                 .with_context(|| format!("reading password file {}", f.display()))?;
-            first_line(&s)
+            // restic uses the whole file with surrounding white space
+            // trimmed, not just its first line.
+            s.trim().to_string()
         }
         (None, Some(cmd)) => run_password_command(&cmd)?,
         (None, None) => match env(&format!("{prefix}PASSWORD")) {
@@ -76,10 +78,6 @@ pub fn password_from(g: &GlobalOpts, prefix: &str) -> Result<String> {
     Ok(pw)
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
-}
-
 fn run_password_command(cmd: &str) -> Result<String> {
     let out = Command::new("sh")
         .arg("-c")
@@ -91,5 +89,5 @@ fn run_password_command(cmd: &str) -> Result<String> {
     if !out.status.success() {
         bail!("password command failed with {}", out.status);
     }
-    Ok(first_line(&String::from_utf8_lossy(&out.stdout)))
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

@@ -2,6 +2,9 @@
 
 pub mod backup;
 pub mod check;
+pub mod forget;
 pub mod init;
+pub mod key;
 pub mod ls;
 pub mod restore;
+pub mod unlock;

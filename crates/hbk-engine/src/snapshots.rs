@@ -40,11 +40,11 @@ impl SnapshotFilter {
             return false;
         }
         // As restic: the snapshot must contain every given path.
-        if !self
-            .paths
-            .iter()
-            .all(|want| sn.paths.iter().any(|have| clean_path(have) == clean_path(want)))
-        {
+        if !self.paths.iter().all(|want| {
+            sn.paths
+                .iter()
+                .any(|have| clean_path(have) == clean_path(want))
+        }) {
             return false;
         }
         true

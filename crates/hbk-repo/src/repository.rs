@@ -147,6 +147,49 @@ impl Repository {
         &self.config
     }
 
+    /// Wraps the open master key with another `password` in a new key file
+    /// (fresh salt, scrypt with `kdf`), stores it under its SHA-256 name
+    /// and returns that id.
+    ///
+    /// The stored file is read back and opened with `password` before this
+    /// returns, as a broken key could lock users out; one that does not
+    /// give back the master key is deleted again and reported as
+    /// [`Error::Corrupt`].
+    pub fn add_key_file(
+        &self,
+        password: &[u8],
+        kdf: hbk_crypto::KdfParams,
+        username: &str,
+        hostname: &str,
+    ) -> Result<Id> {
+        let kf = KeyFile::create(&self.key, password, kdf, username, hostname)?;
+        let bytes = kf.to_json();
+        let id = Id::hash(&bytes);
+        self.backend.write(FileType::Key, &id, &bytes)?;
+        let reopened = load_key_file(self.backend.as_ref(), &id).and_then(|k| {
+            k.open(password).map_err(|e| Error::Corrupt {
+                file_type: FileType::Key,
+                id,
+                reason: e.to_string(),
+            })
+        });
+        match reopened {
+            Ok(master) if master == self.key => Ok(id),
+            Ok(_) => {
+                let _ = self.backend.remove(FileType::Key, &id);
+                Err(Error::Corrupt {
+                    file_type: FileType::Key,
+                    id,
+                    reason: "the new key does not unwrap the master key".into(),
+                })
+            }
+            Err(e) => {
+                let _ = self.backend.remove(FileType::Key, &id);
+                Err(e)
+            }
+        }
+    }
+
     /// All files of a type with their sizes.
     pub fn list(&self, t: FileType) -> Result<Vec<(Id, u64)>> {
         Ok(self.backend.list(t)?)

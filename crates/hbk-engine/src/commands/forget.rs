@@ -1,0 +1,175 @@
+//! `forget`: remove snapshots, either given by id or chosen by a keep
+//! policy, as restic 0.14 does.
+//!
+//! With a policy, the snapshots passing the host/tag/path filter are
+//! grouped ([`GroupBy`]), each group is decided by [`apply_policy`], and the
+//! snapshot files of the removed ones are deleted. Only `snapshots/<id>`
+//! files are deleted; the data stays until a prune.
+//!
+//! The decision code ([`apply_policy`], [`group_snapshots`], [`decide`]) is
+//! pure; [`forget`] does the I/O around it.
+
+mod duration;
+mod group;
+mod policy;
+
+use chrono::{DateTime, FixedOffset};
+use hbk_repo::{FileType, GoTime, Id, Repository, SnapshotFile};
+
+pub use duration::KeepDuration;
+pub use group::{group_snapshots, Group, GroupBy, GroupKey};
+pub use policy::{
+    apply_policy, has_tag_list, latest_time, parse_tag_list, Counters, KeepPolicy, KeepReason,
+    Period, PolicyOutcome,
+};
+
+use crate::lock::RepoLock;
+use crate::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
+use crate::Result;
+
+/// What to forget.
+#[derive(Debug, Clone, Default)]
+pub struct ForgetOptions {
+    /// Snapshots to forget by full id, unique prefix or `latest` (the
+    /// newest passing `filter`). When not empty, no policy is applied and
+    /// `filter` only serves `latest`.
+    pub ids: Vec<String>,
+    /// The keep policy; an empty one removes nothing.
+    pub policy: KeepPolicy,
+    /// How to group snapshots before applying the policy.
+    pub group_by: GroupBy,
+    /// Which snapshots to consider at all (restic's `--host`, `--tag`,
+    /// `--path`).
+    pub filter: SnapshotFilter,
+    /// Decide and report, delete nothing.
+    pub dry_run: bool,
+}
+
+/// The decision for one group.
+#[derive(Debug, Clone)]
+pub struct ForgetGroup {
+    /// What the group's snapshots share.
+    pub key: GroupKey,
+    /// Kept snapshots, newest first (paths sorted, and tags when grouping
+    /// by tags, as restic shows them).
+    pub keep: Vec<(Id, SnapshotFile)>,
+    /// Why each kept snapshot is kept; parallel to `keep`.
+    pub reasons: Vec<KeepReason>,
+    /// Removed snapshots, newest first.
+    pub remove: Vec<(Id, SnapshotFile)>,
+}
+
+/// What `forget` decided and did.
+#[derive(Debug, Clone, Default)]
+pub struct ForgetReport {
+    /// Per group decisions (empty when ids were given or the policy is
+    /// empty), ordered by group key.
+    pub groups: Vec<ForgetGroup>,
+    /// Snapshots removed, or that would be removed in a dry run, sorted.
+    pub removed: Vec<Id>,
+    /// Whether no policy was given (and no ids): nothing is removed.
+    pub policy_empty: bool,
+    /// Problems that did not stop the command, in restic's words (ids that
+    /// match nothing, filters ignored because ids were given).
+    pub warnings: Vec<String>,
+}
+
+/// Forgets snapshots. When it may delete something (not a dry run, and
+/// ids or a non-empty policy given), takes an exclusive lock first and
+/// holds it while listing, deciding and deleting. A dry run takes no lock
+/// (restic 0.14 takes an exclusive one even then, unless `--no-lock`).
+/// Callers that hold a lock already use [`forget_locked`].
+pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    let nothing_to_do = opts.ids.is_empty() && opts.policy.is_empty();
+    let may_delete = !opts.dry_run && !nothing_to_do;
+    let _lock = if may_delete {
+        Some(RepoLock::acquire(repo, true)?)
+    } else {
+        None
+    };
+    forget_locked(repo, opts)
+}
+
+/// [`forget`] for a caller that holds an exclusive lock (or runs a dry
+/// run).
+pub fn forget_locked(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    let mut report = if opts.ids.is_empty() {
+        let snapshots = list_snapshots(repo, &opts.filter)?;
+        decide(snapshots, &opts.policy, opts.group_by, GoTime::now().0)
+    } else {
+        by_ids(repo, &opts.ids, &opts.filter)?
+    };
+    report.removed.sort();
+    report.removed.dedup();
+    if !opts.dry_run {
+        for id in &report.removed {
+            repo.backend()
+                .remove(FileType::Snapshot, id)
+                .map_err(hbk_repo::Error::from)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Groups `snapshots` and applies `policy` to each group at time `now`;
+/// no I/O. An empty policy decides nothing and removes nothing.
+pub fn decide(
+    snapshots: Vec<(Id, SnapshotFile)>,
+    policy: &KeepPolicy,
+    group_by: GroupBy,
+    now: DateTime<FixedOffset>,
+) -> ForgetReport {
+    let mut report = ForgetReport {
+        policy_empty: policy.is_empty(),
+        ..ForgetReport::default()
+    };
+    if report.policy_empty {
+        return report;
+    }
+    for (key, members) in group_snapshots(snapshots, group_by) {
+        let outcome = apply_policy(&members, policy, now);
+        let find = |id: &Id| {
+            members
+                .iter()
+                .find(|(i, _)| i == id)
+                .cloned()
+                .expect("the policy decides about the group's own snapshots")
+        };
+        let keep = outcome.keep.iter().map(|r| find(&r.id)).collect();
+        let remove: Vec<_> = outcome.remove.iter().map(find).collect();
+        report.removed.extend(outcome.remove.iter().copied());
+        report.groups.push(ForgetGroup {
+            key,
+            keep,
+            reasons: outcome.keep,
+            remove,
+        });
+    }
+    report
+}
+
+/// Resolves explicitly given snapshots; those that match nothing are
+/// skipped with a warning, as restic does.
+fn by_ids(repo: &Repository, specs: &[String], filter: &SnapshotFilter) -> Result<ForgetReport> {
+    let mut report = ForgetReport::default();
+    let mut used_filter = false;
+    for spec in specs {
+        if spec == "latest" {
+            used_filter = true;
+        }
+        match find_snapshot(repo, spec, filter) {
+            Ok((id, _)) => report.removed.push(id),
+            Err(e) => report.warnings.push(format!("Ignoring {spec:?}: {e}")),
+        }
+    }
+    let filtering = !filter.hosts.is_empty() || !filter.tags.is_empty() || !filter.paths.is_empty();
+    if !used_filter && filtering {
+        report
+            .warnings
+            .push("Ignoring filters as there are explicit snapshot ids given".into());
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests;

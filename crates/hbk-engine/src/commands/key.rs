@@ -1,0 +1,172 @@
+//! `key add`, `key remove` and `key passwd`: the passwords of a repository.
+//!
+//! Every key file wraps the same master key with a different password, so
+//! adding a password writes one more key file and removing one deletes a
+//! file; the data is never touched. The key the repository was opened with
+//! cannot be removed, so at least one key always remains.
+//!
+//! These functions take no lock. restic 0.14 holds a shared lock while
+//! adding a key and an exclusive one while removing a key or changing the
+//! password; callers should do the same with [`crate::lock::RepoLock`].
+
+use hbk_repo::{FileType, Id, KdfParams, Repository};
+
+use crate::{Error, Result};
+
+/// How a new key file is made.
+#[derive(Debug, Clone)]
+pub struct NewKeyOptions {
+    /// scrypt parameters for the new key.
+    pub kdf: KdfParams,
+    /// User name recorded in the key file; `None`: the current user.
+    pub username: Option<String>,
+    /// Host name recorded in the key file; `None`: this host.
+    pub hostname: Option<String>,
+}
+
+impl Default for NewKeyOptions {
+    fn default() -> Self {
+        NewKeyOptions {
+            kdf: KdfParams::RESTIC_DEFAULT,
+            username: None,
+            hostname: None,
+        }
+    }
+}
+
+/// Adds `new_password` as another way to open `repo`: a new key file
+/// around the repository's master key, checked to open before this
+/// returns. Returns the new key's id.
+pub fn add_key(repo: &Repository, new_password: &[u8], opts: &NewKeyOptions) -> Result<Id> {
+    if new_password.is_empty() {
+        return Err(Error::InvalidOptions(
+            "an empty password is not a password".into(),
+        ));
+    }
+    let username = opts.username.clone().unwrap_or_else(crate::lock::username);
+    let hostname = opts.hostname.clone().unwrap_or_else(crate::lock::hostname);
+    Ok(repo.add_key_file(new_password, opts.kdf, &username, &hostname)?)
+}
+
+/// Deletes the key file `id`.
+///
+/// Refuses the key `repo` was opened with (so the last key is never
+/// removed) and ids that name no key file.
+pub fn remove_key(repo: &Repository, id: &Id) -> Result<()> {
+    if *id == repo.key_id() {
+        return Err(Error::InvalidOptions(
+            "refusing to remove key currently used to access repository".into(),
+        ));
+    }
+    let keys = repo.list(FileType::Key)?;
+    if !keys.iter().any(|(k, _)| k == id) {
+        return Err(Error::InvalidOptions(format!("key {id} does not exist")));
+    }
+    if keys.len() < 2 {
+        return Err(Error::InvalidOptions(
+            "refusing to remove the last key of the repository".into(),
+        ));
+    }
+    repo.backend()
+        .remove(FileType::Key, id)
+        .map_err(hbk_repo::Error::from)?;
+    Ok(())
+}
+
+/// Replaces the password `repo` was opened with: adds a key for
+/// `new_password` (checked to open), then deletes the current key file.
+/// Returns the new key's id.
+///
+/// Afterwards `repo.key_id()` names the deleted file; the master key, and
+/// so the handle, stay valid.
+pub fn change_password(repo: &Repository, new_password: &[u8], opts: &NewKeyOptions) -> Result<Id> {
+    let new = add_key(repo, new_password, opts)?;
+    repo.backend()
+        .remove(FileType::Key, &repo.key_id())
+        .map_err(hbk_repo::Error::from)?;
+    Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TestRepo;
+
+    fn fast() -> NewKeyOptions {
+        NewKeyOptions {
+            kdf: KdfParams::INSECURE_FOR_TESTS,
+            username: Some("alice".into()),
+            hostname: Some("box".into()),
+        }
+    }
+
+    fn keys(t: &TestRepo) -> Vec<Id> {
+        let mut ids: Vec<Id> = t
+            .repo
+            .list(FileType::Key)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn added_key_opens_the_repository() {
+        let t = TestRepo::new(2);
+        let id = add_key(&t.repo, b"second", &fast()).unwrap();
+        assert_eq!(keys(&t).len(), 2);
+        assert!(keys(&t).contains(&id));
+        let raw = t.repo.load_raw(FileType::Key, &id).unwrap();
+        let kf = hbk_repo::KeyFile::from_json(&raw).unwrap();
+        assert_eq!(kf.username, "alice");
+        assert_eq!(kf.hostname, "box");
+        let other = Repository::open(t.backend.clone(), b"second").unwrap();
+        assert_eq!(other.key_id(), id);
+        assert_eq!(other.key(), t.repo.key());
+        assert_eq!(other.config().id, t.repo.config().id);
+        Repository::open(t.backend.clone(), b"pw").unwrap();
+    }
+
+    #[test]
+    fn empty_password_is_refused() {
+        let t = TestRepo::new(1);
+        assert!(add_key(&t.repo, b"", &fast()).is_err());
+        assert_eq!(keys(&t).len(), 1);
+    }
+
+    #[test]
+    fn current_and_unknown_keys_are_not_removed() {
+        let t = TestRepo::new(2);
+        let err = remove_key(&t.repo, &t.repo.key_id()).unwrap_err();
+        assert!(err.to_string().contains("refusing"), "{err}");
+        assert!(remove_key(&t.repo, &Id::random()).is_err());
+        assert_eq!(keys(&t), vec![t.repo.key_id()]);
+    }
+
+    #[test]
+    fn other_key_is_removed() {
+        let t = TestRepo::new(2);
+        let id = add_key(&t.repo, b"second", &fast()).unwrap();
+        remove_key(&t.repo, &id).unwrap();
+        assert_eq!(keys(&t), vec![t.repo.key_id()]);
+        assert!(matches!(
+            Repository::open(t.backend.clone(), b"second"),
+            Err(hbk_repo::Error::WrongPassword)
+        ));
+    }
+
+    #[test]
+    fn change_password_replaces_the_current_key() {
+        let t = TestRepo::new(2);
+        let new = change_password(&t.repo, b"new", &fast()).unwrap();
+        assert_eq!(keys(&t), vec![new]);
+        assert!(matches!(
+            Repository::open(t.backend.clone(), b"pw"),
+            Err(hbk_repo::Error::WrongPassword)
+        ));
+        let reopened = Repository::open(t.backend.clone(), b"new").unwrap();
+        assert_eq!(reopened.key(), t.repo.key());
+    }
+}
