@@ -69,15 +69,32 @@ pub fn node_long(path: &[u8], node: &Node) -> String {
     line
 }
 
-/// Prints rows as a left-aligned table with a header and rules.
+/// Prints rows as a left-aligned table with a header and rules; a cell
+/// holding newlines spans several lines.
 pub fn table(header: &[&str], rows: &[Vec<String>], footer: &str) {
+    let cells: Vec<Vec<Vec<String>>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| c.lines().map(str::to_string).collect())
+                .collect()
+        })
+        .collect();
+    table_lines(header, &cells, false, footer);
+}
+
+/// Prints a table whose cells may hold several lines; with `multiline`,
+/// rows are separated by blank lines.
+pub fn table_lines(header: &[&str], rows: &[Vec<Vec<String>>], multiline: bool, footer: &str) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            for line in cell {
+                widths[i] = widths[i].max(line.chars().count());
+            }
         }
     }
-    let fmt = |cells: Vec<&str>| {
+    let line = |cells: Vec<&str>| {
         cells
             .iter()
             .enumerate()
@@ -87,12 +104,21 @@ pub fn table(header: &[&str], rows: &[Vec<String>], footer: &str) {
             .trim_end()
             .to_string()
     };
-    let head = fmt(header.to_vec());
     let rule = "-".repeat(widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1));
-    println!("{head}");
+    println!("{}", line(header.to_vec()));
     println!("{rule}");
-    for r in rows {
-        println!("{}", fmt(r.iter().map(String::as_str).collect()));
+    for (n, row) in rows.iter().enumerate() {
+        if multiline && n > 0 {
+            println!();
+        }
+        let height = row.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        for k in 0..height {
+            let cells = row
+                .iter()
+                .map(|c| c.get(k).map(String::as_str).unwrap_or(""))
+                .collect();
+            println!("{}", line(cells));
+        }
     }
     println!("{rule}");
     if !footer.is_empty() {

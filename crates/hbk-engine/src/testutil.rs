@@ -77,16 +77,7 @@ impl TestRepo {
         self.backend.write(FileType::Pack, &pack_id, &pack).unwrap();
         IndexPack {
             id: pack_id,
-            blobs: header
-                .iter()
-                .map(|b| IndexBlob {
-                    id: b.id,
-                    blob_type: b.blob_type,
-                    offset: b.offset,
-                    length: b.length,
-                    uncompressed_length: b.uncompressed_length.map(NonZeroU32::get),
-                })
-                .collect(),
+            blobs: header.iter().map(IndexBlob::from).collect(),
         }
     }
 

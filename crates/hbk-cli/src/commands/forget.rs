@@ -343,51 +343,10 @@ fn print_snapshots(list: &[(Id, SnapshotFile)], kept: Option<&ForgetGroup>, comp
             row
         })
         .collect();
-    print_table(
+    crate::output::table_lines(
         header,
         &cells,
         multiline,
         &format!("{} snapshots", rows.len()),
     );
-}
-
-/// Prints a table whose cells may hold several lines; with `multiline`,
-/// rows are separated by blank lines.
-fn print_table(header: &[&str], rows: &[Vec<Vec<String>>], multiline: bool, footer: &str) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            for line in cell {
-                widths[i] = widths[i].max(line.chars().count());
-            }
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let rule = "-".repeat(widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1));
-    println!("{}", line(header.to_vec()));
-    println!("{rule}");
-    for (n, row) in rows.iter().enumerate() {
-        if multiline && n > 0 {
-            println!();
-        }
-        let height = row.iter().map(Vec::len).max().unwrap_or(0).max(1);
-        for k in 0..height {
-            let cells = row
-                .iter()
-                .map(|c| c.get(k).map(String::as_str).unwrap_or(""))
-                .collect();
-            println!("{}", line(cells));
-        }
-    }
-    println!("{rule}");
-    println!("{footer}");
 }

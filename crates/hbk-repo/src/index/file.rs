@@ -49,6 +49,19 @@ pub struct IndexBlob {
     pub uncompressed_length: Option<u32>,
 }
 
+impl From<&crate::pack::PackBlob> for IndexBlob {
+    /// The index entry for a blob as its pack header describes it.
+    fn from(b: &crate::pack::PackBlob) -> IndexBlob {
+        IndexBlob {
+            id: b.id,
+            blob_type: b.blob_type,
+            offset: b.offset,
+            length: b.length,
+            uncompressed_length: b.uncompressed_length.map(|n| n.get()),
+        }
+    }
+}
+
 impl IndexFile {
     /// Parses an index document, accepting the legacy top-level array form.
     pub fn from_json(bytes: &[u8]) -> Result<IndexFile> {

@@ -32,16 +32,7 @@ pub fn adopt_orphan_packs(repo: &IndexedRepository) -> Result<usize> {
             let blobs = repo.pack_header(id, *size).ok()?;
             Some(IndexPack {
                 id: *id,
-                blobs: blobs
-                    .iter()
-                    .map(|b| IndexBlob {
-                        id: b.id,
-                        blob_type: b.blob_type,
-                        offset: b.offset,
-                        length: b.length,
-                        uncompressed_length: b.uncompressed_length.map(|n| n.get()),
-                    })
-                    .collect(),
+                blobs: blobs.iter().map(IndexBlob::from).collect(),
             })
         })
         .collect();

@@ -156,16 +156,7 @@ impl<'a> BlobSaver<'a> {
         self.stats.packs.fetch_add(1, Ordering::Relaxed);
         let entry = IndexPack {
             id,
-            blobs: blobs
-                .iter()
-                .map(|b| IndexBlob {
-                    id: b.id,
-                    blob_type: b.blob_type,
-                    offset: b.offset,
-                    length: b.length,
-                    uncompressed_length: b.uncompressed_length.map(|n| n.get()),
-                })
-                .collect(),
+            blobs: blobs.iter().map(IndexBlob::from).collect(),
         };
         let due = {
             let mut p = lock(&self.pending);
