@@ -23,6 +23,19 @@ pub(crate) struct TestRepo {
 
 impl TestRepo {
     /// An empty repository of format `version`.
+    /// The sorted ids of all files of type `t`.
+    pub fn ids(&self, t: FileType) -> Vec<Id> {
+        let mut ids: Vec<Id> = self
+            .repo
+            .list(t)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn new(version: u32) -> TestRepo {
         let dir = tempfile::tempdir().unwrap();
         let backend = Arc::new(LocalBackend::new(dir.path().join("repo")));

@@ -101,15 +101,7 @@ mod tests {
     }
 
     fn keys(t: &TestRepo) -> Vec<Id> {
-        let mut ids: Vec<Id> = t
-            .repo
-            .list(FileType::Key)
-            .unwrap()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        ids.sort();
-        ids
+        t.ids(FileType::Key)
     }
 
     #[test]

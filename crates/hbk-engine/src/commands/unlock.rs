@@ -59,15 +59,7 @@ mod tests {
     }
 
     fn remaining(t: &TestRepo) -> Vec<Id> {
-        let mut ids: Vec<Id> = t
-            .repo
-            .list(FileType::Lock)
-            .unwrap()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        ids.sort();
-        ids
+        t.ids(FileType::Lock)
     }
 
     /// A pid that is not running: a child that has been waited for.

@@ -15,15 +15,7 @@ fn store(t: &TestRepo, time: &str, host: &str, tags: &[&str]) -> Id {
 }
 
 fn remaining(t: &TestRepo) -> Vec<Id> {
-    let mut ids: Vec<Id> = t
-        .repo
-        .list(FileType::Snapshot)
-        .unwrap()
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    ids.sort();
-    ids
+    t.ids(FileType::Snapshot)
 }
 
 fn sorted(mut ids: Vec<Id>) -> Vec<Id> {
