@@ -1,7 +1,9 @@
 //! `kill -9` in the middle of a backup leaves a repository restic accepts,
 //! and the next backup completes, reusing what was already stored.
 
-use hbk_tests::drivers::{describe, hbk, hbk_command, json_summary, ok, restic, Repo};
+use std::time::Duration;
+
+use hbk_tests::drivers::{describe, hbk, hbk_command, json_summary, ok, packs, restic, Repo};
 
 use crate::{edge_tree, tempdir};
 
@@ -20,15 +22,37 @@ fn backup_survives_kill_9_at_ten_points() {
     let started = std::time::Instant::now();
     ok(hbk(&scratch, &["--pack-size", "4", "-q", "backup", arg]));
     let full = started.elapsed();
-    let mut killed = 0;
-    for i in 0..12u64 {
+    // Kill points: three early ones by time (during start-up and the first
+    // reads), then after one or two new packs have been stored, so kills
+    // land between pack uploads, index writes and tree saving.
+    let mut killed = 0u32;
+    for i in 0..30u32 {
+        if killed >= 10 {
+            break;
+        }
+        let before = packs(&repo).len();
+        let started = std::time::Instant::now();
         let mut child = hbk_command(&repo, &["--pack-size", "4", "-q", "backup", "--force", arg])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(full.mul_f64(0.1 + 0.075 * i as f64));
-        if child.try_wait().unwrap().is_none() {
+        let due = |elapsed: Duration| match killed {
+            0..=2 => elapsed >= full.mul_f64(0.03 * f64::from(killed + 1)),
+            n => packs(&repo).len() >= before + 1 + (n % 2) as usize,
+        };
+        let mut finished = false;
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                finished = true;
+                break;
+            }
+            if due(started.elapsed()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if !finished {
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(child.id() as i32),
                 nix::sys::signal::Signal::SIGKILL,
