@@ -39,6 +39,7 @@ pub mod commands;
 mod error;
 pub mod filter;
 pub mod lock;
+mod pool;
 pub mod snapshots;
 #[cfg(test)]
 mod testutil;

@@ -204,6 +204,36 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node with every optional field empty and Go's zero times; callers
+    /// fill in what they know with struct update syntax.
+    pub fn new(name: Vec<u8>, node_type: NodeType) -> Node {
+        Node {
+            name,
+            node_type,
+            mode: 0,
+            mtime: GoTime::default(),
+            atime: GoTime::default(),
+            ctime: GoTime::default(),
+            uid: 0,
+            gid: 0,
+            user: String::new(),
+            group: String::new(),
+            inode: 0,
+            device_id: 0,
+            size: 0,
+            links: 0,
+            linktarget: String::new(),
+            linktarget_raw: Vec::new(),
+            extended_attributes: Vec::new(),
+            generic_attributes: None,
+            device: 0,
+            content: None,
+            subtree: None,
+            error: String::new(),
+            extra: Default::default(),
+        }
+    }
+
     /// The symlink target as bytes, preferring `linktarget_raw`.
     pub fn link_target(&self) -> &[u8] {
         if self.linktarget_raw.is_empty() {

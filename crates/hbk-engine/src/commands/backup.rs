@@ -430,8 +430,6 @@ pub fn backup_stdin<R: Read>(
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let node = hbk_repo::Node {
-        name: filename.as_bytes().to_vec(),
-        node_type: hbk_repo::NodeType::File,
         mode: 0o644,
         mtime: now,
         atime: now,
@@ -440,19 +438,9 @@ pub fn backup_stdin<R: Read>(
         gid,
         user: archiver.names.user(uid),
         group: archiver.names.group(gid),
-        inode: 0,
-        device_id: 0,
         size,
-        links: 0,
-        linktarget: String::new(),
-        linktarget_raw: Vec::new(),
-        extended_attributes: Vec::new(),
-        generic_attributes: None,
-        device: 0,
         content: Some(content),
-        subtree: None,
-        error: String::new(),
-        extra: Default::default(),
+        ..hbk_repo::Node::new(filename.as_bytes().to_vec(), hbk_repo::NodeType::File)
     };
     archiver.counters.files_new.fetch_add(1, Ordering::Relaxed);
     archiver

@@ -247,3 +247,25 @@ fn describe(e: &hbk_repo::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// Runs `load` for every id in parallel, reporting the phase's start and
+/// one item per id; results keep the order of `ids`.
+fn load_each<T: Send>(
+    ids: &[Id],
+    phase: CheckPhase,
+    progress: &(dyn Fn(CheckProgress) + Sync),
+    load: impl Fn(&Id) -> T + Sync,
+) -> Vec<(Id, T)> {
+    use rayon::prelude::*;
+    progress(CheckProgress::Started {
+        phase,
+        total: Some(ids.len() as u64),
+    });
+    ids.par_iter()
+        .map(|id| {
+            let r = load(id);
+            progress(CheckProgress::Item { phase, bytes: 0 });
+            (*id, r)
+        })
+        .collect()
+}

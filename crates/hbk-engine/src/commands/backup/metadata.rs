@@ -94,8 +94,6 @@ pub fn node_from_metadata(
     let t = node_type(meta);
     let mtime = local_time(meta.mtime(), meta.mtime_nsec());
     let mut node = Node {
-        name: name.to_vec(),
-        node_type: t.clone(),
         mode: mode::from_unix(meta.mode()),
         mtime,
         atime: mtime,
@@ -106,17 +104,7 @@ pub fn node_from_metadata(
         group: names.group(meta.gid()),
         inode: meta.ino(),
         device_id: meta.dev(),
-        size: 0,
-        links: 0,
-        linktarget: String::new(),
-        linktarget_raw: Vec::new(),
-        extended_attributes: Vec::new(),
-        generic_attributes: None,
-        device: 0,
-        content: None,
-        subtree: None,
-        error: String::new(),
-        extra: Default::default(),
+        ..Node::new(name.to_vec(), t.clone())
     };
     match t {
         NodeType::File => {

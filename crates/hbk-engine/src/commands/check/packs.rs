@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hbk_repo::pack::{COMPRESSED_ENTRY_SIZE, PLAIN_ENTRY_SIZE};
 use hbk_repo::{BlobType, FileType, Id, IndexBlob, IndexFile, Repository};
-use rayon::prelude::*;
 
 use super::{describe, CheckPhase, CheckProgress, CheckReport};
 use crate::Result;
@@ -39,25 +38,15 @@ pub(super) fn load_index_files(
     progress: &(dyn Fn(CheckProgress) + Sync),
     report: &mut CheckReport,
 ) -> Result<Vec<(Id, IndexFile)>> {
-    let phase = CheckPhase::LoadIndex;
     let mut ids: Vec<Id> = repo
         .list(FileType::Index)?
         .into_iter()
         .map(|(id, _)| id)
         .collect();
     ids.sort();
-    progress(CheckProgress::Started {
-        phase,
-        total: Some(ids.len() as u64),
+    let loaded = super::load_each(&ids, CheckPhase::LoadIndex, progress, |id| {
+        load_one(repo, id)
     });
-    let loaded: Vec<_> = ids
-        .par_iter()
-        .map(|id| {
-            let r = load_one(repo, id);
-            progress(CheckProgress::Item { phase, bytes: 0 });
-            (*id, r)
-        })
-        .collect();
     let mut files = Vec::with_capacity(loaded.len());
     for (id, r) in loaded {
         match r {
@@ -76,7 +65,9 @@ pub(super) fn load_index_files(
         }
     }
     report.index_files = files.len();
-    progress(CheckProgress::Finished { phase });
+    progress(CheckProgress::Finished {
+        phase: CheckPhase::LoadIndex,
+    });
     Ok(files)
 }
 

@@ -103,11 +103,8 @@ pub(super) fn read_packs(
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(2, MAX_PARALLEL);
-    let outcomes: Vec<Outcome> = match rayon::ThreadPoolBuilder::new().num_threads(threads).build()
-    {
-        Ok(pool) => pool.install(|| selected.par_iter().map(one).collect()),
-        Err(_) => selected.iter().map(one).collect(),
-    };
+    let outcomes: Vec<Outcome> =
+        crate::pool::install(threads, || selected.par_iter().map(one).collect());
     for o in outcomes {
         if let Some(b) = o.bytes {
             report.packs_read += 1;

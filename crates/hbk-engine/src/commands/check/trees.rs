@@ -86,19 +86,9 @@ fn load_snapshots(
     progress: &(dyn Fn(CheckProgress) + Sync),
     report: &mut CheckReport,
 ) -> Vec<(Id, SnapshotFile)> {
-    let phase = CheckPhase::Snapshots;
-    progress(CheckProgress::Started {
-        phase,
-        total: Some(ids.len() as u64),
+    let loaded = super::load_each(ids, CheckPhase::Snapshots, progress, |id| {
+        repo.load_snapshot(id)
     });
-    let loaded: Vec<_> = ids
-        .par_iter()
-        .map(|id| {
-            let r = repo.load_snapshot(id);
-            progress(CheckProgress::Item { phase, bytes: 0 });
-            (*id, r)
-        })
-        .collect();
     let mut out = Vec::with_capacity(loaded.len());
     for (id, r) in loaded {
         match r {
@@ -109,7 +99,9 @@ fn load_snapshots(
         }
     }
     report.snapshots = out.len();
-    progress(CheckProgress::Finished { phase });
+    progress(CheckProgress::Finished {
+        phase: CheckPhase::Snapshots,
+    });
     out
 }
 

@@ -248,13 +248,7 @@ impl RestorePlan {
                 }
             })
         };
-        match rayon::ThreadPoolBuilder::new()
-            .num_threads(opts.workers.max(1))
-            .build()
-        {
-            Ok(pool) => pool.install(run),
-            Err(_) => run(),
-        }
+        crate::pool::install(opts.workers, run);
         errors.into_inner().unwrap_or_default()
     }
 
@@ -412,13 +406,7 @@ impl RestorePlan {
                 .map(|&i| check(i).map_err(|m| self.error(i, m)))
                 .collect::<Vec<_>>()
         };
-        let results = match rayon::ThreadPoolBuilder::new()
-            .num_threads(workers.max(1))
-            .build()
-        {
-            Ok(pool) => pool.install(run),
-            Err(_) => run(),
-        };
+        let results = crate::pool::install(workers, run);
         let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
         (ok, results.into_iter().filter_map(|r| r.err()).collect())
     }
