@@ -76,6 +76,8 @@ pub enum Command {
     Unlock(crate::commands::unlock::UnlockArgs),
     /// List objects of one type, one id a line.
     List(crate::commands::list::ListArgs),
+    /// Remove data that no snapshot needs.
+    Prune(crate::commands::prune::PruneArgs),
 }
 
 /// Snapshot filters shared by several commands.

@@ -5,6 +5,7 @@ mod commands;
 mod exit;
 mod output;
 mod password;
+mod phase_bar;
 mod progress;
 mod repo;
 

@@ -142,3 +142,18 @@ pub fn go_time_string(t: &hbk_repo::GoTime) -> String {
     };
     format!("{}{frac} {zone}", t.0.format("%Y-%m-%d %H:%M:%S"))
 }
+
+/// A byte count as restic prints it: `512 B`, `1.500 KiB`, `3.250 GiB`.
+pub fn format_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.3} {}", UNITS[unit])
+}

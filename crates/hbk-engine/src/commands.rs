@@ -6,5 +6,6 @@ pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod prune;
 pub mod restore;
 pub mod unlock;

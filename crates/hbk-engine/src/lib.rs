@@ -40,6 +40,9 @@ mod error;
 pub mod filter;
 pub mod lock;
 mod pool;
+pub mod progress;
+pub mod reachable;
+pub mod size;
 pub mod snapshots;
 #[cfg(test)]
 mod testutil;

@@ -351,6 +351,12 @@ impl std::ops::Deref for IndexedRepository {
 }
 
 impl IndexedRepository {
+    /// Pairs a repository with an index the caller loaded (for commands
+    /// that need the index files themselves too, such as prune).
+    pub fn with_index(repo: Repository, index: Index) -> IndexedRepository {
+        IndexedRepository { repo, index }
+    }
+
     /// The loaded index.
     pub fn index(&self) -> &Index {
         &self.index

@@ -8,6 +8,7 @@ use hbk_engine::commands::backup::{
     backup, backup_stdin, BackupOptions, BackupSummary, CompressionMode,
 };
 use hbk_engine::lock::RepoLock;
+use hbk_engine::size::parse_size;
 use hbk_engine::snapshots::{find_snapshot, SnapshotFilter};
 use hbk_repo::GoTime;
 use serde_json::Value;
@@ -17,26 +18,6 @@ use crate::{exit, progress, repo};
 
 /// Exit code when the snapshot was saved but some files could not be read.
 const INCOMPLETE: i32 = 3;
-
-/// Parses restic's sizes: a number with an optional b, k, m, g or t suffix
-/// (powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last().map(|c| c.to_ascii_lowercase()) {
-        Some('b') => (&s[..s.len() - 1], 1u64),
-        Some('k') => (&s[..s.len() - 1], 1 << 10),
-        Some('m') => (&s[..s.len() - 1], 1 << 20),
-        Some('g') => (&s[..s.len() - 1], 1 << 30),
-        Some('t') => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("invalid size {s:?}"))?;
-    n.checked_mul(mult)
-        .with_context(|| format!("size {s:?} too large"))
-}
 
 fn read_lines(files: &[PathBuf]) -> Result<Vec<String>> {
     let mut out = Vec::new();
@@ -195,17 +176,4 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         return Ok(INCOMPLETE);
     }
     Ok(exit::OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("10").unwrap(), 10);
-        assert_eq!(parse_size("2k").unwrap(), 2048);
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert!(parse_size("x").is_err());
-    }
 }

@@ -3,16 +3,18 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use hbk_engine::commands::forget::{
-    forget, parse_tag_list, ForgetGroup, ForgetOptions, GroupBy, KeepDuration, KeepPolicy,
+    forget, forget_locked, parse_tag_list, ForgetGroup, ForgetOptions, GroupBy, KeepDuration, KeepPolicy,
 };
 use hbk_engine::snapshots::SnapshotFilter;
 use hbk_repo::{Id, SnapshotFile};
 use serde_json::{json, Map, Value};
 
 use crate::cli::GlobalOpts;
+use crate::commands::prune::{prune_and_print, PruneFlags};
+use hbk_engine::lock::RepoLock;
 use crate::output::{human_time, snapshot_json};
 use crate::{exit, repo};
 
@@ -138,9 +140,12 @@ pub struct ForgetArgs {
     /// Do not delete anything, only show what would be done.
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
-    /// Run prune afterwards (not implemented yet: refused).
+    /// Run prune afterwards when snapshots were removed.
     #[arg(long)]
     pub prune: bool,
+    /// Flags for `--prune`.
+    #[command(flatten)]
+    pub prune_flags: PruneFlags,
 }
 
 /// A `--keep-within*` value, or the error restic prints for it.
@@ -174,11 +179,10 @@ fn policy(a: &ForgetArgs) -> Result<KeepPolicy> {
 
 /// Forgets snapshots and prints what was kept and removed.
 pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
-    if a.prune {
-        bail!(
-            "--prune is not implemented yet: nothing was done; run `hbk forget` without --prune, then `restic prune`"
-        );
-    }
+    let prune_opts = a
+        .prune
+        .then(|| a.prune_flags.options(g, a.dry_run))
+        .transpose()?;
     let started = Instant::now();
     let opts = ForgetOptions {
         ids: a.ids.clone(),
@@ -192,7 +196,15 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
         dry_run: a.dry_run,
     };
     let repo = repo::open(g)?;
-    let report = forget(&repo, &opts)?;
+    // With --prune, one exclusive lock covers both halves.
+    let lock = match prune_opts {
+        Some(_) => Some(RepoLock::acquire(&repo, true)?),
+        None => None,
+    };
+    let report = match lock {
+        Some(_) => forget_locked(&repo, &opts)?,
+        None => forget(&repo, &opts)?,
+    };
     for w in &report.warnings {
         eprintln!("{w}");
     }
@@ -242,6 +254,16 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
         out.push(b'\n');
         std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
     }
+    if let (Some(prune_opts), false) = (prune_opts, report.removed.is_empty()) {
+        if !g.quiet && !g.json {
+            println!(
+                "{} snapshots have been removed, running prune",
+                report.removed.len()
+            );
+        }
+        prune_and_print(g, &repo, &prune_opts)?;
+    }
+    drop(lock);
     Ok(exit::OK)
 }
 

@@ -54,6 +54,9 @@ pub struct BlobSaver<'a> {
     data_pack: Mutex<PackWriter>,
     tree_pack: Mutex<PackWriter>,
     pending: Mutex<PendingIndex>,
+    /// Uploaded packs, kept only when asked for (prune needs them; a
+    /// large backup should not hold them all in memory).
+    written: Option<Mutex<Vec<IndexPack>>>,
     pack_size: u64,
     level: Option<i32>,
     dry_run: bool,
@@ -82,6 +85,7 @@ impl<'a> BlobSaver<'a> {
                 packs: Vec::new(),
                 since: None,
             }),
+            written: None,
             pack_size,
             level: if v2 { level } else { None },
             dry_run,
@@ -158,6 +162,9 @@ impl<'a> BlobSaver<'a> {
             id,
             blobs: blobs.iter().map(IndexBlob::from).collect(),
         };
+        if let Some(w) = &self.written {
+            lock(w).push(entry.clone());
+        }
         let due = {
             let mut p = lock(&self.pending);
             p.packs.push(entry);
@@ -189,6 +196,23 @@ impl<'a> BlobSaver<'a> {
         };
         self.repo.save_unpacked(FileType::Index, &file.to_json())?;
         Ok(())
+    }
+
+    /// Makes the saver remember every pack it uploads, for
+    /// [`BlobSaver::written_packs`].
+    pub fn remembering_packs(mut self) -> Self {
+        self.written = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// Every pack uploaded so far with its blobs, when
+    /// [`BlobSaver::remembering_packs`] was asked for (prune rewrites the
+    /// whole index afterwards); empty otherwise.
+    pub fn written_packs(&self) -> Vec<IndexPack> {
+        self.written
+            .as_ref()
+            .map(|w| lock(w).clone())
+            .unwrap_or_default()
     }
 
     /// Finishes and uploads the open packs and writes the remaining index.
