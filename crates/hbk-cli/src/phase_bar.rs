@@ -38,7 +38,10 @@ impl PhaseProgress for PhaseBar {
                     ProgressBar::new(n),
                     "[{elapsed}] {percent:>3}% {pos} / {len} {msg}",
                 ),
-                None => (ProgressBar::new_spinner(), "[{elapsed}] {spinner} {pos} {msg}"),
+                None => (
+                    ProgressBar::new_spinner(),
+                    "[{elapsed}] {spinner} {pos} {msg}",
+                ),
             };
             bar.set_style(
                 ProgressStyle::with_template(template)

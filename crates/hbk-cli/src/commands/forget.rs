@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use hbk_engine::commands::forget::{
-    forget, forget_locked, parse_tag_list, ForgetGroup, ForgetOptions, GroupBy, KeepDuration, KeepPolicy,
+    forget, forget_locked, parse_tag_list, ForgetGroup, ForgetOptions, GroupBy, KeepDuration,
+    KeepPolicy,
 };
 use hbk_engine::snapshots::SnapshotFilter;
 use hbk_repo::{Id, SnapshotFile};
@@ -14,9 +15,9 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::GlobalOpts;
 use crate::commands::prune::{prune_and_print, PruneFlags};
-use hbk_engine::lock::RepoLock;
 use crate::output::{human_time, snapshot_json};
 use crate::{exit, repo};
+use hbk_engine::lock::RepoLock;
 
 /// `forget`.
 #[derive(Args, Debug)]

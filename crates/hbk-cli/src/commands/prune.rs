@@ -50,7 +50,11 @@ impl PruneFlags {
         Ok(PruneOptions {
             plan: PlanOptions {
                 max_unused: UnusedLimit::parse(&self.max_unused)?,
-                max_repack_size: self.max_repack_size.as_deref().map(parse_size).transpose()?,
+                max_repack_size: self
+                    .max_repack_size
+                    .as_deref()
+                    .map(parse_size)
+                    .transpose()?,
                 repack_uncompressed: self.repack_uncompressed,
                 repack_small: self.repack_small,
                 pack_size: g.pack_size.unwrap_or(16) << 20,

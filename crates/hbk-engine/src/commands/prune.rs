@@ -99,9 +99,12 @@ pub fn prune_locked(
     // Any snapshot that cannot be read stops prune: its data must stay.
     let snapshots = repo.snapshots()?;
     progress.start("finding data in use", None);
-    let used = reachable_blobs(&indexed, snapshots.iter().map(|s| s.1.tree), &|_| false, &|| {
-        progress.advance(1)
-    })?;
+    let used = reachable_blobs(
+        &indexed,
+        snapshots.iter().map(|s| s.1.tree),
+        &|_| false,
+        &|| progress.advance(1),
+    )?;
     progress.finish();
     drop(indexed);
 
@@ -144,7 +147,13 @@ pub fn prune_locked(
         .map(|(id, _)| id)
         .filter(|id| !written.contains(id))
         .collect();
-    report.index_removed = remove_all(repo, FileType::Index, &obsolete, "deleting old index files", progress)?;
+    report.index_removed = remove_all(
+        repo,
+        FileType::Index,
+        &obsolete,
+        "deleting old index files",
+        progress,
+    )?;
 
     let packs: Vec<Id> = plan
         .repack

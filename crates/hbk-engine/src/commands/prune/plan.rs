@@ -38,9 +38,10 @@ impl UnusedLimit {
             return Ok(UnusedLimit::Unlimited);
         }
         if let Some(p) = s.strip_suffix('%') {
-            let p: f64 = p.trim().parse().map_err(|_| {
-                crate::Error::InvalidOptions(format!("invalid --max-unused {s:?}"))
-            })?;
+            let p: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| crate::Error::InvalidOptions(format!("invalid --max-unused {s:?}")))?;
             if !(0.0..100.0).contains(&p) {
                 return Err(crate::Error::InvalidOptions(format!(
                     "--max-unused {s:?} must be at least 0% and below 100%"
@@ -254,11 +255,7 @@ pub fn plan(
     for c in candidates {
         out.used = out.used.plus(c.used);
         out.unused = out.unused.plus(c.unused);
-        let uncompressed = v2
-            && c.pack
-                .blobs
-                .iter()
-                .any(|b| b.uncompressed_length.is_none());
+        let uncompressed = v2 && c.pack.blobs.iter().any(|b| b.uncompressed_length.is_none());
         if c.used.blobs == 0 {
             out.to_delete = out.to_delete.plus(c.unused);
             out.remove.push((c.pack.id, c.size));
@@ -280,11 +277,7 @@ pub fn plan(
         rb.total_cmp(&ra).then(a.pack.id.cmp(&b.pack.id))
     });
     let allowed = opts.max_unused.allowed(out.used.bytes);
-    let mut unused_left: u64 = forced
-        .iter()
-        .chain(&partly)
-        .map(|c| c.unused.bytes)
-        .sum();
+    let mut unused_left: u64 = forced.iter().chain(&partly).map(|c| c.unused.bytes).sum();
     let mut budget = opts.max_repack_size.unwrap_or(u64::MAX);
     let repack = |c: Candidate, out: &mut PrunePlan| {
         out.to_repack = out.to_repack.plus(c.used);
@@ -316,12 +309,8 @@ pub fn plan(
     }
     out.unused_after = unused_left;
     out.remaining = Amount {
-        blobs: out.used.blobs + out.unused.blobs
-            - out.to_delete.blobs
-            - out.repack_removes.blobs,
-        bytes: out.used.bytes + out.unused.bytes
-            - out.to_delete.bytes
-            - out.repack_removes.bytes,
+        blobs: out.used.blobs + out.unused.blobs - out.to_delete.blobs - out.repack_removes.blobs,
+        bytes: out.used.bytes + out.unused.bytes - out.to_delete.bytes - out.repack_removes.bytes,
     };
     out.remove.sort();
     out.unreferenced.sort();
@@ -395,8 +384,20 @@ mod tests {
             [id(100), id(102)]
         );
         assert!(p.repack.is_empty());
-        assert_eq!(p.to_delete, Amount { blobs: 1, bytes: 10 });
-        assert_eq!(p.remaining, Amount { blobs: 3, bytes: 30 });
+        assert_eq!(
+            p.to_delete,
+            Amount {
+                blobs: 1,
+                bytes: 10
+            }
+        );
+        assert_eq!(
+            p.remaining,
+            Amount {
+                blobs: 3,
+                bytes: 30
+            }
+        );
         assert_eq!(p.unused_after, 0);
     }
 
@@ -416,14 +417,32 @@ mod tests {
         assert_eq!(p.repack.len(), 1);
         assert_eq!(p.repack[0].keep.len(), 1);
         assert_eq!(p.repack[0].keep[0].id, id(1));
-        assert_eq!(p.repack_removes, Amount { blobs: 1, bytes: 90 });
-        assert_eq!(p.remaining, Amount { blobs: 1, bytes: 10 });
+        assert_eq!(
+            p.repack_removes,
+            Amount {
+                blobs: 1,
+                bytes: 90
+            }
+        );
+        assert_eq!(
+            p.remaining,
+            Amount {
+                blobs: 1,
+                bytes: 10
+            }
+        );
 
         let lenient = PlanOptions {
             max_unused: UnusedLimit::Unlimited,
             ..Default::default()
         };
-        let p = plan(&files, &stored_of(&files), &used(&[1], &[]), false, &lenient);
+        let p = plan(
+            &files,
+            &stored_of(&files),
+            &used(&[1], &[]),
+            false,
+            &lenient,
+        );
         assert!(p.repack.is_empty());
         assert_eq!(p.unused_after, 90);
     }
@@ -458,8 +477,20 @@ mod tests {
             false,
             &PlanOptions::default(),
         );
-        assert_eq!(p.used, Amount { blobs: 2, bytes: 20 });
-        assert_eq!(p.unused, Amount { blobs: 1, bytes: 10 });
+        assert_eq!(
+            p.used,
+            Amount {
+                blobs: 2,
+                bytes: 20
+            }
+        );
+        assert_eq!(
+            p.unused,
+            Amount {
+                blobs: 1,
+                bytes: 10
+            }
+        );
         assert_eq!(p.repack.len(), 1);
         assert_eq!(p.repack[0].pack, id(101));
         assert_eq!(p.repack[0].keep[0].id, id(2));

@@ -45,12 +45,21 @@ fn removes_unused_packs_and_repacks_partly_used_ones() {
 
         let report = prune(&t.repo, &PruneOptions::default(), &Silent).unwrap();
         assert_eq!(report.snapshots, 1);
-        assert_eq!(report.plan.remove.len(), 2, "junk and mixed (its copy is a duplicate)");
+        assert_eq!(
+            report.plan.remove.len(),
+            2,
+            "junk and mixed (its copy is a duplicate)"
+        );
         assert_eq!(report.plan.unreferenced, vec![(stray.id, stray_size)]);
         let packs = t.ids(FileType::Pack);
-        assert!(!packs.contains(&junk.id) && !packs.contains(&mixed.id) && !packs.contains(&stray.id));
+        assert!(
+            !packs.contains(&junk.id) && !packs.contains(&mixed.id) && !packs.contains(&stray.id)
+        );
         assert!(packs.contains(&s.data_pack.id) && packs.contains(&s.tree_pack.id));
-        assert!(!t.ids(FileType::Index).contains(&s.index), "old index replaced");
+        assert!(
+            !t.ids(FileType::Index).contains(&s.index),
+            "old index replaced"
+        );
         check_ok(&t.repo);
         all_blobs_readable(
             &t.repo,
@@ -161,7 +170,10 @@ fn damaged_blob_stops_prune_before_any_deletion() {
     };
     let before = t.ids(FileType::Pack);
     let err = prune(&t.repo, &opts, &Silent).unwrap_err();
-    assert!(err.to_string().contains(&s.data_pack.id.to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&s.data_pack.id.to_string()),
+        "{err}"
+    );
     // Nothing deleted (new packs may have been added).
     let after = t.ids(FileType::Pack);
     assert!(before.iter().all(|p| after.contains(p)));
