@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+use hbk_tests::copy_dir;
 use std::time::{Duration, Instant};
 
 use hbk_tests::compare::{assert_same_tree, CompareOptions};
@@ -142,15 +144,6 @@ fn names(repo: &Repo, kind: &str) -> Vec<String> {
     };
     v.sort();
     v
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    ok(Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .output()
-        .unwrap());
 }
 
 #[test]

@@ -78,6 +78,8 @@ pub enum Command {
     List(crate::commands::list::ListArgs),
     /// Remove data that no snapshot needs.
     Prune(crate::commands::prune::PruneArgs),
+    /// Copy snapshots from another repository.
+    Copy(crate::commands::copy::CopyArgs),
 }
 
 /// Snapshot filters shared by several commands.
@@ -203,15 +205,9 @@ pub struct InitArgs {
     /// Copy the chunker polynomial from the repository given by --from-repo.
     #[arg(long = "copy-chunker-params")]
     pub copy_chunker_params: bool,
-    /// Source repository for --copy-chunker-params.
-    #[arg(long = "from-repo")]
-    pub from_repo: Option<String>,
-    /// Password file of the --from-repo repository.
-    #[arg(long = "from-password-file")]
-    pub from_password_file: Option<PathBuf>,
-    /// Password command of the --from-repo repository.
-    #[arg(long = "from-password-command")]
-    pub from_password_command: Option<String>,
+    /// The source repository for --copy-chunker-params.
+    #[command(flatten)]
+    pub from: crate::repo::FromRepoArgs,
     /// Chunker for new backups: rabin (restic's, the default) or fastcdc.
     #[arg(long, default_value = "rabin")]
     pub chunker: String,

@@ -1,9 +1,10 @@
 //! One module per command; each parses its arguments, calls the engine and
 //! prints.
 
-mod backup;
+pub(crate) mod backup;
 mod cat;
 mod check;
+pub(crate) mod copy;
 pub(crate) mod forget;
 mod init;
 pub(crate) mod key;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Unlock(a) => unlock::run(g, a),
         Command::List(a) => list::run(g, a),
         Command::Prune(a) => prune::run(g, a),
+        Command::Copy(a) => copy::run(g, a),
     }
 }
 

@@ -13,12 +13,6 @@ pub fn backend(location: &str) -> Result<Arc<dyn Backend>> {
     hbk_backend::open(location).map_err(anyhow::Error::msg)
 }
 
-/// Opens the repository with the configured location and `password`.
-pub fn open_with(g: &GlobalOpts, password: &str) -> Result<Repository> {
-    let location = password::repository(g)?;
-    Ok(Repository::open(backend(&location)?, password.as_bytes())?)
-}
-
 /// Opens the repository with the configured location and password.
 pub fn open(g: &GlobalOpts) -> Result<Repository> {
     let location = password::repository(g)?;
@@ -30,4 +24,56 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
 /// Opens the repository and loads its index.
 pub fn open_indexed(g: &GlobalOpts) -> Result<IndexedRepository> {
     open(g)?.into_indexed().context("loading index")
+}
+
+/// The source repository of `copy` and `init --copy-chunker-params`, as
+/// restic's `--from-*` flags and `RESTIC_FROM_*` variables name it.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FromRepoArgs {
+    /// Source repository (env: HBK_FROM_REPOSITORY, RESTIC_FROM_REPOSITORY).
+    #[arg(long = "from-repo")]
+    pub from_repo: Option<String>,
+    /// File holding the source repository location (env: RESTIC_FROM_REPOSITORY_FILE).
+    #[arg(long = "from-repository-file")]
+    pub from_repository_file: Option<std::path::PathBuf>,
+    /// Password file of the source repository (env: RESTIC_FROM_PASSWORD_FILE).
+    #[arg(long = "from-password-file")]
+    pub from_password_file: Option<std::path::PathBuf>,
+    /// Password command of the source repository (env: RESTIC_FROM_PASSWORD_COMMAND).
+    #[arg(long = "from-password-command")]
+    pub from_password_command: Option<String>,
+}
+
+impl FromRepoArgs {
+    /// Opens the source repository; `None` when none is named.
+    pub fn open(&self, g: &GlobalOpts) -> Result<Option<Repository>> {
+        let location = match (&self.from_repo, &self.from_repository_file) {
+            (Some(r), _) => r.clone(),
+            (None, Some(f)) => read_location_file(f)?,
+            (None, None) => match password::env("FROM_REPOSITORY") {
+                Some(r) => r,
+                None => match password::env("FROM_REPOSITORY_FILE") {
+                    Some(f) => read_location_file(std::path::Path::new(&f))?,
+                    None => return Ok(None),
+                },
+            },
+        };
+        let from = GlobalOpts {
+            repo: Some(location.clone()),
+            repository_file: None,
+            password_file: self.from_password_file.clone(),
+            password_command: self.from_password_command.clone(),
+            ..g.clone()
+        };
+        let pw = password::password_from(&from, "FROM_")?;
+        let repo = Repository::open(backend(&location)?, pw.as_bytes())
+            .with_context(|| format!("opening source repository {location}"))?;
+        Ok(Some(repo))
+    }
+}
+
+fn read_location_file(f: &std::path::Path) -> Result<String> {
+    let s = std::fs::read_to_string(f)
+        .with_context(|| format!("reading repository file {}", f.display()))?;
+    Ok(s.trim_end_matches(['\r', '\n']).to_string())
 }

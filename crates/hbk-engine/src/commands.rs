@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod copy;
 pub mod forget;
 pub mod init;
 pub mod key;

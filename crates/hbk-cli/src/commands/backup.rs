@@ -45,7 +45,7 @@ fn parse_time(s: &str) -> Result<GoTime> {
     Ok(GoTime(local.fixed_offset()))
 }
 
-fn compression(g: &GlobalOpts) -> Result<CompressionMode> {
+pub(crate) fn compression(g: &GlobalOpts) -> Result<CompressionMode> {
     Ok(match g.compression.as_str() {
         "auto" => CompressionMode::Auto,
         "off" => CompressionMode::Off,

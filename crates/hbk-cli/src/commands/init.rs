@@ -20,19 +20,10 @@ pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<i32> {
         other => bail!("invalid chunker {other:?}: expected rabin or fastcdc"),
     };
     let polynomial = if a.copy_chunker_params {
-        let from = GlobalOpts {
-            repo: Some(
-                a.from_repo
-                    .clone()
-                    .context("--copy-chunker-params needs --from-repo")?,
-            ),
-            repository_file: None,
-            password_file: a.from_password_file.clone(),
-            password_command: a.from_password_command.clone(),
-            ..g.clone()
-        };
-        let src = repo::open_with(&from, &password::password_from(&from, "FROM_")?)
-            .context("opening --from-repo")?;
+        let src = a
+            .from
+            .open(g)?
+            .context("--copy-chunker-params needs --from-repo")?;
         Some(src.config().chunker_polynomial)
     } else {
         None
