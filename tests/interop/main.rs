@@ -10,6 +10,7 @@ mod kill;
 mod output;
 mod prune;
 mod restore;
+mod usb;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -5,6 +5,7 @@
 
 pub mod layout;
 mod local;
+pub mod mount;
 
 pub use local::LocalBackend;
 

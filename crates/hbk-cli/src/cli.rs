@@ -49,6 +49,15 @@ pub struct GlobalOpts {
     /// Target pack size in MiB (4 to 128).
     #[arg(long = "pack-size", global = true)]
     pub pack_size: Option<u64>,
+    /// Refuse to touch a local repository unless it is on a mounted disk:
+    /// the given mount point, or else the repository directory or its
+    /// parent must be a mount point (env: HBK_REQUIRE_MOUNT).
+    #[arg(long = "require-mount", global = true, value_name = "mount point", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub require_mount: Option<String>,
+    /// Refuse to use the repository unless its id is this one (the id
+    /// recorded for a removable disk; env: HBK_EXPECT_REPOSITORY_ID).
+    #[arg(long = "expect-repository-id", global = true, value_name = "id")]
+    pub expect_repository_id: Option<String>,
 }
 
 /// The commands.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use hbk_repo::{Backend, IndexedRepository, Repository};
 
 use crate::cli::GlobalOpts;
@@ -13,12 +13,46 @@ pub fn backend(location: &str) -> Result<Arc<dyn Backend>> {
     hbk_backend::open(location).map_err(anyhow::Error::msg)
 }
 
-/// Opens the repository with the configured location and password.
+/// The backend of the configured repository, after the removable-disk
+/// guard (`--require-mount`) has passed; nothing is written before that.
+pub fn guarded_backend(g: &GlobalOpts, location: &str) -> Result<Arc<dyn Backend>> {
+    let wanted = g
+        .require_mount
+        .clone()
+        .or_else(|| std::env::var("HBK_REQUIRE_MOUNT").ok());
+    if let Some(mount) = wanted {
+        let path = location.strip_prefix("local:").unwrap_or(location);
+        if path.contains(':') && !path.starts_with('/') {
+            bail!("--require-mount applies to local repositories only, not {location:?}");
+        }
+        let mount = match mount.as_str() {
+            "" | "1" | "true" | "yes" => None,
+            m => Some(std::path::PathBuf::from(m)),
+        };
+        hbk_backend::mount::require_mount(std::path::Path::new(path), mount.as_deref())?;
+    }
+    backend(location)
+}
+
+/// Opens the repository with the configured location and password, and
+/// checks its id when `--expect-repository-id` asks for one.
 pub fn open(g: &GlobalOpts) -> Result<Repository> {
     let location = password::repository(g)?;
-    let backend = backend(&location)?;
+    let backend = guarded_backend(g, &location)?;
     let pw = password::password(g)?;
-    Ok(Repository::open(backend, pw.as_bytes())?)
+    let repo = Repository::open(backend, pw.as_bytes())?;
+    let expected = g
+        .expect_repository_id
+        .clone()
+        .or_else(|| std::env::var("HBK_EXPECT_REPOSITORY_ID").ok())
+        .filter(|s| !s.is_empty());
+    if let Some(want) = expected {
+        let id = repo.config().id.to_hex();
+        if !id.starts_with(&want.to_ascii_lowercase()) {
+            bail!("repository {location} has id {id}, not the expected {want}: is the right disk mounted? Nothing was written.");
+        }
+    }
+    Ok(repo)
 }
 
 /// Opens the repository and loads its index.

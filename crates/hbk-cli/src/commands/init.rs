@@ -29,7 +29,7 @@ pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<i32> {
         None
     };
     let location = password::repository(g)?;
-    let backend = repo::backend(&location)?;
+    let backend = repo::guarded_backend(g, &location)?;
     let pw = password::password(g)?;
     let opts = InitOptions {
         version,
