@@ -3,6 +3,7 @@
 //! [`hbk_repo::Backend`] and maps ids to paths with restic's default layout
 //! (see [`layout`]).
 
+pub mod cache;
 pub mod layout;
 mod local;
 pub mod mount;

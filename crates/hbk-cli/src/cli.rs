@@ -40,9 +40,13 @@ pub struct GlobalOpts {
     /// Be more verbose (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Do not use a local cache (hbk keeps none yet).
+    /// Do not use the local metadata cache of remote repositories.
     #[arg(long = "no-cache", global = true)]
     pub no_cache: bool,
+    /// Where to cache remote repositories' metadata (env: HBK_CACHE_DIR;
+    /// default: $XDG_CACHE_HOME/hbk).
+    #[arg(long = "cache-dir", global = true, value_name = "dir")]
+    pub cache_dir: Option<PathBuf>,
     /// Compression of new data: auto, off or max.
     #[arg(long, global = true, default_value = "auto")]
     pub compression: String,

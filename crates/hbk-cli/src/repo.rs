@@ -40,7 +40,7 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     let location = password::repository(g)?;
     let backend = guarded_backend(g, &location)?;
     let pw = password::password(g)?;
-    let repo = Repository::open(backend, pw.as_bytes())?;
+    let repo = with_cache(g, &location, Repository::open(backend, pw.as_bytes())?);
     let expected = g
         .expect_repository_id
         .clone()
@@ -102,7 +102,7 @@ impl FromRepoArgs {
         let pw = password::password_from(&from, "FROM_")?;
         let repo = Repository::open(backend(&location)?, pw.as_bytes())
             .with_context(|| format!("opening source repository {location}"))?;
-        Ok(Some(repo))
+        Ok(Some(with_cache(g, &location, repo)))
     }
 }
 
@@ -110,4 +110,38 @@ fn read_location_file(f: &std::path::Path) -> Result<String> {
     let s = std::fs::read_to_string(f)
         .with_context(|| format!("reading repository file {}", f.display()))?;
     Ok(s.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Whether a location names a remote repository (anything but a path or
+/// `local:`).
+fn is_remote(location: &str) -> bool {
+    match location.split_once(':') {
+        Some((scheme, _)) => scheme != "local" && !scheme.contains('/'),
+        None => false,
+    }
+}
+
+/// Puts the local metadata cache in front of a remote repository unless
+/// `--no-cache`. A cache that cannot be set up is skipped with a warning:
+/// it only saves work.
+fn with_cache(g: &GlobalOpts, location: &str, repo: Repository) -> Repository {
+    if g.no_cache || !is_remote(location) {
+        return repo;
+    }
+    let Some(base) = g
+        .cache_dir
+        .clone()
+        .or_else(hbk_backend::cache::default_cache_dir)
+    else {
+        return repo;
+    };
+    let id = repo.config().id;
+    let backend = Arc::clone(repo.backend());
+    match hbk_backend::cache::CachedBackend::new(backend, &base, &id) {
+        Ok(cached) => repo.map_backend(|_| Arc::new(cached)),
+        Err(e) => {
+            eprintln!("warning: no cache in {}: {e}", base.display());
+            repo
+        }
+    }
 }

@@ -34,6 +34,19 @@ pub trait Backend: Send + Sync {
         length: u64,
     ) -> BackendResult<Vec<u8>>;
 
+    /// Like [`Backend::read_range`], for metadata worth keeping in a local
+    /// cache: tree blobs, which every command reads again. A caching
+    /// backend may fetch the whole pack once and serve later reads locally.
+    fn read_metadata_range(
+        &self,
+        file_type: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Vec<u8>> {
+        self.read_range(file_type, id, offset, length)
+    }
+
     /// Stores a new file atomically.
     fn write(&self, file_type: FileType, id: &Id, data: &[u8]) -> BackendResult<()>;
 

@@ -127,6 +127,16 @@ impl Repository {
         })
     }
 
+    /// The same repository reached through another backend built around
+    /// this one (a cache, a retrying wrapper); known only once the
+    /// repository is open, since a cache is keyed by the repository id.
+    pub fn map_backend(self, f: impl FnOnce(Arc<dyn Backend>) -> Arc<dyn Backend>) -> Repository {
+        Repository {
+            backend: f(self.backend),
+            ..self
+        }
+    }
+
     /// The backend.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
@@ -373,12 +383,12 @@ impl IndexedRepository {
             blob_type: t,
             id: *id,
         })?;
-        let mut sealed = self.repo.backend.read_range(
-            FileType::Pack,
-            &loc.pack,
-            loc.offset,
-            u64::from(loc.length),
-        )?;
+        let (pack, offset, length) = (&loc.pack, loc.offset, u64::from(loc.length));
+        let backend = &self.repo.backend;
+        let mut sealed = match t {
+            BlobType::Tree => backend.read_metadata_range(FileType::Pack, pack, offset, length)?,
+            BlobType::Data => backend.read_range(FileType::Pack, pack, offset, length)?,
+        };
         decode_blob(&self.repo.key, id, loc.uncompressed_length, &mut sealed).map_err(|e| {
             Error::CorruptBlob {
                 blob_type: t,

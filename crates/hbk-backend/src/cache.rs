@@ -1,0 +1,217 @@
+//! A local cache of a remote repository's metadata: snapshot and index
+//! files, and packs holding tree blobs. Every command needs these, and on
+//! S3 or a REST server fetching them again each time costs requests and
+//! seconds; with the cache a second `snapshots` reads nothing but the
+//! listing from the server.
+//!
+//! The cache is a directory per repository id laid out like a repository
+//! (it is stored through a [`LocalBackend`]). Its files are the encrypted
+//! files as the server holds them; a cached file whose content does not
+//! hash to its name is discarded and fetched again. Listings always come
+//! from the server, and cached files the server no longer lists are
+//! deleted then (stale entries). Cache failures never fail a command:
+//! the server is the truth, the cache only saves work.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hbk_repo::{Backend, BackendResult, FileType, Id};
+
+use crate::LocalBackend;
+
+/// Packs up to this size are cached whole when a tree blob is read from
+/// them (tree packs are small; a data pack is never asked for this way).
+const MAX_CACHED_PACK: u64 = 64 << 20;
+/// Cache directories of repositories not used for this long are removed.
+pub const EXPIRE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The file whose modification time says when a cache was last used.
+const LAST_USED: &str = "last-used";
+
+/// A backend in front of which metadata is cached locally.
+pub struct CachedBackend {
+    inner: Arc<dyn Backend>,
+    cache: LocalBackend,
+}
+
+impl CachedBackend {
+    /// A cache in `base/<repository id>` in front of `inner`. Creates the
+    /// directory, marks it as used now and removes caches of other
+    /// repositories unused for [`EXPIRE_AFTER`].
+    pub fn new(inner: Arc<dyn Backend>, base: &Path, repo_id: &Id) -> std::io::Result<Self> {
+        std::fs::create_dir_all(base)?;
+        mark_cache_dir(base)?;
+        remove_expired(base, SystemTime::now());
+        let dir = base.join(repo_id.to_hex());
+        let cache = LocalBackend::new(&dir);
+        if !dir.join("index").is_dir() {
+            cache.create().map_err(std::io::Error::other)?;
+        }
+        let stamp = std::fs::File::create(dir.join(LAST_USED))?;
+        stamp.set_modified(SystemTime::now())?;
+        Ok(CachedBackend { inner, cache })
+    }
+
+    /// The cache directory of this repository.
+    pub fn dir(&self) -> &Path {
+        self.cache.root()
+    }
+
+    fn cached(&self, t: FileType, id: &Id) -> Option<Vec<u8>> {
+        let bytes = self.cache.read_full(t, id).ok()?;
+        if Id::hash(&bytes) == *id {
+            Some(bytes)
+        } else {
+            let _ = self.cache.remove(t, id);
+            None
+        }
+    }
+
+    fn keep(&self, t: FileType, id: &Id, bytes: &[u8]) {
+        if Id::hash(bytes) == *id && self.cache.read_full(t, id).is_err() {
+            let _ = self.cache.write(t, id, bytes);
+        }
+    }
+}
+
+/// The file types cached whole on first read.
+fn cached_type(t: FileType) -> bool {
+    matches!(t, FileType::Snapshot | FileType::Index)
+}
+
+impl Backend for CachedBackend {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    fn create(&self) -> BackendResult<()> {
+        self.inner.create()
+    }
+
+    fn list(&self, t: FileType) -> BackendResult<Vec<(Id, u64)>> {
+        let listed = self.inner.list(t)?;
+        if cached_type(t) || t == FileType::Pack {
+            let present: std::collections::HashSet<Id> = listed.iter().map(|e| e.0).collect();
+            if let Ok(local) = self.cache.list(t) {
+                for (id, _) in local {
+                    if !present.contains(&id) {
+                        let _ = self.cache.remove(t, &id);
+                    }
+                }
+            }
+        }
+        Ok(listed)
+    }
+
+    fn read_full(&self, t: FileType, id: &Id) -> BackendResult<Vec<u8>> {
+        if cached_type(t) || t == FileType::Pack {
+            if let Some(bytes) = self.cached(t, id) {
+                return Ok(bytes);
+            }
+        }
+        let bytes = self.inner.read_full(t, id)?;
+        if cached_type(t) {
+            self.keep(t, id, &bytes);
+        }
+        Ok(bytes)
+    }
+
+    fn read_range(&self, t: FileType, id: &Id, offset: u64, length: u64) -> BackendResult<Vec<u8>> {
+        if t == FileType::Pack {
+            if let Ok(bytes) = self.cache.read_range(t, id, offset, length) {
+                return Ok(bytes);
+            }
+        }
+        self.inner.read_range(t, id, offset, length)
+    }
+
+    fn read_metadata_range(
+        &self,
+        t: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Vec<u8>> {
+        if let Ok(bytes) = self.cache.read_range(t, id, offset, length) {
+            return Ok(bytes);
+        }
+        let end = offset.saturating_add(length);
+        if t != FileType::Pack || end > MAX_CACHED_PACK {
+            return self.inner.read_range(t, id, offset, length);
+        }
+        let whole = self.inner.read_full(t, id)?;
+        self.keep(t, id, &whole);
+        match whole.get(offset as usize..end as usize) {
+            Some(part) => Ok(part.to_vec()),
+            // The pack is shorter than the index says: let the backend
+            // report the short read as it reports it for everyone.
+            None => self.inner.read_range(t, id, offset, length),
+        }
+    }
+
+    fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
+        self.inner.write(t, id, data)?;
+        if cached_type(t) {
+            self.keep(t, id, data);
+        }
+        Ok(())
+    }
+
+    fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
+        let _ = self.cache.remove(t, id);
+        self.inner.remove(t, id)
+    }
+}
+
+/// Marks `base` as a cache directory (CACHEDIR.TAG), so backup tools skip it.
+fn mark_cache_dir(base: &Path) -> std::io::Result<()> {
+    let tag = base.join("CACHEDIR.TAG");
+    if !tag.exists() {
+        std::fs::write(
+            tag,
+            "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by hbk.\n",
+        )?;
+    }
+    Ok(())
+}
+
+/// Removes the caches of repositories not used since `now - EXPIRE_AFTER`.
+fn remove_expired(base: &Path, now: SystemTime) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let is_repo_cache = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<Id>().is_ok());
+        if !is_repo_cache {
+            continue;
+        }
+        let used = std::fs::metadata(path.join(LAST_USED)).and_then(|m| m.modified());
+        let expired = match used {
+            Ok(t) => now.duration_since(t).is_ok_and(|age| age > EXPIRE_AFTER),
+            Err(_) => false,
+        };
+        if expired {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// The default cache directory: `$HBK_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/hbk`, else `~/.cache/hbk`. hbk keeps its own cache
+/// rather than sharing restic's.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("HBK_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Some(d.into());
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("hbk"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("hbk"))
+}
+
+#[cfg(test)]
+mod tests;
