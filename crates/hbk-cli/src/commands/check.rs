@@ -20,7 +20,7 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
         (None, false) => ReadData::None,
     };
     let say = |s: &str| {
-        if !g.quiet {
+        if !g.quiet && !g.json {
             println!("{s}");
         }
     };
@@ -49,6 +49,25 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
     }
     for e in &report.errors {
         eprintln!("error: {e}");
+    }
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "message_type": "summary",
+                "ok": report.errors.is_empty(),
+                "errors": report.errors,
+                "hints": report.hints,
+                "index_files": report.index_files,
+                "packs": report.packs,
+                "snapshots": report.snapshots,
+                "trees": report.trees,
+                "packs_read": report.packs_read,
+                "blobs_read": report.blobs_read,
+                "bytes_read": report.bytes_read,
+                "unreferenced_packs": report.orphaned_packs.len(),
+            })
+        );
     }
     if report.errors.is_empty() {
         say("no errors were found");
