@@ -38,11 +38,41 @@ struct Entry {
 
 /// All blobs of a repository, sorted by id for binary search. A blob stored
 /// in several packs is kept once (the first seen).
+///
+/// Ids are uniformly distributed, so a table of where each 16-bit prefix
+/// starts narrows a lookup to a handful of entries before the binary
+/// search: a big index is searched with one or two cache misses instead
+/// of one per halving.
 #[derive(Default)]
 pub struct Index {
     packs: Vec<Id>,
     data: Vec<Entry>,
     tree: Vec<Entry>,
+    data_starts: Vec<u32>,
+    tree_starts: Vec<u32>,
+}
+
+/// Number of prefix buckets (ids' first two bytes).
+const BUCKETS: usize = 1 << 16;
+
+fn bucket(id: &Id) -> usize {
+    usize::from(id.0[0]) << 8 | usize::from(id.0[1])
+}
+
+/// `starts[b]..starts[b + 1]` is the range of entries whose id begins with
+/// bucket `b`; empty for small indexes, which are searched directly.
+fn bucket_starts(entries: &[Entry]) -> Vec<u32> {
+    if entries.len() < 4096 {
+        return Vec::new();
+    }
+    let mut starts = vec![0u32; BUCKETS + 1];
+    for e in entries {
+        starts[bucket(&e.id) + 1] += 1;
+    }
+    for b in 0..BUCKETS {
+        starts[b + 1] += starts[b];
+    }
+    starts
 }
 
 impl Index {
@@ -77,6 +107,8 @@ impl Index {
             v.dedup_by_key(|e| e.id);
             v.shrink_to_fit();
         }
+        idx.data_starts = bucket_starts(&idx.data);
+        idx.tree_starts = bucket_starts(&idx.tree);
         idx
     }
 
@@ -87,11 +119,25 @@ impl Index {
         }
     }
 
+    fn find(&self, t: BlobType, id: &Id) -> Option<&Entry> {
+        let (v, starts) = match t {
+            BlobType::Data => (&self.data, &self.data_starts),
+            BlobType::Tree => (&self.tree, &self.tree_starts),
+        };
+        let v = match starts.is_empty() {
+            true => &v[..],
+            false => {
+                let b = bucket(id);
+                &v[starts[b] as usize..starts[b + 1] as usize]
+            }
+        };
+        let i = v.binary_search_by(|e| e.id.cmp(id)).ok()?;
+        Some(&v[i])
+    }
+
     /// Where the blob of type `t` with id `id` is stored, if anywhere.
     pub fn get(&self, t: BlobType, id: &Id) -> Option<BlobLocation> {
-        let v = self.entries(t);
-        let i = v.binary_search_by(|e| e.id.cmp(id)).ok()?;
-        let e = v[i];
+        let e = *self.find(t, id)?;
         Some(BlobLocation {
             pack: self.packs[e.pack as usize],
             offset: e.offset,
@@ -102,7 +148,7 @@ impl Index {
 
     /// Whether the index knows the blob.
     pub fn contains(&self, t: BlobType, id: &Id) -> bool {
-        self.entries(t).binary_search_by(|e| e.id.cmp(id)).is_ok()
+        self.find(t, id).is_some()
     }
 
     /// Number of distinct blobs of type `t`.
@@ -118,5 +164,51 @@ impl Index {
     /// Every pack the index references.
     pub fn packs(&self) -> &[Id] {
         &self.packs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{IndexBlob, IndexPack};
+
+    fn file(ids: &[Id], t: BlobType) -> IndexFile {
+        IndexFile {
+            packs: vec![IndexPack {
+                id: Id::hash(b"pack"),
+                blobs: ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| IndexBlob {
+                        id: *id,
+                        blob_type: t,
+                        offset: i as u64,
+                        length: 40,
+                        uncompressed_length: None,
+                    })
+                    .collect(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lookups_agree_with_the_entries_small_and_large() {
+        for n in [10u32, 20_000] {
+            let ids: Vec<Id> = (0..n).map(|i| Id::hash(&i.to_le_bytes())).collect();
+            let idx = Index::from_files([&file(&ids, BlobType::Data)]);
+            assert_eq!(idx.len(BlobType::Data), n as usize);
+            for (i, id) in ids.iter().enumerate() {
+                let loc = idx.get(BlobType::Data, id).unwrap();
+                assert_eq!(loc.offset, i as u64);
+                assert!(!idx.contains(BlobType::Tree, id));
+            }
+            for i in n..n + 1000 {
+                assert!(!idx.contains(BlobType::Data, &Id::hash(&i.to_le_bytes())));
+            }
+            // Extreme prefixes land in the first and last buckets.
+            assert!(!idx.contains(BlobType::Data, &Id([0; 32])));
+            assert!(!idx.contains(BlobType::Data, &Id([0xff; 32])));
+        }
     }
 }
