@@ -2,9 +2,15 @@
 
 pub mod backup;
 pub mod check;
+pub mod diff;
+pub mod dump;
+pub mod find;
 pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod repair;
 pub mod restore;
+pub mod stats;
+pub mod tag;
 pub mod unlock;
