@@ -4,13 +4,19 @@
 mod backup;
 mod cat;
 mod check;
+pub(crate) mod diff;
+pub(crate) mod dump;
+pub(crate) mod find;
 pub(crate) mod forget;
 mod init;
 pub(crate) mod key;
 pub(crate) mod list;
 mod ls;
+pub(crate) mod repair;
 mod restore;
 mod snapshots;
+pub(crate) mod stats;
+pub(crate) mod tag;
 pub(crate) mod unlock;
 
 use anyhow::Result;
@@ -33,6 +39,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Forget(a) => forget::run(g, a),
         Command::Unlock(a) => unlock::run(g, a),
         Command::List(a) => list::run(g, a),
+        Command::Diff(a) => diff::run(g, a),
+        Command::Find(a) => find::run(g, a),
+        Command::Stats(a) => stats::run(g, a),
+        Command::Tag(a) => tag::run(g, a),
+        Command::Dump(a) => dump::run(g, a),
+        Command::Repair(a) => repair::run(g, a),
+        Command::RebuildIndex(a) => repair::run_index(g, a),
     }
 }
 
