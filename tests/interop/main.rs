@@ -2,6 +2,7 @@
 //! ways. One test binary; topics in submodules.
 
 mod backup;
+mod everyday;
 mod fixtures;
 mod forget;
 mod keys;

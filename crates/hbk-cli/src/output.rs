@@ -135,7 +135,12 @@ pub fn go_time_string(t: &hbk_repo::GoTime) -> String {
 
 /// restic's `ui.FormatBytes`: `12 B`, `1.500 KiB`, … `2.000 TiB`.
 pub fn format_bytes(n: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ];
     for (size, unit) in UNITS {
         if n > size {
             return format!("{:.3} {unit}", n as f64 / size as f64);

@@ -48,7 +48,12 @@ pub fn run(g: &GlobalOpts, a: DiffArgs) -> Result<i32> {
     let (id2, t2) = tree_of(&repo, &a.to)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if !g.json && !g.quiet {
-        writeln!(out, "comparing snapshot {} to {}:\n", id1.short(), id2.short())?;
+        writeln!(
+            out,
+            "comparing snapshot {} to {}:\n",
+            id1.short(),
+            id2.short()
+        )?;
     }
     let mut failed = None;
     let stats = diff(&repo, &t1, &t2, a.metadata, &mut |path, marker| {
@@ -92,9 +97,21 @@ pub fn run(g: &GlobalOpts, a: DiffArgs) -> Result<i32> {
             ad.files, rm.files, stats.changed_files
         )?;
         writeln!(out, "Dirs:        {:5} new, {:5} removed", ad.dirs, rm.dirs)?;
-        writeln!(out, "Others:      {:5} new, {:5} removed", ad.others, rm.others)?;
-        writeln!(out, "Data Blobs:  {:5} new, {:5} removed", ad.data_blobs, rm.data_blobs)?;
-        writeln!(out, "Tree Blobs:  {:5} new, {:5} removed", ad.tree_blobs, rm.tree_blobs)?;
+        writeln!(
+            out,
+            "Others:      {:5} new, {:5} removed",
+            ad.others, rm.others
+        )?;
+        writeln!(
+            out,
+            "Data Blobs:  {:5} new, {:5} removed",
+            ad.data_blobs, rm.data_blobs
+        )?;
+        writeln!(
+            out,
+            "Tree Blobs:  {:5} new, {:5} removed",
+            ad.tree_blobs, rm.tree_blobs
+        )?;
         writeln!(out, "  Added:   {:<5}", format_bytes(ad.bytes))?;
         writeln!(out, "  Removed: {:<5}", format_bytes(rm.bytes))?;
     }

@@ -29,7 +29,10 @@ pub struct DumpArgs {
 /// Dumps.
 pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<i32> {
     if a.archive != "tar" {
-        bail!("unknown archive format {:?} (hbk writes only tar)", a.archive);
+        bail!(
+            "unknown archive format {:?} (hbk writes only tar)",
+            a.archive
+        );
     }
     let repo = repo::open_indexed(g)?;
     let (snap, sub) = super::split_snapshot_path(&a.snapshot);

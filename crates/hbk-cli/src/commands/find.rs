@@ -92,7 +92,9 @@ pub fn run(g: &GlobalOpts, a: FindArgs) -> Result<i32> {
         })?;
         if g.json {
             if !matches.is_empty() {
-                groups.push(json!({"matches": matches, "hits": matches.len(), "snapshot": id.to_hex()}));
+                groups.push(
+                    json!({"matches": matches, "hits": matches.len(), "snapshot": id.to_hex()}),
+                );
             }
             continue;
         }

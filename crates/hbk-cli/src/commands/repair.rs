@@ -4,11 +4,12 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use hbk_engine::commands::repair::index::{repair_index, RepairIndexOptions};
 use hbk_engine::commands::repair::snapshots::{
-    repair_snapshots, Repaired, RepairSnapshotsOptions,
+    repair_snapshots, RepairMessage, RepairSnapshotsOptions, Repaired,
 };
 use hbk_engine::snapshots::select_snapshots;
 
 use crate::cli::{FilterArgs, GlobalOpts};
+use crate::output::go_time_string;
 use crate::{exit, repo};
 
 /// `repair`.
@@ -91,7 +92,10 @@ pub fn run_index(g: &GlobalOpts, a: IndexArgs) -> Result<i32> {
     ));
     let ids: Vec<String> = r.new_index_files.iter().map(|i| i.short()).collect();
     say(&format!("saved new indexes as [{}]", ids.join(" ")));
-    say(&format!("removed {} old index files", r.deleted_index_files));
+    say(&format!(
+        "removed {} old index files",
+        r.deleted_index_files
+    ));
     say("done");
     Ok(exit::OK)
 }
@@ -107,9 +111,18 @@ fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
         dry_run: a.dry_run,
     };
     let quiet = g.quiet;
-    let results = repair_snapshots(&repo, snapshots, opts, &mut |line| {
-        if !quiet {
-            println!("{line}");
+    let results = repair_snapshots(&repo, snapshots, opts, &mut |m| {
+        if quiet {
+            return;
+        }
+        match m {
+            RepairMessage::Snapshot(id, sn) => println!(
+                "\nsnapshot {} of [{}] at {}",
+                id.short(),
+                sn.paths.join(" "),
+                go_time_string(&sn.time)
+            ),
+            RepairMessage::Line(l) => println!("{l}"),
         }
     })?;
     let mut changed = 0;
@@ -127,7 +140,10 @@ fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
             Repaired::RootUnreadable { deleted } => {
                 changed += 1;
                 if !quiet && *deleted {
-                    println!("removed snapshot {} (its root tree is unreadable)", id.short());
+                    println!(
+                        "removed snapshot {} (its root tree is unreadable)",
+                        id.short()
+                    );
                 }
             }
         }

@@ -32,7 +32,10 @@ fn flatten(args: &[String], keep_empty: bool) -> Vec<String> {
     if keep_empty && args.iter().all(String::is_empty) && !args.is_empty() {
         return vec![String::new()];
     }
-    SnapshotFilter::tag_sets(args).into_iter().flatten().collect()
+    SnapshotFilter::tag_sets(args)
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Changes the tags.

@@ -189,7 +189,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(again.packs_read, 1);
-        // The same content gives the same file, which is not deleted.
+        // Only the new file is left.
         assert_eq!(s.t.ids(FileType::Index), again.new_index_files);
     }
 

@@ -49,6 +49,16 @@ pub enum Repaired {
     },
 }
 
+/// A progress message of [`repair_snapshots`].
+#[derive(Debug, Clone)]
+pub enum RepairMessage<'a> {
+    /// Work on this snapshot starts.
+    Snapshot(&'a Id, &'a SnapshotFile),
+    /// A repair inside it, in restic's words (`  file "/a": removed
+    /// missing content`, …).
+    Line(String),
+}
+
 /// Rewrites trees, remembering each tree's replacement.
 struct Rewriter<'a> {
     repo: &'a IndexedRepository,
@@ -150,14 +160,13 @@ impl Rewriter<'_> {
     }
 }
 
-/// Repairs `snapshots` under an exclusive lock (none in a dry run).
-/// `say` receives restic's progress lines (`  file "/a": removed missing
-/// content`, …).
+/// Repairs `snapshots` under an exclusive lock (none in a dry run);
+/// `report` receives what is being done.
 pub fn repair_snapshots(
     repo: &IndexedRepository,
     snapshots: Vec<(Id, SnapshotFile)>,
     opts: RepairSnapshotsOptions,
-    say: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(RepairMessage),
 ) -> Result<Vec<(Id, Repaired)>> {
     let _lock = if opts.dry_run {
         None
@@ -172,13 +181,8 @@ pub fn repair_snapshots(
     };
     let mut planned = Vec::new();
     for (id, sn) in snapshots {
-        say(format!(
-            "\nsnapshot {} of [{}] at {}",
-            id.short(),
-            sn.paths.join(" "),
-            sn.time
-        ));
-        let root = rw.tree(&sn.tree, b"/", say)?;
+        report(RepairMessage::Snapshot(&id, &sn));
+        let root = rw.tree(&sn.tree, b"/", &mut |l| report(RepairMessage::Line(l)))?;
         planned.push((id, sn, root));
     }
     // Trees first, then the snapshots that reference them.
@@ -242,7 +246,12 @@ mod tests {
             forget: true,
             dry_run: true,
         };
-        let r = repair_snapshots(&repo, snaps.clone(), dry, &mut |l| lines.push(l)).unwrap();
+        let r = repair_snapshots(&repo, snaps.clone(), dry, &mut |m| {
+            if let RepairMessage::Line(l) = m {
+                lines.push(l)
+            }
+        })
+        .unwrap();
         assert_eq!(r, [(s.snapshot, Repaired::Rewritten(None))]);
         assert!(lines
             .iter()
