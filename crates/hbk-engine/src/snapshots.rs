@@ -110,6 +110,9 @@ pub fn find_id(repo: &Repository, t: hbk_repo::FileType, spec: &str) -> Result<I
     Ok(first)
 }
 
+/// Chosen snapshots, and warnings about specs that matched nothing.
+pub type Selected = (Vec<(Id, SnapshotFile)>, Vec<String>);
+
 /// The snapshots a multi-snapshot command works on, as restic chooses
 /// them: each of `specs` (id, prefix or `latest` of those passing
 /// `filter`) in the given order, or, with no specs, every snapshot passing
@@ -119,7 +122,7 @@ pub fn select_snapshots(
     repo: &Repository,
     specs: &[String],
     filter: &SnapshotFilter,
-) -> Result<(Vec<(Id, SnapshotFile)>, Vec<String>)> {
+) -> Result<Selected> {
     if specs.is_empty() {
         return Ok((list_snapshots(repo, filter)?, Vec::new()));
     }

@@ -155,9 +155,12 @@ fn count_nodes(
         match mode {
             StatsMode::RestoreSize => {
                 r.total_file_count += 1;
-                if node.links == 1 || node.node_type == NodeType::Dir {
-                    r.total_size += node.size;
-                } else if hardlinks.insert((node.inode, node.device_id)) || node.inode == 0 {
+                // A file with several links counts once per (inode, device).
+                let counted = node.links == 1
+                    || node.node_type == NodeType::Dir
+                    || hardlinks.insert((node.inode, node.device_id))
+                    || node.inode == 0;
+                if counted {
                     r.total_size += node.size;
                 }
             }
