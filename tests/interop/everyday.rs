@@ -188,6 +188,87 @@ fn find_equals_restics() {
     }
 }
 
+/// `find --json --blob/--tree/--pack` objects, sorted (restic's order
+/// follows its snapshot listing).
+fn find_objects(out: &Output) -> Vec<String> {
+    let mut v: Vec<String> = json(out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn find_by_id_equals_restics() {
+    let h = history();
+    let src = h.src.to_str().unwrap();
+    let tree = |path: &str| -> Value {
+        json(&ok(hbk(
+            &h.repo,
+            &["cat", "tree", &format!("{}:{src}{path}", &h.ids[0])],
+        )))
+    };
+    let node = |t: &Value, name: &str| -> Value {
+        t["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let subtree = node(&tree(""), "docs")["subtree"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = node(&tree("/docs"), "Notes.md")["content"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cases: [&[&str]; 5] = [
+        &["--blob", &blob],
+        &["--blob", &blob[..8]],
+        &["--tree", &subtree[..8]],
+        &["--tree", &subtree, "--blob"],
+        &["--blob", &blob[..8], &blob[8..16]],
+    ];
+    for case in cases {
+        let mut args = vec!["find", "--json"];
+        args.extend_from_slice(case);
+        let (r, o) = (restic(&h.repo, &args), hbk(&h.repo, &args));
+        assert_eq!(
+            r.status.success(),
+            o.status.success(),
+            "{args:?}: {}",
+            describe(&o)
+        );
+        if r.status.success() {
+            assert_eq!(find_objects(&o), find_objects(&r), "find {args:?}");
+        }
+    }
+    for (pack, _) in hbk_tests::drivers::packs(&h.repo) {
+        let name = pack.file_name().unwrap().to_str().unwrap().to_string();
+        let args = ["find", "--json", "--pack", &name[..8]];
+        let (r, o) = both(&h.repo, &args);
+        assert_eq!(find_objects(&o), find_objects(&r), "find {args:?}");
+    }
+    let one = &h.ids[1][..8];
+    for case in [
+        &["--blob", &blob][..],
+        &["--tree", &subtree, "--show-pack-id"],
+        &["--blob", &blob[..8], "--show-pack-id"],
+        &["--tree", &subtree[..8], "--show-pack-id"],
+    ] {
+        let mut args = vec!["find", "-s", one];
+        args.extend_from_slice(case);
+        let (r, o) = both(&h.repo, &args);
+        assert_eq!(text(o), text(r), "find {args:?}");
+    }
+}
+
 #[test]
 fn diff_equals_restics() {
     let h = history();

@@ -5,9 +5,15 @@
 //! [`crate::filter::Pattern`]: a pattern without `/` matches a name at
 //! any depth, and a match on a directory also matches everything below
 //! it. Directories below which no pattern can match are not read.
+//!
+//! [`find_ids`] instead looks for blobs (in files' contents) and trees (as
+//! directories' subtrees) by full id or 8-digit short id, as restic's
+//! `--blob`, `--tree` and `--pack`.
 
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
-use hbk_repo::{Id, IndexedRepository, Node, NodeType};
+use std::collections::HashSet;
+
+use hbk_repo::{BlobType, FileType, Id, IndexedRepository, Node, NodeType};
 
 use crate::filter::Pattern;
 use crate::walk::{walk_tree, Visit};
@@ -100,6 +106,152 @@ impl Finder {
         let t = node.mtime.0;
         !(self.opts.oldest.is_some_and(|o| t < o) || self.opts.newest.is_some_and(|n| t > n))
     }
+}
+
+/// Ids to look for, as given: full (64 digits) or short (8 digits).
+#[derive(Debug, Clone, Default)]
+pub struct IdSet(HashSet<String>);
+
+impl IdSet {
+    /// The set of `ids`.
+    pub fn new<I: IntoIterator<Item = String>>(ids: I) -> IdSet {
+        IdSet(ids.into_iter().collect())
+    }
+
+    /// Whether `id` is in the set by its full or short form.
+    pub fn contains(&self, id: &Id) -> bool {
+        self.0.contains(&id.to_hex()) || self.0.contains(&id.short())
+    }
+
+    /// How many ids were given.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no id was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// An object found by [`find_ids`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundObject {
+    /// Blob (data) or tree.
+    pub kind: BlobType,
+    /// Its id.
+    pub id: Id,
+    /// The file holding the blob, or the directory whose tree it is.
+    pub path: Vec<u8>,
+    /// For blobs: the tree listing the file.
+    pub parent_tree: Option<Id>,
+}
+
+/// State of an id search over several snapshots.
+#[derive(Debug, Default)]
+pub struct IdSearch {
+    /// Data blobs to find.
+    pub blobs: IdSet,
+    /// Trees to find.
+    pub trees: IdSet,
+    /// Trees found so far; when only trees are searched and all were
+    /// found, the walk of a snapshot stops at its next find (as restic).
+    pub trees_found: usize,
+}
+
+/// Calls `each` for every occurrence of a searched blob or tree below
+/// `root` (the root tree itself is not an occurrence).
+pub fn find_ids(
+    repo: &IndexedRepository,
+    root: &Id,
+    search: &mut IdSearch,
+    each: &mut dyn FnMut(FoundObject),
+) -> Result<()> {
+    walk_ids(repo, root, b"/", search, each).map(|_| ())
+}
+
+/// Returns `true` when the search is done for this snapshot.
+fn walk_ids(
+    repo: &IndexedRepository,
+    tree_id: &Id,
+    prefix: &[u8],
+    search: &mut IdSearch,
+    each: &mut dyn FnMut(FoundObject),
+) -> Result<bool> {
+    let tree = repo.tree(tree_id)?;
+    for node in &tree.nodes {
+        let path = crate::walk::join(prefix, &node.name);
+        match (&node.node_type, node.subtree) {
+            (NodeType::Dir, Some(sub)) => {
+                if search.trees.contains(&sub) {
+                    each(FoundObject {
+                        kind: BlobType::Tree,
+                        id: sub,
+                        path: path.clone(),
+                        parent_tree: None,
+                    });
+                    search.trees_found += 1;
+                    if search.trees_found >= search.trees.len() && search.blobs.is_empty() {
+                        return Ok(true);
+                    }
+                }
+                if walk_ids(repo, &sub, &path, search, each)? {
+                    return Ok(true);
+                }
+            }
+            (NodeType::File, _) if !search.blobs.is_empty() => {
+                for id in node.content.iter().flatten() {
+                    if search.blobs.contains(id) {
+                        each(FoundObject {
+                            kind: BlobType::Data,
+                            id: *id,
+                            path: path.clone(),
+                            parent_tree: Some(*tree_id),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+/// The ids of the blobs in the packs named (full or short id) by
+/// `packs`, read from the pack headers, or from the index for packs that
+/// are gone. Fails naming the packs found nowhere.
+pub fn pack_blobs(repo: &IndexedRepository, packs: &[String]) -> Result<Vec<Id>> {
+    let wanted = IdSet::new(packs.iter().cloned());
+    let mut left: HashSet<&String> = packs.iter().collect();
+    let mut blobs = Vec::new();
+    for (id, size) in repo.list(FileType::Pack)? {
+        if !wanted.contains(&id) {
+            continue;
+        }
+        left.remove(&id.to_hex());
+        left.remove(&id.short());
+        blobs.extend(repo.pack_header(&id, size)?.into_iter().map(|b| b.id));
+    }
+    if !left.is_empty() {
+        for (_, file) in repo.index_files()? {
+            for p in file.packs {
+                if left.contains(&p.id.to_hex()) || left.contains(&p.id.short()) {
+                    left.remove(&p.id.to_hex());
+                    left.remove(&p.id.short());
+                    blobs.extend(p.blobs.iter().map(|b| b.id));
+                }
+            }
+        }
+    }
+    if !left.is_empty() {
+        let mut list: Vec<&str> = left.iter().map(|s| s.as_str()).collect();
+        list.sort();
+        return Err(Error::InvalidOptions(format!(
+            "unable to find pack(s): [{}]",
+            list.join(" ")
+        )));
+    }
+    Ok(blobs)
 }
 
 /// Lower case as Go's `strings.ToLower` (Unicode for valid UTF-8).
@@ -197,6 +349,29 @@ mod tests {
         o.oldest = None;
         o.newest = Some(parse_time("2024-05-02").unwrap());
         assert_eq!(found(o), ["/d/f"]);
+    }
+
+    #[test]
+    fn blobs_and_trees_by_id() {
+        let s = sample(2);
+        let repo = s.t.repo.clone().into_indexed().unwrap();
+        let mut search = IdSearch {
+            blobs: IdSet::new([s.chunks[1].short()]),
+            trees: IdSet::new([s.subtree.to_hex(), s.root.to_hex()]),
+            trees_found: 0,
+        };
+        let mut found = Vec::new();
+        find_ids(&repo, &s.root, &mut search, &mut |o| found.push(o)).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].kind, found[0].id), (BlobType::Tree, s.subtree));
+        assert_eq!(found[0].path, b"/d");
+        assert_eq!(found[1].id, s.chunks[1]);
+        assert_eq!(found[1].parent_tree, Some(s.subtree));
+        assert_eq!(found[1].path, b"/d/f");
+
+        let blobs = pack_blobs(&repo, &[s.data_pack.id.short()]).unwrap();
+        assert_eq!(blobs, s.chunks);
+        assert!(pack_blobs(&repo, &["00000000".into()]).is_err());
     }
 
     #[test]
