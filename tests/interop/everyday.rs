@@ -336,6 +336,22 @@ fn tag_changes_what_restic_sees() {
         .success());
     assert!(!hbk(&h.repo, &["tag"]).status.success());
     assert_eq!(snapshot_ids(&h.repo).len(), 3);
+    // Another process's exclusive lock: exit 11, nothing changed.
+    let files = || {
+        let mut v: Vec<_> = std::fs::read_dir(h.repo.path.join("snapshots"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let ids = files();
+    hbk_tests::locks::plant_exclusive_lock(&h.repo);
+    let locked = hbk(&h.repo, &["tag", "--add", "w"]);
+    assert_eq!(locked.status.code(), Some(11), "{}", describe(&locked));
+    let locked = hbk(&h.repo, &["repair", "snapshots"]);
+    assert_eq!(locked.status.code(), Some(11), "{}", describe(&locked));
+    assert_eq!(files(), ids);
 }
 
 #[test]

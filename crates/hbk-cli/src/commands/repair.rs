@@ -4,8 +4,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use hbk_engine::commands::repair::index::{repair_index, RepairIndexOptions};
 use hbk_engine::commands::repair::snapshots::{
-    repair_snapshots, RepairMessage, RepairSnapshotsOptions, Repaired,
+    repair_snapshots_locked, RepairMessage, RepairSnapshotsOptions, Repaired,
 };
+use hbk_engine::lock::RepoLock;
 use hbk_engine::snapshots::select_snapshots;
 
 use crate::cli::{FilterArgs, GlobalOpts};
@@ -101,7 +102,14 @@ pub fn run_index(g: &GlobalOpts, a: IndexArgs) -> Result<i32> {
 }
 
 fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
-    let repo = repo::open_indexed(g)?;
+    let repo = repo::open(g)?;
+    // Lock before loading the index: it decides what is missing.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        Some(RepoLock::acquire(&repo, true)?)
+    };
+    let repo = repo.into_indexed()?;
     let (snapshots, warnings) = select_snapshots(&repo, &a.snapshots, &super::filter(&a.filter))?;
     for w in warnings {
         eprintln!("{w}");
@@ -111,7 +119,7 @@ fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
         dry_run: a.dry_run,
     };
     let quiet = g.quiet;
-    let results = repair_snapshots(&repo, snapshots, opts, &mut |m| {
+    let results = repair_snapshots_locked(&repo, snapshots, opts, &mut |m| {
         if quiet {
             return;
         }

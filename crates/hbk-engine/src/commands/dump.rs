@@ -188,6 +188,39 @@ mod tests {
     use super::*;
     use crate::testutil::sample;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever size a node claims, the reader yields exactly that
+        /// many bytes: the stored content, then zeros (a tar entry stays
+        /// well-formed even for a node that lies about its size).
+        #[test]
+        fn content_reader_yields_the_node_size(size in 0u64..12_000, buf in 1usize..9000) {
+            let s = sample(1);
+            let repo = s.t.repo.clone().into_indexed().unwrap();
+            let mut node = Node::new(b"f".to_vec(), NodeType::File);
+            node.content = Some(s.chunks.to_vec());
+            node.size = size;
+            let mut r = ContentReader::new(&repo, &node);
+            let mut got = Vec::new();
+            let mut chunk = vec![0u8; buf];
+            loop {
+                let n = r.read(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&chunk[..n]);
+            }
+            let stored: Vec<u8> = (0..5000u32)
+                .map(|i| (i % 251) as u8)
+                .chain(b"the second chunk of the file".iter().copied())
+                .collect();
+            proptest::prop_assert_eq!(got.len() as u64, size);
+            let k = got.len().min(stored.len());
+            proptest::prop_assert_eq!(&got[..k], &stored[..k]);
+            proptest::prop_assert!(got[k..].iter().all(|b| *b == 0));
+        }
+    }
+
     #[test]
     fn file_and_directory() {
         let s = sample(2);

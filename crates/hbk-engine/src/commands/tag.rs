@@ -78,7 +78,8 @@ pub fn replace_snapshot(repo: &Repository, old: &Id, mut sn: SnapshotFile) -> Re
 }
 
 /// Changes the tags of `snapshots` under an exclusive lock; returns the
-/// (old, new) ids of the snapshots that changed.
+/// (old, new) ids of the snapshots that changed. Callers that choose the
+/// snapshots under their own lock use [`tag_locked`].
 pub fn tag(
     repo: &Repository,
     snapshots: Vec<(Id, SnapshotFile)>,
@@ -86,6 +87,16 @@ pub fn tag(
 ) -> Result<Vec<(Id, Id)>> {
     change.validate()?;
     let _lock = RepoLock::acquire(repo, true)?;
+    tag_locked(repo, snapshots, change)
+}
+
+/// [`tag`] for a caller holding an exclusive lock.
+pub fn tag_locked(
+    repo: &Repository,
+    snapshots: Vec<(Id, SnapshotFile)>,
+    change: &TagChange,
+) -> Result<Vec<(Id, Id)>> {
+    change.validate()?;
     let mut changed = Vec::new();
     for (id, mut sn) in snapshots {
         if change.apply(&mut sn) {

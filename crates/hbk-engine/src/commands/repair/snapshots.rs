@@ -161,7 +161,9 @@ impl Rewriter<'_> {
 }
 
 /// Repairs `snapshots` under an exclusive lock (none in a dry run);
-/// `report` receives what is being done.
+/// `report` receives what is being done. Callers that load the index and
+/// choose the snapshots under their own lock use
+/// [`repair_snapshots_locked`].
 pub fn repair_snapshots(
     repo: &IndexedRepository,
     snapshots: Vec<(Id, SnapshotFile)>,
@@ -173,6 +175,17 @@ pub fn repair_snapshots(
     } else {
         Some(RepoLock::acquire(repo, true)?)
     };
+    repair_snapshots_locked(repo, snapshots, opts, report)
+}
+
+/// [`repair_snapshots`] for a caller holding an exclusive lock (or
+/// running a dry run).
+pub fn repair_snapshots_locked(
+    repo: &IndexedRepository,
+    snapshots: Vec<(Id, SnapshotFile)>,
+    opts: RepairSnapshotsOptions,
+    report: &mut dyn FnMut(RepairMessage),
+) -> Result<Vec<(Id, Repaired)>> {
     let mut rw = Rewriter {
         repo,
         saver: BlobSaver::new(repo, repo.index(), PACK_SIZE, None, opts.dry_run),
