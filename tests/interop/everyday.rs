@@ -60,8 +60,13 @@ fn snapshot_ids(repo: &Repo) -> Vec<String> {
 }
 
 /// Backs up three states of a small tree: restic, then hbk (host
-/// `other`), then restic again.
+/// `other`), then restic again, into a repository of format 2.
 fn history() -> History {
+    history_v("2")
+}
+
+/// [`history`] in a repository of format `version`.
+fn history_v(version: &str) -> History {
     let dir = tempdir();
     let repo = Repo::new(dir.path());
     let src = dir.path().join("src");
@@ -76,7 +81,7 @@ fn history() -> History {
     std::fs::create_dir_all(src.join("deep/a/b/c")).unwrap();
     write(&src.join("deep/a/b/c/leaf.txt"), b"leaf");
     let s = src.to_str().unwrap();
-    ok(restic(&repo, &["init"]));
+    ok(restic(&repo, &["init", "--repository-version", version]));
     ok(restic(&repo, &["backup", "-q", "--tag", "first", s]));
 
     write(&src.join("docs/readme.txt"), b"read me again\n");
@@ -141,6 +146,23 @@ fn stats_equal_restics_in_every_mode() {
         let (r, o) = both(&h.repo, &["stats", "--mode", mode]);
         assert_eq!(text(o), text(r), "stats --mode {mode} (text)");
     }
+}
+
+#[test]
+fn stats_and_diff_equal_restics_on_format_1() {
+    let h = history_v("1");
+    for mode in [
+        "restore-size",
+        "files-by-contents",
+        "raw-data",
+        "blobs-per-file",
+    ] {
+        let (r, o) = both(&h.repo, &["stats", "--json", "--mode", mode]);
+        assert_eq!(json(&o), json(&r), "stats --mode {mode}");
+    }
+    let (a, b) = (&h.ids[0][..8], &h.ids[2][..8]);
+    let (r, o) = both(&h.repo, &["diff", a, b]);
+    assert_eq!(text(o), text(r), "diff {a} {b}");
 }
 
 /// `find --json` groups keyed by snapshot (restic's order follows its
