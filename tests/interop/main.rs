@@ -3,6 +3,7 @@
 
 mod backup;
 mod copy;
+mod everyday;
 mod fixtures;
 mod forget;
 mod keys;

@@ -93,6 +93,20 @@ pub enum Command {
     Prune(crate::commands::prune::PruneArgs),
     /// Copy snapshots from another repository.
     Copy(crate::commands::copy::CopyArgs),
+    /// Show differences between two snapshots.
+    Diff(crate::commands::diff::DiffArgs),
+    /// Find files and directories in snapshots.
+    Find(crate::commands::find::FindArgs),
+    /// Count sizes and files of snapshots.
+    Stats(crate::commands::stats::StatsArgs),
+    /// Add, remove or set snapshot tags.
+    Tag(crate::commands::tag::TagArgs),
+    /// Print a file, or a directory as tar, from a snapshot.
+    Dump(crate::commands::dump::DumpArgs),
+    /// Repair the index or snapshots.
+    Repair(crate::commands::repair::RepairArgs),
+    /// Build a new index from the packs (restic 0.14's name for `repair index`).
+    RebuildIndex(crate::commands::repair::IndexArgs),
 }
 
 /// Snapshot filters shared by several commands.

@@ -5,14 +5,20 @@ pub(crate) mod backup;
 mod cat;
 mod check;
 pub(crate) mod copy;
+pub(crate) mod diff;
+pub(crate) mod dump;
+pub(crate) mod find;
 pub(crate) mod forget;
 mod init;
 pub(crate) mod key;
 pub(crate) mod list;
 mod ls;
 pub(crate) mod prune;
+pub(crate) mod repair;
 mod restore;
 mod snapshots;
+pub(crate) mod stats;
+pub(crate) mod tag;
 pub(crate) mod unlock;
 
 use anyhow::Result;
@@ -37,6 +43,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::List(a) => list::run(g, a),
         Command::Prune(a) => prune::run(g, a),
         Command::Copy(a) => copy::run(g, a),
+        Command::Diff(a) => diff::run(g, a),
+        Command::Find(a) => find::run(g, a),
+        Command::Stats(a) => stats::run(g, a),
+        Command::Tag(a) => tag::run(g, a),
+        Command::Dump(a) => dump::run(g, a),
+        Command::Repair(a) => repair::run(g, a),
+        Command::RebuildIndex(a) => repair::run_index(g, a),
     }
 }
 

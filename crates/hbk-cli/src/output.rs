@@ -41,23 +41,13 @@ pub fn human_time(t: &hbk_repo::GoTime) -> String {
         .to_string()
 }
 
-/// A `ls -l` line.
+/// A `ls -l` / `find -l` line; restic 0.14 shows numeric uid and gid.
 pub fn node_long(path: &[u8], node: &Node) -> String {
-    let user = if node.user.is_empty() {
-        node.uid.to_string()
-    } else {
-        node.user.clone()
-    };
-    let group = if node.group.is_empty() {
-        node.gid.to_string()
-    } else {
-        node.group.clone()
-    };
     let mut line = format!(
         "{} {:>5} {:>5} {:>6} {} {}",
         mode::to_string(node.mode),
-        user,
-        group,
+        node.uid,
+        node.gid,
         node.size,
         human_time(&node.mtime),
         String::from_utf8_lossy(path)
@@ -143,17 +133,31 @@ pub fn go_time_string(t: &hbk_repo::GoTime) -> String {
     format!("{}{frac} {zone}", t.0.format("%Y-%m-%d %H:%M:%S"))
 }
 
-/// A byte count as restic prints it: `512 B`, `1.500 KiB`, `3.250 GiB`.
+/// restic's `ui.FormatBytes`: `12 B`, `1.500 KiB`, … `2.000 TiB`.
 pub fn format_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ];
+    for (size, unit) in UNITS {
+        if n > size {
+            return format!("{:.3} {unit}", n as f64 / size as f64);
+        }
     }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
+    format!("{n} B")
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::format_bytes;
+
+    #[test]
+    fn bytes_as_restic_prints_them() {
+        assert_eq!(format_bytes(1024), "1024 B");
+        assert_eq!(format_bytes(3150), "3.076 KiB");
+        assert_eq!(format_bytes(600033), "585.970 KiB");
+        assert_eq!(format_bytes(3 << 30), "3.000 GiB");
     }
-    format!("{v:.3} {}", UNITS[unit])
 }

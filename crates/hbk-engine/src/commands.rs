@@ -3,10 +3,16 @@
 pub mod backup;
 pub mod check;
 pub mod copy;
+pub mod diff;
+pub mod dump;
+pub mod find;
 pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
 pub mod prune;
+pub mod repair;
 pub mod restore;
+pub mod stats;
+pub mod tag;
 pub mod unlock;

@@ -109,3 +109,37 @@ pub fn find_id(repo: &Repository, t: hbk_repo::FileType, spec: &str) -> Result<I
     }
     Ok(first)
 }
+
+/// Chosen snapshots, and warnings about specs that matched nothing.
+pub type Selected = (Vec<(Id, SnapshotFile)>, Vec<String>);
+
+/// The snapshots a multi-snapshot command works on, as restic chooses
+/// them: each of `specs` (id, prefix or `latest` of those passing
+/// `filter`) in the given order, or, with no specs, every snapshot passing
+/// `filter`, oldest first. Specs that match nothing are returned as
+/// warnings in restic's words and skipped.
+pub fn select_snapshots(
+    repo: &Repository,
+    specs: &[String],
+    filter: &SnapshotFilter,
+) -> Result<Selected> {
+    if specs.is_empty() {
+        return Ok((list_snapshots(repo, filter)?, Vec::new()));
+    }
+    let mut found: Vec<(Id, SnapshotFile)> = Vec::new();
+    let mut warnings = Vec::new();
+    for spec in specs {
+        match find_snapshot(repo, spec, filter) {
+            Ok(s) => {
+                if !found.iter().any(|(id, _)| *id == s.0) {
+                    found.push(s);
+                }
+            }
+            Err(e @ (Error::SnapshotNotFound(_) | Error::AmbiguousSnapshot(_))) => {
+                warnings.push(format!("Ignoring {spec:?}: {e}"))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((found, warnings))
+}

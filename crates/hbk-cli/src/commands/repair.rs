@@ -1,0 +1,169 @@
+//! `hbk repair index|snapshots` and restic 0.14's `rebuild-index`.
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use hbk_engine::commands::repair::index::{repair_index, RepairIndexOptions};
+use hbk_engine::commands::repair::snapshots::{
+    repair_snapshots_locked, RepairMessage, RepairSnapshotsOptions, Repaired,
+};
+use hbk_engine::lock::RepoLock;
+use hbk_engine::snapshots::select_snapshots;
+
+use crate::cli::{FilterArgs, GlobalOpts};
+use crate::output::go_time_string;
+use crate::{exit, repo};
+
+/// `repair`.
+#[derive(Args, Debug)]
+pub struct RepairArgs {
+    /// What to repair.
+    #[command(subcommand)]
+    pub command: RepairCommand,
+}
+
+/// Repair subcommands.
+#[derive(Subcommand, Debug)]
+pub enum RepairCommand {
+    /// Build a new index from the pack files.
+    Index(IndexArgs),
+    /// Rewrite snapshots whose trees reference missing blobs.
+    Snapshots(SnapshotsArgs),
+}
+
+/// `repair index` and `rebuild-index`.
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    /// Read all pack files to generate the new index from scratch.
+    #[arg(long = "read-all-packs")]
+    pub read_all_packs: bool,
+}
+
+/// `repair snapshots`.
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    /// Snapshots to repair (default: all passing the filters).
+    pub snapshots: Vec<String>,
+    /// Remove the original snapshots after saving the repaired ones.
+    #[arg(long)]
+    pub forget: bool,
+    /// Do not write anything, only show what would be done.
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Runs a repair subcommand.
+pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<i32> {
+    match a.command {
+        RepairCommand::Index(i) => run_index(g, i),
+        RepairCommand::Snapshots(s) => run_snapshots(g, s),
+    }
+}
+
+/// Rebuilds the index.
+pub fn run_index(g: &GlobalOpts, a: IndexArgs) -> Result<i32> {
+    let repo = repo::open(g)?;
+    let say = |s: &str| {
+        if !g.quiet {
+            println!("{s}");
+        }
+    };
+    say(if a.read_all_packs {
+        "reading all pack files"
+    } else {
+        "loading indexes and reading unindexed pack files"
+    });
+    let r = repair_index(
+        &repo,
+        RepairIndexOptions {
+            read_all_packs: a.read_all_packs,
+        },
+    )?;
+    for (id, e) in &r.unreadable_index_files {
+        eprintln!("index {} could not be read: {e}", id.short());
+    }
+    for (id, e) in &r.damaged {
+        eprintln!("pack {} left out: {e}", id.short());
+    }
+    say(&format!(
+        "{} packs, {} read, {} index entries for missing packs dropped",
+        r.packs, r.packs_read, r.missing_packs
+    ));
+    let ids: Vec<String> = r.new_index_files.iter().map(|i| i.short()).collect();
+    say(&format!("saved new indexes as [{}]", ids.join(" ")));
+    say(&format!(
+        "removed {} old index files",
+        r.deleted_index_files
+    ));
+    say("done");
+    Ok(exit::OK)
+}
+
+fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
+    let repo = repo::open(g)?;
+    // Lock before loading the index: it decides what is missing.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        Some(RepoLock::acquire(&repo, true)?)
+    };
+    let repo = repo.into_indexed()?;
+    let (snapshots, warnings) = select_snapshots(&repo, &a.snapshots, &super::filter(&a.filter))?;
+    for w in warnings {
+        eprintln!("{w}");
+    }
+    let opts = RepairSnapshotsOptions {
+        forget: a.forget,
+        dry_run: a.dry_run,
+    };
+    let quiet = g.quiet;
+    let results = repair_snapshots_locked(&repo, snapshots, opts, &mut |m| {
+        if quiet {
+            return;
+        }
+        match m {
+            RepairMessage::Snapshot(id, sn) => println!(
+                "\nsnapshot {} of [{}] at {}",
+                id.short(),
+                sn.paths.join(" "),
+                go_time_string(&sn.time)
+            ),
+            RepairMessage::Line(l) => println!("{l}"),
+        }
+    })?;
+    let mut changed = 0;
+    for (id, r) in &results {
+        match r {
+            Repaired::Unchanged => {}
+            Repaired::Rewritten(new) => {
+                changed += 1;
+                if let Some(new) = new {
+                    if !quiet {
+                        println!("snapshot {} saved as {}", id.short(), new.short());
+                    }
+                }
+            }
+            Repaired::RootUnreadable { deleted } => {
+                changed += 1;
+                if !quiet && *deleted {
+                    println!(
+                        "removed snapshot {} (its root tree is unreadable)",
+                        id.short()
+                    );
+                }
+            }
+        }
+    }
+    if !quiet {
+        println!();
+        match (changed, a.dry_run) {
+            (0, false) => println!("no snapshots were modified"),
+            (0, true) => println!("no snapshots would be modified"),
+            (n, false) => println!("modified {n} snapshots"),
+            (n, true) => println!("would modify {n} snapshots"),
+        }
+    }
+    Ok(exit::OK)
+}
