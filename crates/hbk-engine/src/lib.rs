@@ -13,6 +13,9 @@
 //!    * [`commands::restore::restore`]: a snapshot's tree into a directory;
 //!    * [`commands::check::check`]: structure and, optionally, data;
 //!    * [`commands::ls::ls`]: the nodes of a snapshot;
+//!    * [`commands::diff`], [`commands::find`], [`commands::stats`],
+//!      [`commands::tag`], [`commands::dump`] and [`commands::repair`]:
+//!      restic's everyday commands;
 //!    * [`snapshots`]: choosing snapshots by id, prefix, `latest` and filters.
 //!
 //! Commands that write take a [`lock::RepoLock`] first (the CLI does it for
