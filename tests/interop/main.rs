@@ -7,6 +7,7 @@ mod forget;
 mod keys;
 mod kill;
 mod output;
+mod plan;
 mod restore;
 
 use std::path::{Path, PathBuf};

@@ -76,6 +76,8 @@ pub enum Command {
     Unlock(crate::commands::unlock::UnlockArgs),
     /// List objects of one type, one id a line.
     List(crate::commands::list::ListArgs),
+    /// Run a backup plan (Proxmox snapshots, PBS capture, copies, drills).
+    Plan(crate::commands::plan::PlanArgs),
 }
 
 /// Snapshot filters shared by several commands.

@@ -9,6 +9,7 @@ mod init;
 pub(crate) mod key;
 pub(crate) mod list;
 mod ls;
+pub(crate) mod plan;
 mod restore;
 mod snapshots;
 pub(crate) mod unlock;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Forget(a) => forget::run(g, a),
         Command::Unlock(a) => unlock::run(g, a),
         Command::List(a) => list::run(g, a),
+        Command::Plan(a) => plan::run_cmd(g, a),
     }
 }
 
