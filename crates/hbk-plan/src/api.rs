@@ -215,12 +215,11 @@ impl ApiClient {
         let start = Instant::now();
         loop {
             let data = self.get(&path, &[])?;
-            let st: TaskStatus =
-                serde_json::from_value(data).map_err(|e| Error::ApiResponse {
-                    api: self.kind.label(),
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
+            let st: TaskStatus = serde_json::from_value(data).map_err(|e| Error::ApiResponse {
+                api: self.kind.label(),
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             if st.status == "stopped" {
                 let exit = st.exitstatus.unwrap_or_else(|| "unknown".into());
                 return Ok(TaskOutcome::from_exitstatus(&exit));

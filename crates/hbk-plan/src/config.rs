@@ -496,10 +496,14 @@ mod tests {
     #[test]
     fn unknown_fields_and_bad_types_are_parse_errors() {
         let text = example().replace("keep = 3", "keep = 3\nkeeep = 4");
-        let e = Plan::parse(&text, Path::new("p.toml")).unwrap_err().to_string();
+        let e = Plan::parse(&text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("keeep"), "{e}");
         let text = example().replace("guests = [100, 101, 200]", "guests = \"some\"");
-        let e = Plan::parse(&text, Path::new("p.toml")).unwrap_err().to_string();
+        let e = Plan::parse(&text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("guests must be \"all\""), "{e}");
         let text = example().replace("guests = [100, 101, 200]", "guests = \"all\"");
         let plan = Plan::parse(&text, Path::new("p.toml")).unwrap();

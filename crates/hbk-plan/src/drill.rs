@@ -108,7 +108,10 @@ fn restore_and_compare(
             ));
         }
         if got != want {
-            problems.push(format!("{}: restored content differs from the snapshot", p.path));
+            problems.push(format!(
+                "{}: restored content differs from the snapshot",
+                p.path
+            ));
         }
     }
     Ok(problems)
@@ -176,11 +179,7 @@ pub fn drill(
 
 /// A fresh, uniquely named directory below `parent`.
 fn tempfile_dir(parent: &Path) -> Result<PathBuf> {
-    let name = format!(
-        "drill-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let name = format!("drill-{}-{}", std::process::id(), rand::random::<u32>());
     let d = parent.join(name);
     std::fs::create_dir(&d).map_err(|e| Error::io(&d, e))?;
     Ok(d)

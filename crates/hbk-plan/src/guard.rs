@@ -31,7 +31,12 @@ impl MaintenanceGuard {
     /// Sets maintenance mode. The guard is armed before the request, so a
     /// request that reached the server but failed on the way back is
     /// still undone.
-    pub fn engage(client: &PbsClient, store: &str, mode: Quiesce, message: &str) -> Result<MaintenanceGuard> {
+    pub fn engage(
+        client: &PbsClient,
+        store: &str,
+        mode: Quiesce,
+        message: &str,
+    ) -> Result<MaintenanceGuard> {
         let cleared = Arc::new(AtomicBool::new(false));
         let (c, s, flag) = (client.clone(), store.to_string(), cleared.clone());
         let cleanup_id = interrupt::register(move || {

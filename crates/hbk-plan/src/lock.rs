@@ -27,11 +27,10 @@ impl PlanLock {
             .write(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        let lock = Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|_| {
-            Error::PlanLocked {
+        let lock =
+            Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|_| Error::PlanLocked {
                 path: path.to_path_buf(),
-            }
-        })?;
+            })?;
         Ok(PlanLock {
             _lock: lock,
             path: path.to_path_buf(),

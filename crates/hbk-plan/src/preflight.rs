@@ -79,7 +79,9 @@ pub fn check_repo(name: &str, cfg: &RepoConfig) -> Result<RepoTarget, String> {
         location: cfg.url.clone(),
         password,
     };
-    target.open().map_err(|e| format!("opening {}: {e}", cfg.url))?;
+    target
+        .open()
+        .map_err(|e| format!("opening {}: {e}", cfg.url))?;
     Ok(target)
 }
 

@@ -136,9 +136,9 @@ impl RunReport {
     /// Reads a status file; a missing file gives `None`.
     pub fn read(path: &Path) -> Result<Option<RunReport>> {
         match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-                Error::Other(format!("status file {}: {e}", path.display()))
-            }),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::Other(format!("status file {}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(path, e)),
         }

@@ -156,7 +156,13 @@ impl<'a> Runner<'a> {
                 Err(e) => Out::failed(e.clone()),
             };
             self.repos.insert(name.to_string(), res);
-            self.record(t, format!("preflight:repo:{name}"), "preflight", Some(name), out);
+            self.record(
+                t,
+                format!("preflight:repo:{name}"),
+                "preflight",
+                Some(name),
+                out,
+            );
         }
         if let Some(pve) = &self.plan.proxmox {
             let t = self.start();

@@ -5,10 +5,7 @@ use crate::config::{Guests, Plan, PBS_SOURCE};
 
 /// One line per step, in run order.
 pub fn steps(plan: &Plan) -> Vec<String> {
-    let mut v = vec![format!(
-        "take the plan lock {}",
-        plan.lock_path().display()
-    )];
+    let mut v = vec![format!("take the plan lock {}", plan.lock_path().display())];
     for name in plan.repo_order() {
         let r = &plan.repositories[name];
         let mut extra = String::new();
@@ -25,10 +22,16 @@ pub fn steps(plan: &Plan) -> Vec<String> {
         ));
     }
     if let Some(p) = &plan.proxmox {
-        v.push(format!("preflight Proxmox VE API {} as {}", p.api.url, p.api.token_id));
+        v.push(format!(
+            "preflight Proxmox VE API {} as {}",
+            p.api.url, p.api.token_id
+        ));
     }
     if let Some(p) = &plan.pbs {
-        v.push(format!("preflight PBS API {} as {}", p.api.url, p.api.token_id));
+        v.push(format!(
+            "preflight PBS API {} as {}",
+            p.api.url, p.api.token_id
+        ));
     }
     if let Some(p) = &plan.proxmox {
         let guests = match &p.guests {
@@ -45,7 +48,10 @@ pub fn steps(plan: &Plan) -> Vec<String> {
             p.keep, p.snapshot_prefix
         ));
         if let Some(z) = &p.vzdump {
-            v.push(format!("vzdump ({} mode) to PBS storage {}, one task per node", z.mode, z.storage));
+            v.push(format!(
+                "vzdump ({} mode) to PBS storage {}, one task per node",
+                z.mode, z.storage
+            ));
         }
     }
     if let Some(p) = &plan.pbs {
@@ -59,11 +65,18 @@ pub fn steps(plan: &Plan) -> Vec<String> {
             p.path.display(),
             plan.primary
         ));
-        v.push(format!("clear maintenance mode of {} (always)", p.datastore));
+        v.push(format!(
+            "clear maintenance mode of {} (always)",
+            p.datastore
+        ));
     }
     for s in &plan.sources {
         if !s.hooks.before.is_empty() {
-            v.push(format!("run {} before-hook(s) of {}", s.hooks.before.len(), s.name));
+            v.push(format!(
+                "run {} before-hook(s) of {}",
+                s.hooks.before.len(),
+                s.name
+            ));
         }
         v.push(format!(
             "back up source {} ({}) into {}",
@@ -76,18 +89,36 @@ pub fn steps(plan: &Plan) -> Vec<String> {
             plan.primary
         ));
         if !s.hooks.after.is_empty() {
-            v.push(format!("run {} after-hook(s) of {}", s.hooks.after.len(), s.name));
+            v.push(format!(
+                "run {} after-hook(s) of {}",
+                s.hooks.after.len(),
+                s.name
+            ));
         }
         if !s.hooks.on_failure.is_empty() {
-            v.push(format!("on failure: run {} hook(s) of {}", s.hooks.on_failure.len(), s.name));
+            v.push(format!(
+                "on failure: run {} hook(s) of {}",
+                s.hooks.on_failure.len(),
+                s.name
+            ));
         }
     }
     for t in &plan.copy_targets {
-        v.push(format!("copy the new snapshots from {} to {t}", plan.primary));
+        v.push(format!(
+            "copy the new snapshots from {} to {t}",
+            plan.primary
+        ));
     }
     for name in plan.repo_order() {
         let r = &plan.repositories[name];
-        v.push(format!("forget in {name} by its retention{}", if r.retention.prune { ", then prune" } else { "" }));
+        v.push(format!(
+            "forget in {name} by its retention{}",
+            if r.retention.prune {
+                ", then prune"
+            } else {
+                ""
+            }
+        ));
     }
     v.push(format!(
         "drill (every {} days): restore {} random files per latest snapshot, compare hashes, check {}, in {}",

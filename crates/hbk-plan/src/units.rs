@@ -28,7 +28,11 @@ impl std::str::FromStr for Span {
             "m" | "min" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            u => return Err(format!("duration {s:?}: unknown unit {u:?} (ms, s, m, h, d)")),
+            u => {
+                return Err(format!(
+                    "duration {s:?}: unknown unit {u:?} (ms, s, m, h, d)"
+                ))
+            }
         };
         n.checked_mul(ms)
             .map(|ms| Span(Duration::from_millis(ms)))
@@ -114,7 +118,10 @@ mod tests {
     #[test]
     fn spans_and_sizes_parse() {
         assert_eq!("30s".parse::<Span>().unwrap().0, Duration::from_secs(30));
-        assert_eq!("250ms".parse::<Span>().unwrap().0, Duration::from_millis(250));
+        assert_eq!(
+            "250ms".parse::<Span>().unwrap().0,
+            Duration::from_millis(250)
+        );
         assert_eq!("2h".parse::<Span>().unwrap().0, Duration::from_secs(7200));
         assert!("10".parse::<Span>().is_err());
         assert!("5y".parse::<Span>().is_err());

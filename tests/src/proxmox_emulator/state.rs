@@ -191,9 +191,7 @@ pub fn snapshot_name_error(kind: &str, name: &str) -> Option<String> {
     let first = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
     let rest = chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !first || !rest || name.len() < 2 || name.len() > 40 {
-        return Some(format!(
-            "snapname: invalid configuration ID '{name}'"
-        ));
+        return Some(format!("snapname: invalid configuration ID '{name}'"));
     }
     let l = name.to_ascii_lowercase();
     if l == "current" || (kind == "qemu" && l == "pending") || (kind == "lxc" && l == "vzdump") {
@@ -361,17 +359,30 @@ impl State {
         }
     }
 
-    fn new_task(&mut self, api: Api, node: &str, kind: &str, id: &str, end: TaskEnd, effect: Effect) -> String {
+    fn new_task(
+        &mut self,
+        api: Api,
+        node: &str,
+        kind: &str,
+        id: &str,
+        end: TaskEnd,
+        effect: Effect,
+    ) -> String {
         self.next_pid += 1;
         let start = now_secs();
         let upid = match api {
             Api::Pve => format!(
                 "UPID:{node}:{:08X}:{:08X}:{:08X}:{kind}:{id}:backup@pve!hbk:",
-                self.next_pid, self.next_pid * 7, start
+                self.next_pid,
+                self.next_pid * 7,
+                start
             ),
             Api::Pbs => format!(
                 "UPID:{node}:{:08X}:{:08X}:{:08X}:{:08X}:{kind}:{id}:backup@pbs!hbk:",
-                self.next_pid, self.next_pid * 7, self.next_pid, start
+                self.next_pid,
+                self.next_pid * 7,
+                self.next_pid,
+                start
             ),
         };
         self.tasks.insert(
@@ -403,7 +414,9 @@ impl State {
     fn pve(&mut self, method: &str, path: &str, p: &BTreeMap<String, String>) -> Reply {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method, parts.as_slice()) {
-            ("GET", ["version"]) => ok(json!({ "version": "9.0.3", "release": "9.0", "repoid": "emulator" })),
+            ("GET", ["version"]) => {
+                ok(json!({ "version": "9.0.3", "release": "9.0", "repoid": "emulator" }))
+            }
             ("GET", ["cluster", "resources"]) => {
                 let list: Vec<Value> = self
                     .guests
@@ -429,7 +442,12 @@ impl State {
                 };
                 match self.guests.get(&vmid) {
                     Some(g) if g.node == *node && g.kind == *kind => {}
-                    _ => return err(500, &format!("Configuration file 'nodes/{node}/{kind}/{vmid}.conf' does not exist")),
+                    _ => return err(
+                        500,
+                        &format!(
+                            "Configuration file 'nodes/{node}/{kind}/{vmid}.conf' does not exist"
+                        ),
+                    ),
                 }
                 self.guest_call(method, node, vmid, rest, p)
             }
@@ -454,21 +472,46 @@ impl State {
                     .iter()
                     .find_map(|id| self.task_ends.get(id).cloned())
                     .unwrap_or(TaskEnd::Ok);
-                let id = if here.len() == 1 { here[0].to_string() } else { String::new() };
-                let upid = self.new_task(Api::Pve, node, "vzdump", &id, end, Effect::Unlock { vmids: here });
+                let id = if here.len() == 1 {
+                    here[0].to_string()
+                } else {
+                    String::new()
+                };
+                let upid = self.new_task(
+                    Api::Pve,
+                    node,
+                    "vzdump",
+                    &id,
+                    end,
+                    Effect::Unlock { vmids: here },
+                );
                 ok(json!(upid))
             }
-            _ => err(501, &format!("Method '{method} /{}' not implemented", parts.join("/"))),
+            _ => err(
+                501,
+                &format!("Method '{method} /{}' not implemented", parts.join("/")),
+            ),
         }
     }
 
-    fn guest_call(&mut self, method: &str, node: &str, vmid: u32, rest: &[&str], p: &BTreeMap<String, String>) -> Reply {
+    fn guest_call(
+        &mut self,
+        method: &str,
+        node: &str,
+        vmid: u32,
+        rest: &[&str],
+        p: &BTreeMap<String, String>,
+    ) -> Reply {
         let end = self.task_ends.get(&vmid).cloned().unwrap_or(TaskEnd::Ok);
         let Some(g) = self.guests.get_mut(&vmid) else {
             return err(500, "no such guest");
         };
         let who = if g.kind == "qemu" { "VM" } else { "CT" };
-        let (tk, dk) = if g.kind == "qemu" { ("qmsnapshot", "qmdelsnapshot") } else { ("vzsnapshot", "vzdelsnapshot") };
+        let (tk, dk) = if g.kind == "qemu" {
+            ("qmsnapshot", "qmdelsnapshot")
+        } else {
+            ("vzsnapshot", "vzdelsnapshot")
+        };
         match (method, rest) {
             ("GET", ["snapshot"]) => {
                 let mut v: Vec<Value> = g
@@ -499,7 +542,14 @@ impl State {
                     snaptime: now_secs(),
                     description: p.get("description").cloned().unwrap_or_default(),
                 };
-                let upid = self.new_task(Api::Pve, node, tk, &vmid.to_string(), end, Effect::CreateSnap { vmid, snap });
+                let upid = self.new_task(
+                    Api::Pve,
+                    node,
+                    tk,
+                    &vmid.to_string(),
+                    end,
+                    Effect::CreateSnap { vmid, snap },
+                );
                 ok(json!(upid))
             }
             ("DELETE", ["snapshot", name]) => {
@@ -511,17 +561,29 @@ impl State {
                 }
                 g.lock = Some("snapshot-delete".into());
                 let name = name.to_string();
-                let upid = self.new_task(Api::Pve, node, dk, &vmid.to_string(), end, Effect::DeleteSnap { vmid, name });
+                let upid = self.new_task(
+                    Api::Pve,
+                    node,
+                    dk,
+                    &vmid.to_string(),
+                    end,
+                    Effect::DeleteSnap { vmid, name },
+                );
                 ok(json!(upid))
             }
-            _ => err(501, &format!("Method '{method} {}' not implemented", rest.join("/"))),
+            _ => err(
+                501,
+                &format!("Method '{method} {}' not implemented", rest.join("/")),
+            ),
         }
     }
 
     fn pbs(&mut self, method: &str, path: &str, p: &BTreeMap<String, String>) -> Reply {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method, parts.as_slice()) {
-            ("GET", ["version"]) => ok(json!({ "version": "4.0.11", "release": "4.0", "repoid": "emulator" })),
+            ("GET", ["version"]) => {
+                ok(json!({ "version": "4.0.11", "release": "4.0", "repoid": "emulator" }))
+            }
             ("GET", ["nodes", "localhost", "tasks"]) => ok(json!([])),
             ("GET", ["nodes", _n, "tasks", upid, "status"]) => self.task_status(Api::Pbs, upid),
             (_, ["config", "datastore", store]) => {
@@ -537,7 +599,9 @@ impl State {
                         ok(v)
                     }
                     "PUT" => {
-                        if p.get("delete").is_some_and(|d| d.split(',').any(|x| x == "maintenance-mode")) {
+                        if p.get("delete")
+                            .is_some_and(|d| d.split(',').any(|x| x == "maintenance-mode"))
+                        {
                             ds.maintenance = None;
                         } else if let Some(m) = p.get("maintenance-mode") {
                             let ty = m
@@ -578,7 +642,10 @@ impl State {
                 }
                 ok(json!({ "read": ds.read, "write": ds.write }))
             }
-            _ => err(501, &format!("Method '{method} /{}' not implemented", parts.join("/"))),
+            _ => err(
+                501,
+                &format!("Method '{method} /{}' not implemented", parts.join("/")),
+            ),
         }
     }
 }

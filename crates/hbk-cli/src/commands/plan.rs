@@ -97,7 +97,11 @@ pub fn run_cmd(g: &GlobalOpts, a: PlanArgs) -> Result<i32> {
         PlanAction::Status(f) => {
             let plan = load(&f.plan)?;
             let Some(report) = RunReport::read(&plan.json_path())? else {
-                bail!("plan {} has not run yet ({} missing)", plan.name, plan.json_path().display());
+                bail!(
+                    "plan {} has not run yet ({} missing)",
+                    plan.name,
+                    plan.json_path().display()
+                );
             };
             print_report(g, &report)?;
             Ok(if report.ok { exit::OK } else { exit::ERROR })
@@ -112,7 +116,8 @@ pub fn run_cmd(g: &GlobalOpts, a: PlanArgs) -> Result<i32> {
                     println!("# {}\n{}", u.name, u.text);
                 } else {
                     let p = t.dir.join(&u.name);
-                    std::fs::write(&p, &u.text).with_context(|| format!("writing {}", p.display()))?;
+                    std::fs::write(&p, &u.text)
+                        .with_context(|| format!("writing {}", p.display()))?;
                     println!("wrote {}", p.display());
                 }
             }

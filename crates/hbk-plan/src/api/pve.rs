@@ -53,7 +53,12 @@ impl Guest {
     }
 
     fn path(&self) -> String {
-        format!("/nodes/{}/{}/{}", seg(&self.node), self.kind.word(), self.vmid)
+        format!(
+            "/nodes/{}/{}/{}",
+            seg(&self.node),
+            self.kind.word(),
+            self.vmid
+        )
     }
 }
 
@@ -73,7 +78,8 @@ pub struct PveClient {
 }
 
 fn num(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 fn truthy(v: &Value) -> bool {

@@ -101,7 +101,8 @@ fn repositories(plan: &Plan, p: &mut Vec<String>) {
         if r.url.trim().is_empty() {
             p.push(format!("repositories.{name}.url is empty"));
         }
-        if (r.require_mount || r.min_free.is_some()) && crate::preflight::local_path(&r.url).is_none()
+        if (r.require_mount || r.min_free.is_some())
+            && crate::preflight::local_path(&r.url).is_none()
         {
             p.push(format!(
                 "repositories.{name}: require_mount and min_free need a local path url"
@@ -128,7 +129,9 @@ fn sources(plan: &Plan, p: &mut Vec<String>) {
             ));
         }
         if s.name == PBS_SOURCE {
-            p.push(format!("sources: the name {PBS_SOURCE:?} is reserved for [pbs]"));
+            p.push(format!(
+                "sources: the name {PBS_SOURCE:?} is reserved for [pbs]"
+            ));
         }
         if !names.insert(&s.name) {
             p.push(format!("sources: {:?} is defined twice", s.name));
@@ -144,7 +147,10 @@ fn sources(plan: &Plan, p: &mut Vec<String>) {
             ));
         }
         if let Some(t) = s.tags.iter().find(|t| t.is_empty() || t.contains(',')) {
-            p.push(format!("sources.{}: tag {t:?} is empty or has a comma", s.name));
+            p.push(format!(
+                "sources.{}: tag {t:?} is empty or has a comma",
+                s.name
+            ));
         }
     }
 }
@@ -157,9 +163,7 @@ fn api(section: &str, a: &ApiConfig, kind: &str, p: &mut Vec<String>) {
         p.push(format!("{section}.token_id {:?}: {why}", a.token_id));
     }
     if a.fingerprint.is_some() && a.ca_file.is_some() {
-        p.push(format!(
-            "{section}: give fingerprint or ca_file, not both"
-        ));
+        p.push(format!("{section}: give fingerprint or ca_file, not both"));
     }
     if let Some(fp) = &a.fingerprint {
         if crate::api::tls::parse_fingerprint(fp).is_none() {

@@ -45,10 +45,17 @@ pub fn prometheus_text(r: &RunReport) -> String {
     let mut o = Out {
         text: String::new(),
     };
-    o.family("hbk_plan_success", "Whether every step of the last run held.");
+    o.family(
+        "hbk_plan_success",
+        "Whether every step of the last run held.",
+    );
     o.sample("hbk_plan_success", &p, b(r.ok));
     o.family("hbk_plan_run_timestamp_seconds", "Time of the last run.");
-    o.sample("hbk_plan_run_timestamp_seconds", &p, r.time.timestamp() as f64);
+    o.sample(
+        "hbk_plan_run_timestamp_seconds",
+        &p,
+        r.time.timestamp() as f64,
+    );
     o.family("hbk_plan_run_duration_seconds", "Duration of the last run.");
     o.sample("hbk_plan_run_duration_seconds", &p, r.duration_secs);
     if let Some(t) = r.last_success {
@@ -62,13 +69,19 @@ pub fn prometheus_text(r: &RunReport) -> String {
             t.timestamp() as f64,
         );
     }
-    o.family("hbk_plan_step_success", "Whether the step held in the last run.");
+    o.family(
+        "hbk_plan_step_success",
+        "Whether the step held in the last run.",
+    );
     for s in &r.steps {
         let labels = [("plan", plan), ("step", &s.name), ("kind", &s.kind)];
         let held = s.status.held() && s.status != Status::Skipped;
         o.sample("hbk_plan_step_success", &labels, b(held));
     }
-    o.family("hbk_plan_step_duration_seconds", "Duration of the step in the last run.");
+    o.family(
+        "hbk_plan_step_duration_seconds",
+        "Duration of the step in the last run.",
+    );
     for s in &r.steps {
         let labels = [("plan", plan), ("step", &s.name), ("kind", &s.kind)];
         o.sample("hbk_plan_step_duration_seconds", &labels, s.duration_secs);
@@ -85,7 +98,10 @@ pub fn prometheus_text(r: &RunReport) -> String {
             t.timestamp() as f64,
         );
     }
-    o.family("hbk_plan_repository_success", "Whether every step on the repository held.");
+    o.family(
+        "hbk_plan_repository_success",
+        "Whether every step on the repository held.",
+    );
     for (name, st) in &r.repositories {
         o.sample(
             "hbk_plan_repository_success",
@@ -106,7 +122,10 @@ pub fn prometheus_text(r: &RunReport) -> String {
             );
         }
     }
-    o.family("hbk_plan_repository_bytes_added", "Bytes added to the repository by the last run.");
+    o.family(
+        "hbk_plan_repository_bytes_added",
+        "Bytes added to the repository by the last run.",
+    );
     for (name, st) in &r.repositories {
         o.sample(
             "hbk_plan_repository_bytes_added",
@@ -127,7 +146,10 @@ pub fn prometheus_text(r: &RunReport) -> String {
             );
         }
     }
-    o.family("hbk_plan_drill_success", "Result of the last restore drill.");
+    o.family(
+        "hbk_plan_drill_success",
+        "Result of the last restore drill.",
+    );
     for (name, st) in &r.repositories {
         if let Some(d) = &st.drill {
             o.sample(
@@ -137,7 +159,10 @@ pub fn prometheus_text(r: &RunReport) -> String {
             );
         }
     }
-    o.family("hbk_plan_drill_timestamp_seconds", "Time of the last restore drill.");
+    o.family(
+        "hbk_plan_drill_timestamp_seconds",
+        "Time of the last restore drill.",
+    );
     for (name, st) in &r.repositories {
         if let Some(d) = &st.drill {
             o.sample(

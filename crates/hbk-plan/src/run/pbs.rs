@@ -55,7 +55,13 @@ impl Runner<'_> {
         let guard = match MaintenanceGuard::engage(&client, &cfg.datastore, cfg.quiesce, &message) {
             Ok(g) => g,
             Err(e) => {
-                self.record(t, "pbs:quiesce".into(), "pbs", None, Out::failed(e.to_string()));
+                self.record(
+                    t,
+                    "pbs:quiesce".into(),
+                    "pbs",
+                    None,
+                    Out::failed(e.to_string()),
+                );
                 // The guard (armed before the request) was dropped: cleared.
                 return;
             }
@@ -94,7 +100,13 @@ impl Runner<'_> {
         } else {
             Out::skipped("datastore not quiesced: not read")
         };
-        self.record(t, format!("backup:{PBS_SOURCE}"), "backup", Some(&primary), out);
+        self.record(
+            t,
+            format!("backup:{PBS_SOURCE}"),
+            "backup",
+            Some(&primary),
+            out,
+        );
 
         let t = self.start();
         let out = match guard.release() {

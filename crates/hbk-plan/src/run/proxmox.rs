@@ -59,7 +59,13 @@ impl Runner<'_> {
         let all = match client.guests() {
             Ok(g) => g,
             Err(e) => {
-                self.record(t, "pve:guests".into(), "snapshot", None, Out::failed(e.to_string()));
+                self.record(
+                    t,
+                    "pve:guests".into(),
+                    "snapshot",
+                    None,
+                    Out::failed(e.to_string()),
+                );
                 return;
             }
         };
@@ -124,9 +130,15 @@ impl Runner<'_> {
         let t = self.start();
         let step = format!("snapshot:{}", g.id());
         let out = if g.template {
-            Out::failed(format!("guest {} is a template; templates cannot be snapshotted", g.vmid))
+            Out::failed(format!(
+                "guest {} is a template; templates cannot be snapshotted",
+                g.vmid
+            ))
         } else if let Some(lock) = &g.lock {
-            Out::failed(format!("guest {} is locked ({lock}); no snapshot taken", g.vmid))
+            Out::failed(format!(
+                "guest {} is locked ({lock}); no snapshot taken",
+                g.vmid
+            ))
         } else if self.opts.dry_run {
             Out::planned(format!("would create snapshot {name}"))
         } else {

@@ -122,7 +122,13 @@ impl Runner<'_> {
             }
         };
         failed |= matches!(out.status, Status::Failed | Status::Skipped);
-        self.record(t, format!("backup:{}", s.name), "backup", Some(&primary), out);
+        self.record(
+            t,
+            format!("backup:{}", s.name),
+            "backup",
+            Some(&primary),
+            out,
+        );
         if before_ok && !hooks.after.is_empty() {
             let t = self.start();
             let out = if dry {

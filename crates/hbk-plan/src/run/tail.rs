@@ -29,7 +29,10 @@ impl Runner<'_> {
                         Ok(c) => {
                             *self.bytes.entry(name.clone()).or_default() += c.bytes_added;
                             let mut o = if self.opts.dry_run {
-                                Out::planned(format!("would copy {} snapshot(s)", c.snapshots.len()))
+                                Out::planned(format!(
+                                    "would copy {} snapshot(s)",
+                                    c.snapshots.len()
+                                ))
                             } else {
                                 Out::ok(format!(
                                     "{} snapshot(s) copied, {} bytes added",
@@ -94,7 +97,9 @@ impl Runner<'_> {
         });
         match last {
             None => true,
-            Some(t) => self.opts.now - t >= chrono::Duration::days(self.plan.drill.every_days.into()),
+            Some(t) => {
+                self.opts.now - t >= chrono::Duration::days(self.plan.drill.every_days.into())
+            }
         }
     }
 
@@ -127,7 +132,14 @@ impl Runner<'_> {
                     "would restore up to {} files per snapshot and check {}",
                     self.plan.drill.files, self.plan.drill.read_data_subset
                 )),
-                Ok(r) => match drill(&r, &groups, self.plan.drill.files, subset, &scratch, self.opts.now) {
+                Ok(r) => match drill(
+                    &r,
+                    &groups,
+                    self.plan.drill.files,
+                    subset,
+                    &scratch,
+                    self.opts.now,
+                ) {
                     Ok(d) => {
                         let o = if d.ok {
                             Out::ok(d.message.clone())
@@ -148,7 +160,9 @@ impl Runner<'_> {
         let now = self.opts.now;
         let ok = self.steps.iter().all(|s| s.status != Status::Failed);
         let prev = self.previous.as_ref();
-        let mut step_last_success = prev.map(|p| p.step_last_success.clone()).unwrap_or_default();
+        let mut step_last_success = prev
+            .map(|p| p.step_last_success.clone())
+            .unwrap_or_default();
         if !self.opts.dry_run {
             for s in &self.steps {
                 if matches!(s.status, Status::Ok | Status::Warning) {
