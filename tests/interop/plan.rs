@@ -299,9 +299,7 @@ fn snapshots_tagged(repo: &Repo, tag: &str) -> Vec<Value> {
 
 fn ts(s: &Value) -> SystemTime {
     let t = chrono::DateTime::parse_from_rfc3339(s["started"].as_str().unwrap()).unwrap();
-    let start =
-        SystemTime::UNIX_EPOCH + Duration::from_nanos(t.timestamp_nanos_opt().unwrap() as u64);
-    start
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(t.timestamp_nanos_opt().unwrap() as u64)
 }
 
 #[test]
