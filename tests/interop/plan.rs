@@ -401,7 +401,20 @@ fn plan_run_end_to_end() {
             w[1]
         );
     }
-    // Every snapshot task was waited on before the next guest's.
+    // Every snapshot task was waited on before the next guest's snapshot.
+    let posts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("Pve POST") && l.ends_with("/snapshot"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(posts.len(), 3);
+    for w in posts.windows(2) {
+        assert!(
+            lines[w[0]..w[1]].iter().any(|l| l.contains("/tasks/UPID:")),
+            "{lines:#?}"
+        );
+    }
     let puts: Vec<_> = calls
         .iter()
         .filter(|c| c.api == Api::Pbs && c.method == "PUT")
@@ -837,4 +850,60 @@ fn plan_validate_show_and_timer() {
         "{}",
         describe(&out)
     );
+}
+
+#[test]
+fn plan_pbs_api_down_skips_the_capture_and_the_rest_runs() {
+    let fx = Fixture::new(false);
+    fx.emu.state().pbs_down = true;
+    let plan = fx.default_plan(&[]);
+    let out = run_plan(&plan, DAY1, &[]);
+    let text = describe(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let st = fx.status();
+    let pre = step(&st, "preflight:pbs");
+    assert_eq!(pre["status"], "failed");
+    assert!(
+        pre["message"]
+            .as_str()
+            .unwrap()
+            .contains("PBS API at https://127.0.0.1"),
+        "{pre}"
+    );
+    assert_eq!(step_status(&st, "pbs:quiesce"), "skipped");
+    for name in ["snapshot:qemu/100", "backup:docker"] {
+        assert_eq!(step_status(&st, name), "ok", "{name}: {text}");
+    }
+    // The drill notices that the datastore was never captured.
+    let drill = step(&st, "drill:local");
+    assert_eq!(drill["status"], "failed");
+    assert!(drill["message"]
+        .as_str()
+        .unwrap()
+        .contains("no snapshot tagged plan-homelab,pbs-datastore"));
+    assert!(fx.emu.state().datastores["store1"].history.is_empty());
+}
+
+#[test]
+fn plan_task_that_never_ends_times_out() {
+    let fx = Fixture::new(false);
+    fx.emu.state().task_ends.insert(100, TaskEnd::Hang);
+    let plan = fx.default_plan(&[]);
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("task_timeout = \"20s\"", "task_timeout = \"1s\"");
+    std::fs::write(&plan, text).unwrap();
+    let out = run_plan(&plan, DAY1, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let st = fx.status();
+    let s = step(&st, "snapshot:qemu/100");
+    assert_eq!(s["status"], "failed");
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains("still running after 1 s"),
+        "{s}"
+    );
+    assert_eq!(step_status(&st, "snapshot:qemu/101"), "ok");
 }

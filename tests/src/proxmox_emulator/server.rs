@@ -75,7 +75,7 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<Mutex<St
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
-        if state.lock().unwrap_or_else(|e| e.into_inner()).down {
+        if state.lock().unwrap_or_else(|e| e.into_inner()).is_down(api) {
             // "API down": the connection is dropped without an answer.
             drop(tcp);
             continue;

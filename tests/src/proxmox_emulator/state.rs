@@ -156,8 +156,10 @@ pub struct State {
     pub task_duration: Duration,
     /// Task endings by VMID (default `OK`).
     pub task_ends: BTreeMap<u32, TaskEnd>,
-    /// Drop every connection.
-    pub down: bool,
+    /// Drop every connection to the PVE API ("API down").
+    pub pve_down: bool,
+    /// Drop every connection to the PBS API.
+    pub pbs_down: bool,
     /// The call log.
     pub calls: Vec<Call>,
     next_pid: u32,
@@ -211,7 +213,8 @@ impl State {
             tasks: BTreeMap::new(),
             task_duration: Duration::from_millis(300),
             task_ends: BTreeMap::new(),
-            down: false,
+            pve_down: false,
+            pbs_down: false,
             calls: Vec::new(),
             next_pid: 0x1000,
         }
@@ -264,6 +267,14 @@ impl State {
                 ..Datastore::default()
             },
         );
+    }
+
+    /// Whether connections to `api` are dropped.
+    pub fn is_down(&self, api: Api) -> bool {
+        match api {
+            Api::Pve => self.pve_down,
+            Api::Pbs => self.pbs_down,
+        }
     }
 
     /// Handles one request and logs it.
@@ -442,12 +453,14 @@ impl State {
                 };
                 match self.guests.get(&vmid) {
                     Some(g) if g.node == *node && g.kind == *kind => {}
-                    _ => return err(
-                        500,
-                        &format!(
+                    _ => {
+                        return err(
+                            500,
+                            &format!(
                             "Configuration file 'nodes/{node}/{kind}/{vmid}.conf' does not exist"
                         ),
-                    ),
+                        )
+                    }
                 }
                 self.guest_call(method, node, vmid, rest, p)
             }
