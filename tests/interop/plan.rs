@@ -907,3 +907,35 @@ fn plan_task_that_never_ends_times_out() {
     );
     assert_eq!(step_status(&st, "snapshot:qemu/101"), "ok");
 }
+
+#[test]
+fn plan_vzdump_runs_one_task_per_node() {
+    let fx = Fixture::new(false);
+    let plan = fx.default_plan(&[]);
+    let text = std::fs::read_to_string(&plan).unwrap().replace(
+        "keep = 2\n",
+        "keep = 2\nvzdump = { storage = \"pbs-usb\" }\n",
+    );
+    std::fs::write(&plan, text).unwrap();
+    let out = run_plan(&plan, DAY1, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let st = fx.status();
+    assert_eq!(step_status(&st, "vzdump:pve1"), "ok");
+    assert_eq!(step_status(&st, "vzdump:pve2"), "ok");
+    let dumps: Vec<(String, String)> = fx
+        .emu
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/vzdump"))
+        .map(|c| (c.path.clone(), c.params["vmid"].clone()))
+        .collect();
+    assert_eq!(
+        dumps,
+        vec![
+            ("/nodes/pve1/vzdump".to_string(), "100,200".to_string()),
+            ("/nodes/pve2/vzdump".to_string(), "101".to_string()),
+        ]
+    );
+    // Guests are unlocked once their vzdump task stopped.
+    assert!(fx.emu.state().guests.values().all(|g| g.lock.is_none()));
+}
