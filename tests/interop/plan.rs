@@ -939,3 +939,41 @@ fn plan_vzdump_runs_one_task_per_node() {
     // Guests are unlocked once their vzdump task stopped.
     assert!(fx.emu.state().guests.values().all(|g| g.lock.is_none()));
 }
+
+#[test]
+fn plan_tls_trusts_a_ca_file_and_refuses_a_wrong_pin() {
+    let fx = Fixture::new(false);
+    let plan = fx.default_plan(&[]);
+    let ca = fx.root().join("ca.pem");
+    std::fs::write(&ca, &fx.emu.cert_pem).unwrap();
+    let wrong_pin = (0..32).map(|_| "ab").collect::<Vec<_>>().join(":");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    // PVE through the CA file, PBS with a pin of some other certificate.
+    let pinned = format!("fingerprint = \"{}\"", fx.emu.fingerprint);
+    let (head, tail) = text.split_once(&pinned).unwrap();
+    let tail = tail.replace(&pinned, &format!("fingerprint = \"{wrong_pin}\""));
+    std::fs::write(&plan, format!("{head}ca_file = \"{}\"{tail}", ca.display())).unwrap();
+    let out = run_plan(&plan, DAY1, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let st = fx.status();
+    assert_eq!(
+        step_status(&st, "preflight:pve"),
+        "ok",
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(step_status(&st, "snapshot:qemu/100"), "ok");
+    let pbs = step(&st, "preflight:pbs");
+    assert_eq!(pbs["status"], "failed");
+    assert!(
+        pbs["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the pinned one"),
+        "{pbs}"
+    );
+    assert!(
+        fx.emu.calls().iter().all(|c| c.api == Api::Pve),
+        "no PBS request got through"
+    );
+}

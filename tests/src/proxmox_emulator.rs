@@ -49,6 +49,8 @@ pub struct Emulator {
     pub pbs_url: String,
     /// SHA-256 fingerprint of the certificate, `aa:bb:…`.
     pub fingerprint: String,
+    /// The self-signed certificate as PEM (a CA file for clients).
+    pub cert_pem: String,
     state: Arc<Mutex<State>>,
 }
 
@@ -59,11 +61,12 @@ impl Emulator {
             format!("PVEAPIToken={PVE_TOKEN_ID}={PVE_SECRET}"),
             format!("PBSAPIToken={PBS_TOKEN_ID}:{PBS_SECRET}"),
         )));
-        let (pve, pbs, fingerprint) = server::spawn(state.clone());
+        let (pve, pbs, fingerprint, cert_pem) = server::spawn(state.clone());
         Emulator {
             pve_url: format!("https://127.0.0.1:{pve}"),
             pbs_url: format!("https://127.0.0.1:{pbs}"),
             fingerprint,
+            cert_pem,
             state,
         }
     }

@@ -16,9 +16,10 @@ use tokio_rustls::TlsAcceptor;
 
 use super::state::{Api, Reply, State};
 
-fn tls_acceptor() -> (TlsAcceptor, String) {
+fn tls_acceptor() -> (TlsAcceptor, String, String) {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
         .expect("self-signed certificate");
+    let pem = ck.cert.pem();
     let der: CertificateDer<'static> = ck.cert.der().clone();
     let fingerprint = Sha256::digest(der.as_ref())
         .iter()
@@ -34,7 +35,7 @@ fn tls_acceptor() -> (TlsAcceptor, String) {
         .with_single_cert(vec![der], key)
         .expect("server certificate");
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    (TlsAcceptor::from(Arc::new(cfg)), fingerprint)
+    (TlsAcceptor::from(Arc::new(cfg)), fingerprint, pem)
 }
 
 async fn handle(
@@ -94,10 +95,10 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<Mutex<St
     }
 }
 
-/// Starts the servers; returns the PVE port, the PBS port and the
-/// certificate's fingerprint.
-pub fn spawn(state: Arc<Mutex<State>>) -> (u16, u16, String) {
-    let (acceptor, fingerprint) = tls_acceptor();
+/// Starts the servers; returns the PVE port, the PBS port, the
+/// certificate's fingerprint and the certificate as PEM.
+pub fn spawn(state: Arc<Mutex<State>>) -> (u16, u16, String, String) {
+    let (acceptor, fingerprint, pem) = tls_acceptor();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -120,5 +121,5 @@ pub fn spawn(state: Arc<Mutex<State>>) -> (u16, u16, String) {
         });
     });
     let (pve, pbs) = rx.recv().expect("emulator started");
-    (pve, pbs, fingerprint)
+    (pve, pbs, fingerprint, pem)
 }
