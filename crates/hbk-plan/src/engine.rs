@@ -21,7 +21,8 @@ use crate::config::Retention;
 use crate::secret::Secret;
 use crate::{Error, Result};
 
-/// A repository the run may use: it passed preflight.
+/// A repository the run may use: it passed preflight and is open (its
+/// key was derived once; every step works on a clone of the handle).
 #[derive(Debug, Clone)]
 pub struct RepoTarget {
     /// Its name in the plan.
@@ -30,16 +31,25 @@ pub struct RepoTarget {
     pub location: String,
     /// Its password.
     pub password: Secret,
+    repo: Repository,
 }
 
 impl RepoTarget {
     /// Opens the repository (reads its config and key; writes nothing).
+    pub fn connect(name: &str, location: &str, password: Secret) -> Result<RepoTarget> {
+        let backend = hbk_backend::open(location).map_err(|e| Error::Other(e.to_string()))?;
+        let repo = Repository::open(backend, password.expose().as_bytes())?;
+        Ok(RepoTarget {
+            name: name.to_string(),
+            location: location.to_string(),
+            password,
+            repo,
+        })
+    }
+
+    /// The open repository.
     pub fn open(&self) -> Result<Repository> {
-        let backend = hbk_backend::open(&self.location).map_err(|e| Error::Other(e.to_string()))?;
-        Ok(Repository::open(
-            backend,
-            self.password.expose().as_bytes(),
-        )?)
+        Ok(self.repo.clone())
     }
 }
 

@@ -74,15 +74,7 @@ pub fn check_repo(name: &str, cfg: &RepoConfig) -> Result<RepoTarget, String> {
             }
         }
     }
-    let target = RepoTarget {
-        name: name.to_string(),
-        location: cfg.url.clone(),
-        password,
-    };
-    target
-        .open()
-        .map_err(|e| format!("opening {}: {e}", cfg.url))?;
-    Ok(target)
+    RepoTarget::connect(name, &cfg.url, password).map_err(|e| format!("opening {}: {e}", cfg.url))
 }
 
 #[cfg(test)]
