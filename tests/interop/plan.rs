@@ -667,6 +667,13 @@ fn plan_task_error_is_reported_and_the_rest_runs() {
     );
     fx.emu.state().task_ends.insert(200, TaskEnd::Warnings(1));
     let plan = fx.default_plan(&[]);
+    // The local repository asks for prune, which this build lacks.
+    let text = std::fs::read_to_string(&plan).unwrap().replacen(
+        "keep_last = 2, prune = false",
+        "keep_last = 2, prune = true",
+        1,
+    );
+    std::fs::write(&plan, text).unwrap();
     let out = run_plan(&plan, DAY1, &[]);
     let text = describe(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -693,6 +700,12 @@ fn plan_task_error_is_reported_and_the_rest_runs() {
     ] {
         assert_eq!(step_status(&st, name), "ok", "{name}: {text}");
     }
+    let prune = step(&st, "prune:local");
+    assert_eq!(prune["status"], "failed");
+    assert!(prune["message"]
+        .as_str()
+        .unwrap()
+        .contains("prune is not available in this build"));
     assert!(!fx.emu.snapshots(101).iter().any(|n| n.starts_with("hbk-")));
     assert!(fx
         .emu
@@ -705,6 +718,13 @@ fn plan_locked_guest_is_reported_and_others_go_on() {
     let fx = Fixture::new(false);
     fx.emu.state().guests.get_mut(&100).unwrap().lock = Some("backup".into());
     let plan = fx.default_plan(&[]);
+    // A failing before-hook too: the backup is skipped, on_failure runs,
+    // after does not (before did not succeed).
+    let text = std::fs::read_to_string(&plan).unwrap().replace(
+        "before = [\"touch ",
+        "before = [\"echo 'db would not stop' >&2; exit 3\", \"touch ",
+    );
+    std::fs::write(&plan, text).unwrap();
     let out = run_plan(&plan, DAY1, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let st = fx.status();
@@ -716,6 +736,19 @@ fn plan_locked_guest_is_reported_and_others_go_on() {
     );
     assert_eq!(step_status(&st, "snapshot:qemu/101"), "ok");
     assert_eq!(step_status(&st, "snapshot:lxc/200"), "ok");
+    let hook = step(&st, "hook:before:docker");
+    assert_eq!(hook["status"], "failed");
+    assert!(
+        hook["message"]
+            .as_str()
+            .unwrap()
+            .contains("db would not stop"),
+        "{hook}"
+    );
+    assert_eq!(step_status(&st, "backup:docker"), "skipped");
+    assert_eq!(step_status(&st, "hook:on_failure:docker"), "ok");
+    assert!(fx.root().join("hook-failed").exists());
+    assert!(!fx.root().join("hook-before").exists() && !fx.root().join("hook-after").exists());
 }
 
 #[test]

@@ -43,11 +43,11 @@ impl std::str::FromStr for Span {
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if !ms.is_multiple_of(1000) {
+        if ms % 1000 > 0 {
             write!(f, "{ms}ms")
-        } else if ms.is_multiple_of(3_600_000) && ms > 0 {
+        } else if ms > 0 && (ms / 3_600_000) * 3_600_000 == ms {
             write!(f, "{}h", ms / 3_600_000)
-        } else if ms.is_multiple_of(60_000) && ms > 0 {
+        } else if ms > 0 && (ms / 60_000) * 60_000 == ms {
             write!(f, "{}m", ms / 60_000)
         } else {
             write!(f, "{}s", ms / 1000)
