@@ -43,7 +43,7 @@ impl std::str::FromStr for Span {
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 > 0 {
+        if (ms / 1000) * 1000 != ms {
             write!(f, "{ms}ms")
         } else if ms > 0 && (ms / 3_600_000) * 3_600_000 == ms {
             write!(f, "{}h", ms / 3_600_000)
