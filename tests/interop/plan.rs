@@ -583,36 +583,62 @@ fn repo_files(root: &Path) -> BTreeMap<PathBuf, u64> {
 fn plan_dry_run_changes_nothing() {
     let fx = Fixture::new(true);
     let plan = fx.default_plan(&["usb"]);
-    let before_local = repo_files(&fx.local.path);
-    let before_usb = repo_files(&fx.usb.path);
-    let out = run_plan(&plan, DAY1, &["--dry-run"]);
+    // Day 1 for real (its copy step fails: not in this build), so that
+    // day 2's dry run has snapshots to rotate and copy.
+    let out = run_plan(&plan, DAY1, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    std::fs::remove_file(fx.root().join("hook-before")).unwrap();
+    let calls_before = fx.emu.calls().len();
+    let local_before = repo_files(&fx.local.path);
+    let usb_before = repo_files(&fx.usb.path);
+    let state_before = repo_files(&fx.root().join("state"));
+    let status_before = std::fs::read(fx.root().join("state/status.json")).unwrap();
+    let prom_before = fx.prom();
+    let snaps_before: Vec<_> = [100, 101, 200]
+        .iter()
+        .map(|&id| fx.emu.snapshots(id))
+        .collect();
+
+    let out = run_plan(&plan, DAY2, &["--dry-run"]);
     let text = describe(&out);
     // Copy is not in this build: even its dry run says so.
     assert_eq!(out.status.code(), Some(1), "{text}");
     let calls = fx.emu.calls();
-    assert!(!calls.is_empty());
-    let writes: Vec<String> = calls
+    assert!(calls.len() > calls_before, "the dry run reads the APIs");
+    let writes: Vec<String> = calls[calls_before..]
         .iter()
         .filter(|c| c.is_write())
         .map(|c| c.line())
         .collect();
     assert!(writes.is_empty(), "dry run wrote: {writes:?}");
-    assert_eq!(repo_files(&fx.local.path), before_local);
-    assert_eq!(repo_files(&fx.usb.path), before_usb);
-    assert!(
-        !fx.root().join("state").exists(),
-        "no state, lock or report written"
+    assert_eq!(repo_files(&fx.local.path), local_before);
+    assert_eq!(repo_files(&fx.usb.path), usb_before);
+    assert_eq!(repo_files(&fx.root().join("state")), state_before);
+    assert_eq!(
+        std::fs::read(fx.root().join("state/status.json")).unwrap(),
+        status_before
     );
+    assert_eq!(fx.prom(), prom_before);
+    let snaps_after: Vec<_> = [100, 101, 200]
+        .iter()
+        .map(|&id| fx.emu.snapshots(id))
+        .collect();
+    assert_eq!(snaps_after, snaps_before);
     assert!(!fx.root().join("hook-before").exists(), "hooks not run");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("would create snapshot hbk-20261127-030000"),
+        stdout.contains("would create snapshot hbk-20261128-030000"),
         "{text}"
     );
     assert!(
         stdout.contains("would set maintenance mode read-only"),
         "{text}"
     );
+    assert!(
+        stdout.contains("copy is not available in this build"),
+        "{text}"
+    );
+    assert!(fx.emu.state().datastores["store1"].maintenance.is_none());
 }
 
 #[test]

@@ -158,11 +158,15 @@ pub struct CopyOutcome {
     pub bytes_added: u64,
 }
 
-/// `copy`: the snapshots `ids` of `from` into `to`.
+/// `copy`: the snapshots `ids` of `from` (full hex ids: every snapshot of
+/// this plan in the primary) into `to`, skipping those `to` already holds.
+/// `CopyOutcome::snapshots` lists the ones copied (or, in a dry run, that
+/// would be).
 ///
 /// WIRING POINT: call `hbk_engine::commands::copy` here once it exists
-/// (`from` opened and indexed, `to` opened with its own password and a
-/// shared lock; nothing written when `dry_run`).
+/// (`from.open()?.into_indexed()?`, `to.open()?` — already opened with its
+/// own password — under a shared lock on `to`; nothing written when
+/// `dry_run`).
 pub fn copy_snapshots(
     _from: &RepoTarget,
     _to: &RepoTarget,

@@ -10,7 +10,8 @@
 //!    guard that also fires on errors, panics and signals;
 //! 4. sources: hooks before, backup into the primary repository, hooks
 //!    after / on failure;
-//! 5. copy of the new snapshots to every copy target (each on its own);
+//! 5. copy to every copy target (each on its own) of this plan's
+//!    snapshots that it does not hold yet;
 //! 6. forget (and prune) per repository with its own policy;
 //! 7. drills when due;
 //! 8. the report.
@@ -102,8 +103,6 @@ pub(crate) struct Runner<'a> {
     pub repos: BTreeMap<String, std::result::Result<RepoTarget, String>>,
     pub pve: Option<PveClient>,
     pub pbs: Option<PbsClient>,
-    /// Snapshots made in the primary repository in this run.
-    pub new_snapshots: Vec<String>,
     pub bytes: BTreeMap<String, u64>,
     pub drills: BTreeMap<String, DrillResult>,
     pub previous: Option<RunReport>,
@@ -240,7 +239,6 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
         repos: BTreeMap::new(),
         pve: None,
         pbs: None,
-        new_snapshots: Vec::new(),
         bytes: BTreeMap::new(),
         drills: BTreeMap::new(),
         previous,

@@ -43,7 +43,6 @@ impl Runner<'_> {
             Ok(s) => {
                 let id = s.snapshot_id.clone().unwrap_or_default();
                 *self.bytes.entry(repo.to_string()).or_default() += s.data_added_packed;
-                self.new_snapshots.push(id.clone());
                 let mut out = if s.warnings.is_empty() {
                     Out::ok(format!(
                         "snapshot {} saved: {} files, {} bytes added",

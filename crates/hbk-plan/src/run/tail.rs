@@ -14,18 +14,28 @@ use crate::{Error, Result};
 use super::{Out, Runner};
 
 impl Runner<'_> {
+    /// Copies bring each target up to date: every snapshot of this plan
+    /// in the primary is offered, and the copy skips those the target
+    /// already holds, so a target that missed a run (USB disk away)
+    /// catches up on the next.
     pub(super) fn copies(&mut self) {
         let primary = self.plan.primary.clone();
+        let tag = self.plan.tag();
+        let offered: std::result::Result<Vec<String>, String> = self
+            .repo(&primary)
+            .and_then(|from| plan_snapshots(&from, &tag).map_err(|e| e.to_string()))
+            .map(|list| list.iter().map(|(id, _)| id.to_hex()).collect());
         for name in self.plan.copy_targets.clone() {
             let t = self.start();
-            let out = match (self.repo(&primary), self.repo(&name)) {
-                (_, Err(e)) => Out::failed(e),
-                (Err(e), _) => Out::skipped(e),
-                (Ok(_), Ok(_)) if self.new_snapshots.is_empty() && !self.opts.dry_run => {
-                    Out::skipped("no new snapshot to copy")
+            let out = match (self.repo(&primary), self.repo(&name), &offered) {
+                (_, Err(e), _) => Out::failed(e),
+                (Err(e), _, _) => Out::skipped(e),
+                (_, _, Err(e)) => Out::failed(format!("listing {primary}: {e}")),
+                (Ok(_), Ok(_), Ok(ids)) if ids.is_empty() => {
+                    Out::skipped(format!("{primary} holds no snapshot of this plan"))
                 }
-                (Ok(from), Ok(to)) => {
-                    match copy_snapshots(&from, &to, &self.new_snapshots, self.opts.dry_run) {
+                (Ok(from), Ok(to), Ok(ids)) => {
+                    match copy_snapshots(&from, &to, ids, self.opts.dry_run) {
                         Ok(c) => {
                             *self.bytes.entry(name.clone()).or_default() += c.bytes_added;
                             let mut o = if self.opts.dry_run {
