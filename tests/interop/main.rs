@@ -10,6 +10,7 @@ mod keys;
 mod kill;
 mod output;
 mod prune;
+mod plan;
 mod restore;
 mod usb;
 

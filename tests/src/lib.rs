@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod drivers;
 pub mod locks;
+pub mod proxmox_emulator;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

@@ -107,6 +107,8 @@ pub enum Command {
     Repair(crate::commands::repair::RepairArgs),
     /// Build a new index from the packs (restic 0.14's name for `repair index`).
     RebuildIndex(crate::commands::repair::IndexArgs),
+    /// Run a backup plan (Proxmox snapshots, PBS capture, copies, drills).
+    Plan(crate::commands::plan::PlanArgs),
 }
 
 /// Snapshot filters shared by several commands.

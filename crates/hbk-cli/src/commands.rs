@@ -15,6 +15,7 @@ pub(crate) mod list;
 mod ls;
 pub(crate) mod prune;
 pub(crate) mod repair;
+pub(crate) mod plan;
 mod restore;
 mod snapshots;
 pub(crate) mod stats;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Dump(a) => dump::run(g, a),
         Command::Repair(a) => repair::run(g, a),
         Command::RebuildIndex(a) => repair::run_index(g, a),
+        Command::Plan(a) => plan::run_cmd(g, a),
     }
 }
 

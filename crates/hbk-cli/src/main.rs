@@ -26,6 +26,8 @@ fn main() {
     let cli = cli::Cli::parse();
     // Ctrl-C or SIGTERM: release repository locks, exit as restic does.
     let _ = ctrlc::set_handler(|| {
+        // First undo what a plan run holds outside (PBS maintenance mode).
+        hbk_plan::interrupt::run_all();
         hbk_engine::lock::release_all();
         eprintln!("signal received, cleaning up");
         std::process::exit(exit::INTERRUPTED);

@@ -1,0 +1,512 @@
+//! The plan file: what a run backs up, where to, and how it proves it.
+//!
+//! Every field is documented in `docs/plan.md`; `docs/plan.example.toml`
+//! is a commented example. [`Plan::load`] parses and validates: unknown
+//! fields are errors, and every semantic problem is listed at once.
+
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::secret::SecretSource;
+use crate::units::{Size, Span};
+use crate::{Error, Result};
+
+/// A whole plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The plan's name: snapshot tag, lock and unit names.
+    pub name: String,
+    /// Where the plan keeps its status, drill results and lock.
+    pub state_dir: PathBuf,
+    /// The lock file (default `STATE_DIR/plan.lock`).
+    #[serde(default)]
+    pub lock_file: Option<PathBuf>,
+    /// Host name recorded in snapshots (default: this machine's).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The repository every source is backed up into.
+    pub primary: String,
+    /// Repositories the new snapshots are copied to.
+    #[serde(default)]
+    pub copy_targets: Vec<String>,
+    /// The repositories, by name.
+    pub repositories: BTreeMap<String, RepoConfig>,
+    /// The Proxmox VE API and its guests (optional).
+    #[serde(default)]
+    pub proxmox: Option<PveConfig>,
+    /// The Proxmox Backup Server and the datastore to capture (optional).
+    #[serde(default)]
+    pub pbs: Option<PbsConfig>,
+    /// File-system sources.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// Restore drills.
+    #[serde(default)]
+    pub drill: DrillConfig,
+    /// Report outputs.
+    #[serde(default)]
+    pub report: ReportConfig,
+    /// When the systemd timers fire.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+}
+
+/// One repository.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// Location as `hbk -r` takes it (`/path`, `local:/path`, …).
+    pub url: String,
+    /// Where the password comes from.
+    pub password: SecretSource,
+    /// The repository directory must be on a mounted file system other
+    /// than its parent's (a USB disk): nothing is written otherwise.
+    #[serde(default)]
+    pub require_mount: bool,
+    /// Free space the file system must have before a run writes to it.
+    #[serde(default)]
+    pub min_free: Option<Size>,
+    /// What `forget` keeps.
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// Keep rules of one repository (restic's `forget --keep-*`), applied to
+/// this plan's snapshots only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Keep the newest N.
+    #[serde(default)]
+    pub keep_last: Option<u32>,
+    /// Keep the newest of each of the last N hours.
+    #[serde(default)]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest of each of the last N days.
+    #[serde(default)]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest of each of the last N weeks.
+    #[serde(default)]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest of each of the last N months.
+    #[serde(default)]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest of each of the last N years.
+    #[serde(default)]
+    pub keep_yearly: Option<u32>,
+    /// Keep everything newer than this (restic syntax, e.g. `7d`, `1y2m`).
+    #[serde(default)]
+    pub keep_within: Option<String>,
+    /// Run `prune` after `forget` (default true).
+    #[serde(default = "yes")]
+    pub prune: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which guests to snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Guests {
+    /// Every VM and container that is not a template.
+    All,
+    /// These VMIDs.
+    Ids(Vec<u32>),
+}
+
+impl<'de> Deserialize<'de> for Guests {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Guests, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Ids(Vec<u32>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "all" => Ok(Guests::All),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "guests must be \"all\" or a list of VMIDs, not {w:?}"
+            ))),
+            Raw::Ids(ids) => Ok(Guests::Ids(ids)),
+        }
+    }
+}
+
+/// How a Proxmox API is reached: URL, token and TLS trust.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `https://HOST:8006` (PVE) or `https://HOST:8007` (PBS).
+    pub url: String,
+    /// `USER@REALM!TOKENNAME`.
+    pub token_id: String,
+    /// The token's secret.
+    pub token_secret: SecretSource,
+    /// SHA-256 fingerprint of the server certificate (`AA:BB:…`).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// PEM file with the CA that signed the server certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// How often a running task's status is asked for.
+    #[serde(default = "default_poll")]
+    pub poll_interval: Span,
+    /// How long one task may run.
+    #[serde(default = "default_task_timeout")]
+    pub task_timeout: Span,
+    /// How long one HTTP request may take.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: Span,
+}
+
+fn default_poll() -> Span {
+    Span(Duration::from_secs(2))
+}
+fn default_task_timeout() -> Span {
+    Span(Duration::from_secs(3600))
+}
+fn default_request_timeout() -> Span {
+    Span(Duration::from_secs(60))
+}
+
+/// The Proxmox VE part of a plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PveConfig {
+    /// How the API is reached.
+    pub api: ApiConfig,
+    /// `"all"` or a list of VMIDs.
+    pub guests: Guests,
+    /// Snapshot names are `PREFIX-YYYYMMDD-HHMMSS`.
+    #[serde(default = "default_prefix")]
+    pub snapshot_prefix: String,
+    /// How many of this plan's snapshots each guest keeps.
+    #[serde(default = "default_keep")]
+    pub keep: u32,
+    /// Save VM RAM with the snapshot.
+    #[serde(default)]
+    pub vmstate: bool,
+    /// Optional vzdump of the guests to a PBS storage.
+    #[serde(default)]
+    pub vzdump: Option<VzdumpConfig>,
+}
+
+fn default_prefix() -> String {
+    "hbk".into()
+}
+fn default_keep() -> u32 {
+    3
+}
+
+/// A vzdump run after the snapshots.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VzdumpConfig {
+    /// PVE storage id of type `pbs`.
+    pub storage: String,
+    /// `snapshot`, `suspend` or `stop`.
+    #[serde(default = "default_vzdump_mode")]
+    pub mode: String,
+}
+
+fn default_vzdump_mode() -> String {
+    "snapshot".into()
+}
+
+/// How the PBS datastore is kept still while it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Quiesce {
+    /// Writes refused; reads (and verify) allowed.
+    ReadOnly,
+    /// Reads and writes refused.
+    Offline,
+}
+
+impl Quiesce {
+    /// The value of PBS's `maintenance-mode` property.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Quiesce::ReadOnly => "read-only",
+            Quiesce::Offline => "offline",
+        }
+    }
+}
+
+/// The Proxmox Backup Server part of a plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbsConfig {
+    /// How the API is reached.
+    pub api: ApiConfig,
+    /// The datastore's name.
+    pub datastore: String,
+    /// The datastore's directory on this machine.
+    pub path: PathBuf,
+    /// Maintenance mode while the datastore is read.
+    #[serde(default = "default_quiesce")]
+    pub quiesce: Quiesce,
+    /// How long to wait for active operations to drain.
+    #[serde(default = "default_drain")]
+    pub drain_timeout: Span,
+}
+
+fn default_quiesce() -> Quiesce {
+    Quiesce::ReadOnly
+}
+fn default_drain() -> Span {
+    Span(Duration::from_secs(600))
+}
+
+/// Shell commands around a source's backup.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// Run before; a failure skips the backup.
+    #[serde(default)]
+    pub before: Vec<String>,
+    /// Run after the backup when `before` succeeded, whatever the outcome.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Run when a `before` hook or the backup failed.
+    #[serde(default)]
+    pub on_failure: Vec<String>,
+}
+
+/// A set of paths backed up as one snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The source's name (a snapshot tag).
+    pub name: String,
+    /// Absolute paths.
+    pub paths: Vec<PathBuf>,
+    /// Exclude patterns (restic's `--exclude`).
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    /// Extra tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Stay on the file system of each path.
+    #[serde(default)]
+    pub one_file_system: bool,
+    /// Commands around the backup.
+    #[serde(default)]
+    pub hooks: Hooks,
+}
+
+/// Restore drills.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillConfig {
+    /// A run drills when the last drill is at least this many days old
+    /// (0: every run).
+    #[serde(default = "default_every")]
+    pub every_days: u32,
+    /// Files restored and compared per snapshot.
+    #[serde(default = "default_files")]
+    pub files: usize,
+    /// `check --read-data-subset` argument (`5%`, `1/10`, `100M`).
+    #[serde(default = "default_subset")]
+    pub read_data_subset: String,
+    /// Repositories drilled (default: all).
+    #[serde(default)]
+    pub repositories: Option<Vec<String>>,
+}
+
+fn default_every() -> u32 {
+    7
+}
+fn default_files() -> usize {
+    20
+}
+fn default_subset() -> String {
+    "5%".into()
+}
+
+impl Default for DrillConfig {
+    fn default() -> Self {
+        DrillConfig {
+            every_days: default_every(),
+            files: default_files(),
+            read_data_subset: default_subset(),
+            repositories: None,
+        }
+    }
+}
+
+/// Report outputs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// JSON status file (default `STATE_DIR/status.json`).
+    #[serde(default)]
+    pub json: Option<PathBuf>,
+    /// Prometheus textfile (node_exporter textfile collector).
+    #[serde(default)]
+    pub prometheus: Option<PathBuf>,
+}
+
+/// systemd calendar expressions for `install-timer`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// When the plan runs.
+    #[serde(default = "default_run_calendar")]
+    pub run: String,
+    /// When drills run.
+    #[serde(default = "default_drill_calendar")]
+    pub drill: String,
+    /// `RandomizedDelaySec=` of both timers.
+    #[serde(default)]
+    pub randomized_delay: Option<Span>,
+}
+
+fn default_run_calendar() -> String {
+    "*-*-* 03:00:00".into()
+}
+fn default_drill_calendar() -> String {
+    "Sun *-*-* 05:00:00".into()
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            run: default_run_calendar(),
+            drill: default_drill_calendar(),
+            randomized_delay: None,
+        }
+    }
+}
+
+impl Plan {
+    /// Reads, parses and validates a plan file.
+    pub fn load(path: &Path) -> Result<Plan> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadPlan {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plan::parse(&text, path)
+    }
+
+    /// Parses and validates plan text; `path` is only for messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Plan> {
+        let plan: Plan = toml::from_str(text).map_err(|e| Error::ParsePlan {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let problems = validate::problems(&plan);
+        if problems.is_empty() {
+            Ok(plan)
+        } else {
+            Err(Error::InvalidPlan(problems))
+        }
+    }
+
+    /// The lock file.
+    pub fn lock_path(&self) -> PathBuf {
+        self.lock_file
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("plan.lock"))
+    }
+
+    /// The JSON status file.
+    pub fn json_path(&self) -> PathBuf {
+        self.report
+            .json
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("status.json"))
+    }
+
+    /// The tag every snapshot of this plan carries.
+    pub fn tag(&self) -> String {
+        format!("plan-{}", self.name)
+    }
+
+    /// The primary repository followed by the copy targets.
+    pub fn repo_order(&self) -> Vec<&str> {
+        std::iter::once(self.primary.as_str())
+            .chain(self.copy_targets.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The repositories drilled.
+    pub fn drill_repos(&self) -> Vec<String> {
+        match &self.drill.repositories {
+            Some(r) => r.clone(),
+            None => self.repo_order().into_iter().map(String::from).collect(),
+        }
+    }
+}
+
+/// Name of the snapshot source that captures the PBS datastore.
+pub const PBS_SOURCE: &str = "pbs-datastore";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> String {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plan.example.toml");
+        std::fs::read_to_string(p).unwrap()
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let plan = Plan::parse(&example(), Path::new("plan.example.toml")).unwrap();
+        assert_eq!(plan.repo_order(), ["local", "usb", "cloud"]);
+        assert!(plan.repositories["usb"].require_mount);
+        let pve = plan.proxmox.as_ref().unwrap();
+        assert_eq!(pve.guests, Guests::Ids(vec![100, 101, 200]));
+        assert_eq!(plan.pbs.as_ref().unwrap().quiesce, Quiesce::ReadOnly);
+        assert_eq!(plan.sources[0].hooks.before.len(), 1);
+        assert_eq!(plan.tag(), "plan-homelab");
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_field() {
+        let text = example()
+            .replace("primary = \"local\"", "primary = \"nope\"")
+            .replace("snapshot_prefix = \"hbk\"", "snapshot_prefix = \"1hbk\"")
+            .replace("token_id = \"backup@pbs!hbk\"", "token_id = \"backup\"")
+            .replace("read_data_subset = \"5%\"", "read_data_subset = \"lots\"");
+        let Err(Error::InvalidPlan(p)) = Plan::parse(&text, Path::new("p.toml")) else {
+            panic!("accepted");
+        };
+        let all = p.join("\n");
+        for field in [
+            "primary",
+            "proxmox.snapshot_prefix",
+            "pbs.api.token_id",
+            "drill.read_data_subset",
+            "repositories.local: neither the primary nor a copy target",
+        ] {
+            assert!(all.contains(field), "{field} missing in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_types_are_parse_errors() {
+        let text = example().replace("keep = 3", "keep = 3\nkeeep = 4");
+        let e = Plan::parse(&text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keeep"), "{e}");
+        let text = example().replace("guests = [100, 101, 200]", "guests = \"some\"");
+        let e = Plan::parse(&text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("guests must be \"all\""), "{e}");
+        let text = example().replace("guests = [100, 101, 200]", "guests = \"all\"");
+        let plan = Plan::parse(&text, Path::new("p.toml")).unwrap();
+        assert_eq!(plan.proxmox.unwrap().guests, Guests::All);
+    }
+}

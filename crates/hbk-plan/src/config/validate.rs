@@ -1,0 +1,243 @@
+//! Semantic checks of a parsed plan; every problem is reported at once.
+
+use std::collections::BTreeSet;
+
+use hbk_engine::commands::check::ReadData;
+use hbk_engine::commands::forget::KeepDuration;
+
+use super::{ApiConfig, Guests, Plan, PBS_SOURCE};
+
+/// The problems of `plan`, each a sentence naming the field.
+pub(super) fn problems(plan: &Plan) -> Vec<String> {
+    let mut p = Vec::new();
+    if !is_word(&plan.name) {
+        p.push(format!(
+            "name {:?}: use letters, digits, '-' and '_' only",
+            plan.name
+        ));
+    }
+    if !plan.state_dir.is_absolute() {
+        p.push("state_dir must be an absolute path".into());
+    }
+    repositories(plan, &mut p);
+    if let Some(pve) = &plan.proxmox {
+        api("proxmox.api", &pve.api, "PVE", &mut p);
+        let prefix = &pve.snapshot_prefix;
+        if let Some(why) = snapshot_prefix_problem(prefix) {
+            p.push(format!("proxmox.snapshot_prefix {prefix:?}: {why}"));
+        }
+        if pve.keep == 0 {
+            p.push("proxmox.keep must be at least 1".into());
+        }
+        if let Guests::Ids(ids) = &pve.guests {
+            if ids.is_empty() {
+                p.push("proxmox.guests: the list is empty (use \"all\" or VMIDs)".into());
+            }
+            if let Some(bad) = ids.iter().find(|&&id| id < 100) {
+                p.push(format!("proxmox.guests: VMID {bad} is below 100"));
+            }
+        }
+        if let Some(v) = &pve.vzdump {
+            if !["snapshot", "suspend", "stop"].contains(&v.mode.as_str()) {
+                p.push(format!(
+                    "proxmox.vzdump.mode {:?}: use snapshot, suspend or stop",
+                    v.mode
+                ));
+            }
+            if v.storage.is_empty() {
+                p.push("proxmox.vzdump.storage is empty".into());
+            }
+        }
+    }
+    if let Some(pbs) = &plan.pbs {
+        api("pbs.api", &pbs.api, "PBS", &mut p);
+        if pbs.datastore.is_empty() {
+            p.push("pbs.datastore is empty".into());
+        }
+        if !pbs.path.is_absolute() {
+            p.push("pbs.path must be an absolute path".into());
+        }
+    }
+    sources(plan, &mut p);
+    if plan.drill.files == 0 {
+        p.push("drill.files must be at least 1".into());
+    }
+    if let Err(e) = plan.drill.read_data_subset.parse::<ReadData>() {
+        p.push(format!("drill.read_data_subset: {e}"));
+    }
+    for r in plan.drill.repositories.iter().flatten() {
+        if !plan.repositories.contains_key(r) {
+            p.push(format!("drill.repositories: no repository named {r:?}"));
+        }
+    }
+    p
+}
+
+fn repositories(plan: &Plan, p: &mut Vec<String>) {
+    if !plan.repositories.contains_key(&plan.primary) {
+        p.push(format!(
+            "primary: no repository named {:?} in [repositories]",
+            plan.primary
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for t in &plan.copy_targets {
+        if !plan.repositories.contains_key(t) {
+            p.push(format!("copy_targets: no repository named {t:?}"));
+        }
+        if t == &plan.primary {
+            p.push(format!("copy_targets: {t:?} is the primary repository"));
+        }
+        if !seen.insert(t) {
+            p.push(format!("copy_targets: {t:?} is listed twice"));
+        }
+    }
+    for (name, r) in &plan.repositories {
+        if name != &plan.primary && !plan.copy_targets.contains(name) {
+            p.push(format!(
+                "repositories.{name}: neither the primary nor a copy target"
+            ));
+        }
+        if r.url.trim().is_empty() {
+            p.push(format!("repositories.{name}.url is empty"));
+        }
+        if (r.require_mount || r.min_free.is_some())
+            && crate::preflight::local_path(&r.url).is_none()
+        {
+            p.push(format!(
+                "repositories.{name}: require_mount and min_free need a local path url"
+            ));
+        }
+        if let Some(w) = &r.retention.keep_within {
+            if let Err(e) = w.parse::<KeepDuration>() {
+                p.push(format!("repositories.{name}.retention.keep_within: {e}"));
+            }
+        }
+    }
+}
+
+fn sources(plan: &Plan, p: &mut Vec<String>) {
+    if plan.sources.is_empty() && plan.pbs.is_none() {
+        p.push("nothing to back up: add [[sources]] or [pbs]".into());
+    }
+    let mut names = BTreeSet::new();
+    for s in &plan.sources {
+        if !is_word(&s.name) {
+            p.push(format!(
+                "sources: name {:?}: use letters, digits, '-' and '_' only",
+                s.name
+            ));
+        }
+        if s.name == PBS_SOURCE {
+            p.push(format!(
+                "sources: the name {PBS_SOURCE:?} is reserved for [pbs]"
+            ));
+        }
+        if !names.insert(&s.name) {
+            p.push(format!("sources: {:?} is defined twice", s.name));
+        }
+        if s.paths.is_empty() {
+            p.push(format!("sources.{}: paths is empty", s.name));
+        }
+        if let Some(rel) = s.paths.iter().find(|p| !p.is_absolute()) {
+            p.push(format!(
+                "sources.{}: path {} is not absolute",
+                s.name,
+                rel.display()
+            ));
+        }
+        if let Some(t) = s.tags.iter().find(|t| t.is_empty() || t.contains(',')) {
+            p.push(format!(
+                "sources.{}: tag {t:?} is empty or has a comma",
+                s.name
+            ));
+        }
+    }
+}
+
+fn api(section: &str, a: &ApiConfig, kind: &str, p: &mut Vec<String>) {
+    if !a.url.starts_with("https://") {
+        p.push(format!("{section}.url must start with https://"));
+    }
+    if let Some(why) = token_id_problem(&a.token_id) {
+        p.push(format!("{section}.token_id {:?}: {why}", a.token_id));
+    }
+    if a.fingerprint.is_some() && a.ca_file.is_some() {
+        p.push(format!("{section}: give fingerprint or ca_file, not both"));
+    }
+    if let Some(fp) = &a.fingerprint {
+        if crate::api::tls::parse_fingerprint(fp).is_none() {
+            p.push(format!(
+                "{section}.fingerprint: expected 32 hex pairs separated by ':' (the {kind} certificate's SHA-256)"
+            ));
+        }
+    }
+    if a.poll_interval.0.is_zero() {
+        p.push(format!("{section}.poll_interval must not be zero"));
+    }
+}
+
+/// Why a token id is not `USER@REALM!TOKENNAME`, if it is not.
+pub(crate) fn token_id_problem(id: &str) -> Option<&'static str> {
+    let Some((user, token)) = id.split_once('!') else {
+        return Some("expected USER@REALM!TOKENNAME");
+    };
+    let Some((u, realm)) = user.split_once('@') else {
+        return Some("the user part needs @REALM");
+    };
+    if u.is_empty() || realm.is_empty() {
+        return Some("user and realm must not be empty");
+    }
+    let mut chars = token.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !first_ok || !rest_ok || token.len() < 2 {
+        return Some("the token name must start with a letter and hold only letters, digits, '.', '-', '_' (2 or more)");
+    }
+    None
+}
+
+/// Why a snapshot prefix cannot make valid PVE snapshot names, if it cannot.
+pub(crate) fn snapshot_prefix_problem(prefix: &str) -> Option<&'static str> {
+    let mut chars = prefix.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return Some("must start with a letter");
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Some("only letters, digits, '-' and '_' are allowed");
+    }
+    // PREFIX-YYYYMMDD-HHMMSS must fit PVE's 40 characters.
+    if prefix.len() + 16 > 40 {
+        return Some("at most 24 characters (names are PREFIX-YYYYMMDD-HHMMSS, 40 at most)");
+    }
+    None
+}
+
+fn is_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_ids() {
+        assert_eq!(token_id_problem("backup@pve!hbk"), None);
+        assert!(token_id_problem("backup@pve").is_some());
+        assert!(token_id_problem("backup!hbk").is_some());
+        assert!(token_id_problem("backup@pve!1x").is_some());
+        assert!(token_id_problem("backup@pve!a b").is_some());
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(snapshot_prefix_problem("hbk"), None);
+        assert!(snapshot_prefix_problem("1hbk").is_some());
+        assert!(snapshot_prefix_problem("hbk.x").is_some());
+        assert!(snapshot_prefix_problem(&"a".repeat(25)).is_some());
+        assert_eq!(snapshot_prefix_problem(&"a".repeat(24)), None);
+    }
+}

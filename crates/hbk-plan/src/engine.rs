@@ -1,0 +1,191 @@
+//! The plan's steps that act on repositories, as plain functions over
+//! hbk-engine. The pipeline calls only these, so wiring a new engine
+//! command is a change in this file alone.
+//!
+//! `copy` and `prune` are not in this build's engine yet:
+//! [`copy_snapshots`] and [`prune_repository`] return
+//! [`Error::NotAvailable`], which the run reports as a failed step, never
+//! as success.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use hbk_engine::commands::backup::{backup, BackupOptions, BackupSummary, NoProgress};
+use hbk_engine::commands::check::{check, CheckOptions, CheckReport, ReadData};
+use hbk_engine::commands::forget::{forget, ForgetOptions, ForgetReport, KeepPolicy};
+use hbk_engine::lock::RepoLock;
+use hbk_engine::snapshots::{list_snapshots, SnapshotFilter};
+use hbk_repo::{GoTime, Id, Repository, SnapshotFile};
+
+use crate::config::Retention;
+use crate::secret::Secret;
+use crate::{Error, Result};
+
+/// A repository the run may use: it passed preflight and is open (its
+/// key was derived once; every step works on a clone of the handle).
+#[derive(Debug, Clone)]
+pub struct RepoTarget {
+    /// Its name in the plan.
+    pub name: String,
+    /// Its location (`hbk -r`).
+    pub location: String,
+    /// Its password.
+    pub password: Secret,
+    repo: Repository,
+}
+
+impl RepoTarget {
+    /// Opens the repository (reads its config and key; writes nothing).
+    pub fn connect(name: &str, location: &str, password: Secret) -> Result<RepoTarget> {
+        let backend = hbk_backend::open(location).map_err(|e| Error::Other(e.to_string()))?;
+        let repo = Repository::open(backend, password.expose().as_bytes())?;
+        Ok(RepoTarget {
+            name: name.to_string(),
+            location: location.to_string(),
+            password,
+            repo,
+        })
+    }
+
+    /// The open repository.
+    pub fn open(&self) -> Result<Repository> {
+        Ok(self.repo.clone())
+    }
+}
+
+/// What one source's backup is.
+#[derive(Debug, Clone)]
+pub struct BackupJob {
+    /// Paths to back up.
+    pub paths: Vec<PathBuf>,
+    /// Exclude patterns.
+    pub excludes: Vec<String>,
+    /// Tags (the plan's and the source's first).
+    pub tags: Vec<String>,
+    /// Host name recorded, if not this machine's.
+    pub host: Option<String>,
+    /// Snapshot time (the run's time).
+    pub time: DateTime<Utc>,
+    /// Ignore ctime when deciding whether a file changed (PBS chunks).
+    pub ignore_ctime: bool,
+    /// Stay on each path's file system.
+    pub one_file_system: bool,
+}
+
+/// Backs up one source into `repo` under a shared lock.
+pub fn backup_source(repo: &RepoTarget, job: &BackupJob) -> Result<BackupSummary> {
+    let indexed = repo.open()?.into_indexed()?;
+    let _lock = RepoLock::acquire(&indexed, false)?;
+    let opts = BackupOptions {
+        tags: job.tags.clone(),
+        host: job.host.clone(),
+        time: Some(GoTime(job.time.fixed_offset())),
+        excludes: job.excludes.clone(),
+        ignore_ctime: job.ignore_ctime,
+        one_file_system: job.one_file_system,
+        ..BackupOptions::default()
+    };
+    Ok(backup(&indexed, &job.paths, &opts, &NoProgress)?)
+}
+
+/// The engine's keep policy for a plan's retention section.
+pub fn keep_policy(r: &Retention) -> Result<KeepPolicy> {
+    let n = |v: Option<u32>| v.map(i64::from);
+    Ok(KeepPolicy {
+        last: n(r.keep_last),
+        hourly: n(r.keep_hourly),
+        daily: n(r.keep_daily),
+        weekly: n(r.keep_weekly),
+        monthly: n(r.keep_monthly),
+        yearly: n(r.keep_yearly),
+        within: r
+            .keep_within
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(Error::Engine)?,
+        ..KeepPolicy::default()
+    })
+}
+
+/// The filter selecting this plan's snapshots.
+pub fn plan_filter(tag: &str) -> SnapshotFilter {
+    SnapshotFilter {
+        tags: vec![vec![tag.to_string()]],
+        ..SnapshotFilter::default()
+    }
+}
+
+/// `forget` with the repository's policy, limited to this plan's
+/// snapshots (tag `plan_tag`).
+pub fn forget_plan_snapshots(
+    repo: &RepoTarget,
+    retention: &Retention,
+    plan_tag: &str,
+    dry_run: bool,
+) -> Result<ForgetReport> {
+    let r = repo.open()?;
+    let opts = ForgetOptions {
+        policy: keep_policy(retention)?,
+        filter: plan_filter(plan_tag),
+        dry_run,
+        ..ForgetOptions::default()
+    };
+    Ok(forget(&r, &opts)?)
+}
+
+/// What a prune freed.
+#[derive(Debug, Clone, Default)]
+pub struct PruneOutcome {
+    /// Bytes removed from the repository.
+    pub bytes_freed: u64,
+}
+
+/// `prune`: remove data no snapshot needs.
+///
+/// WIRING POINT: call `hbk_engine::commands::prune` here once it exists
+/// (plan first, then execute unless `dry_run`), under an exclusive lock.
+pub fn prune_repository(_repo: &RepoTarget, _dry_run: bool) -> Result<PruneOutcome> {
+    Err(Error::NotAvailable("prune"))
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOutcome {
+    /// Snapshots copied.
+    pub snapshots: Vec<String>,
+    /// Bytes of new data stored in the target.
+    pub bytes_added: u64,
+}
+
+/// `copy`: the snapshots `ids` of `from` (full hex ids: every snapshot of
+/// this plan in the primary) into `to`, skipping those `to` already holds.
+/// `CopyOutcome::snapshots` lists the ones copied (or, in a dry run, that
+/// would be).
+///
+/// WIRING POINT: call `hbk_engine::commands::copy` here once it exists
+/// (`from.open()?.into_indexed()?`, `to.open()?` — already opened with its
+/// own password — under a shared lock on `to`; nothing written when
+/// `dry_run`).
+pub fn copy_snapshots(
+    _from: &RepoTarget,
+    _to: &RepoTarget,
+    _ids: &[String],
+    _dry_run: bool,
+) -> Result<CopyOutcome> {
+    Err(Error::NotAvailable("copy"))
+}
+
+/// `check`, reading `subset` of the data.
+pub fn check_repository(repo: &RepoTarget, subset: ReadData) -> Result<CheckReport> {
+    let r = repo.open()?;
+    Ok(check(&r, &CheckOptions { read_data: subset })?)
+}
+
+/// This plan's snapshots in `repo`, oldest first.
+pub fn plan_snapshots(repo: &RepoTarget, plan_tag: &str) -> Result<Vec<(Id, SnapshotFile)>> {
+    let r = repo.open()?;
+    let mut s = list_snapshots(&r, &plan_filter(plan_tag))?;
+    s.sort_by_key(|(_, sn)| sn.time.0);
+    Ok(s)
+}

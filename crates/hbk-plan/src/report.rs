@@ -1,0 +1,195 @@
+//! What a run did: step results, the JSON status file, the Prometheus
+//! textfile and the human summary.
+//!
+//! The status file is also the plan's memory: the next run reads it back
+//! to carry forward the last success times and the last drill results.
+
+mod prometheus;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+pub use prometheus::prometheus_text;
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Done.
+    Ok,
+    /// Done, with warnings worth reading (e.g. `WARNINGS: 1`).
+    Warning,
+    /// Not done.
+    Failed,
+    /// Not attempted because something it needs failed or is not
+    /// configured; the cause is reported by another step.
+    Skipped,
+    /// A dry run: checked, would be done.
+    Planned,
+}
+
+impl Status {
+    /// Whether the step held (ok, warning, planned).
+    pub fn held(self) -> bool {
+        matches!(self, Status::Ok | Status::Warning | Status::Planned)
+    }
+}
+
+/// One step of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Unique name, e.g. `snapshot:qemu/100`, `backup:docker`, `copy:usb`.
+    pub name: String,
+    /// The kind: `preflight`, `snapshot`, `rotate`, `vzdump`, `pbs`,
+    /// `hook`, `backup`, `copy`, `forget`, `prune`, `drill`.
+    pub kind: String,
+    /// The repository the step is about, if any.
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// The outcome.
+    pub status: Status,
+    /// What happened, in a sentence.
+    pub message: String,
+    /// Wall-clock start.
+    pub started: DateTime<Utc>,
+    /// Wall-clock duration.
+    pub duration_secs: f64,
+    /// New data stored (backup, copy).
+    #[serde(default)]
+    pub bytes_added: Option<u64>,
+    /// The snapshot made (backup) or used (drill).
+    #[serde(default)]
+    pub snapshot: Option<String>,
+}
+
+/// A drill's result, kept until the next drill.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrillResult {
+    /// When (plan time).
+    pub time: DateTime<Utc>,
+    /// Whether restored files matched and the check passed.
+    pub ok: bool,
+    /// Files restored and compared.
+    pub files: usize,
+    /// Snapshots drilled.
+    pub snapshots: Vec<String>,
+    /// Mismatches and check errors, or `all files matched`.
+    pub message: String,
+}
+
+/// Per-repository state after a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RepoState {
+    /// Whether every step on this repository held in this run.
+    pub ok: bool,
+    /// Last run in which every step on it held.
+    #[serde(default)]
+    pub last_success: Option<DateTime<Utc>>,
+    /// Time of its newest snapshot of this plan.
+    #[serde(default)]
+    pub newest_snapshot: Option<DateTime<Utc>>,
+    /// Seconds between the run's time and the newest snapshot (RPO).
+    #[serde(default)]
+    pub snapshot_age_secs: Option<i64>,
+    /// Bytes added in this run.
+    #[serde(default)]
+    pub bytes_added: u64,
+    /// The latest drill.
+    #[serde(default)]
+    pub drill: Option<DrillResult>,
+}
+
+/// The JSON status file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The plan's name.
+    pub plan: String,
+    /// The run's (possibly injected) time.
+    pub time: DateTime<Utc>,
+    /// Wall-clock start.
+    pub started: DateTime<Utc>,
+    /// Wall-clock duration.
+    pub duration_secs: f64,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Whether every step held.
+    pub ok: bool,
+    /// Last run time at which every step held.
+    #[serde(default)]
+    pub last_success: Option<DateTime<Utc>>,
+    /// Last time each step held, by step name.
+    #[serde(default)]
+    pub step_last_success: BTreeMap<String, DateTime<Utc>>,
+    /// Per repository.
+    #[serde(default)]
+    pub repositories: BTreeMap<String, RepoState>,
+    /// The steps, in order.
+    pub steps: Vec<StepReport>,
+}
+
+impl RunReport {
+    /// Reads a status file; a missing file gives `None`.
+    pub fn read(path: &Path) -> Result<Option<RunReport>> {
+        match std::fs::read(path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::Other(format!("status file {}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// The human summary: one line per step and a verdict.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "plan {} at {}{}\n",
+            self.plan,
+            self.time.format("%Y-%m-%d %H:%M:%S UTC"),
+            if self.dry_run { " (dry run)" } else { "" }
+        );
+        for st in &self.steps {
+            let mark = match st.status {
+                Status::Ok => "ok     ",
+                Status::Warning => "WARN   ",
+                Status::Failed => "FAILED ",
+                Status::Skipped => "skipped",
+                Status::Planned => "plan   ",
+            };
+            s.push_str(&format!(
+                "  {mark} {:<28} {} ({:.1} s)\n",
+                st.name, st.message, st.duration_secs
+            ));
+        }
+        let failed = self
+            .steps
+            .iter()
+            .filter(|s| s.status == Status::Failed)
+            .count();
+        if failed == 0 {
+            s.push_str(&format!(
+                "every step held ({} steps, {:.1} s)\n",
+                self.steps.len(),
+                self.duration_secs
+            ));
+        } else {
+            s.push_str(&format!("{failed} step(s) FAILED\n"));
+        }
+        s
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, then rename), so
+/// readers such as node_exporter never see half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

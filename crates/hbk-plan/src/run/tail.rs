@@ -1,0 +1,265 @@
+//! Steps 5 to 8: copies, retention, drills and the report.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use hbk_engine::commands::check::ReadData;
+
+use crate::config::{Plan, PBS_SOURCE};
+use crate::drill::drill;
+use crate::engine::{copy_snapshots, forget_plan_snapshots, plan_snapshots, prune_repository};
+use crate::report::{prometheus_text, write_atomic, RepoState, RunReport, Status};
+use crate::{Error, Result};
+
+use super::{Out, Runner};
+
+impl Runner<'_> {
+    /// Copies bring each target up to date: every snapshot of this plan
+    /// in the primary is offered, and the copy skips those the target
+    /// already holds, so a target that missed a run (USB disk away)
+    /// catches up on the next.
+    pub(super) fn copies(&mut self) {
+        let primary = self.plan.primary.clone();
+        let tag = self.plan.tag();
+        let offered: std::result::Result<Vec<String>, String> = self
+            .repo(&primary)
+            .and_then(|from| plan_snapshots(&from, &tag).map_err(|e| e.to_string()))
+            .map(|list| list.iter().map(|(id, _)| id.to_hex()).collect());
+        for name in self.plan.copy_targets.clone() {
+            let t = self.start();
+            let out = match (self.repo(&primary), self.repo(&name), &offered) {
+                (_, Err(e), _) => Out::failed(e),
+                (Err(e), _, _) => Out::skipped(e),
+                (_, _, Err(e)) => Out::failed(format!("listing {primary}: {e}")),
+                (Ok(_), Ok(_), Ok(ids)) if ids.is_empty() => {
+                    Out::skipped(format!("{primary} holds no snapshot of this plan"))
+                }
+                (Ok(from), Ok(to), Ok(ids)) => {
+                    match copy_snapshots(&from, &to, ids, self.opts.dry_run) {
+                        Ok(c) => {
+                            *self.bytes.entry(name.clone()).or_default() += c.bytes_added;
+                            let mut o = if self.opts.dry_run {
+                                Out::planned(format!(
+                                    "would copy {} snapshot(s)",
+                                    c.snapshots.len()
+                                ))
+                            } else {
+                                Out::ok(format!(
+                                    "{} snapshot(s) copied, {} bytes added",
+                                    c.snapshots.len(),
+                                    c.bytes_added
+                                ))
+                            };
+                            o.bytes_added = Some(c.bytes_added);
+                            o
+                        }
+                        Err(e) => Out::failed(e.to_string()),
+                    }
+                }
+            };
+            self.record(t, format!("copy:{name}"), "copy", Some(&name), out);
+        }
+    }
+
+    pub(super) fn retention(&mut self) {
+        let tag = self.plan.tag();
+        for name in self.plan.repo_order() {
+            let cfg = &self.plan.repositories[name];
+            let t = self.start();
+            let target = self.repo(name);
+            let out = match &target {
+                Err(e) => Out::skipped(e.clone()),
+                Ok(r) => match forget_plan_snapshots(r, &cfg.retention, &tag, self.opts.dry_run) {
+                    Ok(rep) if self.opts.dry_run => {
+                        Out::planned(format!("would forget {} snapshot(s)", rep.removed.len()))
+                    }
+                    Ok(rep) if rep.policy_empty => Out::ok("no keep rules: nothing forgotten"),
+                    Ok(rep) => Out::ok(format!("{} snapshot(s) forgotten", rep.removed.len())),
+                    Err(e) => Out::failed(e.to_string()),
+                },
+            };
+            self.record(t, format!("forget:{name}"), "forget", Some(name), out);
+            if cfg.retention.prune {
+                let t = self.start();
+                let out = match &target {
+                    Err(e) => Out::skipped(e.clone()),
+                    Ok(r) => match prune_repository(r, self.opts.dry_run) {
+                        Ok(p) => Out::ok(format!("{} bytes freed", p.bytes_freed)),
+                        Err(e) => Out::failed(e.to_string()),
+                    },
+                };
+                self.record(t, format!("prune:{name}"), "prune", Some(name), out);
+            }
+        }
+    }
+
+    /// Whether drills are due: forced in drill mode, else when the last
+    /// drill is `every_days` old.
+    fn drill_due(&self) -> bool {
+        if self.opts.mode == super::Mode::Drill {
+            return true;
+        }
+        let last = self.previous.as_ref().and_then(|p| {
+            p.repositories
+                .values()
+                .filter_map(|r| r.drill.as_ref().map(|d| d.time))
+                .min()
+        });
+        match last {
+            None => true,
+            Some(t) => {
+                self.opts.now - t >= chrono::Duration::days(self.plan.drill.every_days.into())
+            }
+        }
+    }
+
+    pub(super) fn drills(&mut self) {
+        if !self.drill_due() {
+            return;
+        }
+        let tag = self.plan.tag();
+        let mut groups: Vec<Vec<String>> = self
+            .plan
+            .sources
+            .iter()
+            .map(|s| vec![tag.clone(), s.name.clone()])
+            .collect();
+        if self.plan.pbs.is_some() {
+            groups.push(vec![tag.clone(), PBS_SOURCE.to_string()]);
+        }
+        let subset: ReadData = self
+            .plan
+            .drill
+            .read_data_subset
+            .parse()
+            .unwrap_or(ReadData::None);
+        let scratch = self.plan.state_dir.join("drill");
+        for name in self.plan.drill_repos() {
+            let t = self.start();
+            let out = match self.repo(&name) {
+                Err(e) => Out::skipped(e),
+                Ok(_) if self.opts.dry_run => Out::planned(format!(
+                    "would restore up to {} files per snapshot and check {}",
+                    self.plan.drill.files, self.plan.drill.read_data_subset
+                )),
+                Ok(r) => match drill(
+                    &r,
+                    &groups,
+                    self.plan.drill.files,
+                    subset,
+                    &scratch,
+                    self.opts.now,
+                ) {
+                    Ok(d) => {
+                        let o = if d.ok {
+                            Out::ok(d.message.clone())
+                        } else {
+                            Out::failed(d.message.clone())
+                        };
+                        self.drills.insert(name.clone(), d);
+                        o
+                    }
+                    Err(e) => Out::failed(e.to_string()),
+                },
+            };
+            self.record(t, format!("drill:{name}"), "drill", Some(&name), out);
+        }
+    }
+
+    pub(super) fn finish(self, started: DateTime<Utc>, duration: f64) -> RunReport {
+        let now = self.opts.now;
+        let ok = self.steps.iter().all(|s| s.status != Status::Failed);
+        let prev = self.previous.as_ref();
+        let mut step_last_success = prev
+            .map(|p| p.step_last_success.clone())
+            .unwrap_or_default();
+        if !self.opts.dry_run {
+            for s in &self.steps {
+                if matches!(s.status, Status::Ok | Status::Warning) {
+                    step_last_success.insert(s.name.clone(), now);
+                }
+            }
+        }
+        let mut repositories = BTreeMap::new();
+        for name in self.plan.repo_order() {
+            let held = self
+                .steps
+                .iter()
+                .filter(|s| s.repository.as_deref() == Some(name))
+                .all(|s| s.status.held() && s.status != Status::Skipped);
+            let before = prev.and_then(|p| p.repositories.get(name));
+            let newest = self
+                .repos
+                .get(name)
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|r| plan_snapshots(r, &self.plan.tag()).ok())
+                .and_then(|s| s.last().map(|(_, sn)| sn.time.0.with_timezone(&Utc)));
+            repositories.insert(
+                name.to_string(),
+                RepoState {
+                    ok: held,
+                    last_success: if held && !self.opts.dry_run {
+                        Some(now)
+                    } else {
+                        before.and_then(|b| b.last_success)
+                    },
+                    newest_snapshot: newest,
+                    snapshot_age_secs: newest.map(|t| (now - t).num_seconds()),
+                    bytes_added: self.bytes.get(name).copied().unwrap_or(0),
+                    drill: self
+                        .drills
+                        .get(name)
+                        .cloned()
+                        .or_else(|| before.and_then(|b| b.drill.clone())),
+                },
+            );
+        }
+        RunReport {
+            plan: self.plan.name.clone(),
+            time: now,
+            started,
+            duration_secs: duration,
+            dry_run: self.opts.dry_run,
+            ok,
+            last_success: if ok && !self.opts.dry_run {
+                Some(now)
+            } else {
+                prev.and_then(|p| p.last_success)
+            },
+            step_last_success,
+            repositories,
+            steps: self.steps,
+        }
+    }
+}
+
+/// Writes the JSON status file, the Prometheus textfile and the drill
+/// history.
+pub(super) fn write_reports(plan: &Plan, r: &RunReport) -> Result<()> {
+    let json = serde_json::to_vec_pretty(r).map_err(|e| Error::Other(e.to_string()))?;
+    write_atomic(&plan.json_path(), &json)?;
+    if let Some(p) = &plan.report.prometheus {
+        write_atomic(p, prometheus_text(r).as_bytes())?;
+    }
+    let drilled: Vec<_> = r
+        .steps
+        .iter()
+        .filter(|s| s.kind == "drill" && s.status != Status::Skipped)
+        .collect();
+    if !drilled.is_empty() {
+        use std::io::Write;
+        let path = plan.state_dir.join("drills.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        for s in drilled {
+            let line = serde_json::json!({
+                "time": r.time, "repository": s.repository, "status": s.status, "message": s.message,
+            });
+            writeln!(f, "{line}").map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
