@@ -9,8 +9,8 @@ mod forget;
 mod keys;
 mod kill;
 mod output;
-mod prune;
 mod plan;
+mod prune;
 mod restore;
 mod usb;
 

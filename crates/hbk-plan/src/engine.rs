@@ -1,19 +1,19 @@
 //! The plan's steps that act on repositories, as plain functions over
 //! hbk-engine. The pipeline calls only these, so wiring a new engine
 //! command is a change in this file alone.
-//!
-//! `copy` and `prune` are not in this build's engine yet:
-//! [`copy_snapshots`] and [`prune_repository`] return
-//! [`Error::NotAvailable`], which the run reports as a failed step, never
-//! as success.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use hbk_engine::commands::backup::{backup, BackupOptions, BackupSummary, NoProgress};
 use hbk_engine::commands::check::{check, CheckOptions, CheckReport, ReadData};
+use hbk_engine::commands::copy::{
+    copy, plan_copies, CopyOptions, CopyOutcome as EngineCopyOutcome,
+};
 use hbk_engine::commands::forget::{forget, ForgetOptions, ForgetReport, KeepPolicy};
+use hbk_engine::commands::prune::{prune_locked, PruneOptions};
 use hbk_engine::lock::RepoLock;
+use hbk_engine::progress::Silent;
 use hbk_engine::snapshots::{list_snapshots, SnapshotFilter};
 use hbk_repo::{GoTime, Id, Repository, SnapshotFile};
 
@@ -141,12 +141,27 @@ pub struct PruneOutcome {
     pub bytes_freed: u64,
 }
 
-/// `prune`: remove data no snapshot needs.
-///
-/// WIRING POINT: call `hbk_engine::commands::prune` here once it exists
-/// (plan first, then execute unless `dry_run`), under an exclusive lock.
-pub fn prune_repository(_repo: &RepoTarget, _dry_run: bool) -> Result<PruneOutcome> {
-    Err(Error::NotAvailable("prune"))
+/// `prune`: remove data no snapshot needs, under an exclusive lock. A dry
+/// run only decides: it takes no lock and writes nothing.
+pub fn prune_repository(repo: &RepoTarget, dry_run: bool) -> Result<PruneOutcome> {
+    let r = repo.open()?;
+    let opts = PruneOptions {
+        dry_run,
+        ..PruneOptions::default()
+    };
+    let report = if dry_run {
+        prune_locked(&r, &opts, &Silent)?
+    } else {
+        let _lock = RepoLock::acquire(&r, true)?;
+        prune_locked(&r, &opts, &Silent)?
+    };
+    Ok(PruneOutcome {
+        bytes_freed: if dry_run {
+            0
+        } else {
+            report.plan.bytes_freed()
+        },
+    })
 }
 
 /// What a copy did.
@@ -159,21 +174,49 @@ pub struct CopyOutcome {
 }
 
 /// `copy`: the snapshots `ids` of `from` (full hex ids: every snapshot of
-/// this plan in the primary) into `to`, skipping those `to` already holds.
-/// `CopyOutcome::snapshots` lists the ones copied (or, in a dry run, that
-/// would be).
-///
-/// WIRING POINT: call `hbk_engine::commands::copy` here once it exists
-/// (`from.open()?.into_indexed()?`, `to.open()?` — already opened with its
-/// own password — under a shared lock on `to`; nothing written when
-/// `dry_run`).
+/// this plan in the primary) into `to`, skipping those `to` already holds,
+/// under shared locks on both. `CopyOutcome::snapshots` lists the ones
+/// copied (or, in a dry run, that would be; a dry run writes nothing).
 pub fn copy_snapshots(
-    _from: &RepoTarget,
-    _to: &RepoTarget,
-    _ids: &[String],
-    _dry_run: bool,
+    from: &RepoTarget,
+    to: &RepoTarget,
+    ids: &[String],
+    dry_run: bool,
 ) -> Result<CopyOutcome> {
-    Err(Error::NotAvailable("copy"))
+    let src = from.open()?;
+    let dst = to.open()?;
+    let opts = CopyOptions {
+        ids: ids.to_vec(),
+        pack_size: 16 << 20,
+        level: Some(3),
+        ..CopyOptions::default()
+    };
+    if ids.is_empty() {
+        return Ok(CopyOutcome::default());
+    }
+    if dry_run {
+        let pending = plan_copies(&src, &dst, &opts)?;
+        return Ok(CopyOutcome {
+            snapshots: pending
+                .into_iter()
+                .filter(|p| p.2.is_none())
+                .map(|p| p.0.to_hex())
+                .collect(),
+            bytes_added: 0,
+        });
+    }
+    let _src_lock = RepoLock::acquire(&src, false)?;
+    let _dst_lock = RepoLock::acquire(&dst, false)?;
+    let src = src.into_indexed()?;
+    let dst = dst.into_indexed()?;
+    let mut outcome = CopyOutcome::default();
+    for (id, result) in copy(&src, &dst, &opts, &Silent)? {
+        if let EngineCopyOutcome::Copied { bytes, .. } = result {
+            outcome.snapshots.push(id.to_hex());
+            outcome.bytes_added += bytes;
+        }
+    }
+    Ok(outcome)
 }
 
 /// `check`, reading `subset` of the data.

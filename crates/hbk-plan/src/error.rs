@@ -100,9 +100,6 @@ pub enum Error {
         /// The lock file.
         path: PathBuf,
     },
-    /// An engine step that this build does not have yet (copy, prune).
-    #[error("{0} is not available in this build of hbk")]
-    NotAvailable(&'static str),
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {

@@ -71,6 +71,11 @@ pub trait CopyProgress: PhaseProgress {
     fn outcome(&self, id: &Id, outcome: &CopyOutcome);
 }
 
+impl CopyProgress for crate::progress::Silent {
+    fn snapshot(&self, _: &Id, _: &SnapshotFile) {}
+    fn outcome(&self, _: &Id, _: &CopyOutcome) {}
+}
+
 /// Copies snapshots from `src` to `dst`. The caller holds shared locks on
 /// both. Returns each source snapshot with its outcome, oldest first.
 pub fn copy(
@@ -79,24 +84,42 @@ pub fn copy(
     opts: &CopyOptions,
     progress: &dyn CopyProgress,
 ) -> Result<Vec<(Id, CopyOutcome)>> {
-    let chosen = choose(src, opts)?;
-    let existing = copies_in(dst)?;
     let saver = BlobSaver::new(dst, dst.index(), opts.pack_size, level(dst, opts), false);
     let mut out = Vec::new();
-    for (id, sn) in chosen {
+    for (id, sn, existing) in plan_copies(src, dst, opts)? {
         progress.snapshot(&id, &sn);
-        let original = sn.original.unwrap_or(id);
-        let found = existing
-            .get(&original)
-            .and_then(|list| list.iter().find(|(_, c)| same_backup(c, &sn)));
-        let outcome = match found {
-            Some((target, _)) => CopyOutcome::AlreadyCopied { target: *target },
-            None => copy_one(src, dst, &saver, &sn, original, progress)?,
+        let outcome = match existing {
+            Some(target) => CopyOutcome::AlreadyCopied { target },
+            None => {
+                let original = sn.original.unwrap_or(id);
+                copy_one(src, dst, &saver, &sn, original, progress)?
+            }
         };
         progress.outcome(&id, &outcome);
         out.push((id, outcome));
     }
     Ok(out)
+}
+
+/// The source snapshots `opts` selects, oldest first, each with the id of
+/// its existing copy in `dst` if there is one. Reads only snapshot files:
+/// a dry run of [`copy`].
+pub fn plan_copies(
+    src: &Repository,
+    dst: &Repository,
+    opts: &CopyOptions,
+) -> Result<Vec<(Id, SnapshotFile, Option<Id>)>> {
+    let existing = copies_in(dst)?;
+    Ok(choose(src, opts)?
+        .into_iter()
+        .map(|(id, sn)| {
+            let found = existing
+                .get(&sn.original.unwrap_or(id))
+                .and_then(|list| list.iter().find(|(_, c)| same_backup(c, &sn)))
+                .map(|(target, _)| *target);
+            (id, sn, found)
+        })
+        .collect())
 }
 
 fn level(dst: &Repository, opts: &CopyOptions) -> Option<i32> {
