@@ -49,6 +49,15 @@ pub struct GlobalOpts {
     /// Target pack size in MiB (4 to 128).
     #[arg(long = "pack-size", global = true)]
     pub pack_size: Option<u64>,
+    /// Backend option KEY=VALUE, repeatable (s3.region, s3.bucket-lookup,
+    /// s3.storage-class, s3.connections, rest.connections, retry.max-attempts,
+    /// retry.initial-delay-ms).
+    #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Refuse a local repository unless its directory is a mount point
+    /// (a removable disk that is actually mounted) (env: HBK_REQUIRE_MOUNT=1).
+    #[arg(long = "require-mount", global = true)]
+    pub require_mount: bool,
 }
 
 /// The commands.

@@ -38,7 +38,9 @@ pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<i32> {
         None
     };
     let location = password::repository(g)?;
-    let backend = repo::backend(&location)?;
+    let backend = repo::backend_with(g, &location)?;
+    // Never print a REST password given in the location.
+    let location = hbk_backend::location::redact(&location);
     let pw = password::password(g)?;
     let opts = InitOptions {
         version,
