@@ -272,10 +272,14 @@ fn server_down_mid_backup(through: &Remote, direct: &Remote, proxy: &FaultProxy)
     );
     assert_eq!(proxy.mode(), Mode::Refuse, "the server never went down");
     let err = stderr(&out);
-    assert!(err.contains("giving up after 3 attempts"), "{err}");
+    let fatal = err
+        .lines()
+        .find(|l| l.starts_with("Fatal:"))
+        .unwrap_or_else(|| panic!("no Fatal: line: {}", describe(&out)));
+    assert!(fatal.contains("giving up after 3 attempts"), "{fatal}");
     assert!(
-        err.contains("127.0.0.1"),
-        "error does not name the backend: {err}"
+        fatal.contains("127.0.0.1"),
+        "error does not name the backend: {fatal}"
     );
     proxy.set_mode(Mode::Pass);
     ok(through.hbk(&["backup", src.to_str().unwrap()]));

@@ -73,11 +73,15 @@ impl RestBackend {
         options: &Options,
         display: String,
     ) -> Result<RestBackend, Error> {
+        // The client's I/O thread starts here and inherits the blocked
+        // SIGPIPE.
         let client = off_runtime(|| {
-            Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(600))
-                .build()
+            crate::sigpipe::blocked(|| {
+                Client::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .timeout(Duration::from_secs(600))
+                    .build()
+            })
         })
         .map_err(|e| Error::Open {
             location: display.clone(),
@@ -162,13 +166,7 @@ impl RestBackend {
 }
 
 fn transport(what: String, e: &reqwest::Error) -> BackendError {
-    let mut message = e.to_string();
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        message.push_str(": ");
-        message.push_str(&c.to_string());
-        cur = c.source();
-    }
+    let message = crate::error_chain(e);
     // Every transport failure (refused, reset, timed out, cut short) may
     // go away; a wrong URL or TLS setup fails the same way each attempt
     // and runs out of retries with this message.

@@ -33,7 +33,7 @@ use crate::layout;
 use crate::limit::Limiter;
 use crate::location::S3Location;
 use crate::options::Options;
-use crate::Error;
+use crate::{error_chain, Error};
 
 /// Packs at least this large are uploaded in parts.
 pub const MULTIPART_THRESHOLD: usize = 32 * 1024 * 1024;
@@ -165,6 +165,7 @@ impl S3Backend {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hbk-s3")
+            .on_thread_start(crate::sigpipe::block_in_this_thread)
             .enable_all()
             .build()
             .map_err(|e| Error::Open {
@@ -189,13 +190,14 @@ impl S3Backend {
         F::Output: Send,
     {
         let _permit = self.limiter.acquire();
+        let run = || crate::sigpipe::blocked(|| self.runtime.block_on(f));
         if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| match s.spawn(|| self.runtime.block_on(f)).join() {
+            std::thread::scope(|s| match s.spawn(run).join() {
                 Ok(v) => v,
                 Err(panic) => std::panic::resume_unwind(panic),
             })
         } else {
-            self.runtime.block_on(f)
+            run()
         }
     }
 
@@ -278,6 +280,7 @@ impl S3Backend {
             };
             let resp = reqwest::Client::new()
                 .put(url)
+                .header(reqwest::header::CONTENT_LENGTH, body.len())
                 .body(body)
                 .send()
                 .await
@@ -315,18 +318,6 @@ impl S3Backend {
             }
         }
     }
-}
-
-/// All messages of an error and its sources, joined.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Whether an error chain shows a network fault worth retrying.
