@@ -387,3 +387,32 @@ fn require_mount_refuses_a_plain_directory_and_accepts_a_mounted_one() {
     ));
     ok(hbk_tests::drivers::restic(&repo, &["check"]));
 }
+
+#[test]
+fn s3_second_read_fetches_no_metadata() {
+    let (_s3, proxy, direct, through) = s3_pair();
+    let (src, _) = edge_tree();
+    ok(direct.restic(&["init"]));
+    ok(direct.restic(&["backup", "-q", src.to_str().unwrap()]));
+    let metadata_gets = |lines: Vec<String>| {
+        lines
+            .into_iter()
+            .filter(|l| {
+                l.starts_with("GET ") && (l.contains("/index/") || l.contains("/snapshots/"))
+            })
+            .filter(|l| !l.contains("list-type") && !l.contains("prefix="))
+            .count()
+    };
+    ok(through.hbk(&["ls", "latest"]));
+    let first = metadata_gets(proxy.request_lines());
+    assert!(first >= 2, "first run read {first} index/snapshot files");
+    proxy.clear_request_lines();
+    ok(through.hbk(&["ls", "latest"]));
+    ok(through.hbk(&["snapshots"]));
+    let lines = proxy.request_lines();
+    assert_eq!(metadata_gets(lines.clone()), 0, "{lines:#?}");
+    // --no-cache goes to the server again.
+    proxy.clear_request_lines();
+    ok(through.hbk(&["--no-cache", "ls", "latest"]));
+    assert!(metadata_gets(proxy.request_lines()) >= 2);
+}

@@ -35,6 +35,7 @@ struct Counters {
     requests: AtomicU64,
     injected: AtomicU64,
     uploads: AtomicU64,
+    lines: Mutex<Vec<String>>,
 }
 
 /// A running proxy; stops accepting when dropped.
@@ -58,7 +59,7 @@ impl FaultProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let (m, c, s) = (mode.clone(), counters.clone(), stop.clone());
         std::thread::spawn(move || {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(0x4b42_6b);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(0x004b_426b);
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
@@ -101,6 +102,24 @@ impl FaultProxy {
     /// Requests seen so far.
     pub fn requests(&self) -> u64 {
         self.counters.requests.load(Ordering::SeqCst)
+    }
+
+    /// The request lines (`GET /path HTTP/1.1`) seen so far.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.counters
+            .lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Forgets the request lines seen so far.
+    pub fn clear_request_lines(&self) {
+        self.counters
+            .lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Faults injected so far (500s, drops and refusals).
@@ -167,6 +186,10 @@ fn handle(mut client: TcpStream, upstream: u16, mode: &Mutex<Mode>, c: &Counters
         .next()
         .unwrap_or_default()
         .to_string();
+    c.lines
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(first_line.clone());
     let is_upload = (first_line.starts_with("PUT ") || first_line.starts_with("POST "))
         && first_line.contains("/data/");
     match current {

@@ -317,6 +317,8 @@ impl Remote {
     pub fn hbk_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(hbk_binary());
         self.prepare(&mut cmd);
+        cmd.arg("--cache-dir")
+            .arg(self.dir.path().join("hbk-cache"));
         cmd.args(args);
         cmd
     }

@@ -7,8 +7,10 @@
 //!
 //! [`open_with`] turns a restic-style location plus `-o key=value`
 //! [`Options`] into a backend; remote backends come wrapped in a
-//! [`RetryBackend`] that retries transient faults.
+//! [`RetryBackend`] that retries transient faults and, when a cache
+//! directory is set, a [`CacheBackend`] keeping snapshot and index files.
 
+pub mod cache;
 pub mod layout;
 pub mod limit;
 mod local;
@@ -20,6 +22,7 @@ pub mod retry;
 mod s3;
 mod sigpipe;
 
+pub use cache::CacheBackend;
 pub use local::LocalBackend;
 pub use location::{Location, RestLocation, S3Location};
 pub use options::{Options, RetryEvent, RetryObserver};
@@ -108,17 +111,23 @@ pub fn open_with(location: &str, options: &Options) -> Result<Arc<dyn Backend>, 
     }
     Ok(match &loc {
         Location::Local(path) => Arc::new(LocalBackend::new(path)),
-        Location::S3(s3) => Arc::new(RetryBackend::new(
-            S3Backend::open(s3, options, display)?,
-            policy,
-            observer,
-        )),
-        Location::Rest(rest) => Arc::new(RetryBackend::new(
-            RestBackend::open(rest, options, display)?,
-            policy,
-            observer,
-        )),
+        Location::S3(s3) => remote(
+            RetryBackend::new(S3Backend::open(s3, options, display)?, policy, observer),
+            options,
+        ),
+        Location::Rest(rest) => remote(
+            RetryBackend::new(RestBackend::open(rest, options, display)?, policy, observer),
+            options,
+        ),
     })
+}
+
+/// A remote backend, behind the metadata cache when one is configured.
+fn remote<B: Backend + 'static>(b: B, options: &Options) -> Arc<dyn Backend> {
+    match options.cache_dir() {
+        Some(dir) => Arc::new(CacheBackend::new(b, dir)),
+        None => Arc::new(b),
+    }
 }
 
 /// All messages of an error and its sources, joined with `: `; a source

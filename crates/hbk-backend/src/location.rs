@@ -221,7 +221,7 @@ fn parse_rest(location: &str, rest: &str) -> Result<RestLocation, Error> {
         return Err(bad(location, "expected rest:http://… or rest:https://…"));
     }
     let mut url = url::Url::parse(rest).map_err(|e| bad(location, &e.to_string()))?;
-    if url.host_str().map_or(true, str::is_empty) {
+    if !matches!(url.host_str(), Some(h) if !h.is_empty()) {
         return Err(bad(location, "no host"));
     }
     if url.query().is_some() || url.fragment().is_some() {

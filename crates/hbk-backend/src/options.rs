@@ -35,6 +35,7 @@ pub struct Options {
     on_retry: Option<RetryObserver>,
     retry: Option<crate::retry::RetryPolicy>,
     require_mount: bool,
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Options {
@@ -44,6 +45,7 @@ impl fmt::Debug for Options {
             .field("on_retry", &self.on_retry.is_some())
             .field("retry", &self.retry)
             .field("require_mount", &self.require_mount)
+            .field("cache_dir", &self.cache_dir)
             .finish()
     }
 }
@@ -150,6 +152,18 @@ impl Options {
     /// Whether `--require-mount` is in force.
     pub fn require_mount(&self) -> bool {
         self.require_mount
+    }
+
+    /// Caches remote repositories' snapshot and index files under `dir`
+    /// (see [`crate::cache`]); `None` turns the cache off.
+    pub fn with_cache_dir(mut self, dir: Option<std::path::PathBuf>) -> Options {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// The metadata cache directory, if caching is on.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
     }
 
     /// The retry callback, if any.

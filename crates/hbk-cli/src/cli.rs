@@ -40,9 +40,12 @@ pub struct GlobalOpts {
     /// Be more verbose (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Do not use a local cache (hbk keeps none yet).
+    /// Do not use the local cache of remote repositories' metadata.
     #[arg(long = "no-cache", global = true)]
     pub no_cache: bool,
+    /// Directory of the metadata cache (default: $XDG_CACHE_HOME/hbk or ~/.cache/hbk).
+    #[arg(long = "cache-dir", global = true)]
+    pub cache_dir: Option<PathBuf>,
     /// Compression of new data: auto, off or max.
     #[arg(long, global = true, default_value = "auto")]
     pub compression: String,

@@ -22,7 +22,9 @@ pub fn backend(location: &str) -> Result<Arc<dyn Backend>> {
 pub fn backend_options(g: &GlobalOpts) -> Result<Options> {
     let require_mount = g.require_mount
         || std::env::var("HBK_REQUIRE_MOUNT").is_ok_and(|v| v == "1" || v == "true");
-    let mut o = Options::parse(&g.options)?.with_require_mount(require_mount);
+    let mut o = Options::parse(&g.options)?
+        .with_require_mount(require_mount)
+        .with_cache_dir(cache_dir(g));
     if g.verbose > 0 {
         o = o.with_retry_observer(Arc::new(|e: &RetryEvent| {
             eprintln!(
@@ -36,6 +38,22 @@ pub fn backend_options(g: &GlobalOpts) -> Result<Options> {
         }));
     }
     Ok(o)
+}
+
+/// Where remote repositories' metadata is cached, or `None` for
+/// `--no-cache` (or when no cache location is known).
+fn cache_dir(g: &GlobalOpts) -> Option<std::path::PathBuf> {
+    if g.no_cache {
+        return None;
+    }
+    if let Some(d) = &g.cache_dir {
+        return Some(d.clone());
+    }
+    let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty());
+    let base = xdg
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))?;
+    Some(base.join("hbk"))
 }
 
 /// The backend for `location` with the options of `g`.
