@@ -272,6 +272,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any string parses or fails cleanly, and neither the parsed
+        /// location nor the error shows a REST password.
+        #[test]
+        fn never_panics_or_shows_the_password(
+            s in ".{0,80}",
+            pw in "[A-Za-z0-9]{12,20}",
+            host in "[a-z]{1,10}",
+        ) {
+            let _ = parse(&s);
+            let loc = format!("rest:https://user:{pw}@{host}:8000/{s}");
+            match parse(&loc) {
+                Ok(l) => {
+                    proptest::prop_assert!(!l.to_string().contains(&pw));
+                    let debug = format!("{l:?}");
+                    proptest::prop_assert!(!debug.contains(&pw));
+                }
+                Err(e) => proptest::prop_assert!(!e.to_string().contains(&pw)),
+            }
+        }
+    }
+
     #[test]
     fn local_paths() {
         assert_eq!(
