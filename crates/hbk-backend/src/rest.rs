@@ -363,6 +363,50 @@ mod tests {
         assert!(!s(400, "POST").is_transient());
     }
 
+    /// A server speaking only version 1 of the listing: the backend falls
+    /// back to names plus a HEAD per file for the size.
+    #[test]
+    fn v1_listing_falls_back_to_head() {
+        use std::io::{BufRead, BufReader, Write};
+        let id = Id::hash(b"key");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hex = id.to_hex();
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let resp = if line.starts_with("GET /repo/keys/ ") {
+                    let body = format!("[\"{hex}\",\"not-an-id\"]");
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                } else {
+                    "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nConnection: close\r\n\r\n".to_string()
+                };
+                s.write_all(resp.as_bytes()).unwrap();
+                seen.push(line.trim().to_string());
+            }
+            seen
+        });
+        let loc = crate::location::parse(&format!("rest:http://127.0.0.1:{port}/repo/")).unwrap();
+        let crate::Location::Rest(loc) = loc else {
+            panic!()
+        };
+        let b = RestBackend::open(&loc, &Options::new(), "test".into()).unwrap();
+        assert_eq!(b.list(FileType::Key).unwrap(), vec![(id, 42)]);
+        let seen = server.join().unwrap();
+        assert_eq!(seen[1], format!("HEAD /repo/keys/{} HTTP/1.1", id.to_hex()));
+    }
+
     #[test]
     fn wire_paths() {
         let id = Id::hash(b"x");
