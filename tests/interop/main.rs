@@ -1,6 +1,7 @@
 //! Interop tests: hbk and the real restic on the same repositories, both
 //! ways. One test binary; topics in submodules.
 
+mod backends;
 mod backup;
 mod copy;
 mod everyday;

@@ -1,10 +1,13 @@
 //! Support for hbk's interop tests: an edge-case source tree, a tree
-//! comparer, and drivers for the real `restic` and the `hbk` binaries.
+//! comparer, drivers for the real `restic` and the `hbk` binaries, test
+//! S3 and REST servers and a fault-injecting proxy.
 
 pub mod compare;
 pub mod drivers;
+pub mod faults;
 pub mod locks;
 pub mod proxmox_emulator;
+pub mod servers;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

@@ -53,6 +53,11 @@ pub struct GlobalOpts {
     /// Target pack size in MiB (4 to 128).
     #[arg(long = "pack-size", global = true)]
     pub pack_size: Option<u64>,
+    /// Backend option KEY=VALUE, repeatable (s3.region, s3.bucket-lookup,
+    /// s3.storage-class, s3.connections, rest.connections, retry.max-attempts,
+    /// retry.initial-delay-ms).
+    #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
     /// Refuse to touch a local repository unless it is on a mounted disk:
     /// the given mount point, or else the repository directory or its
     /// parent must be a mount point (env: HBK_REQUIRE_MOUNT).

@@ -3,14 +3,35 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
+use hbk_backend::{Options, RetryEvent};
 use hbk_repo::{Backend, IndexedRepository, Repository};
 
 use crate::cli::GlobalOpts;
 use crate::password;
 
-/// The backend for a repository location.
-pub fn backend(location: &str) -> Result<Arc<dyn Backend>> {
-    hbk_backend::open(location).map_err(anyhow::Error::msg)
+/// The backend options given by `-o`, with retries reported on stderr
+/// under `-v`.
+pub fn backend_options(g: &GlobalOpts) -> Result<Options> {
+    let mut o = Options::parse(&g.options)?;
+    if g.verbose > 0 {
+        o = o.with_retry_observer(Arc::new(|e: &RetryEvent| {
+            eprintln!(
+                "retrying {} on {} in {:.1}s (retry {}): {}",
+                e.operation,
+                e.location,
+                e.delay.as_secs_f64(),
+                e.attempt,
+                e.error
+            );
+        }));
+    }
+    Ok(o)
+}
+
+/// The backend for `location` with the options of `g` (no guard, no
+/// cache).
+pub fn backend_with(g: &GlobalOpts, location: &str) -> Result<Arc<dyn Backend>> {
+    Ok(hbk_backend::open_with(location, &backend_options(g)?)?)
 }
 
 /// The backend of the configured repository, after the removable-disk
@@ -19,19 +40,23 @@ pub fn guarded_backend(g: &GlobalOpts, location: &str) -> Result<Arc<dyn Backend
     let wanted = g
         .require_mount
         .clone()
-        .or_else(|| std::env::var("HBK_REQUIRE_MOUNT").ok());
+        .or_else(|| std::env::var("HBK_REQUIRE_MOUNT").ok())
+        .filter(|v| !matches!(v.as_str(), "0" | "false" | "no"));
     if let Some(mount) = wanted {
-        let path = location.strip_prefix("local:").unwrap_or(location);
-        if path.contains(':') && !path.starts_with('/') {
-            bail!("--require-mount applies to local repositories only, not {location:?}");
-        }
+        let path = match hbk_backend::location::parse(location)? {
+            hbk_backend::Location::Local(path) => path,
+            _ => bail!(
+                "--require-mount applies to local repositories only, not {}",
+                hbk_backend::location::redact(location)
+            ),
+        };
         let mount = match mount.as_str() {
             "" | "1" | "true" | "yes" => None,
             m => Some(std::path::PathBuf::from(m)),
         };
-        hbk_backend::mount::require_mount(std::path::Path::new(path), mount.as_deref())?;
+        hbk_backend::mount::require_mount(&path, mount.as_deref())?;
     }
-    backend(location)
+    backend_with(g, location)
 }
 
 /// Opens the repository with the configured location and password, and
@@ -49,7 +74,10 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     if let Some(want) = expected {
         let id = repo.config().id.to_hex();
         if !id.starts_with(&want.to_ascii_lowercase()) {
-            bail!("repository {location} has id {id}, not the expected {want}: is the right disk mounted? Nothing was written.");
+            bail!(
+                "repository {} has id {id}, not the expected {want}: is the right disk mounted? Nothing was written.",
+                hbk_backend::location::redact(&location)
+            );
         }
     }
     Ok(repo)
@@ -100,8 +128,13 @@ impl FromRepoArgs {
             ..g.clone()
         };
         let pw = password::password_from(&from, "FROM_")?;
-        let repo = Repository::open(backend(&location)?, pw.as_bytes())
-            .with_context(|| format!("opening source repository {location}"))?;
+        let repo =
+            Repository::open(backend_with(g, &location)?, pw.as_bytes()).with_context(|| {
+                format!(
+                    "opening source repository {}",
+                    hbk_backend::location::redact(&location)
+                )
+            })?;
         Ok(Some(with_cache(g, &location, repo)))
     }
 }

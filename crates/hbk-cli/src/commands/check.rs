@@ -13,7 +13,12 @@ use crate::{exit, repo};
 
 /// Checks the repository; exit 1 when anything is wrong.
 pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
-    let repo = repo::open(g)?;
+    // Like restic, check reads the server's metadata, not the local cache.
+    let uncached = GlobalOpts {
+        no_cache: true,
+        ..g.clone()
+    };
+    let repo = repo::open(&uncached)?;
     let read_data = match (&a.read_data_subset, a.read_data) {
         (Some(s), _) => s.parse::<ReadData>()?,
         (None, true) => ReadData::All,

@@ -30,6 +30,8 @@ pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<i32> {
     };
     let location = password::repository(g)?;
     let backend = repo::guarded_backend(g, &location)?;
+    // Never print a REST password given in the location.
+    let location = hbk_backend::location::redact(&location);
     let pw = password::password(g)?;
     let opts = InitOptions {
         version,

@@ -1,0 +1,177 @@
+//! Backend options given as `-o key=value`, named as restic names them,
+//! and the hooks (retry reports) a front end passes to the backends.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Error;
+
+/// What the retry layer reports before it waits and tries again.
+#[derive(Debug, Clone)]
+pub struct RetryEvent {
+    /// The backend's location (no secrets).
+    pub location: String,
+    /// The operation and object, e.g. `write pack 1a2b…`.
+    pub operation: String,
+    /// The error that will be retried.
+    pub error: String,
+    /// Which retry this is (1 for the first).
+    pub attempt: u32,
+    /// How long the layer waits before the retry.
+    pub delay: Duration,
+}
+
+/// A callback told about every retry (the CLI prints them under `-v`).
+pub type RetryObserver = Arc<dyn Fn(&RetryEvent) + Send + Sync>;
+
+/// Options for opening a backend: restic-style `key=value` pairs and
+/// hooks. Unknown keys are an error when the backend is opened, so a typo
+/// never silently falls back to a default.
+#[derive(Clone, Default)]
+pub struct Options {
+    values: BTreeMap<String, String>,
+    on_retry: Option<RetryObserver>,
+    retry: Option<crate::retry::RetryPolicy>,
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("values", &self.values)
+            .field("on_retry", &self.on_retry.is_some())
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// Every key a backend understands, with a short description.
+pub const KNOWN_KEYS: &[(&str, &str)] = &[
+    (
+        "s3.region",
+        "region of the bucket (default: AWS_DEFAULT_REGION, AWS_REGION or us-east-1)",
+    ),
+    (
+        "s3.bucket-lookup",
+        "auto, dns or path: virtual-hosted or path-style bucket addressing",
+    ),
+    (
+        "s3.storage-class",
+        "storage class of data packs, e.g. STANDARD_IA (metadata stays STANDARD)",
+    ),
+    ("s3.connections", "concurrent S3 requests (default 5)"),
+    ("rest.connections", "concurrent REST requests (default 5)"),
+    (
+        "retry.max-attempts",
+        "attempts per operation before giving up (default 8)",
+    ),
+    (
+        "retry.initial-delay-ms",
+        "first backoff delay in milliseconds (default 500)",
+    ),
+];
+
+impl Options {
+    /// No options.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// Parses `key=value` strings as given to `-o`.
+    pub fn parse<S: AsRef<str>>(pairs: &[S]) -> Result<Options, Error> {
+        let mut o = Options::new();
+        for p in pairs {
+            let p = p.as_ref();
+            let Some((k, v)) = p.split_once('=') else {
+                return Err(Error::Option {
+                    key: p.to_string(),
+                    reason: "expected key=value".into(),
+                });
+            };
+            o.set(k.trim(), v.trim())?;
+        }
+        Ok(o)
+    }
+
+    /// Sets one option; unknown keys are rejected.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
+        if !KNOWN_KEYS.iter().any(|(k, _)| *k == key) {
+            let known: Vec<&str> = KNOWN_KEYS.iter().map(|(k, _)| *k).collect();
+            return Err(Error::Option {
+                key: key.to_string(),
+                reason: format!("unknown option (known: {})", known.join(", ")),
+            });
+        }
+        self.values.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// A raw value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// A positive integer value, or `default`.
+    pub fn get_count(&self, key: &str, default: usize) -> Result<usize, Error> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(Error::Option {
+                    key: key.to_string(),
+                    reason: format!("{v:?} is not a positive integer"),
+                }),
+            },
+        }
+    }
+
+    /// Installs a callback told about every retry.
+    pub fn with_retry_observer(mut self, f: RetryObserver) -> Options {
+        self.on_retry = Some(f);
+        self
+    }
+
+    /// Overrides the retry policy (tests use short delays).
+    pub fn with_retry_policy(mut self, p: crate::retry::RetryPolicy) -> Options {
+        self.retry = Some(p);
+        self
+    }
+
+    /// The retry callback, if any.
+    pub fn retry_observer(&self) -> Option<&RetryObserver> {
+        self.on_retry.as_ref()
+    }
+
+    /// The retry policy: the one set, adjusted by `retry.*` keys.
+    pub fn retry_policy(&self) -> Result<crate::retry::RetryPolicy, Error> {
+        let mut p = self.retry.clone().unwrap_or_default();
+        if self.get("retry.max-attempts").is_some() {
+            p.max_attempts = self.get_count("retry.max-attempts", 1)? as u32;
+        }
+        if self.get("retry.initial-delay-ms").is_some() {
+            p.initial_delay =
+                Duration::from_millis(self.get_count("retry.initial-delay-ms", 1)? as u64);
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_validate() {
+        let o = Options::parse(&["s3.region=eu-west-1", "s3.connections = 8"]).unwrap();
+        assert_eq!(o.get("s3.region"), Some("eu-west-1"));
+        assert_eq!(o.get_count("s3.connections", 5).unwrap(), 8);
+        assert_eq!(o.get_count("rest.connections", 5).unwrap(), 5);
+        assert!(Options::parse(&["s3.regoin=x"]).is_err());
+        assert!(Options::parse(&["s3.region"]).is_err());
+        let o = Options::parse(&["s3.connections=0"]).unwrap();
+        assert!(o.get_count("s3.connections", 5).is_err());
+        let o = Options::parse(&["retry.max-attempts=2"]).unwrap();
+        assert_eq!(o.retry_policy().unwrap().max_attempts, 2);
+    }
+}

@@ -1,0 +1,554 @@
+//! A repository in an S3 bucket (AWS, MinIO, Garage, moto, …), on
+//! `object_store`'s `AmazonS3`.
+//!
+//! Objects are laid out exactly as restic lays them out under the
+//! location's prefix (`config`, `keys/ID`, `snapshots/ID`, `index/ID`,
+//! `locks/ID`, `data/XX/ID`), so restic and hbk share one bucket.
+//!
+//! The [`Backend`] trait is synchronous; this backend owns a private
+//! tokio runtime and blocks on it. It is never entered from a runtime
+//! thread: a caller that is itself inside a runtime gets a scoped helper
+//! thread instead, because blocking a runtime's worker would deadlock.
+//!
+//! Uploads are signed with the SHA-256 of their payload (SigV4 signed
+//! payloads), which AWS S3 checks before it stores an object; every pack
+//! is then checked with a HEAD request for its stored size before
+//! `write` returns. A mismatch is a transient error, so the retry layer
+//! uploads it again. Packs above [`MULTIPART_THRESHOLD`] go up in
+//! multipart uploads.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
+};
+
+use crate::layout;
+use crate::limit::Limiter;
+use crate::location::S3Location;
+use crate::options::Options;
+use crate::{error_chain, Error};
+
+/// Packs at least this large are uploaded in parts.
+pub const MULTIPART_THRESHOLD: usize = 32 * 1024 * 1024;
+/// Size of one part of a multipart upload (S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 16 * 1024 * 1024;
+
+/// A repository in an S3 bucket.
+pub struct S3Backend {
+    store: AmazonS3,
+    runtime: tokio::runtime::Runtime,
+    prefix: String,
+    location: String,
+    storage_class: Option<String>,
+    limiter: Limiter,
+    create_bucket: Option<BucketCreation>,
+}
+
+/// What is needed to create a missing bucket on `init`.
+struct BucketCreation {
+    region: String,
+}
+
+impl std::fmt::Debug for S3Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not derived: the store holds credentials.
+        f.debug_struct("S3Backend")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads an `AWS_*` variable, or the file named by `AWS_*_FILE`.
+fn env_or_file(name: &str) -> Result<Option<String>, Error> {
+    if let Ok(v) = std::env::var(name) {
+        if !v.is_empty() {
+            return Ok(Some(v));
+        }
+    }
+    let file_var = format!("{name}_FILE");
+    match std::env::var_os(&file_var) {
+        Some(path) if !path.is_empty() => {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::Credentials {
+                // Names the variable, never the content.
+                reason: format!("reading {file_var} ({}): {e}", path.to_string_lossy()),
+            })?;
+            Ok(Some(text.trim().to_string()))
+        }
+        _ => Ok(None),
+    }
+}
+
+impl S3Backend {
+    /// Opens (without any request) the bucket of `loc` with `options`
+    /// and credentials from the `AWS_*` environment.
+    pub fn open(loc: &S3Location, options: &Options, display: String) -> Result<S3Backend, Error> {
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(&loc.bucket);
+        for (var, key) in [
+            ("AWS_ACCESS_KEY_ID", 0),
+            ("AWS_SECRET_ACCESS_KEY", 1),
+            ("AWS_SESSION_TOKEN", 2),
+        ] {
+            if let Some(v) = env_or_file(var)? {
+                b = match key {
+                    0 => b.with_access_key_id(v),
+                    1 => b.with_secret_access_key(v),
+                    _ => b.with_token(v),
+                };
+            }
+        }
+        let region = match options.get("s3.region") {
+            Some(r) => r.to_string(),
+            None => std::env::var("AWS_DEFAULT_REGION")
+                .or_else(|_| std::env::var("AWS_REGION"))
+                .unwrap_or_else(|_| "us-east-1".to_string()),
+        };
+        b = b.with_region(&region);
+        let virtual_hosted = match options.get("s3.bucket-lookup").unwrap_or("auto") {
+            "auto" => loc.is_aws(),
+            "dns" => true,
+            "path" => false,
+            other => {
+                return Err(Error::Option {
+                    key: "s3.bucket-lookup".into(),
+                    reason: format!("{other:?} is not one of auto, dns, path"),
+                })
+            }
+        };
+        b = b.with_virtual_hosted_style_request(virtual_hosted);
+        let generic_aws = loc.host == "s3.amazonaws.com";
+        if !generic_aws {
+            let endpoint = if virtual_hosted {
+                let scheme = if loc.https { "https" } else { "http" };
+                format!("{scheme}://{}.{}", loc.bucket, loc.host)
+            } else {
+                loc.endpoint()
+            };
+            b = b.with_endpoint(endpoint);
+        }
+        // Plain http only when the location says so, whatever AWS_ALLOW_HTTP says.
+        b = b.with_allow_http(!loc.https);
+        let has_key = env_or_file("AWS_ACCESS_KEY_ID")?.is_some();
+        let other_provider = [
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+        if !has_key && !other_provider && !loc.is_aws() {
+            // No credentials for a non-AWS server: anonymous requests, as
+            // restic makes them, rather than asking the EC2 metadata service.
+            b = b.with_skip_signature(true);
+        }
+        // Retries are the RetryBackend's job, where they are visible.
+        b = b.with_retry(RetryConfig {
+            max_retries: 0,
+            ..RetryConfig::default()
+        });
+        b = b.with_client_options(
+            ClientOptions::new()
+                .with_allow_http(!loc.https)
+                .with_connect_timeout(Duration::from_secs(10))
+                .with_timeout(Duration::from_secs(600)),
+        );
+        let store = b.build().map_err(|e| Error::Open {
+            location: display.clone(),
+            reason: e.to_string(),
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hbk-s3")
+            .on_thread_start(crate::sigpipe::block_in_this_thread)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Open {
+                location: display.clone(),
+                reason: format!("starting the I/O runtime: {e}"),
+            })?;
+        Ok(S3Backend {
+            store,
+            runtime,
+            prefix: loc.prefix.clone(),
+            location: display,
+            storage_class: options.get("s3.storage-class").map(str::to_string),
+            limiter: Limiter::new(options.get_count("s3.connections", 5)?),
+            create_bucket: Some(BucketCreation { region }),
+        })
+    }
+
+    /// Runs a future to completion from synchronous code.
+    fn block_on<F>(&self, f: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let _permit = self.limiter.acquire();
+        let run = || crate::sigpipe::blocked(|| self.runtime.block_on(f));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| match s.spawn(run).join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+        } else {
+            run()
+        }
+    }
+
+    fn key(&self, t: FileType, id: &Id) -> ObjectPath {
+        self.key_str(&layout::relative_path(t, id))
+    }
+
+    fn key_str(&self, rel: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(rel)
+        } else {
+            ObjectPath::from(format!("{}/{rel}", self.prefix))
+        }
+    }
+
+    fn what(&self, key: &ObjectPath) -> String {
+        format!("{}: {key}", self.location)
+    }
+
+    fn err(&self, key: &ObjectPath, e: object_store::Error) -> BackendError {
+        classify(self.what(key), e)
+    }
+
+    /// The stored size of an object.
+    fn head_size(&self, key: &ObjectPath) -> BackendResult<u64> {
+        self.block_on(self.store.head(key))
+            .map(|m| m.size)
+            .map_err(|e| self.err(key, e))
+    }
+
+    async fn put_multipart(
+        &self,
+        key: &ObjectPath,
+        data: &[u8],
+        attrs: Attributes,
+    ) -> object_store::Result<()> {
+        let opts = PutMultipartOptions {
+            attributes: attrs,
+            ..Default::default()
+        };
+        let mut upload = self.store.put_multipart_opts(key, opts).await?;
+        for part in data.chunks(PART_SIZE) {
+            let payload = PutPayload::from(bytes::Bytes::copy_from_slice(part));
+            if let Err(e) = upload.put_part(payload).await {
+                let _ = upload.abort().await;
+                return Err(e);
+            }
+        }
+        match upload.complete().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates the bucket with a pre-signed `PUT`, as restic's `init`
+    /// does when the bucket does not exist.
+    fn create_bucket(&self, region: &str) -> BackendResult<()> {
+        use object_store::signer::Signer;
+        let root = ObjectPath::from("");
+        let what = format!("{}: creating bucket", self.location);
+        let fut = async {
+            let url = self
+                .store
+                .signed_url(reqwest::Method::PUT, &root, Duration::from_secs(300))
+                .await
+                .map_err(|e| classify(what.clone(), e))?;
+            // The signed URL of the empty path is the bucket URL plus `/`.
+            let mut url = url;
+            let path = url.path().trim_end_matches('/').to_string();
+            url.set_path(&path);
+            let body = if region == "us-east-1" {
+                String::new()
+            } else {
+                format!(
+                    "<CreateBucketConfiguration><LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
+                )
+            };
+            let resp = reqwest::Client::new()
+                .put(url)
+                .header(reqwest::header::CONTENT_LENGTH, body.len())
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| http_err(what.clone(), &e))?;
+            let status = resp.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            let text = resp.text().await.unwrap_or_default();
+            if text.contains("BucketAlreadyOwnedByYou") {
+                return Ok(());
+            }
+            Err(status_err(what.clone(), status.as_u16(), &text))
+        };
+        self.block_on(fut)
+    }
+
+    /// Whether the bucket exists: a one-key listing succeeds.
+    fn bucket_exists(&self) -> BackendResult<bool> {
+        let prefix = self.key_str("keys");
+        let res = self.block_on(async {
+            let mut s = self.store.list(Some(&prefix));
+            s.try_next().await.map(|_| ())
+        });
+        match res {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => {
+                let text = error_chain(&e);
+                if text.contains("NoSuchBucket") {
+                    Ok(false)
+                } else {
+                    Err(self.err(&prefix, e))
+                }
+            }
+        }
+    }
+}
+
+/// Whether an error chain shows a network fault worth retrying.
+fn transient_transport(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(h) = c.downcast_ref::<object_store::client::HttpError>() {
+            use object_store::client::HttpErrorKind as K;
+            if matches!(
+                h.kind(),
+                K::Connect | K::Request | K::Timeout | K::Interrupted | K::Decode
+            ) {
+                return true;
+            }
+        }
+        if let Some(r) = c.downcast_ref::<reqwest::Error>() {
+            if r.is_timeout() || r.is_connect() || r.is_request() || r.is_body() || r.is_decode() {
+                return true;
+            }
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            if matches!(
+                io.kind(),
+                K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::ConnectionRefused
+                    | K::BrokenPipe
+                    | K::TimedOut
+                    | K::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        cur = c.source();
+    }
+    false
+}
+
+/// The HTTP status a message reports (`… status code: 503 …`), if any.
+fn status_in(text: &str) -> Option<u16> {
+    let i = text.find("status code: ")?;
+    text[i + 13..].get(..3)?.parse().ok()
+}
+
+fn status_err(what: String, status: u16, body: &str) -> BackendError {
+    let message = format!(
+        "HTTP {status}: {}",
+        body.chars().take(300).collect::<String>()
+    );
+    if status >= 500 || status == 429 || status == 408 {
+        BackendError::Transient { what, message }
+    } else if status == 404 {
+        BackendError::NotFound { what }
+    } else {
+        BackendError::Other { what, message }
+    }
+}
+
+fn http_err(what: String, e: &reqwest::Error) -> BackendError {
+    let message = error_chain(e);
+    if transient_transport(e) {
+        BackendError::Transient { what, message }
+    } else {
+        BackendError::Other { what, message }
+    }
+}
+
+/// Maps an `object_store` error to the backend's classes: missing,
+/// existing, transient (5xx, throttling, network) or permanent.
+fn classify(what: String, e: object_store::Error) -> BackendError {
+    use object_store::Error as E;
+    match e {
+        E::NotFound { .. } => BackendError::NotFound { what },
+        E::AlreadyExists { .. } | E::Precondition { .. } => BackendError::AlreadyExists { what },
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => BackendError::Other {
+            what,
+            message: format!(
+                "access denied (check the AWS_* credentials): {}",
+                error_chain(&e)
+            ),
+        },
+        other => {
+            let message = error_chain(&other);
+            let status = status_in(&message);
+            let transient = transient_transport(&other)
+                || status.is_some_and(|s| s >= 500 || s == 429 || s == 408)
+                || message.contains("InternalError")
+                || message.contains("SlowDown");
+            if transient {
+                BackendError::Transient { what, message }
+            } else {
+                BackendError::Other { what, message }
+            }
+        }
+    }
+}
+
+impl Backend for S3Backend {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn create(&self) -> BackendResult<()> {
+        if let Some(c) = &self.create_bucket {
+            if !self.bucket_exists()? {
+                self.create_bucket(&c.region)?;
+            }
+        }
+        let config = self.key(FileType::Config, &Id::default());
+        match self.head_size(&config) {
+            Ok(_) => Err(BackendError::AlreadyExists {
+                what: self.what(&config),
+            }),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, t: FileType) -> BackendResult<Vec<(Id, u64)>> {
+        if t == FileType::Config {
+            let key = self.key(t, &Id::default());
+            return match self.head_size(&key) {
+                Ok(size) => Ok(vec![(Id::default(), size)]),
+                Err(e) if e.is_not_found() => Ok(vec![]),
+                Err(e) => Err(e),
+            };
+        }
+        let prefix = self.key_str(t.dir_name());
+        let metas: Vec<object_store::ObjectMeta> = self
+            .block_on(self.store.list(Some(&prefix)).try_collect())
+            .map_err(|e| self.err(&prefix, e))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let id = m.location.filename().and_then(layout::parse_name)?;
+                Some((id, m.size))
+            })
+            .collect())
+    }
+
+    fn read_full(&self, t: FileType, id: &Id) -> BackendResult<Vec<u8>> {
+        let key = self.key(t, id);
+        self.block_on(async {
+            let r = self.store.get(&key).await?;
+            r.bytes().await
+        })
+        .map(|b| b.to_vec())
+        .map_err(|e| self.err(&key, e))
+    }
+
+    fn read_range(&self, t: FileType, id: &Id, offset: u64, length: u64) -> BackendResult<Vec<u8>> {
+        let key = self.key(t, id);
+        let end = offset
+            .checked_add(length)
+            .ok_or_else(|| BackendError::Other {
+                what: self.what(&key),
+                message: format!("range {offset}+{length} overflows"),
+            })?;
+        let bytes = self
+            .block_on(self.store.get_range(&key, offset..end))
+            .map_err(|e| self.err(&key, e))?;
+        if bytes.len() as u64 != length {
+            return Err(BackendError::Other {
+                what: self.what(&key),
+                message: format!(
+                    "read {} bytes at offset {offset}, wanted {length}",
+                    bytes.len()
+                ),
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
+    fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
+        let key = self.key(t, id);
+        let mut attrs = Attributes::new();
+        if let (FileType::Pack, Some(class)) = (t, &self.storage_class) {
+            attrs.insert(Attribute::StorageClass, class.clone().into());
+        }
+        let res = if data.len() >= MULTIPART_THRESHOLD {
+            self.block_on(self.put_multipart(&key, data, attrs))
+        } else {
+            let opts = PutOptions {
+                mode: PutMode::Overwrite,
+                attributes: attrs,
+                ..Default::default()
+            };
+            let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
+            self.block_on(self.store.put_opts(&key, payload, opts))
+                .map(|_| ())
+        };
+        res.map_err(|e| self.err(&key, e))?;
+        if t == FileType::Pack {
+            let stored = self.head_size(&key)?;
+            if stored != data.len() as u64 {
+                return Err(BackendError::Transient {
+                    what: self.what(&key),
+                    message: format!(
+                        "upload check failed: stored {stored} bytes, sent {}",
+                        data.len()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
+        let key = self.key(t, id);
+        // S3 deletes are idempotent; the trait reports a missing file.
+        self.head_size(&key)?;
+        self.block_on(self.store.delete(&key))
+            .map_err(|e| self.err(&key, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        assert_eq!(
+            status_in("Server returned non-2xx status code: 503 Service Unavailable: "),
+            Some(503)
+        );
+        assert_eq!(status_in("no status"), None);
+        assert!(status_err("x".into(), 500, "").is_transient());
+        assert!(status_err("x".into(), 429, "").is_transient());
+        assert!(!status_err("x".into(), 403, "").is_transient());
+        assert!(status_err("x".into(), 404, "").is_not_found());
+    }
+}
