@@ -95,3 +95,51 @@ fn subdir(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&p).unwrap();
     p
 }
+
+#[test]
+fn copy_local_to_s3() {
+    use hbk_tests::servers::{Remote, S3Server};
+    let (src_tree, _) = edge_tree();
+    let arg = src_tree.to_str().unwrap();
+    let dir = tempdir();
+    let src = Repo::new(&subdir(dir.path(), "local"));
+    ok(hbk(&src, &["init"]));
+    ok(hbk(&src, &["backup", "-q", arg]));
+
+    let s3 = S3Server::start();
+    let dst = Remote::new(s3.url(), s3.env());
+    let from = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([
+            "--from-repo",
+            src.path.to_str().unwrap(),
+            "--from-password-file",
+            src.password_file.to_str().unwrap(),
+        ]);
+        ok(dst.hbk(&all))
+    };
+    from(&["init", "--copy-chunker-params"]);
+    let out = from(&["copy"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" saved"),
+        "{}",
+        describe(&out)
+    );
+
+    ok(dst.restic(&["check", "--read-data"]));
+    let t = dir.path().join("from-s3");
+    ok(dst.restic(&["restore", "latest", "--target", t.to_str().unwrap()]));
+    assert_same_tree(src_tree, &restored(&t, src_tree), reference_options());
+
+    // Nothing new on a second copy.
+    let packs =
+        |r: &Remote| String::from_utf8_lossy(&ok(r.restic(&["list", "packs"])).stdout).into_owned();
+    let before = packs(&dst);
+    let out = from(&["copy"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("skipping snapshot"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(packs(&dst), before);
+}
