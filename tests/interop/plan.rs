@@ -12,6 +12,7 @@ use hbk_tests::drivers::{describe, hbk_binary, ok, restic, Repo};
 use hbk_tests::proxmox_emulator::{
     state::TaskEnd, Api, Emulator, PBS_SECRET, PBS_TOKEN_ID, PVE_SECRET, PVE_TOKEN_ID,
 };
+use hbk_tests::servers::{Remote, S3Server};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -302,8 +303,24 @@ fn ts(s: &Value) -> SystemTime {
 #[test]
 fn plan_run_end_to_end() {
     let fx = Fixture::new(true);
-    let plan = fx.default_plan(&["usb"]);
-    let out = run_plan(&plan, DAY1, &[]);
+    // The off-site copy: a bucket on the loopback S3 server.
+    let s3 = S3Server::start();
+    let offsite = Remote::new(s3.url(), s3.env());
+    ok(offsite.hbk(&["init"]));
+    let extra = format!(
+        "\n[repositories.offsite]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\nretention = {{ keep_last = 2, prune = false }}\n",
+        offsite.location,
+        offsite.password_file().display()
+    );
+    let plan = fx.plan(
+        &["usb", "offsite"],
+        2,
+        &fx.root().join("pve.secret"),
+        &extra,
+    );
+    let mut cmd = plan_cmd(&["plan", "run", plan.to_str().unwrap()], DAY1);
+    cmd.envs(s3.env());
+    let out = cmd.output().unwrap();
     let text = describe(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     let st = fx.status();
@@ -311,6 +328,7 @@ fn plan_run_end_to_end() {
     for name in [
         "preflight:repo:local",
         "preflight:repo:usb",
+        "preflight:repo:offsite",
         "preflight:pve",
         "preflight:pbs",
         "snapshot:qemu/100",
@@ -324,10 +342,12 @@ fn plan_run_end_to_end() {
         "backup:docker",
         "hook:after:docker",
         "copy:usb",
+        "copy:offsite",
         "forget:local",
         "forget:usb",
         "drill:local",
         "drill:usb",
+        "drill:offsite",
     ] {
         assert_eq!(step_status(&st, name), "ok", "{name}: {text}");
     }
@@ -432,6 +452,12 @@ fn plan_run_end_to_end() {
         assert!(copies[0]["original"].is_string(), "{tag}: not a copy");
     }
     ok(restic(&fx.usb, &["check", "--read-data"]));
+    // And so does the off-site bucket.
+    let out = ok(offsite.restic(&["snapshots", "--json"]));
+    let copies: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(copies.len(), 2, "{}", describe(&out));
+    assert!(copies.iter().all(|c| c["original"].is_string()));
+    ok(offsite.restic(&["check", "--read-data"]));
     let target = fx.root().join("restored");
     ok(restic(
         &fx.local,
