@@ -24,8 +24,15 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/rclone" ] \
    || [ "$(cat "$venv/.hbk-pins" 2>/dev/null)" != "${pins[*]}" ]; then
   echo "installing test servers into $venv: ${pins[*]}"
   if ! python3 -m venv "$venv"; then
-    echo "error: cannot create a Python venv at $venv (on Debian: apt-get install python3-venv)" >&2
-    exit 1
+    # Debian's own python3 ships venv separately.
+    echo "installing: python3-venv"
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+    if ! python3 -m venv "$venv"; then
+      echo "error: cannot create a Python venv at $venv" >&2
+      exit 1
+    fi
   fi
   if ! "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"; then
     echo "error: cannot install the test servers (${pins[*]}) into $venv" >&2
