@@ -1,7 +1,6 @@
 //! Checks before anything is written: repository locations, the USB
 //! mount, free space.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::RepoConfig;
@@ -14,32 +13,16 @@ pub fn local_path(url: &str) -> Option<PathBuf> {
     p.starts_with('/').then(|| PathBuf::from(p))
 }
 
-/// Whether `dir` is a mount point: it exists and its device differs
-/// from its parent's (`st_dev`).
-pub fn is_mount_point(dir: &Path) -> std::io::Result<bool> {
-    let own = std::fs::metadata(dir)?;
-    let parent = dir.parent().unwrap_or(Path::new("/"));
-    let up = std::fs::metadata(parent)?;
-    Ok(own.dev() != up.dev() || own.ino() == up.ino())
-}
-
-/// The mount point a `require_mount` repository must sit on: the
-/// repository directory itself if it exists and is one, else its parent
-/// (a repository directory inside the mounted disk).
+/// A `require_mount` repository must sit on a mounted disk: the
+/// repository directory itself or its parent must be a mount point (the
+/// removable-disk guard of `hbk --require-mount`).
 fn check_mount(repo_dir: &Path) -> Result<(), String> {
-    let mut candidates = vec![repo_dir.to_path_buf()];
-    if let Some(p) = repo_dir.parent() {
-        candidates.push(p.to_path_buf());
-    }
-    for c in &candidates {
-        if let Ok(true) = is_mount_point(c) {
-            return Ok(());
-        }
-    }
-    Err(format!(
-        "{} is not on a mounted file system (require_mount): is the USB disk mounted? nothing was written",
-        repo_dir.display()
-    ))
+    hbk_backend::mount::require_mount(repo_dir, None).map_err(|e| {
+        format!(
+            "{} is not on a mounted file system (require_mount): is the USB disk mounted? nothing was written ({e})",
+            repo_dir.display()
+        )
+    })
 }
 
 /// Free bytes on the file system holding `dir` (or its nearest existing
@@ -93,8 +76,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("usb");
         std::fs::create_dir(&sub).unwrap();
-        assert!(!is_mount_point(&sub).unwrap());
         assert!(check_mount(&sub.join("repo")).is_err());
-        assert!(is_mount_point(Path::new("/")).unwrap());
+        assert!(!sub.join("repo").exists());
     }
 }
