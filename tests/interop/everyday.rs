@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use hbk_tests::compare::{assert_same_tree, CompareOptions};
-use hbk_tests::drivers::{describe, hbk, ok, restic, Repo};
+use hbk_tests::drivers::{describe, hbk, ok, restic, snapshot_ids, Repo};
 use serde_json::Value;
 
 use crate::{restored, tempdir};
@@ -39,24 +39,6 @@ fn noise(len: usize, seed: u32) -> Vec<u8> {
 fn write(path: &Path, data: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, data).unwrap();
-}
-
-fn snapshot_ids(repo: &Repo) -> Vec<String> {
-    let out = ok(restic(repo, &["snapshots", "--json"]));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut list: Vec<(String, String)> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["time"].as_str().unwrap().to_string(),
-                s["id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    list.sort();
-    list.into_iter().map(|(_, id)| id).collect()
 }
 
 /// Backs up three states of a small tree: restic, then hbk (host

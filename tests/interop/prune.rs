@@ -11,7 +11,7 @@ use hbk_tests::copy_dir;
 use std::time::{Duration, Instant};
 
 use hbk_tests::compare::{assert_same_tree, CompareOptions};
-use hbk_tests::drivers::{describe, hbk, hbk_command, ok, packs, restic, Repo};
+use hbk_tests::drivers::{describe, hbk, hbk_command, ok, packs, restic, snapshot_ids, Repo};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
@@ -47,24 +47,6 @@ fn three_generations(dir: &Path, repo: &Repo) -> std::path::PathBuf {
 
 fn data_size(repo: &Repo) -> u64 {
     packs(repo).iter().map(|p| p.1).sum()
-}
-
-fn snapshot_ids(repo: &Repo) -> Vec<String> {
-    let out = ok(restic(repo, &["snapshots", "--json"]));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut list: Vec<(String, String)> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["time"].as_str().unwrap().to_string(),
-                s["id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    list.sort();
-    list.into_iter().map(|(_, id)| id).collect()
 }
 
 fn restore_with(

@@ -136,6 +136,25 @@ pub fn latest_snapshot(repo: &Repo) -> String {
         .expect("no snapshot")
 }
 
+/// Every snapshot's id as restic lists them, oldest first.
+pub fn snapshot_ids(repo: &Repo) -> Vec<String> {
+    let out = ok(restic(repo, &["snapshots", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut list: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["time"].as_str().unwrap().to_string(),
+                s["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    list.sort();
+    list.into_iter().map(|(_, id)| id).collect()
+}
+
 /// Files directly in `repo/data/*/`, with their sizes.
 pub fn packs(repo: &Repo) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
