@@ -5,13 +5,15 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use hbk_tests::copy_dir;
 use std::time::{Duration, Instant};
 
 use hbk_tests::compare::{assert_same_tree, CompareOptions};
-use hbk_tests::drivers::{describe, hbk, hbk_command, ok, packs, restic, snapshot_ids, Repo};
+use hbk_tests::drivers::{
+    describe, hbk, hbk_command, ok, packs, restic, restic_command, snapshot_ids, Repo,
+};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
@@ -264,15 +266,7 @@ fn prune_and_backup_respect_each_others_locks() {
     ok(hbk(&repo, &["init"]));
 
     // restic backs up from a pipe that stays open: it holds its lock.
-    let cache = repo.path.with_extension("restic-cache");
-    let child = Command::new("restic")
-        .arg("-r")
-        .arg(&repo.path)
-        .arg("--password-file")
-        .arg(&repo.password_file)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .args(["backup", "--stdin", "--stdin-filename", "stream"])
+    let child = restic_command(&repo, &["backup", "--stdin", "--stdin-filename", "stream"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

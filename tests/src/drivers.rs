@@ -64,8 +64,8 @@ fn run(mut cmd: Command) -> Output {
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
 }
 
-/// The real restic.
-pub fn restic(repo: &Repo, args: &[&str]) -> Output {
+/// The real restic against `repo`, not yet run.
+pub fn restic_command(repo: &Repo, args: &[&str]) -> Command {
     let cache = repo.path.with_extension("restic-cache");
     let mut cmd = Command::new("restic");
     cmd.arg("-r")
@@ -77,7 +77,12 @@ pub fn restic(repo: &Repo, args: &[&str]) -> Output {
         .args(args)
         .env_remove("RESTIC_REPOSITORY")
         .env_remove("RESTIC_PASSWORD");
-    let out = cmd.output();
+    cmd
+}
+
+/// The real restic.
+pub fn restic(repo: &Repo, args: &[&str]) -> Output {
+    let out = restic_command(repo, args).output();
     match out {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             panic!("restic not installed: run the README's test command (scripts/test.sh)")

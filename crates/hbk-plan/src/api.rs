@@ -120,6 +120,15 @@ impl ApiClient {
         self.auth_failed.load(Ordering::SeqCst)
     }
 
+    /// `GET /version`: the release, which also proves the token works.
+    pub fn version(&self) -> Result<String> {
+        let v = self.get("/version", &[])?;
+        Ok(v.get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string())
+    }
+
     /// `GET path?query` → `data`.
     pub fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         self.call(Method::GET, path, |r| r.query(query))

@@ -38,11 +38,7 @@ impl PbsClient {
 
     /// `GET /version`.
     pub fn version(&self) -> Result<String> {
-        let v = self.api.get("/version", &[])?;
-        Ok(v.get("version")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string())
+        self.api.version()
     }
 
     /// The datastore's maintenance mode property, if one is set.

@@ -101,11 +101,7 @@ impl PveClient {
 
     /// `GET /version`: the release, which also proves the token works.
     pub fn version(&self) -> Result<String> {
-        let v = self.api.get("/version", &[])?;
-        Ok(v.get("version")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string())
+        self.api.version()
     }
 
     /// Every VM and container in the cluster.
