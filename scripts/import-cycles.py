@@ -5,7 +5,8 @@ File A depends on file B when A names an item that B defines: through a
 `use` of `crate::`, `super::` or `self::` paths, a path written inline in
 code, or a path through one of A's own child modules. Re-exports are
 followed to the file that defines the item, so `crate::Error` counts as a
-use of `error.rs`, not of `lib.rs`. Declaring a module (`mod x;`) is not a
+use of `error.rs`, not of `lib.rs`, and a `pub use` alone (a facade)
+is no use of the file it re-exports from. Declaring a module (`mod x;`) is not a
 use. Test-only modules are left out. Exits 1 when any crate has a circle.
 
 Usage: scripts/import-cycles.py [CRATE_SRC_DIR ...]   (default: crates/*/src, tests/src)
@@ -188,7 +189,10 @@ class Crate:
             text = self.text[f]
             paths = []
             for m in USE_STMT.finditer(text):
+                if m.group(1):
+                    continue  # a re-export: followed when resolving, not a use
                 paths.extend(p.partition("@")[0] for p in expand_use_tree(m.group(2)))
+            text = USE_STMT.sub("", text)
             paths.extend(m.group(1) for m in INLINE_PATH.finditer(text))
             children = [p[-1] for p in self.files if p[:-1] == self.modules[f] and len(p) == len(self.modules[f]) + 1]
             for c in children:

@@ -56,7 +56,10 @@ impl RabinTables {
     pub fn new(pol: Polynomial) -> Result<RabinTables, ChunkerError> {
         let k = pol.deg();
         if !(8..=56).contains(&k) {
-            return Err(ChunkerError::UnsupportedDegree(pol, k));
+            return Err(ChunkerError::UnsupportedDegree {
+                polynomial: pol.0,
+                degree: k,
+            });
         }
         let align = (64 - k) as u32;
         let x8 = Polynomial(1 << 8);

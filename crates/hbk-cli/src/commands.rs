@@ -2,30 +2,29 @@
 //! prints.
 
 pub(crate) mod backup;
-mod cat;
-mod check;
+pub(crate) mod cat;
+pub(crate) mod check;
 pub(crate) mod copy;
 pub(crate) mod diff;
 pub(crate) mod dump;
 pub(crate) mod find;
 pub(crate) mod forget;
-mod init;
+pub(crate) mod init;
 pub(crate) mod key;
 pub(crate) mod list;
-mod ls;
+pub(crate) mod ls;
 pub(crate) mod plan;
 pub(crate) mod prune;
 pub(crate) mod repair;
-mod restore;
-mod snapshots;
+pub(crate) mod restore;
+pub(crate) mod snapshots;
 pub(crate) mod stats;
 pub(crate) mod tag;
 pub(crate) mod unlock;
 
 use anyhow::Result;
-use hbk_engine::snapshots::SnapshotFilter;
 
-use crate::cli::{Cli, Command, FilterArgs};
+use crate::cli::{Cli, Command};
 
 /// Runs the command; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -52,22 +51,5 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Repair(a) => repair::run(g, a),
         Command::RebuildIndex(a) => repair::run_index(g, a),
         Command::Plan(a) => plan::run_cmd(g, a),
-    }
-}
-
-/// The engine's snapshot filter for the common `--host/--tag/--path` flags.
-pub fn filter(f: &FilterArgs) -> SnapshotFilter {
-    SnapshotFilter {
-        hosts: f.host.clone(),
-        tags: SnapshotFilter::tag_sets(&f.tag),
-        paths: f.path.clone(),
-    }
-}
-
-/// Splits `SNAPSHOT[:PATH]`.
-pub fn split_snapshot_path(spec: &str) -> (&str, Option<&str>) {
-    match spec.split_once(':') {
-        Some((s, p)) => (s, Some(p)),
-        None => (spec, None),
     }
 }

@@ -3,11 +3,13 @@
 mod cli;
 mod commands;
 mod exit;
+mod global;
 mod output;
 mod password;
 mod phase_bar;
 mod progress;
 mod repo;
+mod selection;
 
 use clap::Parser;
 

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::GlobalOpts;
+use crate::global::GlobalOpts;
 
 /// Reads `HBK_<name>`, then `RESTIC_<name>`; empty values count as unset.
 pub fn env(name: &str) -> Option<String> {

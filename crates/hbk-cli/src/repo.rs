@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use hbk_backend::{Options, RetryEvent};
 use hbk_repo::{Backend, IndexedRepository, Repository};
 
-use crate::cli::GlobalOpts;
+use crate::global::GlobalOpts;
 use crate::password;
 
 /// The backend options given by `-o`, with retries reported on stderr

@@ -23,6 +23,7 @@
 
 mod pbs;
 mod proxmox;
+mod reports;
 mod sources;
 mod tail;
 
@@ -254,7 +255,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
     r.drills();
     let report = r.finish(started, clock.elapsed().as_secs_f64());
     if !opts.dry_run {
-        tail::write_reports(plan, &report)?;
+        reports::write_reports(plan, &report)?;
     }
     Ok(report)
 }

@@ -4,13 +4,23 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
+use clap::Args;
 use hbk_engine::snapshots::{find_id, find_snapshot, SnapshotFilter};
 use hbk_engine::walk::resolve_path;
 use hbk_repo::{BlobType, FileType, Id, KeyFile};
 use serde_json::json;
 
-use crate::cli::{CatArgs, GlobalOpts};
+use crate::global::GlobalOpts;
 use crate::{exit, repo};
+
+/// `cat`.
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    /// config, index, snapshot, key, masterkey, lock, pack, blob or tree.
+    pub kind: String,
+    /// The object's id (for `tree`: SNAPSHOT[:PATH]).
+    pub id: Option<String>,
+}
 
 fn pretty(bytes: &[u8]) -> Result<Vec<u8>> {
     let v: serde_json::Value = serde_json::from_slice(bytes)?;
@@ -62,7 +72,7 @@ pub fn run(g: &GlobalOpts, a: CatArgs) -> Result<i32> {
         }
         "tree" => {
             let spec = need_id()?;
-            let (snap, path) = super::split_snapshot_path(&spec);
+            let (snap, path) = crate::selection::split_snapshot_path(&spec);
             let repo = repo.into_indexed()?;
             let (_, sn) = find_snapshot(&repo, snap, &SnapshotFilter::default())?;
             let (tree, file) = resolve_path(&repo, &sn.tree, path.unwrap_or("/"), snap)?;

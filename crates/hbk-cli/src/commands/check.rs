@@ -1,6 +1,7 @@
 //! `hbk check`.
 
 use anyhow::Result;
+use clap::Args;
 use hbk_engine::commands::check::{
     check_with_progress, CheckOptions, CheckPhase, CheckProgress, ReadData,
 };
@@ -8,8 +9,19 @@ use hbk_engine::progress::PhaseProgress;
 
 use crate::phase_bar::PhaseBar;
 
-use crate::cli::{CheckArgs, GlobalOpts};
+use crate::global::GlobalOpts;
 use crate::{exit, repo};
+
+/// `check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Read and verify all pack data.
+    #[arg(long = "read-data")]
+    pub read_data: bool,
+    /// Read and verify a subset: `n/m` or `x%`.
+    #[arg(long = "read-data-subset")]
+    pub read_data_subset: Option<String>,
+}
 
 /// Checks the repository; exit 1 when anything is wrong.
 pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {

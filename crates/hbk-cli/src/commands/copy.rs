@@ -8,11 +8,12 @@ use hbk_engine::progress::PhaseProgress;
 use hbk_repo::{Id, SnapshotFile};
 use serde_json::json;
 
-use crate::cli::{FilterArgs, GlobalOpts};
-use crate::commands::filter;
+use crate::global::GlobalOpts;
 use crate::output::{format_bytes, human_time};
 use crate::phase_bar::PhaseBar;
 use crate::repo::FromRepoArgs;
+use crate::selection::filter;
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
 
 /// `copy`.

@@ -11,7 +11,7 @@ use hbk_engine::walk::resolve_path;
 use hbk_repo::{Id, IndexedRepository};
 use serde_json::json;
 
-use crate::cli::GlobalOpts;
+use crate::global::GlobalOpts;
 use crate::output::format_bytes;
 use crate::{exit, repo};
 
@@ -29,7 +29,7 @@ pub struct DiffArgs {
 
 /// Resolves `ID[:SUBPATH]` to a short id and a directory tree.
 fn tree_of(repo: &IndexedRepository, spec: &str) -> Result<(Id, Id)> {
-    let (snap, sub) = super::split_snapshot_path(spec);
+    let (snap, sub) = crate::selection::split_snapshot_path(spec);
     let (id, sn) = find_snapshot(repo, snap, &SnapshotFilter::default())?;
     let tree = match sub {
         None => sn.tree,

@@ -7,7 +7,8 @@ use clap::Args;
 use hbk_engine::commands::dump::{locate, snapshot_path, write_node, write_tar, DumpItem};
 use hbk_engine::snapshots::find_snapshot;
 
-use crate::cli::{FilterArgs, GlobalOpts};
+use crate::global::GlobalOpts;
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
 
 /// `dump`.
@@ -35,8 +36,8 @@ pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<i32> {
         );
     }
     let repo = repo::open_indexed(g)?;
-    let (snap, sub) = super::split_snapshot_path(&a.snapshot);
-    let (id, sn) = find_snapshot(&repo, snap, &super::filter(&a.filter))?;
+    let (snap, sub) = crate::selection::split_snapshot_path(&a.snapshot);
+    let (id, sn) = find_snapshot(&repo, snap, &crate::selection::filter(&a.filter))?;
     let full = format!("{}/{}", sub.unwrap_or(""), a.file);
     let path = snapshot_path(&full);
     let shown = String::from_utf8_lossy(&path).into_owned();

@@ -12,8 +12,9 @@ use hbk_engine::snapshots::select_snapshots;
 use hbk_repo::{mode, BlobType, Id, IndexedRepository, Node, SnapshotFile};
 use serde_json::{json, Map, Value};
 
-use crate::cli::{FilterArgs, GlobalOpts};
+use crate::global::GlobalOpts;
 use crate::output::{human_time, node_long};
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
 
 /// `find`.
@@ -211,7 +212,8 @@ pub fn run(g: &GlobalOpts, a: FindArgs) -> Result<i32> {
     };
     let finder = Finder::new(opts)?;
     let repo = repo::open_indexed(g)?;
-    let (snapshots, warnings) = select_snapshots(&repo, &a.snapshot, &super::filter(&a.filter))?;
+    let (snapshots, warnings) =
+        select_snapshots(&repo, &a.snapshot, &crate::selection::filter(&a.filter))?;
     for w in warnings {
         eprintln!("{w}");
     }

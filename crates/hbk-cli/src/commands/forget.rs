@@ -13,8 +13,8 @@ use hbk_engine::snapshots::SnapshotFilter;
 use hbk_repo::{Id, SnapshotFile};
 use serde_json::{json, Map, Value};
 
-use crate::cli::GlobalOpts;
 use crate::commands::prune::{prune_and_print, PruneFlags};
+use crate::global::GlobalOpts;
 use crate::output::{human_time, snapshot_json};
 use crate::{exit, repo};
 use hbk_engine::lock::RepoLock;

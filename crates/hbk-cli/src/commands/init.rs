@@ -1,11 +1,29 @@
 //! `hbk init`.
 
 use anyhow::{bail, Context, Result};
+use clap::Args;
 use hbk_engine::chunker::ChunkerKind;
 use hbk_engine::commands::init::{init, InitOptions};
 
-use crate::cli::{GlobalOpts, InitArgs};
+use crate::global::GlobalOpts;
 use crate::{exit, password, repo};
+
+/// `init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Repository format version: 1, 2, stable or latest.
+    #[arg(long = "repository-version", default_value = "stable")]
+    pub repository_version: String,
+    /// Copy the chunker polynomial from the repository given by --from-repo.
+    #[arg(long = "copy-chunker-params")]
+    pub copy_chunker_params: bool,
+    /// The source repository for --copy-chunker-params.
+    #[command(flatten)]
+    pub from: crate::repo::FromRepoArgs,
+    /// Chunker for new backups: rabin (restic's, the default) or fastcdc.
+    #[arg(long, default_value = "rabin")]
+    pub chunker: String,
+}
 
 /// Creates a repository.
 pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<i32> {

@@ -7,15 +7,36 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use hbk_engine::commands::key::{add_key, change_password, remove_key, NewKeyOptions};
 use hbk_repo::{FileType, KeyFile};
 use serde_json::json;
 
-use crate::cli::{GlobalOpts, KeyArgs, KeyCommand};
+use crate::global::GlobalOpts;
 use crate::output::table;
 use crate::{exit, repo};
 use hbk_engine::lock::RepoLock;
+
+/// `key`.
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    /// The key subcommand.
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+/// Key subcommands.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// List the key files.
+    List,
+    /// Add a new key (password) to the repository.
+    Add(NewKeyArgs),
+    /// Remove a key (not the one in use).
+    Remove(RemoveKeyArgs),
+    /// Change the password: add a new key, remove the one in use.
+    Passwd(NewKeyArgs),
+}
 
 /// `key add` and `key passwd`.
 #[derive(Args, Debug)]

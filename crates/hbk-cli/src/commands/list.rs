@@ -8,7 +8,7 @@ use clap::Args;
 use hbk_engine::lock::RepoLock;
 use hbk_repo::FileType;
 
-use crate::cli::GlobalOpts;
+use crate::global::GlobalOpts;
 use crate::{exit, repo};
 
 /// `list`.

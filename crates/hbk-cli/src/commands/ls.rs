@@ -1,13 +1,33 @@
 //! `hbk ls`.
 
 use anyhow::Result;
+use clap::Args;
 use hbk_engine::commands::ls::ls;
 use hbk_engine::filter::Selection;
 use hbk_engine::snapshots::find_snapshot;
 
-use crate::cli::{GlobalOpts, LsArgs};
+use crate::global::GlobalOpts;
 use crate::output::{go_time_string, node_json, node_long, snapshot_json};
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
+
+/// `ls`.
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Snapshot id, prefix or `latest`.
+    pub snapshot: String,
+    /// Directories to list (default: everything).
+    pub dirs: Vec<String>,
+    /// Long listing.
+    #[arg(short, long)]
+    pub long: bool,
+    /// With directories: list their contents recursively.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Filters for `latest`.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
 
 /// Whether `path` is one of `dirs` or (directly, or with `recursive` at
 /// any depth) below one of them.
@@ -35,7 +55,7 @@ fn wanted(path: &[u8], dirs: &[Vec<u8>], recursive: bool) -> bool {
 /// Lists a snapshot's nodes.
 pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
     let repo = repo::open_indexed(g)?;
-    let (id, sn) = find_snapshot(&repo, &a.snapshot, &super::filter(&a.filter))?;
+    let (id, sn) = find_snapshot(&repo, &a.snapshot, &crate::selection::filter(&a.filter))?;
     let dirs: Vec<Vec<u8>> = a
         .dirs
         .iter()

@@ -10,8 +10,8 @@ use hbk_plan::report::{RunReport, Status};
 use hbk_plan::run::{run, Mode, RunOptions};
 use hbk_plan::Plan;
 
-use crate::cli::GlobalOpts;
 use crate::exit;
+use crate::global::GlobalOpts;
 
 /// `plan`.
 #[derive(Args, Debug)]

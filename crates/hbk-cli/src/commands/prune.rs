@@ -10,7 +10,7 @@ use hbk_engine::size::parse_size;
 use hbk_repo::Repository;
 use serde_json::json;
 
-use crate::cli::GlobalOpts;
+use crate::global::GlobalOpts;
 use crate::output::format_bytes;
 use crate::phase_bar::PhaseBar;
 use crate::{exit, repo};

@@ -9,8 +9,9 @@ use hbk_engine::commands::repair::snapshots::{
 use hbk_engine::lock::RepoLock;
 use hbk_engine::snapshots::select_snapshots;
 
-use crate::cli::{FilterArgs, GlobalOpts};
+use crate::global::GlobalOpts;
 use crate::output::go_time_string;
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
 
 /// `repair`.
@@ -110,7 +111,8 @@ fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
         Some(RepoLock::acquire(&repo, true)?)
     };
     let repo = repo.into_indexed()?;
-    let (snapshots, warnings) = select_snapshots(&repo, &a.snapshots, &super::filter(&a.filter))?;
+    let (snapshots, warnings) =
+        select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;
     for w in warnings {
         eprintln!("{w}");
     }

@@ -1,20 +1,51 @@
 //! `hbk restore`.
 
 use anyhow::{bail, Result};
+use clap::Args;
 use hbk_engine::commands::restore::{restore, NoProgress, RestoreOptions};
 use hbk_engine::snapshots::find_snapshot;
 use hbk_engine::walk::resolve_path;
 use serde_json::json;
 
-use crate::cli::{GlobalOpts, RestoreArgs};
+use crate::global::GlobalOpts;
 use crate::output::go_time_string;
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
+use std::path::PathBuf;
+
+/// `restore`.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// SNAPSHOT[:SUBPATH]: id, prefix or `latest`.
+    pub snapshot: String,
+    /// Directory to restore into.
+    #[arg(short, long)]
+    pub target: PathBuf,
+    /// Restore only matching paths (repeatable).
+    #[arg(short, long)]
+    pub include: Vec<String>,
+    /// Skip matching paths (repeatable).
+    #[arg(short, long)]
+    pub exclude: Vec<String>,
+    /// Read restored files back and verify them.
+    #[arg(long)]
+    pub verify: bool,
+    /// Restore all-zero blocks as holes.
+    #[arg(long)]
+    pub sparse: bool,
+    /// Show what would be restored, write nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Filters for `latest`.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
 
 /// Restores a snapshot or a directory of it.
 pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
     let repo = repo::open_indexed(g)?;
-    let (spec, subpath) = super::split_snapshot_path(&a.snapshot);
-    let (id, sn) = find_snapshot(&repo, spec, &super::filter(&a.filter))?;
+    let (spec, subpath) = crate::selection::split_snapshot_path(&a.snapshot);
+    let (id, sn) = find_snapshot(&repo, spec, &crate::selection::filter(&a.filter))?;
     let (tree, file) = resolve_path(&repo, &sn.tree, subpath.unwrap_or("/"), spec)?;
     if file.is_some() {
         bail!("{} is not a directory", a.snapshot);

@@ -3,16 +3,31 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
+use clap::Args;
 use hbk_engine::snapshots::{find_snapshot, list_snapshots};
 
-use crate::cli::{GlobalOpts, SnapshotsArgs};
+use crate::global::GlobalOpts;
 use crate::output::{human_time, snapshot_json, table};
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
+
+/// `snapshots`.
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    /// Snapshot ids to show (default: all).
+    pub ids: Vec<String>,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only the newest N snapshots of each host and path set.
+    #[arg(long)]
+    pub latest: Option<usize>,
+}
 
 /// Lists snapshots as a table or as restic's JSON array.
 pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let filter = super::filter(&a.filter);
+    let filter = crate::selection::filter(&a.filter);
     let mut list = if a.ids.is_empty() {
         list_snapshots(&repo, &filter)?
     } else {

@@ -6,8 +6,9 @@ use hbk_engine::commands::stats::{stats, StatsMode};
 use hbk_engine::snapshots::select_snapshots;
 use serde_json::{json, Map, Value};
 
-use crate::cli::{FilterArgs, GlobalOpts};
+use crate::global::GlobalOpts;
 use crate::output::format_bytes;
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
 
 /// `stats`.
@@ -27,7 +28,8 @@ pub struct StatsArgs {
 pub fn run(g: &GlobalOpts, a: StatsArgs) -> Result<i32> {
     let mode: StatsMode = a.mode.parse()?;
     let repo = repo::open_indexed(g)?;
-    let (snapshots, warnings) = select_snapshots(&repo, &a.snapshots, &super::filter(&a.filter))?;
+    let (snapshots, warnings) =
+        select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;
     for w in warnings {
         eprintln!("{w}");
     }

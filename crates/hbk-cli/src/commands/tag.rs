@@ -6,7 +6,8 @@ use hbk_engine::commands::tag::{tag_locked, TagChange};
 use hbk_engine::lock::RepoLock;
 use hbk_engine::snapshots::{select_snapshots, SnapshotFilter};
 
-use crate::cli::{FilterArgs, GlobalOpts};
+use crate::global::GlobalOpts;
+use crate::selection::FilterArgs;
 use crate::{exit, repo};
 
 /// `tag`.
@@ -50,7 +51,8 @@ pub fn run(g: &GlobalOpts, a: TagArgs) -> Result<i32> {
     let repo = repo::open(g)?;
     // Lock first, so that the snapshots changed are the current ones.
     let _lock = RepoLock::acquire(&repo, true)?;
-    let (snapshots, warnings) = select_snapshots(&repo, &a.snapshots, &super::filter(&a.filter))?;
+    let (snapshots, warnings) =
+        select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;
     for w in warnings {
         eprintln!("{w}");
     }

@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use hbk_engine::commands::unlock::unlock;
 
-use crate::cli::GlobalOpts;
+use crate::global::GlobalOpts;
 use crate::{exit, repo};
 
 /// `unlock`.

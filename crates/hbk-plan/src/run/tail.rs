@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use hbk_engine::commands::check::ReadData;
 
-use crate::config::{Plan, PBS_SOURCE};
+use crate::config::PBS_SOURCE;
 use crate::drill::drill;
 use crate::engine::{copy_snapshots, forget_plan_snapshots, plan_snapshots, prune_repository};
-use crate::report::{prometheus_text, write_atomic, RepoState, RunReport, Status};
-use crate::{Error, Result};
+use crate::report::{RepoState, RunReport, Status};
 
 use super::{Out, Runner};
 
@@ -231,35 +230,4 @@ impl Runner<'_> {
             steps: self.steps,
         }
     }
-}
-
-/// Writes the JSON status file, the Prometheus textfile and the drill
-/// history.
-pub(super) fn write_reports(plan: &Plan, r: &RunReport) -> Result<()> {
-    let json = serde_json::to_vec_pretty(r).map_err(|e| Error::Other(e.to_string()))?;
-    write_atomic(&plan.json_path(), &json)?;
-    if let Some(p) = &plan.report.prometheus {
-        write_atomic(p, prometheus_text(r).as_bytes())?;
-    }
-    let drilled: Vec<_> = r
-        .steps
-        .iter()
-        .filter(|s| s.kind == "drill" && s.status != Status::Skipped)
-        .collect();
-    if !drilled.is_empty() {
-        use std::io::Write;
-        let path = plan.state_dir.join("drills.jsonl");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        for s in drilled {
-            let line = serde_json::json!({
-                "time": r.time, "repository": s.repository, "status": s.status, "message": s.message,
-            });
-            writeln!(f, "{line}").map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,58 @@
+//! The options every command takes.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Global options (environment: `HBK_*` or `RESTIC_*`).
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Repository to use (env: HBK_REPOSITORY, RESTIC_REPOSITORY).
+    #[arg(short = 'r', long = "repo", global = true)]
+    pub repo: Option<String>,
+    /// File holding the repository location (env: HBK_REPOSITORY_FILE, RESTIC_REPOSITORY_FILE).
+    #[arg(long = "repository-file", global = true)]
+    pub repository_file: Option<PathBuf>,
+    /// File to read the password from (env: HBK_PASSWORD_FILE, RESTIC_PASSWORD_FILE).
+    #[arg(short = 'p', long = "password-file", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Shell command printing the password (env: HBK_PASSWORD_COMMAND, RESTIC_PASSWORD_COMMAND).
+    #[arg(long = "password-command", global = true)]
+    pub password_command: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Be more verbose (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Do not use the local metadata cache of remote repositories.
+    #[arg(long = "no-cache", global = true)]
+    pub no_cache: bool,
+    /// Where to cache remote repositories' metadata (env: HBK_CACHE_DIR;
+    /// default: $XDG_CACHE_HOME/hbk).
+    #[arg(long = "cache-dir", global = true, value_name = "dir")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compression of new data: auto, off or max.
+    #[arg(long, global = true, default_value = "auto")]
+    pub compression: String,
+    /// Target pack size in MiB (4 to 128).
+    #[arg(long = "pack-size", global = true)]
+    pub pack_size: Option<u64>,
+    /// Backend option KEY=VALUE, repeatable (s3.region, s3.bucket-lookup,
+    /// s3.storage-class, s3.connections, rest.connections, retry.max-attempts,
+    /// retry.initial-delay-ms).
+    #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Refuse to touch a local repository unless it is on a mounted disk:
+    /// the given mount point, or else the repository directory or its
+    /// parent must be a mount point (env: HBK_REQUIRE_MOUNT).
+    #[arg(long = "require-mount", global = true, value_name = "mount point", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub require_mount: Option<String>,
+    /// Refuse to use the repository unless its id is this one (the id
+    /// recorded for a removable disk; env: HBK_EXPECT_REPOSITORY_ID).
+    #[arg(long = "expect-repository-id", global = true, value_name = "id")]
+    pub expect_repository_id: Option<String>,
+}
