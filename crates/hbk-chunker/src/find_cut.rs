@@ -8,7 +8,7 @@ pub trait FindCut {
     /// current chunk. At the end of the stream, the bytes fed since the last
     /// boundary, if any, form the final chunk.
     ///
-    /// `n` may be `0` for some implementations ([`FastCdcChunker`]); the
+    /// `n` may be `0` for some implementations ([`crate::FastCdcChunker`]); the
     /// current chunk is never empty when a boundary is reported.
     fn find_cut(&mut self, buf: &[u8]) -> Option<usize>;
 

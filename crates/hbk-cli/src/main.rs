@@ -1,5 +1,9 @@
 //! The `hbk` command line: parses arguments, calls the engine, prints.
 
+// Doc comments on arguments are `--help` text, where `SNAPSHOT[:PATH]` is
+// the usual spelling, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cli;
 mod commands;
 mod exit;
