@@ -22,13 +22,14 @@ mod rest;
 pub mod retry;
 mod s3;
 mod sigpipe;
+mod upload;
 
 pub use cache::CachedBackend;
 pub use local::LocalBackend;
 pub use location::{Location, RestLocation, S3Location};
-pub use options::{Options, RetryEvent, RetryObserver};
+pub use options::Options;
 pub use rest::RestBackend;
-pub use retry::{RetryBackend, RetryPolicy};
+pub use retry::{RetryBackend, RetryEvent, RetryObserver, RetryPolicy};
 pub use s3::S3Backend;
 
 use std::sync::Arc;
@@ -104,20 +105,4 @@ pub fn open_with(location: &str, options: &Options) -> Result<Arc<dyn Backend>, 
             observer,
         )),
     })
-}
-
-/// All messages of an error and its sources, joined with `: `; a source
-/// whose message is already part of the text is not repeated.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
