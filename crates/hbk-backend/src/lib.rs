@@ -16,17 +16,21 @@ pub mod layout;
 pub mod limit;
 mod local;
 pub mod location;
+mod memory;
 pub mod mount;
 pub mod options;
 mod rest;
 pub mod retry;
 mod s3;
 mod sigpipe;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 mod upload;
 
 pub use cache::CachedBackend;
 pub use local::LocalBackend;
 pub use location::{Location, RestLocation, S3Location};
+pub use memory::MemoryBackend;
 pub use options::Options;
 pub use rest::RestBackend;
 pub use retry::{RetryBackend, RetryEvent, RetryObserver, RetryPolicy};

@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hbk_repo::error_chain;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::Method;
-use hbk_repo::error_chain;
 use serde_json::Value;
 
 use crate::config::ApiConfig;
