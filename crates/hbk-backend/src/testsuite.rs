@@ -26,9 +26,12 @@ pub const LARGE_OBJECT: usize = 40 << 20;
 /// Every file type but the config.
 const TYPES: [FileType; 5] = FileType::DIRS;
 
+/// One conformance check.
+type Check = fn(&dyn Backend);
+
 /// Runs every check, each on a backend `fresh` makes for it.
 pub fn run(fresh: &dyn Fn() -> Arc<dyn Backend>) {
-    let checks: [(&str, fn(&dyn Backend)); 9] = [
+    let checks: [(&str, Check); 9] = [
         ("create", create_refuses_an_existing_config),
         ("config", config_ignores_the_id),
         ("every file type", write_read_list_remove_every_type),
