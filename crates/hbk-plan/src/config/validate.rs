@@ -292,4 +292,28 @@ mod tests {
         assert!(snapshot_prefix_problem(&"a".repeat(25)).is_some());
         assert_eq!(snapshot_prefix_problem(&"a".repeat(24)), None);
     }
+
+    fn repo(toml_text: &str) -> Vec<String> {
+        let r: RepoConfig = toml::from_str(toml_text).unwrap();
+        let mut p = Vec::new();
+        repository("r", &r, &mut p);
+        p
+    }
+
+    #[test]
+    fn repository_options_guard_and_cache() {
+        let pw = "password = { env = \"X\" }\n";
+        assert!(repo(&format!("url = \"/srv/r\"\n{pw}options = [\"retry.max-attempts=3\"]\nexpect_repository_id = \"a1B2\"\n")).is_empty());
+        let all = |text: &str| repo(&format!("{pw}{text}")).join("\n");
+        let p = all("url = \"s3:h/bucket\"\nrequire_mount = true\n");
+        assert!(p.contains("need a local path url"), "{p}");
+        let p = all("url = \"sftp:h:/r\"\n");
+        assert!(p.contains("repositories.r.url"), "{p}");
+        let p = all("url = \"/r\"\n[options]\ns3.regoin = \"x\"\n");
+        assert!(p.contains("repositories.r.options"), "{p}");
+        let p = all("url = \"/r\"\nexpect_repository_id = \"xyz\"\n");
+        assert!(p.contains("expect_repository_id"), "{p}");
+        let p = all("url = \"/r\"\nno_cache = true\ncache_dir = \"/c\"\n");
+        assert!(p.contains("exclude each other"), "{p}");
+    }
 }
