@@ -5,31 +5,40 @@
 //! * [`S3Backend`]: an S3-compatible bucket (`object_store`);
 //! * [`RestBackend`]: restic's REST protocol (`rest-server`, `rclone serve restic`).
 //!
-//! [`open_with`] turns a restic-style location plus `-o key=value`
-//! [`Options`] into a backend; remote backends come wrapped in a
-//! [`RetryBackend`] that retries transient faults. Once a repository is
-//! open (its id known), a [`CachedBackend`] can keep its metadata locally;
-//! [`mount`] guards repositories on removable disks.
+//! [`RepoSpec`] is the one way to open a repository: a restic-style
+//! [`location`] plus `-o key=value` [`Options`], the removable-disk guard
+//! ([`mount`]), an expected repository id and the metadata cache
+//! ([`CachedBackend`]). Remote backends come wrapped in a
+//! [`RetryBackend`] that retries transient faults. [`MemoryBackend`]
+//! keeps a repository in memory (tests, embedders); the `testsuite`
+//! feature adds the conformance suite every backend passes.
 
 pub mod cache;
 pub mod layout;
 pub mod limit;
 mod local;
 pub mod location;
+mod memory;
 pub mod mount;
 pub mod options;
 mod rest;
 pub mod retry;
 mod s3;
 mod sigpipe;
+pub mod spec;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+mod upload;
 
 pub use cache::CachedBackend;
 pub use local::LocalBackend;
 pub use location::{Location, RestLocation, S3Location};
-pub use options::{Options, RetryEvent, RetryObserver};
+pub use memory::MemoryBackend;
+pub use options::Options;
 pub use rest::RestBackend;
-pub use retry::{RetryBackend, RetryPolicy};
+pub use retry::{RetryBackend, RetryEvent, RetryObserver, RetryPolicy};
 pub use s3::S3Backend;
+pub use spec::{RepoSpec, RequireMount, Warning, WarningObserver};
 
 use std::sync::Arc;
 
@@ -75,6 +84,30 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// The removable-disk guard refused: the disk is not mounted (or
+    /// the repository is not on it). Nothing was written.
+    #[error("{0}")]
+    Mount(#[source] mount::MountError),
+    /// A mount was required for a repository that is not a directory.
+    #[error("requiring a mounted disk applies to local repositories only, not {location}")]
+    MountNeedsLocal {
+        /// The location (no secrets).
+        location: String,
+    },
+    /// The repository's id is not the one expected: another disk or
+    /// server than intended.
+    #[error("repository {location} has id {actual}, not the expected {expected}: is the right disk mounted? Nothing was written.")]
+    WrongRepository {
+        /// The location (no secrets).
+        location: String,
+        /// The expected id (a prefix, lower case).
+        expected: String,
+        /// The repository's id.
+        actual: String,
+    },
+    /// Opening the repository failed (no config, wrong password, …).
+    #[error("{0}")]
+    Repository(#[source] hbk_repo::Error),
 }
 
 /// Opens the backend for a location with default options.
@@ -83,15 +116,20 @@ pub fn open(location: &str) -> Result<Arc<dyn Backend>, Error> {
 }
 
 /// Opens the backend for a repository location as restic spells it (see
-/// [`location`]) with `options`. Remote backends are wrapped in a
-/// [`RetryBackend`] using the options' retry policy and observer; the
-/// local backend is not (its errors do not go away by retrying).
+/// [`location`]) with `options`. No guard, no cache: to open a
+/// repository, use [`RepoSpec`].
 pub fn open_with(location: &str, options: &Options) -> Result<Arc<dyn Backend>, Error> {
-    let loc = location::parse(location)?;
+    open_location(&location::parse(location)?, options)
+}
+
+/// Opens the backend for a parsed location. Remote backends are wrapped
+/// in a [`RetryBackend`] using the options' retry policy and observer;
+/// the local backend is not (its errors do not go away by retrying).
+pub(crate) fn open_location(loc: &Location, options: &Options) -> Result<Arc<dyn Backend>, Error> {
     let display = loc.to_string();
     let policy = options.retry_policy()?;
     let observer = options.retry_observer().cloned();
-    Ok(match &loc {
+    Ok(match loc {
         Location::Local(path) => Arc::new(LocalBackend::new(path)),
         Location::S3(s3) => Arc::new(RetryBackend::new(
             S3Backend::open(s3, options, display)?,
@@ -104,20 +142,4 @@ pub fn open_with(location: &str, options: &Options) -> Result<Arc<dyn Backend>, 
             observer,
         )),
     })
-}
-
-/// All messages of an error and its sources, joined with `: `; a source
-/// whose message is already part of the text is not repeated.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }

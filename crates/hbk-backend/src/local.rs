@@ -73,6 +73,16 @@ impl Backend for LocalBackend {
     }
 
     fn create(&self) -> BackendResult<()> {
+        let config = self.path(FileType::Config, &Id::default());
+        match fs::symlink_metadata(&config) {
+            Ok(_) => {
+                return Err(BackendError::AlreadyExists {
+                    what: config.display().to_string(),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io_err(&config, e)),
+        }
         let mkdir = |p: &Path| {
             fs::create_dir_all(p).map_err(|e| self.io_err(p, e))?;
             fs::set_permissions(p, fs::Permissions::from_mode(0o700)).map_err(|e| self.io_err(p, e))

@@ -3,7 +3,7 @@
 //! `rest:http[s]://[user:pass@]host:port/[path]`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::Error;
 
@@ -16,6 +16,22 @@ pub enum Location {
     S3(S3Location),
     /// A server speaking restic's REST protocol.
     Rest(RestLocation),
+}
+
+impl Location {
+    /// The directory of a local repository; `None` for remote ones.
+    pub fn local_path(&self) -> Option<&Path> {
+        match self {
+            Location::Local(p) => Some(p),
+            Location::S3(_) | Location::Rest(_) => None,
+        }
+    }
+
+    /// Whether the repository is reached over the network (its metadata
+    /// is worth caching locally).
+    pub fn is_remote(&self) -> bool {
+        self.local_path().is_none()
+    }
 }
 
 /// Where an S3 repository lives.
@@ -304,6 +320,13 @@ mod tests {
             parse("local:rel/x").unwrap(),
             Location::Local("rel/x".into())
         );
+        assert_eq!(
+            parse("local:/srv/r").unwrap().local_path(),
+            Some(Path::new("/srv/r"))
+        );
+        assert!(!parse("/srv/r").unwrap().is_remote());
+        assert!(parse("s3:host/bucket").unwrap().is_remote());
+        assert!(parse("rest:http://h/").unwrap().is_remote());
         assert!(parse("").is_err());
         assert!(parse("local:").is_err());
         assert!(matches!(

@@ -1,30 +1,13 @@
 //! Backend options given as `-o key=value`, named as restic names them,
-//! and the hooks (retry reports) a front end passes to the backends.
+//! and the hooks (retry policy and observer) a front end passes to the
+//! backends.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::retry::{RetryObserver, RetryPolicy};
 use crate::Error;
-
-/// What the retry layer reports before it waits and tries again.
-#[derive(Debug, Clone)]
-pub struct RetryEvent {
-    /// The backend's location (no secrets).
-    pub location: String,
-    /// The operation and object, e.g. `write pack 1a2b…`.
-    pub operation: String,
-    /// The error that will be retried.
-    pub error: String,
-    /// Which retry this is (1 for the first).
-    pub attempt: u32,
-    /// How long the layer waits before the retry.
-    pub delay: Duration,
-}
-
-/// A callback told about every retry (the CLI prints them under `-v`).
-pub type RetryObserver = Arc<dyn Fn(&RetryEvent) + Send + Sync>;
 
 /// Options for opening a backend: restic-style `key=value` pairs and
 /// hooks. Unknown keys are an error when the backend is opened, so a typo
@@ -33,7 +16,7 @@ pub type RetryObserver = Arc<dyn Fn(&RetryEvent) + Send + Sync>;
 pub struct Options {
     values: BTreeMap<String, String>,
     on_retry: Option<RetryObserver>,
-    retry: Option<crate::retry::RetryPolicy>,
+    retry: Option<RetryPolicy>,
 }
 
 impl fmt::Debug for Options {
@@ -133,7 +116,7 @@ impl Options {
     }
 
     /// Overrides the retry policy (tests use short delays).
-    pub fn with_retry_policy(mut self, p: crate::retry::RetryPolicy) -> Options {
+    pub fn with_retry_policy(mut self, p: RetryPolicy) -> Options {
         self.retry = Some(p);
         self
     }
@@ -144,7 +127,7 @@ impl Options {
     }
 
     /// The retry policy: the one set, adjusted by `retry.*` keys.
-    pub fn retry_policy(&self) -> Result<crate::retry::RetryPolicy, Error> {
+    pub fn retry_policy(&self) -> Result<RetryPolicy, Error> {
         let mut p = self.retry.clone().unwrap_or_default();
         if self.get("retry.max-attempts").is_some() {
             p.max_attempts = self.get_count("retry.max-attempts", 1)? as u32;

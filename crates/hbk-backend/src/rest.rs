@@ -24,6 +24,7 @@ use crate::layout;
 use crate::limit::Limiter;
 use crate::location::RestLocation;
 use crate::options::Options;
+use crate::upload::verify_stored_size;
 use crate::Error;
 
 const V2: &str = "application/vnd.x.restic.rest.v2";
@@ -166,7 +167,7 @@ impl RestBackend {
 }
 
 fn transport(what: String, e: &reqwest::Error) -> BackendError {
-    let message = crate::error_chain(e);
+    let message = hbk_repo::error_chain(e);
     // Every transport failure (refused, reset, timed out, cut short) may
     // go away; a wrong URL or TLS setup fails the same way each attempt
     // and runs out of retries with this message.
@@ -326,19 +327,7 @@ impl Backend for RestBackend {
                 .body(payload)
         })?;
         self.check(&rel, "POST", resp)?;
-        if t == FileType::Pack {
-            let stored = self.head_size(&rel)?;
-            if stored != data.len() as u64 {
-                return Err(BackendError::Transient {
-                    what: self.what(&rel),
-                    message: format!(
-                        "upload check failed: stored {stored} bytes, sent {}",
-                        data.len()
-                    ),
-                });
-            }
-        }
-        Ok(())
+        verify_stored_size(t, data.len(), || self.head_size(&rel), || self.what(&rel))
     }
 
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {

@@ -13,12 +13,29 @@
 //! a later "not found" as success; a write likewise accepts "already
 //! exists" after a transient failure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
 use rand::Rng;
 
-use crate::options::{RetryEvent, RetryObserver};
+/// What the retry layer reports before it waits and tries again.
+#[derive(Debug, Clone)]
+pub struct RetryEvent {
+    /// The backend's location (no secrets).
+    pub location: String,
+    /// The operation and object, e.g. `write pack 1a2b…`.
+    pub operation: String,
+    /// The error that will be retried.
+    pub error: String,
+    /// Which retry this is (1 for the first).
+    pub attempt: u32,
+    /// How long the layer waits before the retry.
+    pub delay: Duration,
+}
+
+/// A callback told about every retry (the CLI prints them under `-v`).
+pub type RetryObserver = Arc<dyn Fn(&RetryEvent) + Send + Sync>;
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
+use hbk_repo::{error_chain, Backend, BackendError, BackendResult, FileType, Id};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
@@ -33,7 +33,8 @@ use crate::layout;
 use crate::limit::Limiter;
 use crate::location::S3Location;
 use crate::options::Options;
-use crate::{error_chain, Error};
+use crate::upload::verify_stored_size;
+use crate::Error;
 
 /// Packs at least this large are uploaded in parts.
 pub const MULTIPART_THRESHOLD: usize = 32 * 1024 * 1024;
@@ -511,19 +512,7 @@ impl Backend for S3Backend {
                 .map(|_| ())
         };
         res.map_err(|e| self.err(&key, e))?;
-        if t == FileType::Pack {
-            let stored = self.head_size(&key)?;
-            if stored != data.len() as u64 {
-                return Err(BackendError::Transient {
-                    what: self.what(&key),
-                    message: format!(
-                        "upload check failed: stored {stored} bytes, sent {}",
-                        data.len()
-                    ),
-                });
-            }
-        }
-        Ok(())
+        verify_stored_size(t, data.len(), || self.head_size(&key), || self.what(&key))
     }
 
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {

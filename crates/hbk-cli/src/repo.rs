@@ -1,17 +1,19 @@
-//! Opening the repository named by the global options.
+//! Opening the repository named by the global options: they become a
+//! [`RepoSpec`], which does the opening.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
-use hbk_backend::{Options, RetryEvent};
-use hbk_repo::{Backend, IndexedRepository, Repository};
+use anyhow::{Context, Result};
+use hbk_backend::{Options, RepoSpec, RequireMount, RetryEvent, Warning};
+use hbk_repo::{IndexedRepository, Repository};
 
 use crate::global::GlobalOpts;
 use crate::password;
 
 /// The backend options given by `-o`, with retries reported on stderr
 /// under `-v`.
-pub fn backend_options(g: &GlobalOpts) -> Result<Options> {
+fn backend_options(g: &GlobalOpts) -> Result<Options> {
     let mut o = Options::parse(&g.options)?;
     if g.verbose > 0 {
         o = o.with_retry_observer(Arc::new(|e: &RetryEvent| {
@@ -28,59 +30,55 @@ pub fn backend_options(g: &GlobalOpts) -> Result<Options> {
     Ok(o)
 }
 
-/// The backend for `location` with the options of `g` (no guard, no
-/// cache).
-pub fn backend_with(g: &GlobalOpts, location: &str) -> Result<Arc<dyn Backend>> {
-    Ok(hbk_backend::open_with(location, &backend_options(g)?)?)
+/// How to open the repository at `location` with the options of `g`:
+/// `-o`, the metadata cache (`--cache-dir`, `--no-cache`) and warnings
+/// on stderr; no guard and no id check (see [`spec`]).
+fn unguarded_spec(g: &GlobalOpts, location: &str) -> Result<RepoSpec> {
+    let cache_dir = match g.no_cache {
+        true => None,
+        false => g
+            .cache_dir
+            .clone()
+            .or_else(hbk_backend::cache::default_cache_dir),
+    };
+    Ok(RepoSpec::new(location)?
+        .with_options(backend_options(g)?)
+        .with_cache_dir(cache_dir)
+        .with_warning_observer(Arc::new(|w: &Warning| eprintln!("warning: {w}"))))
 }
 
-/// The backend of the configured repository, after the removable-disk
-/// guard (`--require-mount`) has passed; nothing is written before that.
-pub fn guarded_backend(g: &GlobalOpts, location: &str) -> Result<Arc<dyn Backend>> {
+/// How to open the configured repository at `location`: as
+/// [`unguarded_spec`], plus the removable-disk guard (`--require-mount`,
+/// `HBK_REQUIRE_MOUNT`) and the repository id check
+/// (`--expect-repository-id`, `HBK_EXPECT_REPOSITORY_ID`).
+pub fn spec(g: &GlobalOpts, location: &str) -> Result<RepoSpec> {
     let wanted = g
         .require_mount
         .clone()
         .or_else(|| std::env::var("HBK_REQUIRE_MOUNT").ok())
         .filter(|v| !matches!(v.as_str(), "0" | "false" | "no"));
-    if let Some(mount) = wanted {
-        let path = match hbk_backend::location::parse(location)? {
-            hbk_backend::Location::Local(path) => path,
-            _ => bail!(
-                "--require-mount applies to local repositories only, not {}",
-                hbk_backend::location::redact(location)
-            ),
-        };
-        let mount = match mount.as_str() {
-            "" | "1" | "true" | "yes" => None,
-            m => Some(std::path::PathBuf::from(m)),
-        };
-        hbk_backend::mount::require_mount(&path, mount.as_deref())?;
-    }
-    backend_with(g, location)
-}
-
-/// Opens the repository with the configured location and password, and
-/// checks its id when `--expect-repository-id` asks for one.
-pub fn open(g: &GlobalOpts) -> Result<Repository> {
-    let location = password::repository(g)?;
-    let backend = guarded_backend(g, &location)?;
-    let pw = password::password(g)?;
-    let repo = with_cache(g, &location, Repository::open(backend, pw.as_bytes())?);
+    let require = wanted.map(|m| match m.as_str() {
+        "" | "1" | "true" | "yes" => RequireMount::RepositoryOrParent,
+        m => RequireMount::At(PathBuf::from(m)),
+    });
     let expected = g
         .expect_repository_id
         .clone()
-        .or_else(|| std::env::var("HBK_EXPECT_REPOSITORY_ID").ok())
-        .filter(|s| !s.is_empty());
-    if let Some(want) = expected {
-        let id = repo.config().id.to_hex();
-        if !id.starts_with(&want.to_ascii_lowercase()) {
-            bail!(
-                "repository {} has id {id}, not the expected {want}: is the right disk mounted? Nothing was written.",
-                hbk_backend::location::redact(&location)
-            );
-        }
-    }
-    Ok(repo)
+        .or_else(|| std::env::var("HBK_EXPECT_REPOSITORY_ID").ok());
+    Ok(unguarded_spec(g, location)?
+        .with_require_mount(require)
+        .with_expected_id(expected.as_deref()))
+}
+
+/// Opens the configured repository with its password (see [`spec`]).
+pub fn open(g: &GlobalOpts) -> Result<Repository> {
+    let location = password::repository(g)?;
+    let spec = spec(g, &location)?;
+    // The guard runs before the password is asked for: an unmounted disk
+    // fails at once.
+    spec.check_mount()?;
+    let pw = password::password(g)?;
+    Ok(spec.open(pw.as_bytes())?)
 }
 
 /// Opens the repository and loads its index.
@@ -128,14 +126,15 @@ impl FromRepoArgs {
             ..g.clone()
         };
         let pw = password::password_from(&from, "FROM_")?;
-        let repo =
-            Repository::open(backend_with(g, &location)?, pw.as_bytes()).with_context(|| {
+        let repo = unguarded_spec(g, &location)?
+            .open(pw.as_bytes())
+            .with_context(|| {
                 format!(
                     "opening source repository {}",
                     hbk_backend::location::redact(&location)
                 )
             })?;
-        Ok(Some(with_cache(g, &location, repo)))
+        Ok(Some(repo))
     }
 }
 
@@ -143,38 +142,4 @@ fn read_location_file(f: &std::path::Path) -> Result<String> {
     let s = std::fs::read_to_string(f)
         .with_context(|| format!("reading repository file {}", f.display()))?;
     Ok(s.trim_end_matches(['\r', '\n']).to_string())
-}
-
-/// Whether a location names a remote repository (anything but a path or
-/// `local:`).
-fn is_remote(location: &str) -> bool {
-    match location.split_once(':') {
-        Some((scheme, _)) => scheme != "local" && !scheme.contains('/'),
-        None => false,
-    }
-}
-
-/// Puts the local metadata cache in front of a remote repository unless
-/// `--no-cache`. A cache that cannot be set up is skipped with a warning:
-/// it only saves work.
-fn with_cache(g: &GlobalOpts, location: &str, repo: Repository) -> Repository {
-    if g.no_cache || !is_remote(location) {
-        return repo;
-    }
-    let Some(base) = g
-        .cache_dir
-        .clone()
-        .or_else(hbk_backend::cache::default_cache_dir)
-    else {
-        return repo;
-    };
-    let id = repo.config().id;
-    let backend = Arc::clone(repo.backend());
-    match hbk_backend::cache::CachedBackend::new(backend, &base, &id) {
-        Ok(cached) => repo.map_backend(|_| Arc::new(cached)),
-        Err(e) => {
-            eprintln!("warning: no cache in {}: {e}", base.display());
-            repo
-        }
-    }
 }

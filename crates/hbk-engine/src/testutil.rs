@@ -1,22 +1,21 @@
 //! Tiny repositories for unit tests, built with the real codecs: packs,
-//! index files, trees and snapshots written by hand in a temporary
-//! directory.
+//! index files, trees and snapshots written by hand into a
+//! [`MemoryBackend`] (no directory: tests that need files on disk, such
+//! as restic's fixtures, open a `LocalBackend` themselves).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use hbk_backend::LocalBackend;
+use hbk_backend::MemoryBackend;
 use hbk_repo::pack::{encode_header, PackBlob};
 use hbk_repo::{
     Backend, BlobType, Config, FileType, Id, IndexBlob, IndexFile, IndexPack, KdfParams, Repository,
 };
 
-/// A repository in a temporary directory.
+/// A repository in memory.
 pub(crate) struct TestRepo {
-    /// Keeps the directory alive.
-    _dir: tempfile::TempDir,
     /// The backend, for raw access.
-    pub backend: Arc<LocalBackend>,
+    pub backend: Arc<MemoryBackend>,
     /// The open repository.
     pub repo: Repository,
 }
@@ -37,8 +36,7 @@ impl TestRepo {
     }
 
     pub fn new(version: u32) -> TestRepo {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = Arc::new(LocalBackend::new(dir.path().join("repo")));
+        let backend = Arc::new(MemoryBackend::new());
         let config = Config {
             version,
             id: Id::random(),
@@ -54,11 +52,7 @@ impl TestRepo {
             "h",
         )
         .unwrap();
-        TestRepo {
-            _dir: dir,
-            backend,
-            repo,
-        }
+        TestRepo { backend, repo }
     }
 
     /// Seals `blobs` into a new pack (compressing each non-empty one when

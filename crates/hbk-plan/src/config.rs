@@ -1,20 +1,23 @@
 //! The plan file: what a run backs up, where to, and how it proves it.
 //!
 //! Every field is documented in `docs/plan.md`; `docs/plan.example.toml`
-//! is a commented example. [`Plan::load`] parses and validates: unknown
-//! fields are errors, and every semantic problem is listed at once.
+//! is a commented example. This module holds the types only;
+//! [`Plan::load`] (in `validate`) parses and validates: unknown fields
+//! are errors, and every semantic problem is listed at once.
 
+mod backend_options;
 mod validate;
 
+pub use backend_options::BackendOptions;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::secret::SecretSource;
 use crate::units::{Size, Span};
-use crate::{Error, Result};
 
 /// A whole plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +75,20 @@ pub struct RepoConfig {
     /// Free space the file system must have before a run writes to it.
     #[serde(default)]
     pub min_free: Option<Size>,
+    /// Backend options, as `hbk -o key=value` takes them.
+    #[serde(default)]
+    pub options: BackendOptions,
+    /// The repository id (or a prefix of it) the repository must have:
+    /// another disk mounted in the same place is refused.
+    #[serde(default)]
+    pub expect_repository_id: Option<String>,
+    /// Where the metadata cache of a remote repository is kept (default
+    /// as for `hbk`: `$HBK_CACHE_DIR`, `$XDG_CACHE_HOME/hbk`, `~/.cache/hbk`).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Use no metadata cache.
+    #[serde(default)]
+    pub no_cache: bool,
     /// What `forget` keeps.
     #[serde(default)]
     pub retention: Retention,
@@ -388,29 +405,6 @@ impl Default for ScheduleConfig {
 }
 
 impl Plan {
-    /// Reads, parses and validates a plan file.
-    pub fn load(path: &Path) -> Result<Plan> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadPlan {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Plan::parse(&text, path)
-    }
-
-    /// Parses and validates plan text; `path` is only for messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Plan> {
-        let plan: Plan = toml::from_str(text).map_err(|e| Error::ParsePlan {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
-        let problems = validate::problems(&plan);
-        if problems.is_empty() {
-            Ok(plan)
-        } else {
-            Err(Error::InvalidPlan(problems))
-        }
-    }
-
     /// The lock file.
     pub fn lock_path(&self) -> PathBuf {
         self.lock_file
@@ -452,7 +446,10 @@ pub const PBS_SOURCE: &str = "pbs-datastore";
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::Error;
 
     fn example() -> String {
         let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plan.example.toml");

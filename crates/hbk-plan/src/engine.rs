@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
+use hbk_backend::RepoSpec;
 use hbk_engine::commands::backup::{backup, BackupOptions, BackupSummary, NoProgress};
 use hbk_engine::commands::check::{check, CheckOptions, CheckReport, ReadData};
 use hbk_engine::commands::copy::{
@@ -27,29 +28,44 @@ use crate::{Error, Result};
 pub struct RepoTarget {
     /// Its name in the plan.
     pub name: String,
-    /// Its location (`hbk -r`).
+    /// Its location, for messages (no secrets).
     pub location: String,
     /// Its password.
     pub password: Secret,
+    /// The repository as the server holds it (what `check` reads).
+    uncached: Repository,
+    /// The same behind the metadata cache, if it has one.
     repo: Repository,
 }
 
 impl RepoTarget {
-    /// Opens the repository (reads its config and key; writes nothing).
-    pub fn connect(name: &str, location: &str, password: Secret) -> Result<RepoTarget> {
-        let backend = hbk_backend::open(location).map_err(|e| Error::Other(e.to_string()))?;
-        let repo = Repository::open(backend, password.expose().as_bytes())?;
+    /// Opens the repository as `spec` says (reads its config and key;
+    /// writes nothing but the local metadata cache).
+    pub fn connect(name: &str, spec: &RepoSpec, password: Secret) -> Result<RepoTarget> {
+        let uncached = spec
+            .open_uncached(password.expose().as_bytes())
+            .map_err(|e| match e {
+                hbk_backend::Error::Repository(e) => Error::Repo(e),
+                e => Error::Other(e.to_string()),
+            })?;
         Ok(RepoTarget {
             name: name.to_string(),
-            location: location.to_string(),
+            location: spec.location().to_string(),
             password,
-            repo,
+            repo: spec.with_cache(uncached.clone()),
+            uncached,
         })
     }
 
     /// The open repository.
     pub fn open(&self) -> Result<Repository> {
         Ok(self.repo.clone())
+    }
+
+    /// The open repository without the metadata cache: what `check`
+    /// must read, like `hbk check`.
+    pub fn open_uncached(&self) -> Repository {
+        self.uncached.clone()
     }
 }
 
@@ -221,7 +237,7 @@ pub fn copy_snapshots(
 
 /// `check`, reading `subset` of the data.
 pub fn check_repository(repo: &RepoTarget, subset: ReadData) -> Result<CheckReport> {
-    let r = repo.open()?;
+    let r = repo.open_uncached();
     Ok(check(&r, &CheckOptions { read_data: subset })?)
 }
 

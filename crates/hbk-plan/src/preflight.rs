@@ -1,26 +1,42 @@
 //! Checks before anything is written: repository locations, the USB
 //! mount, free space.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use hbk_backend::{Location, RepoSpec, RequireMount};
 
 use crate::config::RepoConfig;
 use crate::engine::RepoTarget;
 use crate::secret::Secret;
 
-/// The directory of a local repository URL (`/path` or `local:/path`).
-pub fn local_path(url: &str) -> Option<PathBuf> {
-    let p = url.strip_prefix("local:").unwrap_or(url);
-    p.starts_with('/').then(|| PathBuf::from(p))
+/// How to open a plan repository: its url, backend options, removable-
+/// disk guard (`require_mount`), expected id and metadata cache.
+pub fn repo_spec(cfg: &RepoConfig) -> Result<RepoSpec, hbk_backend::Error> {
+    let cache_dir = match cfg.no_cache {
+        true => None,
+        false => cfg
+            .cache_dir
+            .clone()
+            .or_else(hbk_backend::cache::default_cache_dir),
+    };
+    Ok(RepoSpec::new(&cfg.url)?
+        .with_options(hbk_backend::Options::parse(&cfg.options.0)?)
+        .with_require_mount(
+            cfg.require_mount
+                .then_some(RequireMount::RepositoryOrParent),
+        )
+        .with_expected_id(cfg.expect_repository_id.as_deref())
+        .with_cache_dir(cache_dir))
 }
 
 /// A `require_mount` repository must sit on a mounted disk: the
 /// repository directory itself or its parent must be a mount point (the
 /// removable-disk guard of `hbk --require-mount`).
-fn check_mount(repo_dir: &Path) -> Result<(), String> {
-    hbk_backend::mount::require_mount(repo_dir, None).map_err(|e| {
+fn check_mount(spec: &RepoSpec) -> Result<(), String> {
+    spec.check_mount().map_err(|e| {
         format!(
             "{} is not on a mounted file system (require_mount): is the USB disk mounted? nothing was written ({e})",
-            repo_dir.display()
+            spec.location()
         )
     })
 }
@@ -42,22 +58,20 @@ pub fn check_repo(name: &str, cfg: &RepoConfig) -> Result<RepoTarget, String> {
         .password
         .resolve(&format!("repositories.{name}.password"))
         .map_err(|e| e.to_string())?;
-    if let Some(dir) = local_path(&cfg.url) {
-        if cfg.require_mount {
-            check_mount(&dir)?;
-        }
-        if let Some(min) = cfg.min_free {
-            let free = free_bytes(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            if free < min.0 {
-                return Err(format!(
-                    "{}: only {free} bytes free, min_free is {}",
-                    dir.display(),
-                    min.0
-                ));
-            }
+    let spec = repo_spec(cfg).map_err(|e| format!("repositories.{name}: {e}"))?;
+    check_mount(&spec)?;
+    if let (Location::Local(dir), Some(min)) = (spec.location(), cfg.min_free) {
+        let free = free_bytes(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if free < min.0 {
+            return Err(format!(
+                "{}: only {free} bytes free, min_free is {}",
+                dir.display(),
+                min.0
+            ));
         }
     }
-    RepoTarget::connect(name, &cfg.url, password).map_err(|e| format!("opening {}: {e}", cfg.url))
+    RepoTarget::connect(name, &spec, password)
+        .map_err(|e| format!("opening {}: {e}", spec.location()))
 }
 
 #[cfg(test)]
@@ -65,18 +79,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn local_paths() {
-        assert_eq!(local_path("/srv/r"), Some(PathBuf::from("/srv/r")));
-        assert_eq!(local_path("local:/srv/r"), Some(PathBuf::from("/srv/r")));
-        assert_eq!(local_path("s3:host/bucket"), None);
-    }
-
-    #[test]
     fn a_plain_directory_is_not_a_mount_point() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("usb");
         std::fs::create_dir(&sub).unwrap();
-        assert!(check_mount(&sub.join("repo")).is_err());
+        let spec = RepoSpec::new(sub.join("repo").to_str().unwrap())
+            .unwrap()
+            .with_require_mount(Some(RequireMount::RepositoryOrParent));
+        let e = check_mount(&spec).unwrap_err();
+        assert!(e.contains("is the USB disk mounted"), "{e}");
         assert!(!sub.join("repo").exists());
     }
 }

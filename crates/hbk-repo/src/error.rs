@@ -133,3 +133,21 @@ impl Error {
 
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// All messages of an error and its sources on one line, joined with
+/// `: `; a source whose message is already part of the text is not
+/// repeated. Libraries report errors of HTTP clients and the like this way,
+/// because their `Display` alone often says only "error sending request".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -35,7 +35,7 @@ pub mod unpacked;
 
 pub use backend::{Backend, BackendResult};
 pub use config::Config;
-pub use error::{BackendError, Error, Result};
+pub use error::{error_chain, BackendError, Error, Result};
 pub use file_type::{BlobType, FileType};
 pub use gotime::GoTime;
 pub use id::{Id, ParseIdError};

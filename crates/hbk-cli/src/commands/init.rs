@@ -47,7 +47,7 @@ pub fn run(g: &GlobalOpts, a: InitArgs) -> Result<i32> {
         None
     };
     let location = password::repository(g)?;
-    let backend = repo::guarded_backend(g, &location)?;
+    let backend = repo::spec(g, &location)?.guarded_backend()?;
     // Never print a REST password given in the location.
     let location = hbk_backend::location::redact(&location);
     let pw = password::password(g)?;

@@ -1,11 +1,39 @@
-//! Semantic checks of a parsed plan; every problem is reported at once.
+//! Loading a plan: parsing, then the semantic checks of the parsed plan;
+//! every problem is reported at once.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use hbk_engine::commands::check::ReadData;
 use hbk_engine::commands::forget::KeepDuration;
 
-use super::{ApiConfig, Guests, Plan, PBS_SOURCE};
+use super::{ApiConfig, Guests, Plan, RepoConfig, PBS_SOURCE};
+use crate::{Error, Result};
+
+impl Plan {
+    /// Reads, parses and validates a plan file.
+    pub fn load(path: &Path) -> Result<Plan> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadPlan {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Plan::parse(&text, path)
+    }
+
+    /// Parses and validates plan text; `path` is only for messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Plan> {
+        let plan: Plan = toml::from_str(text).map_err(|e| Error::ParsePlan {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let problems = problems(&plan);
+        if problems.is_empty() {
+            Ok(plan)
+        } else {
+            Err(Error::InvalidPlan(problems))
+        }
+    }
+}
 
 /// The problems of `plan`, each a sentence naming the field.
 pub(super) fn problems(plan: &Plan) -> Vec<String> {
@@ -101,18 +129,42 @@ fn repositories(plan: &Plan, p: &mut Vec<String>) {
         if r.url.trim().is_empty() {
             p.push(format!("repositories.{name}.url is empty"));
         }
-        if (r.require_mount || r.min_free.is_some())
-            && crate::preflight::local_path(&r.url).is_none()
-        {
-            p.push(format!(
-                "repositories.{name}: require_mount and min_free need a local path url"
-            ));
-        }
+        repository(name, r, p);
         if let Some(w) = &r.retention.keep_within {
             if let Err(e) = w.parse::<KeepDuration>() {
                 p.push(format!("repositories.{name}.retention.keep_within: {e}"));
             }
         }
+    }
+}
+
+/// The problems of one repository's location, options, guard and cache.
+fn repository(name: &str, r: &RepoConfig, p: &mut Vec<String>) {
+    match hbk_backend::location::parse(&r.url) {
+        Ok(loc) => {
+            if (r.require_mount || r.min_free.is_some()) && loc.is_remote() {
+                p.push(format!(
+                    "repositories.{name}: require_mount and min_free need a local path url"
+                ));
+            }
+        }
+        Err(e) if !r.url.trim().is_empty() => p.push(format!("repositories.{name}.url: {e}")),
+        Err(_) => {}
+    }
+    if let Err(e) = hbk_backend::Options::parse(&r.options.0) {
+        p.push(format!("repositories.{name}.options: {e}"));
+    }
+    if let Some(id) = &r.expect_repository_id {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            p.push(format!(
+                "repositories.{name}.expect_repository_id {id:?}: use the repository id or a prefix of it (hex)"
+            ));
+        }
+    }
+    if r.no_cache && r.cache_dir.is_some() {
+        p.push(format!(
+            "repositories.{name}: cache_dir and no_cache exclude each other"
+        ));
     }
 }
 
@@ -239,5 +291,29 @@ mod tests {
         assert!(snapshot_prefix_problem("hbk.x").is_some());
         assert!(snapshot_prefix_problem(&"a".repeat(25)).is_some());
         assert_eq!(snapshot_prefix_problem(&"a".repeat(24)), None);
+    }
+
+    fn repo(toml_text: &str) -> Vec<String> {
+        let r: RepoConfig = toml::from_str(toml_text).unwrap();
+        let mut p = Vec::new();
+        repository("r", &r, &mut p);
+        p
+    }
+
+    #[test]
+    fn repository_options_guard_and_cache() {
+        let pw = "password = { env = \"X\" }\n";
+        assert!(repo(&format!("url = \"/srv/r\"\n{pw}options = [\"retry.max-attempts=3\"]\nexpect_repository_id = \"a1B2\"\n")).is_empty());
+        let all = |text: &str| repo(&format!("{pw}{text}")).join("\n");
+        let p = all("url = \"s3:h/bucket\"\nrequire_mount = true\n");
+        assert!(p.contains("need a local path url"), "{p}");
+        let p = all("url = \"sftp:h:/r\"\n");
+        assert!(p.contains("repositories.r.url"), "{p}");
+        let p = all("url = \"/r\"\n[options]\ns3.regoin = \"x\"\n");
+        assert!(p.contains("repositories.r.options"), "{p}");
+        let p = all("url = \"/r\"\nexpect_repository_id = \"xyz\"\n");
+        assert!(p.contains("expect_repository_id"), "{p}");
+        let p = all("url = \"/r\"\nno_cache = true\ncache_dir = \"/c\"\n");
+        assert!(p.contains("exclude each other"), "{p}");
     }
 }
