@@ -46,4 +46,4 @@ pub use repository::{IndexedRepository, Repository, MAX_KEYS_TRIED};
 pub use snapshot::SnapshotFile;
 pub use tree::{ExtendedAttribute, Node, NodeType, Tree};
 
-pub use hbk_crypto::{KdfParams, Key};
+pub use hbk_crypto::{KdfParams, Key, OVERHEAD};

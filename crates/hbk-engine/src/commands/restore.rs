@@ -18,6 +18,7 @@
 //! [`RestoreStats::errors`] and everything else is restored.
 
 mod apply;
+mod cut;
 mod plan;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use hbk_repo::{Id, IndexedRepository};
 use crate::filter::Selection;
 use crate::Result;
 
+pub use cut::{BadIndexEntry, EntryProblem};
 pub use plan::RestorePlan;
 
 /// Options of [`restore`].
