@@ -32,8 +32,8 @@ impl Config {
     }
 
     /// The JSON text to encrypt and store.
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::serialize("config", e))
     }
 }
 
@@ -60,7 +60,7 @@ mod tests {
         let json = r#"{"version":2,"id":"25fff36f1e5bc61414d8e698e280ada9c8967ffb7367ee4c7039312dadaa2734","chunker_polynomial":"2a8542b446e9b3","x_other":{"a":1}}"#;
         let c = Config::from_json(json.as_bytes()).unwrap();
         assert_eq!(c.chunker_polynomial, 0x2a8542b446e9b3);
-        assert_eq!(String::from_utf8(c.to_json()).unwrap(), json);
+        assert_eq!(String::from_utf8(c.to_json().unwrap()).unwrap(), json);
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl LockFile {
     }
 
     /// The document to store.
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::serialize("lock", e))
     }
 }

@@ -20,10 +20,10 @@ impl Tree {
 
     /// The tree blob's plaintext exactly as restic writes it: Go-style
     /// JSON of the nodes (which must be sorted by name) and a newline.
-    pub fn to_go_json(&self) -> Vec<u8> {
-        let mut out = crate::gojson::to_vec(self).unwrap_or_default();
+    pub fn to_go_json(&self) -> Result<Vec<u8>> {
+        let mut out = crate::gojson::to_vec(self).map_err(|e| Error::serialize("tree", e))?;
         out.push(b'\n');
-        out
+        Ok(out)
     }
 
     /// Sorts the nodes by raw name bytes, as trees must be stored.

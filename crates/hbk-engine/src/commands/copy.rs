@@ -197,7 +197,7 @@ fn copy_one(
 
     let mut copy = sn.clone();
     copy.original = Some(original);
-    let target = dst.save_unpacked(FileType::Snapshot, &copy.to_json())?;
+    let target = dst.save_unpacked(FileType::Snapshot, &copy.to_json()?)?;
     Ok(CopyOutcome::Copied {
         target,
         blobs,

@@ -86,10 +86,10 @@ impl IndexFile {
     }
 
     /// The document as restic writes it (compact JSON and a newline).
-    pub fn to_json(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec(self).unwrap_or_default();
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut v = serde_json::to_vec(self).map_err(|e| Error::serialize("index", e))?;
         v.push(b'\n');
-        v
+        Ok(v)
     }
 }
 
@@ -110,7 +110,7 @@ mod tests {
         let b = IndexFile::from_json(legacy.as_bytes()).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.packs[0].blobs[0].uncompressed_length, Some(7));
-        assert_eq!(a.to_json(), format!("{modern}\n").into_bytes());
+        assert_eq!(a.to_json().unwrap(), format!("{modern}\n").into_bytes());
     }
 
     proptest::proptest! {
