@@ -175,6 +175,19 @@ mod tests {
             }
         }
 
+        /// A real key file with several edits: parsing and parameter
+        /// checks never panic (no derivation: it would be slow).
+        #[test]
+        fn edited_key_json_never_panics(edits in crate::fuzz::edits(6)) {
+            let master = Key::random();
+            let kf = KeyFile::create(&master, b"pw", KdfParams::INSECURE_FOR_TESTS, "u", "h").unwrap();
+            let bytes = crate::fuzz::apply(&kf.to_json().unwrap(), &edits);
+            if let Ok(k) = KeyFile::from_json(&bytes) {
+                let _ = k.kdf_params().validate();
+                let _ = k.to_json();
+            }
+        }
+
         #[test]
         fn mutated_key_json_never_panics(pos in 0usize..400, byte in proptest::num::u8::ANY) {
             let master = Key::random();

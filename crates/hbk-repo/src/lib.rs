@@ -18,6 +18,8 @@ pub mod blob;
 mod config;
 mod error;
 mod file_type;
+#[cfg(test)]
+mod fuzz;
 pub mod gojson;
 pub mod goquote;
 mod gotime;

@@ -119,6 +119,23 @@ mod tests {
             let _ = IndexFile::from_json(&data);
         }
 
+        /// A real index document (both forms) with a few edits.
+        #[test]
+        fn mutated_index_never_panics(edits in crate::fuzz::edits(6), legacy in proptest::bool::ANY) {
+            let blob = format!(
+                r#"{{"id":"{ID}","type":"data","offset":0,"length":48,"uncompressed_length":7}},{{"id":"{ID}","type":"tree","offset":48,"length":40}}"#
+            );
+            let doc = match legacy {
+                false => format!(r#"{{"supersedes":["{ID}"],"packs":[{{"id":"{ID}","blobs":[{blob}]}}]}}"#),
+                true => format!(r#"[{{"id":"{ID}","blobs":[{blob}]}}]"#),
+            };
+            let bytes = crate::fuzz::apply(doc.as_bytes(), &edits);
+            if let Ok(f) = IndexFile::from_json(&bytes) {
+                let _ = f.to_json();
+                let _ = crate::Index::from_files([&f]);
+            }
+        }
+
         #[test]
         fn random_text_never_panics(s in r#"[\[\]{}":,a-z0-9 ]{0,120}"#) {
             let _ = IndexFile::from_json(s.as_bytes());
