@@ -18,7 +18,6 @@
 //! [`RestoreStats::errors`] and everything else is restored.
 
 mod apply;
-mod cut;
 mod plan;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +27,6 @@ use hbk_repo::{Id, IndexedRepository};
 use crate::filter::Selection;
 use crate::Result;
 
-pub use cut::{BadIndexEntry, EntryProblem};
 pub use plan::RestorePlan;
 
 /// Options of [`restore`].

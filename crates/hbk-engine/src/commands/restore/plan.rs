@@ -14,9 +14,9 @@ use hbk_repo::blob::decode_blob;
 use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, Node, NodeType};
 use rayon::prelude::*;
 
-use super::cut::{cut, entry_end};
 use super::{apply, ItemError, RestoreOptions, RestoreProgress, RestoreStats};
 use crate::filter::Selection;
+use crate::pack_range::{cut, entry_end};
 use crate::walk::join;
 use crate::Result;
 

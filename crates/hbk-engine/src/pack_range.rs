@@ -1,4 +1,4 @@
-//! Cutting blobs out of the bytes read from one pack.
+//! Cutting blobs out of the bytes read from one pack (restore, copy).
 //!
 //! Every bound here comes from the index, which is repository data and may
 //! be damaged or hostile: an entry whose end overflows, that is too short
