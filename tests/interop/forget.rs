@@ -49,7 +49,10 @@ fn rewrite_snapshots(r: &Repository, snapshots: &[SnapshotFile]) -> Vec<Id> {
     }
     snapshots
         .iter()
-        .map(|sn| r.save_unpacked(FileType::Snapshot, &sn.to_json()).unwrap())
+        .map(|sn| {
+            r.save_unpacked(FileType::Snapshot, &sn.to_json().unwrap())
+                .unwrap()
+        })
         .collect()
 }
 

@@ -217,12 +217,15 @@ fn plant_locks(repo: &Repo) -> (Id, Id) {
         extra: Default::default(),
     };
     let stale = r
-        .save_unpacked(FileType::Lock, &lock(this_host(), dead_pid()).to_json())
+        .save_unpacked(
+            FileType::Lock,
+            &lock(this_host(), dead_pid()).to_json().unwrap(),
+        )
         .unwrap();
     let fresh = r
         .save_unpacked(
             FileType::Lock,
-            &lock("some-other-host".into(), 4242).to_json(),
+            &lock("some-other-host".into(), 4242).to_json().unwrap(),
         )
         .unwrap();
     (stale, fresh)

@@ -19,5 +19,6 @@ pub fn plant_exclusive_lock(repo: &Repo) {
         gid: 0,
         extra: Default::default(),
     };
-    r.save_unpacked(FileType::Lock, &lock.to_json()).unwrap();
+    r.save_unpacked(FileType::Lock, &lock.to_json().unwrap())
+        .unwrap();
 }

@@ -136,6 +136,16 @@ impl Backend for LocalBackend {
             what: p.display().to_string(),
             message: format!("range of {length} bytes too large"),
         })?;
+        // The length comes from an index entry: refuse a range past the end
+        // of the file before allocating for it.
+        let size = f.metadata().map_err(|e| self.io_err(&p, e))?.len();
+        if !matches!(offset.checked_add(length), Some(end) if end <= size) {
+            let eof = std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("range {offset}+{length} beyond the end of a {size}-byte file"),
+            );
+            return Err(self.io_err(&p, eof));
+        }
         let mut buf = vec![0u8; len];
         f.read_exact_at(&mut buf, offset)
             .map_err(|e| self.io_err(&p, e))?;

@@ -2,6 +2,19 @@
 
 use crate::{Error, Key, Result};
 
+/// Most memory each of scrypt's two buffers may take: `128 * r * N` bytes
+/// for the table, `128 * r * p` for the blocks. restic calibrates its keys
+/// to at most 60 MiB; 1 GiB also admits
+/// `N = 2^20, r = 8` and the parameters other implementations pick, while a
+/// key file asking for more is refused before any allocation.
+pub const MAX_KDF_MEMORY: u64 = 1 << 30;
+
+/// Most work one derivation may cost, in units of `N * r * p` (one unit is
+/// one 128-byte block mix). restic's calibration targets half a second,
+/// about 2^21 units; 2^30 leaves a wide margin for slow or future machines
+/// and still bounds the time a hostile key file can burn.
+pub const MAX_KDF_WORK: u64 = 1 << 30;
+
 /// scrypt parameters as stored in a key file (`N`, `r`, `p`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KdfParams {
@@ -29,7 +42,9 @@ impl KdfParams {
         p: 1,
     };
 
-    /// Checks the ranges restic accepts before spending any time on them.
+    /// Checks the ranges restic accepts before spending any time on them,
+    /// and refuses parameters beyond [`MAX_KDF_MEMORY`] or [`MAX_KDF_WORK`]
+    /// with [`Error::KdfTooExpensive`].
     pub fn validate(&self) -> Result<()> {
         if self.n <= 1 || !self.n.is_power_of_two() {
             return Err(Error::InvalidKdfParams(format!(
@@ -43,7 +58,21 @@ impl KdfParams {
                 self.r, self.p
             )));
         }
-        Ok(())
+        let (n, r, p) = (self.n, u64::from(self.r), u64::from(self.p));
+        let bytes = |blocks: u64| blocks.checked_mul(r)?.checked_mul(128);
+        let work = n.checked_mul(r).and_then(|nr| nr.checked_mul(p));
+        match (bytes(n), bytes(p), work) {
+            (Some(table), Some(blocks), Some(w))
+                if table <= MAX_KDF_MEMORY && blocks <= MAX_KDF_MEMORY && w <= MAX_KDF_WORK =>
+            {
+                Ok(())
+            }
+            _ => Err(Error::KdfTooExpensive {
+                n: self.n,
+                r: self.r,
+                p: self.p,
+            }),
+        }
     }
 }
 
@@ -59,5 +88,54 @@ impl Key {
         scrypt::scrypt(password, salt, &sp, &mut out)
             .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
         Key::from_slices(&out[..32], &out[32..48], &out[48..64])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceiling_accepts_what_restic_writes() {
+        for (n, r, p) in [
+            (32768, 8, 5),
+            (1 << 18, 1, 40),
+            (1 << 20, 8, 1),
+            (16384, 8, 1),
+        ] {
+            assert_eq!(KdfParams { n, r, p }.validate(), Ok(()), "{n} {r} {p}");
+        }
+    }
+
+    #[test]
+    fn ceiling_refuses_absurd_values() {
+        for (n, r, p) in [
+            (1 << 40, 8, 1),
+            (1 << 21, 8, 1),
+            (1 << 62, 8, 1),
+            (2, 1 << 20, 1 << 9),
+        ] {
+            assert!(
+                matches!(
+                    KdfParams { n, r, p }.validate(),
+                    Err(Error::KdfTooExpensive { .. })
+                ),
+                "{n} {r} {p}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Validation never panics, and whatever it accepts stays within the
+        /// memory ceiling.
+        #[test]
+        fn validate_is_total(n in proptest::num::u64::ANY, r in proptest::num::u32::ANY, p in proptest::num::u32::ANY) {
+            let params = KdfParams { n, r, p };
+            if params.validate().is_ok() {
+                let max = u128::from(MAX_KDF_MEMORY);
+                proptest::prop_assert!(128 * u128::from(r) * u128::from(n) <= max);
+                proptest::prop_assert!(128 * u128::from(r) * u128::from(p) <= max);
+            }
+        }
     }
 }

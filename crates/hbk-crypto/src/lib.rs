@@ -20,7 +20,7 @@
 mod kdf;
 mod key;
 
-pub use kdf::KdfParams;
+pub use kdf::{KdfParams, MAX_KDF_MEMORY, MAX_KDF_WORK};
 pub use key::Key;
 
 /// Bytes a sealed box adds to its plaintext: a 16-byte IV and a 16-byte tag.
@@ -43,6 +43,17 @@ pub enum Error {
     /// The scrypt parameters are out of range.
     #[error("invalid key derivation parameters: {0}")]
     InvalidKdfParams(String),
+    /// The scrypt parameters are valid but would need more memory or work
+    /// than any key restic writes; refused before anything is allocated.
+    #[error("key derivation parameters N = {n}, r = {r}, p = {p} exceed the accepted ceiling")]
+    KdfTooExpensive {
+        /// CPU/memory cost as stored in the key file.
+        n: u64,
+        /// Block size as stored in the key file.
+        r: u32,
+        /// Parallelism as stored in the key file.
+        p: u32,
+    },
     /// A key part has the wrong length or is all zero.
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),

@@ -42,6 +42,7 @@ pub mod commands;
 mod error;
 pub mod filter;
 pub mod lock;
+pub mod pack_range;
 mod pool;
 pub mod progress;
 pub mod reachable;

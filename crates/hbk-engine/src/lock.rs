@@ -157,7 +157,7 @@ impl RepoLock {
         if let Some((id, l)) = conflict(repo, exclusive, None)? {
             return Err(locked_error(&id, &l));
         }
-        let id = repo.save_unpacked(FileType::Lock, &new_lock_file(exclusive).to_json())?;
+        let id = repo.save_unpacked(FileType::Lock, &new_lock_file(exclusive).to_json()?)?;
         std::thread::sleep(RECHECK_DELAY);
         if let Some((other, l)) = conflict(repo, exclusive, Some(&id))? {
             let _ = repo.backend().remove(FileType::Lock, &id);
@@ -205,7 +205,10 @@ fn refresh_loop(repo: &Repository, shared: &Shared, exclusive: bool) {
         if !timeout.timed_out() {
             continue;
         }
-        if let Ok(new) = repo.save_unpacked(FileType::Lock, &new_lock_file(exclusive).to_json()) {
+        if let Ok(new) = new_lock_file(exclusive)
+            .to_json()
+            .and_then(|json| repo.save_unpacked(FileType::Lock, &json))
+        {
             let old = shared
                 .current
                 .lock()

@@ -95,7 +95,7 @@ impl TestRepo {
             ..Default::default()
         };
         self.repo
-            .save_unpacked(FileType::Index, &file.to_json())
+            .save_unpacked(FileType::Index, &file.to_json().unwrap())
             .unwrap()
     }
 

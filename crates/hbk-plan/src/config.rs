@@ -506,4 +506,68 @@ mod tests {
         let plan = Plan::parse(&text, Path::new("p.toml")).unwrap();
         assert_eq!(plan.proxmox.unwrap().guests, Guests::All);
     }
+
+    /// Values that tend to upset a TOML field's parser or validator.
+    const VALUES: &[&str] = &[
+        "-1",
+        "0",
+        "18446744073709551616",
+        "1e400",
+        "nan",
+        "\"\"",
+        "\"0%\"",
+        "\"101%\"",
+        "\"-5%\"",
+        "\"99999999999999999999T\"",
+        "\"16m\"",
+        "\"1/0\"",
+        "\"*-*-* 99:99\"",
+        "\"all\"",
+        "[]",
+        "[1, \"a\"]",
+        "{}",
+        "\"\\u0000\"",
+        "\"\u{feff}\"",
+        "\"rest:\"",
+        "\"s3:\"",
+        "\"/\"",
+        "true",
+        "[",
+        "\"",
+    ];
+
+    proptest::proptest! {
+        /// The documented example with some values replaced by hostile
+        /// ones and some bytes changed: an error or a plan, never a panic.
+        #[test]
+        fn mutated_plans_never_panic(
+            values in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::usize::ANY, ".{0,12}", proptest::bool::ANY), 1..6),
+            bytes in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 0..3),
+        ) {
+            let text = example();
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            let fields: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains(" = ")).collect();
+            for (line, value, free, pick) in values {
+                let i = fields[line % fields.len()];
+                let key = lines[i].split(" = ").next().unwrap_or_default().to_owned();
+                let v = if pick { VALUES[value % VALUES.len()].to_owned() } else { free };
+                lines[i] = format!("{key} = {v}");
+            }
+            let mut raw = lines.join("\n").into_bytes();
+            for (at, b) in bytes {
+                let i = at % raw.len();
+                raw[i] = b;
+            }
+            let text = String::from_utf8_lossy(&raw);
+            if let Ok(plan) = Plan::parse(&text, Path::new("p.toml")) {
+                let _ = (plan.repo_order(), plan.tag(), plan.lock_path());
+            }
+        }
+
+        /// Arbitrary text: never a panic.
+        #[test]
+        fn random_plans_never_panic(text in ".{0,200}") {
+            let _ = Plan::parse(&text, Path::new("p.toml"));
+        }
+    }
 }

@@ -128,4 +128,25 @@ mod tests {
             assert_eq!(decode_blob(&key, &id, ulen, &mut b.sealed).unwrap(), data);
         }
     }
+
+    proptest::proptest! {
+        /// Sealed blobs with edits, and valid seals of edited zstd frames,
+        /// decoded with any claimed uncompressed length: never a panic.
+        #[test]
+        fn mutated_blobs_never_panic(
+            edits in crate::fuzz::edits(4),
+            ulen in proptest::option::of(proptest::num::u32::ANY),
+        ) {
+            let key = Key::random();
+            let data: Vec<u8> = (0..2000u32).map(|i| (i % 7) as u8).collect();
+            let id = Id::hash(&data);
+            let b = encode_blob(&key, crate::BlobType::Data, id, &data, Compression::Always(3));
+            let ulen = ulen.and_then(NonZeroU32::new);
+            let mut broken = crate::fuzz::apply(&b.sealed, &edits);
+            let _ = decode_blob(&key, &id, ulen, &mut broken);
+            let frame = zstd::bulk::compress(&data, 3).unwrap();
+            let mut resealed = key.seal(&crate::fuzz::apply(&frame, &edits));
+            let _ = decode_blob(&key, &id, ulen, &mut resealed);
+        }
+    }
 }

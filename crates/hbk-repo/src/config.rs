@@ -32,8 +32,8 @@ impl Config {
     }
 
     /// The JSON text to encrypt and store.
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::serialize("config", e))
     }
 }
 
@@ -55,12 +55,15 @@ mod hex_pol {
 mod tests {
     use super::*;
 
+    /// A config as restic writes it, plus a field another tool added.
+    const CONFIG: &str = r#"{"version":2,"id":"25fff36f1e5bc61414d8e698e280ada9c8967ffb7367ee4c7039312dadaa2734","chunker_polynomial":"2a8542b446e9b3","x_other":{"a":1}}"#;
+
     #[test]
     fn round_trip_keeps_unknown_fields() {
-        let json = r#"{"version":2,"id":"25fff36f1e5bc61414d8e698e280ada9c8967ffb7367ee4c7039312dadaa2734","chunker_polynomial":"2a8542b446e9b3","x_other":{"a":1}}"#;
+        let json = CONFIG;
         let c = Config::from_json(json.as_bytes()).unwrap();
         assert_eq!(c.chunker_polynomial, 0x2a8542b446e9b3);
-        assert_eq!(String::from_utf8(c.to_json()).unwrap(), json);
+        assert_eq!(String::from_utf8(c.to_json().unwrap()).unwrap(), json);
     }
 
     #[test]
@@ -70,5 +73,20 @@ mod tests {
             Config::from_json(json.as_bytes()),
             Err(Error::UnsupportedVersion(3))
         ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = Config::from_json(&data);
+        }
+
+        #[test]
+        fn mutated_configs_never_panic(edits in crate::fuzz::edits(6)) {
+            let bytes = crate::fuzz::apply(CONFIG.as_bytes(), &edits);
+            if let Ok(c) = Config::from_json(&bytes) {
+                let _ = c.to_json();
+            }
+        }
     }
 }

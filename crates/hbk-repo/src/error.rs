@@ -116,12 +116,28 @@ pub enum Error {
     /// The repository has a version this build does not understand.
     #[error("unsupported repository version {0} (supported: 1, 2)")]
     UnsupportedVersion(u32),
+    /// A document could not be serialized; nothing was written.
+    #[error("cannot serialize {what}: {reason}")]
+    Serialize {
+        /// The kind of document.
+        what: &'static str,
+        /// Why the serializer refused it.
+        reason: String,
+    },
     /// A local-only operation failed (e.g. a password command).
     #[error("{0}")]
     Other(String),
 }
 
 impl Error {
+    /// An [`Error::Serialize`] for a `what` document.
+    pub fn serialize(what: &'static str, reason: impl std::fmt::Display) -> Error {
+        Error::Serialize {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+
     /// A [`Error::Format`] with a formatted reason.
     pub fn format(what: &'static str, reason: impl std::fmt::Display) -> Error {
         Error::Format {

@@ -84,8 +84,8 @@ impl KeyFile {
     }
 
     /// The file's bytes: compact JSON, no newline. The id is their hash.
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::serialize("key file", e))
     }
 
     /// The scrypt parameters stored in the file.
@@ -159,7 +159,7 @@ mod tests {
     fn create_then_open() {
         let master = Key::random();
         let kf = KeyFile::create(&master, b"pw", KdfParams::INSECURE_FOR_TESTS, "u", "h").unwrap();
-        let parsed = KeyFile::from_json(&kf.to_json()).unwrap();
+        let parsed = KeyFile::from_json(&kf.to_json().unwrap()).unwrap();
         assert_eq!(parsed.open(b"pw").unwrap(), master);
         assert!(matches!(
             parsed.open(b"nope"),
@@ -175,11 +175,24 @@ mod tests {
             }
         }
 
+        /// A real key file with several edits: parsing and parameter
+        /// checks never panic (no derivation: it would be slow).
+        #[test]
+        fn edited_key_json_never_panics(edits in crate::fuzz::edits(6)) {
+            let master = Key::random();
+            let kf = KeyFile::create(&master, b"pw", KdfParams::INSECURE_FOR_TESTS, "u", "h").unwrap();
+            let bytes = crate::fuzz::apply(&kf.to_json().unwrap(), &edits);
+            if let Ok(k) = KeyFile::from_json(&bytes) {
+                let _ = k.kdf_params().validate();
+                let _ = k.to_json();
+            }
+        }
+
         #[test]
         fn mutated_key_json_never_panics(pos in 0usize..400, byte in proptest::num::u8::ANY) {
             let master = Key::random();
             let kf = KeyFile::create(&master, b"pw", KdfParams::INSECURE_FOR_TESTS, "u", "h").unwrap();
-            let mut bytes = kf.to_json();
+            let mut bytes = kf.to_json().unwrap();
             let i = pos % bytes.len();
             bytes[i] = byte;
             if let Ok(k) = KeyFile::from_json(&bytes) {

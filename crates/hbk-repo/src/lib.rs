@@ -18,6 +18,8 @@ pub mod blob;
 mod config;
 mod error;
 mod file_type;
+#[cfg(test)]
+mod fuzz;
 pub mod gojson;
 pub mod goquote;
 mod gotime;
@@ -46,4 +48,4 @@ pub use repository::{IndexedRepository, Repository, MAX_KEYS_TRIED};
 pub use snapshot::SnapshotFile;
 pub use tree::{ExtendedAttribute, Node, NodeType, Tree};
 
-pub use hbk_crypto::{KdfParams, Key};
+pub use hbk_crypto::{KdfParams, Key, OVERHEAD};

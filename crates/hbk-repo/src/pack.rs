@@ -322,6 +322,39 @@ mod tests {
             let _ = parse_header(&data);
         }
 
+        /// A real header plaintext with edits, sealed into an otherwise
+        /// valid pack (the decrypted form), and a real pack with edits (the
+        /// encrypted form), parsed whole and from partial tails of any
+        /// claimed size: never a panic.
+        #[test]
+        fn mutated_packs_never_panic(
+            edits in crate::fuzz::edits(6),
+            sealed_edits in crate::fuzz::edits(3),
+            tail in proptest::num::usize::ANY,
+            size in proptest::option::of(proptest::num::u64::ANY),
+        ) {
+            let key = Key::random();
+            let blobs = [
+                blob(BlobType::Data, 100, 0, 1),
+                blob(BlobType::Tree, 50, 0, 2),
+                blob(BlobType::Data, 40, 70, 3),
+            ];
+            let header = crate::fuzz::apply(&encode_header(&blobs), &edits);
+            let _ = parse_header(&header);
+            let mut pack = vec![0u8; 190];
+            let sealed = key.seal(&header);
+            pack.extend_from_slice(&sealed);
+            pack.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+            let _ = parse_pack(&key, &pack);
+            let broken = crate::fuzz::apply(&pack, &sealed_edits);
+            let _ = parse_pack(&key, &broken);
+            for bytes in [&pack, &broken] {
+                let from = bytes.len() - tail % (bytes.len() + 1);
+                let size = size.unwrap_or(bytes.len() as u64);
+                let _ = parse_tail(&key, &bytes[from..], size);
+            }
+        }
+
         #[test]
         fn random_packs_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
             let _ = parse_pack(&Key::random(), &data);

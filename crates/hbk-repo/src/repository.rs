@@ -114,10 +114,10 @@ impl Repository {
         backend.create()?;
         let master = Key::random();
         let kf = KeyFile::create(&master, password, kdf, username, hostname)?;
-        let kf_bytes = kf.to_json();
+        let kf_bytes = kf.to_json()?;
         let key_id = Id::hash(&kf_bytes);
         backend.write(FileType::Key, &key_id, &kf_bytes)?;
-        let sealed = master.seal(&config.to_json());
+        let sealed = master.seal(&config.to_json()?);
         backend.write(FileType::Config, &Id::default(), &sealed)?;
         Ok(Repository {
             backend,
@@ -173,7 +173,7 @@ impl Repository {
         hostname: &str,
     ) -> Result<Id> {
         let kf = KeyFile::create(&self.key, password, kdf, username, hostname)?;
-        let bytes = kf.to_json();
+        let bytes = kf.to_json()?;
         let id = Id::hash(&bytes);
         self.backend.write(FileType::Key, &id, &bytes)?;
         let reopened = load_key_file(self.backend.as_ref(), &id).and_then(|k| {

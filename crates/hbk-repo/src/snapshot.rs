@@ -64,8 +64,8 @@ impl SnapshotFile {
     }
 
     /// The document to store (compact JSON, no newline).
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::serialize("snapshot", e))
     }
 
     /// Whether the snapshot has every tag of `all`.
@@ -78,18 +78,29 @@ impl SnapshotFile {
 mod tests {
     use super::*;
 
+    /// A snapshot as restic 0.14 writes it, plus an unknown field.
+    const RESTIC_SNAPSHOT: &str = r#"{"time":"2026-11-26T23:42:46.796491138Z","tree":"2e2dd0f5092d28b34699d3b1b58ba25fb07c687cf4bfce29b571e0da503e49d0","paths":["/srv/data"],"hostname":"testhost","username":"root","tags":["t1"],"future":1}"#;
+
     #[test]
     fn restic_014_snapshot_round_trips() {
-        let json = r#"{"time":"2026-11-26T23:42:46.796491138Z","tree":"2e2dd0f5092d28b34699d3b1b58ba25fb07c687cf4bfce29b571e0da503e49d0","paths":["/srv/data"],"hostname":"testhost","username":"root","tags":["t1"],"future":1}"#;
+        let json = RESTIC_SNAPSHOT;
         let s = SnapshotFile::from_json(json.as_bytes()).unwrap();
         assert_eq!(s.tags, ["t1"]);
-        assert_eq!(String::from_utf8(s.to_json()).unwrap(), json);
+        assert_eq!(String::from_utf8(s.to_json().unwrap()).unwrap(), json);
     }
 
     proptest::proptest! {
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = SnapshotFile::from_json(&data);
+        }
+
+        #[test]
+        fn mutated_snapshots_never_panic(edits in crate::fuzz::edits(6)) {
+            let bytes = crate::fuzz::apply(RESTIC_SNAPSHOT.as_bytes(), &edits);
+            if let Ok(s) = SnapshotFile::from_json(&bytes) {
+                let _ = s.to_json();
+            }
         }
     }
 }

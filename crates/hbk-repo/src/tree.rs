@@ -20,10 +20,10 @@ impl Tree {
 
     /// The tree blob's plaintext exactly as restic writes it: Go-style
     /// JSON of the nodes (which must be sorted by name) and a newline.
-    pub fn to_go_json(&self) -> Vec<u8> {
-        let mut out = crate::gojson::to_vec(self).unwrap_or_default();
+    pub fn to_go_json(&self) -> Result<Vec<u8>> {
+        let mut out = crate::gojson::to_vec(self).map_err(|e| Error::serialize("tree", e))?;
         out.push(b'\n');
-        out
+        Ok(out)
     }
 
     /// Sorts the nodes by raw name bytes, as trees must be stored.
@@ -266,10 +266,12 @@ mod quoted_name {
 mod tests {
     use super::*;
 
+    /// Three nodes as restic writes them, plus an unknown type and field.
+    const RESTIC_TREE: &str = r#"{"nodes":[{"name":"bad\\xffname","type":"file","mode":420,"mtime":"2026-11-26T23:42:39.94494334Z","atime":"2026-11-26T23:42:39.94494334Z","ctime":"2026-11-26T23:42:39.94494334Z","uid":0,"gid":0,"user":"root","inode":5,"device_id":64,"size":3,"links":2,"content":["2e2dd0f5092d28b34699d3b1b58ba25fb07c687cf4bfce29b571e0da503e49d0"]},{"name":"l","type":"symlink","mode":134218239,"mtime":"2026-11-26T23:42:39Z","atime":"2026-11-26T23:42:39Z","ctime":"2026-11-26T23:42:39Z","uid":0,"gid":0,"linktarget":"x","linktarget_raw":"/w==","content":null},{"name":"s","type":"weird","mtime":"2026-11-26T23:42:39Z","atime":"2026-11-26T23:42:39Z","ctime":"2026-11-26T23:42:39Z","uid":0,"gid":0,"content":null,"new_field":true}]}"#;
+
     #[test]
     fn parses_restic_nodes() {
-        let json = r#"{"nodes":[{"name":"bad\\xffname","type":"file","mode":420,"mtime":"2026-11-26T23:42:39.94494334Z","atime":"2026-11-26T23:42:39.94494334Z","ctime":"2026-11-26T23:42:39.94494334Z","uid":0,"gid":0,"user":"root","inode":5,"device_id":64,"size":3,"links":2,"content":["2e2dd0f5092d28b34699d3b1b58ba25fb07c687cf4bfce29b571e0da503e49d0"]},{"name":"l","type":"symlink","mode":134218239,"mtime":"2026-11-26T23:42:39Z","atime":"2026-11-26T23:42:39Z","ctime":"2026-11-26T23:42:39Z","uid":0,"gid":0,"linktarget":"x","linktarget_raw":"/w==","content":null},{"name":"s","type":"weird","mtime":"2026-11-26T23:42:39Z","atime":"2026-11-26T23:42:39Z","ctime":"2026-11-26T23:42:39Z","uid":0,"gid":0,"content":null,"new_field":true}]}"#;
-        let t = Tree::from_json(json.as_bytes()).unwrap();
+        let t = Tree::from_json(RESTIC_TREE.as_bytes()).unwrap();
         assert_eq!(t.nodes[0].name, b"bad\xffname");
         assert_eq!(t.nodes[0].content.as_ref().unwrap().len(), 1);
         assert_eq!(t.nodes[1].link_target(), b"\xff");
@@ -283,6 +285,19 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = Tree::from_json(&data);
+        }
+
+        /// A real tree with a few edits: an error or a tree that serializes
+        /// again, never a panic.
+        #[test]
+        fn mutated_trees_never_panic(edits in crate::fuzz::edits(6)) {
+            let bytes = crate::fuzz::apply(RESTIC_TREE.as_bytes(), &edits);
+            if let Ok(t) = Tree::from_json(&bytes) {
+                let _ = t.to_go_json();
+                for n in &t.nodes {
+                    let _ = (n.link_target(), n.display_name());
+                }
+            }
         }
     }
 }

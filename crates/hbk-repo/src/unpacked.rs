@@ -9,6 +9,12 @@ use crate::{Error, Result};
 /// blob, so a malicious frame cannot exhaust memory.
 pub const MAX_DECOMPRESSED: u64 = 1 << 32;
 
+/// Most bytes reserved up front for a decompressed result. The expected
+/// size comes from an index entry (up to 4 GiB) and is not trusted for a
+/// reservation: beyond this the buffer grows as data actually arrives.
+/// restic's data blobs are at most 8 MiB, so they are sized exactly.
+pub const MAX_RESERVATION: usize = 16 << 20;
+
 /// Turns the decrypted plaintext of an unpacked file into JSON bytes.
 ///
 /// v1: the plaintext is the JSON. v2: a leading `0x02` means zstd follows;
@@ -17,10 +23,10 @@ pub fn decode_unpacked(version: u32, plaintext: Vec<u8>) -> Result<Vec<u8>> {
     if version < 2 || plaintext.is_empty() {
         return Ok(plaintext);
     }
-    match plaintext[0] {
-        b'{' | b'[' => Ok(plaintext),
-        2 => decompress(&plaintext[1..], None),
-        other => Err(Error::format(
+    match plaintext.first().copied() {
+        Some(b'{' | b'[') | None => Ok(plaintext),
+        Some(2) => decompress(plaintext.get(1..).unwrap_or_default(), None),
+        Some(other) => Err(Error::format(
             "unpacked file",
             format!("unsupported encoding format {other:#04x}"),
         )),
@@ -40,9 +46,10 @@ pub fn encode_unpacked(version: u32, json: &[u8]) -> Result<Vec<u8>> {
 /// Decodes one or more concatenated zstd frames. Frames need not carry their
 /// content size; `expected` (when known) sizes the buffer and is checked.
 pub fn decompress(data: &[u8], expected: Option<usize>) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(expected.unwrap_or(data.len() * 3));
+    let guess = expected.unwrap_or_else(|| data.len().saturating_mul(3));
+    let mut out = Vec::with_capacity(guess.min(MAX_RESERVATION));
     let dec = zstd::stream::read::Decoder::new(data).map_err(|e| Error::format("zstd", e))?;
-    let limit = expected.map_or(MAX_DECOMPRESSED, |n| n as u64 + 1);
+    let limit = expected.map_or(MAX_DECOMPRESSED, |n| (n as u64).saturating_add(1));
     dec.take(limit)
         .read_to_end(&mut out)
         .map_err(|e| Error::format("zstd", e))?;
@@ -80,7 +87,35 @@ mod tests {
         assert!(decompress(&data, Some(5)).is_err());
     }
 
+    #[test]
+    fn huge_expected_size_reserves_little() {
+        let data = zstd::bulk::compress(b"abc", 1).unwrap();
+        assert!(decompress(&data, Some(u32::MAX as usize)).is_err());
+        assert!(decompress(&data, Some(usize::MAX)).is_err());
+    }
+
     proptest::proptest! {
+        /// Valid frames with bytes flipped, cut or extended, and arbitrary
+        /// expected sizes: an error or the right bytes, never a panic.
+        #[test]
+        fn mutated_frames_never_panic(
+            pos in proptest::num::usize::ANY,
+            byte in proptest::num::u8::ANY,
+            cut in proptest::num::usize::ANY,
+            expected in proptest::option::of(0usize..5000),
+        ) {
+            let json: Vec<u8> = (0..300u32).flat_map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect();
+            let mut framed = encode_unpacked(2, &json).unwrap();
+            let i = pos % framed.len();
+            framed[i] = byte;
+            framed.truncate(cut % (framed.len() + 1));
+            let _ = decode_unpacked(2, framed.clone());
+            let _ = decode_unpacked(1, framed.clone());
+            if let Some(rest) = framed.get(1..) {
+                let _ = decompress(rest, expected);
+            }
+        }
+
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = decode_unpacked(2, data.clone());

@@ -34,7 +34,7 @@ pub fn run(g: &GlobalOpts, a: CatArgs) -> Result<i32> {
     let need_id = || a.id.clone().context("an id is required");
     let repo = repo::open(g)?;
     let out: Vec<u8> = match a.kind.as_str() {
-        "config" => pretty(&repo.config().to_json())?,
+        "config" => pretty(&repo.config().to_json()?)?,
         "masterkey" => {
             let k = repo.key();
             let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
@@ -45,7 +45,7 @@ pub fn run(g: &GlobalOpts, a: CatArgs) -> Result<i32> {
         }
         "snapshot" => {
             let (_, sn) = find_snapshot(&repo, &need_id()?, &SnapshotFilter::default())?;
-            pretty(&sn.to_json())?
+            pretty(&sn.to_json()?)?
         }
         "index" | "lock" => {
             let t = if a.kind == "index" { FileType::Index } else { FileType::Lock };
@@ -55,7 +55,7 @@ pub fn run(g: &GlobalOpts, a: CatArgs) -> Result<i32> {
         "key" => {
             let id = find_id(&repo, FileType::Key, &need_id()?)?;
             let kf = KeyFile::from_json(&repo.load_raw(FileType::Key, &id)?)?;
-            pretty(&kf.to_json())?
+            pretty(&kf.to_json()?)?
         }
         "pack" => {
             let id = find_id(&repo, FileType::Pack, &need_id()?)?;

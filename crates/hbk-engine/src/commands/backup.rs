@@ -350,7 +350,7 @@ fn finish(
     let snapshot_id = if opts.dry_run {
         None
     } else {
-        Some(repo.save_unpacked(FileType::Snapshot, &snapshot.to_json())?)
+        Some(repo.save_unpacked(FileType::Snapshot, &snapshot.to_json()?)?)
     };
     let c = &archiver.counters;
     let s = &archiver.saver.stats;

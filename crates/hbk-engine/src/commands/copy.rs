@@ -20,6 +20,7 @@ use hbk_repo::{
 use rayon::prelude::*;
 
 use crate::commands::backup::saver::BlobSaver;
+use crate::pack_range::{cut, entry_end};
 use crate::progress::PhaseProgress;
 use crate::reachable::reachable_blobs;
 use crate::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
@@ -197,7 +198,7 @@ fn copy_one(
 
     let mut copy = sn.clone();
     copy.original = Some(original);
-    let target = dst.save_unpacked(FileType::Snapshot, &copy.to_json())?;
+    let target = dst.save_unpacked(FileType::Snapshot, &copy.to_json()?)?;
     Ok(CopyOutcome::Copied {
         target,
         blobs,
@@ -244,8 +245,11 @@ fn runs(blobs: &[(BlobType, Id, BlobLocation)]) -> Vec<&[(BlobType, Id, BlobLoca
     for i in 1..=blobs.len() {
         let split = i == blobs.len() || {
             let first = &blobs[start].2;
-            let end = blobs[i].2.offset + u64::from(blobs[i].2.length);
-            end - first.offset > MAX_READ
+            let end = blobs[i]
+                .2
+                .offset
+                .saturating_add(u64::from(blobs[i].2.length));
+            end.saturating_sub(first.offset) > MAX_READ
         };
         if split {
             out.push(&blobs[start..i]);
@@ -261,23 +265,29 @@ fn copy_run(
     pack: Id,
     run: &[(BlobType, Id, BlobLocation)],
 ) -> Result<u64> {
-    let first = run[0].2.offset;
-    let last = &run[run.len() - 1].2;
-    let len = last.offset + u64::from(last.length) - first;
+    let Some(first) = run.first().map(|b| b.2.offset) else {
+        return Ok(0);
+    };
+    let corrupt = |reason: String| RepoError::Corrupt {
+        file_type: FileType::Pack,
+        id: pack,
+        reason,
+    };
+    let mut end = first;
+    for (_, id, loc) in run {
+        end = end.max(entry_end(id, loc).map_err(|e| corrupt(e.to_string()))?);
+    }
     let bytes = src
         .backend()
-        .read_range(FileType::Pack, &pack, first, len)
+        .read_range(FileType::Pack, &pack, first, end - first)
         .map_err(RepoError::from)?;
+    let ranges = cut(first, bytes.len(), run.iter().map(|(_, id, loc)| (id, loc)));
     let mut moved = 0;
-    for (t, id, loc) in run {
-        let at = (loc.offset - first) as usize;
+    for ((t, id, loc), range) in run.iter().zip(ranges) {
+        let range = range.map_err(|e| corrupt(e.to_string()))?;
         let mut sealed = bytes
-            .get(at..at + loc.length as usize)
-            .ok_or_else(|| RepoError::Corrupt {
-                file_type: FileType::Pack,
-                id: pack,
-                reason: format!("short read for blob {id}"),
-            })?
+            .get(range)
+            .ok_or_else(|| corrupt(format!("short read for blob {id}")))?
             .to_vec();
         let ulen: Option<NonZeroU32> = loc.uncompressed_length;
         let plain =

@@ -179,7 +179,7 @@ fn write_index<'a>(
     let mut blobs = 0;
     let mut save = |file: &mut IndexFile| -> Result<()> {
         let f = std::mem::take(file);
-        written.push(repo.save_unpacked(FileType::Index, &f.to_json())?);
+        written.push(repo.save_unpacked(FileType::Index, &f.to_json()?)?);
         progress.advance(1);
         Ok(())
     };

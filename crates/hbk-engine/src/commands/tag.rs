@@ -68,7 +68,7 @@ pub fn replace_snapshot(repo: &Repository, old: &Id, mut sn: SnapshotFile) -> Re
     if sn.original.is_none() {
         sn.original = Some(*old);
     }
-    let new = repo.save_unpacked(FileType::Snapshot, &sn.to_json())?;
+    let new = repo.save_unpacked(FileType::Snapshot, &sn.to_json()?)?;
     if new != *old {
         repo.backend()
             .remove(FileType::Snapshot, old)

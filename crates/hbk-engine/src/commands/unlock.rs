@@ -55,7 +55,9 @@ mod tests {
             gid: 0,
             extra: Default::default(),
         };
-        t.repo.save_unpacked(FileType::Lock, &l.to_json()).unwrap()
+        t.repo
+            .save_unpacked(FileType::Lock, &l.to_json().unwrap())
+            .unwrap()
     }
 
     fn remaining(t: &TestRepo) -> Vec<Id> {

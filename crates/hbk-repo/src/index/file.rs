@@ -86,10 +86,10 @@ impl IndexFile {
     }
 
     /// The document as restic writes it (compact JSON and a newline).
-    pub fn to_json(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec(self).unwrap_or_default();
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut v = serde_json::to_vec(self).map_err(|e| Error::serialize("index", e))?;
         v.push(b'\n');
-        v
+        Ok(v)
     }
 }
 
@@ -110,13 +110,30 @@ mod tests {
         let b = IndexFile::from_json(legacy.as_bytes()).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.packs[0].blobs[0].uncompressed_length, Some(7));
-        assert_eq!(a.to_json(), format!("{modern}\n").into_bytes());
+        assert_eq!(a.to_json().unwrap(), format!("{modern}\n").into_bytes());
     }
 
     proptest::proptest! {
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = IndexFile::from_json(&data);
+        }
+
+        /// A real index document (both forms) with a few edits.
+        #[test]
+        fn mutated_index_never_panics(edits in crate::fuzz::edits(6), legacy in proptest::bool::ANY) {
+            let blob = format!(
+                r#"{{"id":"{ID}","type":"data","offset":0,"length":48,"uncompressed_length":7}},{{"id":"{ID}","type":"tree","offset":48,"length":40}}"#
+            );
+            let doc = match legacy {
+                false => format!(r#"{{"supersedes":["{ID}"],"packs":[{{"id":"{ID}","blobs":[{blob}]}}]}}"#),
+                true => format!(r#"[{{"id":"{ID}","blobs":[{blob}]}}]"#),
+            };
+            let bytes = crate::fuzz::apply(doc.as_bytes(), &edits);
+            if let Ok(f) = IndexFile::from_json(&bytes) {
+                let _ = f.to_json();
+                let _ = crate::Index::from_files([&f]);
+            }
         }
 
         #[test]

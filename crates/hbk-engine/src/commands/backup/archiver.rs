@@ -198,7 +198,7 @@ impl<'a> Archiver<'a> {
         let mut tree = Tree { nodes: Vec::new() };
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         tree.nodes = nodes;
-        let json = tree.to_go_json();
+        let json = tree.to_go_json()?;
         let id = Id::hash(&json);
         self.saver.save_with_id(BlobType::Tree, id, &json)?;
         Ok(id)

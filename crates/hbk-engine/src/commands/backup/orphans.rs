@@ -42,7 +42,7 @@ pub fn adopt_orphan_packs(repo: &IndexedRepository) -> Result<usize> {
             packs,
             ..Default::default()
         };
-        repo.save_unpacked(FileType::Index, &file.to_json())?;
+        repo.save_unpacked(FileType::Index, &file.to_json()?)?;
     }
     Ok(n)
 }

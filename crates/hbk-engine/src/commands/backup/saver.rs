@@ -194,7 +194,7 @@ impl<'a> BlobSaver<'a> {
             packs,
             ..Default::default()
         };
-        self.repo.save_unpacked(FileType::Index, &file.to_json())?;
+        self.repo.save_unpacked(FileType::Index, &file.to_json()?)?;
         Ok(())
     }
 

@@ -122,7 +122,7 @@ pub fn repair_index(repo: &Repository, opts: RepairIndexOptions) -> Result<Repai
         if blobs >= INDEX_MAX_BLOBS {
             report
                 .new_index_files
-                .push(repo.save_unpacked(FileType::Index, &file.to_json())?);
+                .push(repo.save_unpacked(FileType::Index, &file.to_json()?)?);
             file = IndexFile::default();
             blobs = 0;
         }
@@ -130,7 +130,7 @@ pub fn repair_index(repo: &Repository, opts: RepairIndexOptions) -> Result<Repai
     if !file.packs.is_empty() {
         report
             .new_index_files
-            .push(repo.save_unpacked(FileType::Index, &file.to_json())?);
+            .push(repo.save_unpacked(FileType::Index, &file.to_json()?)?);
     }
     for (id, _) in &old_files {
         if report.new_index_files.contains(id) {

@@ -152,7 +152,7 @@ impl Rewriter<'_> {
     }
 
     fn save(&self, tree: &Tree) -> Result<Id> {
-        let json = tree.to_go_json();
+        let json = tree.to_go_json()?;
         if self.dry_run {
             return Ok(Id::hash(&json));
         }
@@ -228,7 +228,7 @@ pub fn repair_snapshots_locked(
                     if sn.original.is_none() {
                         sn.original = Some(id);
                     }
-                    repo.save_unpacked(FileType::Snapshot, &sn.to_json())?
+                    repo.save_unpacked(FileType::Snapshot, &sn.to_json()?)?
                 };
                 Repaired::Rewritten(Some(new))
             }

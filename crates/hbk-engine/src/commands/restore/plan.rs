@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::{apply, ItemError, RestoreOptions, RestoreProgress, RestoreStats};
 use crate::filter::Selection;
+use crate::pack_range::{cut, entry_end};
 use crate::walk::join;
 use crate::Result;
 
@@ -164,8 +165,15 @@ impl RestorePlan {
                     });
                     break;
                 };
+                if let Err(e) = entry_end(id, &loc) {
+                    self.errors.push(ItemError {
+                        path: item.rel.clone(),
+                        message: e.to_string(),
+                    });
+                    break;
+                }
                 let target = Target { item: i, offset };
-                offset += loc.data_length();
+                offset = offset.saturating_add(loc.data_length());
                 match jobs.get(id) {
                     Some(&(pack, j)) => {
                         let p = packs[&pack];
@@ -186,7 +194,7 @@ impl RestorePlan {
                     }
                 }
             }
-            self.bytes += offset;
+            self.bytes = self.bytes.saturating_add(offset);
         }
         for (_, list) in &mut self.packs {
             list.sort_by_key(|j| j.loc.offset);
@@ -270,32 +278,41 @@ impl RestorePlan {
                 e.push(self.error(t.item, msg.clone()));
             }
         };
-        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        let Some(first) = run.first() else {
             return;
         };
         let start = first.loc.offset;
-        let end = last.loc.offset + u64::from(last.loc.length);
-        let mut buf = match repo
-            .backend()
-            .read_range(FileType::Pack, pack, start, end - start)
-        {
-            Ok(b) => b,
-            Err(e) => {
-                for job in run {
-                    fail(job, format!("reading pack {pack}: {e}"));
+        let end = run_end(run);
+        let mut buf =
+            match repo
+                .backend()
+                .read_range(FileType::Pack, pack, start, end.saturating_sub(start))
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    for job in run {
+                        fail(job, format!("reading pack {pack}: {e}"));
+                    }
+                    return;
                 }
-                return;
-            }
-        };
-        for job in run {
-            let lo = (job.loc.offset - start) as usize;
-            let hi = lo + job.loc.length as usize;
-            let data = match decode_blob(
-                repo.key(),
-                &job.id,
-                job.loc.uncompressed_length,
-                &mut buf[lo..hi],
-            ) {
+            };
+        let ranges = cut(start, buf.len(), run.iter().map(|j| (&j.id, &j.loc)));
+        for (job, range) in run.iter().zip(ranges) {
+            let sealed = match range {
+                Ok(r) => buf.get_mut(r),
+                Err(e) => {
+                    fail(job, e.to_string());
+                    continue;
+                }
+            };
+            let Some(sealed) = sealed else {
+                fail(
+                    job,
+                    format!("data blob {} lies outside pack {pack}", job.id),
+                );
+                continue;
+            };
+            let data = match decode_blob(repo.key(), &job.id, job.loc.uncompressed_length, sealed) {
                 Ok(d) => d,
                 Err(e) => {
                     fail(job, format!("data blob {} in pack {pack}: {e}", job.id));
@@ -412,28 +429,36 @@ impl RestorePlan {
     }
 }
 
+/// Where a job's bytes end in its pack. Jobs are planned only when
+/// [`entry_end`] accepts them, so the sum does not overflow; saturating
+/// keeps this total anyway.
+fn job_end(job: &BlobJob) -> u64 {
+    job.loc.offset.saturating_add(u64::from(job.loc.length))
+}
+
+/// Where the bytes of a run end: the furthest end of any of its jobs (an
+/// earlier entry may reach past a later one when the index is damaged).
+fn run_end(run: &[BlobJob]) -> u64 {
+    run.iter().map(job_end).max().unwrap_or(0)
+}
+
 /// Splits a pack's sorted jobs into runs that are read with one request.
 fn read_runs(jobs: &[BlobJob]) -> impl Iterator<Item = &[BlobJob]> {
     let mut start = 0;
     std::iter::from_fn(move || {
-        if start >= jobs.len() {
-            return None;
-        }
-        let first = jobs[start].loc.offset;
+        let first = jobs.get(start)?.loc.offset;
+        let mut reach = jobs.get(start).map_or(first, job_end);
         let mut end = start + 1;
-        while end < jobs.len() {
-            let prev = &jobs[end - 1].loc;
-            let next = &jobs[end].loc;
-            let gap = next
-                .offset
-                .saturating_sub(prev.offset + u64::from(prev.length));
-            let span = next.offset + u64::from(next.length) - first;
+        while let Some(next) = jobs.get(end) {
+            let gap = next.loc.offset.saturating_sub(reach);
+            let span = job_end(next).max(reach).saturating_sub(first);
             if gap > MAX_GAP || span > MAX_READ {
                 break;
             }
+            reach = reach.max(job_end(next));
             end += 1;
         }
-        let run = &jobs[start..end];
+        let run = jobs.get(start..end)?;
         start = end;
         Some(run)
     })
@@ -459,3 +484,6 @@ fn write_at(
     };
     f.write_all_at(data, offset)
 }
+
+#[cfg(test)]
+mod tests;
