@@ -11,7 +11,8 @@
 //!   decoding; all pure functions over byte slices;
 //! * the in-memory [`Index`];
 //! * the handles [`Repository`] (key and config) and [`IndexedRepository`]
-//!   (plus the index), which read and write through a backend.
+//!   (plus the index), which read and write through a backend;
+//! * the [`BlobSaver`], which packs, uploads and indexes new blobs.
 
 mod backend;
 pub mod blob;
@@ -28,6 +29,7 @@ mod lock;
 pub mod mode;
 pub mod pack;
 mod repository;
+mod saver;
 mod serde_util;
 mod snapshot;
 mod tree;
@@ -43,6 +45,7 @@ pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexPack};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::LockFile;
 pub use repository::{IndexedRepository, Repository, MAX_KEYS_TRIED};
+pub use saver::{BlobSaver, SaverStats};
 pub use snapshot::SnapshotFile;
 pub use tree::{ExtendedAttribute, Node, NodeType, Tree};
 

@@ -3,13 +3,14 @@
 //! The result is what restic writes: data and tree blobs in separate packs,
 //! trees byte-identical to restic's for the same metadata, index files for
 //! every pack, and the snapshot last. See [`archiver`] for the pipeline and
-//! [`saver`] for packing.
+//! [`hbk_repo::BlobSaver`] for packing.
 
 pub mod archiver;
 pub mod metadata;
 pub mod orphans;
-pub mod saver;
 pub mod targets;
+#[cfg(test)]
+mod tests;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,14 +18,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use hbk_repo::{FileType, GoTime, Id, IndexedRepository, SnapshotFile};
+use hbk_repo::{BlobSaver, FileType, GoTime, Id, IndexedRepository, SnapshotFile};
 
 use crate::filter::Pattern;
 use crate::{Error, Result};
 
 use crate::chunker::ChunkerFactory;
 use archiver::{Archiver, Counters};
-use saver::BlobSaver;
 
 /// How data blobs are compressed (repository v2 only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

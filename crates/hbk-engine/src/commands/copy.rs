@@ -19,11 +19,11 @@ use hbk_repo::{
 };
 use rayon::prelude::*;
 
-use crate::commands::backup::saver::BlobSaver;
 use crate::progress::PhaseProgress;
 use crate::reachable::reachable_blobs;
 use crate::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
 use crate::Result;
+use hbk_repo::BlobSaver;
 
 /// Source packs read at once.
 const PARALLEL_READS: usize = 4;

@@ -17,11 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use hbk_repo::{BlobType, Id, IndexedRepository, Node, NodeType, Tree};
+use hbk_repo::{BlobSaver, BlobType, Id, IndexedRepository, Node, NodeType, Tree};
 use rayon::prelude::*;
 
 use super::metadata::{node_from_metadata, NameCache};
-use super::saver::{lock, BlobSaver};
 use super::targets::{VirtualEntry, VirtualRoot};
 use super::{BackupOptions, BackupProgress, Warning};
 use crate::chunker::ChunkerFactory;
@@ -94,7 +93,10 @@ impl<'a> Archiver<'a> {
             message: message.into(),
         };
         self.progress.warning(&w);
-        lock(&self.warnings).push(w);
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(w);
     }
 
     fn parent_tree(&self, parent: Option<&Node>) -> Option<Tree> {

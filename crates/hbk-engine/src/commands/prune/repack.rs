@@ -13,9 +13,9 @@ use hbk_repo::{Error as RepoError, FileType, Index, IndexPack, Repository};
 use rayon::prelude::*;
 
 use super::plan::Repack;
-use crate::commands::backup::saver::BlobSaver;
 use crate::progress::PhaseProgress;
 use crate::Result;
+use hbk_repo::BlobSaver;
 
 /// Packs read at once; each is held in memory while its blobs are copied.
 const PARALLEL_READS: usize = 2;
