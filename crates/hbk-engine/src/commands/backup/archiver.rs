@@ -22,9 +22,10 @@ use rayon::prelude::*;
 
 use super::metadata::{node_from_metadata, NameCache};
 use super::targets::{VirtualEntry, VirtualRoot};
-use super::{BackupOptions, BackupProgress, Warning};
+use super::BackupOptions;
 use crate::chunker::ChunkerFactory;
 use crate::filter::Pattern;
+use crate::progress::{Progress, Warning};
 use crate::Result;
 
 /// Chunks hashed and stored in one parallel batch hold at most this many
@@ -75,7 +76,7 @@ pub struct Archiver<'a> {
     /// Problems with single items.
     pub warnings: Mutex<Vec<Warning>>,
     /// Progress sink.
-    pub progress: &'a dyn BackupProgress,
+    pub progress: &'a dyn Progress,
 }
 
 fn find_in<'t>(tree: Option<&'t Tree>, name: &[u8]) -> Option<&'t Node> {

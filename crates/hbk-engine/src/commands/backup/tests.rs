@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::commands::backup::{backup, BackupOptions, NoProgress};
-use crate::commands::restore::{restore, NoProgress as NoRestoreProgress, RestoreOptions};
+use crate::commands::backup::{backup, BackupOptions};
+use crate::commands::restore::{restore, RestoreOptions};
+use crate::progress::NoProgress;
 use crate::snapshots::{find_snapshot, SnapshotFilter};
 use crate::testutil::TestRepo;
 
@@ -29,7 +30,7 @@ fn backup_then_restore_on_one_handle() {
         &latest.tree,
         target.path(),
         &RestoreOptions::default(),
-        &NoRestoreProgress,
+        &NoProgress,
     )
     .unwrap();
     assert_eq!(stats.files, 2);
