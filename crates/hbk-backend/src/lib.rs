@@ -10,6 +10,24 @@
 //! [`RetryBackend`] that retries transient faults. Once a repository is
 //! open (its id known), a [`CachedBackend`] can keep its metadata locally;
 //! [`mount`] guards repositories on removable disks.
+//!
+//! A backend stores opaque files by type and name; the repository format
+//! on top of it is `hbk_repo`'s. Here a local directory:
+//!
+//! ```
+//! use hbk_repo::{FileType, Id};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let backend = hbk_backend::open(&dir.path().join("repo").to_string_lossy())?;
+//! backend.create()?;
+//! let id = Id::hash(b"pack bytes");
+//! backend.write(FileType::Pack, &id, b"pack bytes")?;
+//! assert_eq!(backend.list(FileType::Pack)?, vec![(id, 10)]);
+//! assert_eq!(backend.read_range(FileType::Pack, &id, 5, 5)?, b"bytes");
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod cache;
 pub mod layout;
