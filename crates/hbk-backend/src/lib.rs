@@ -12,6 +12,26 @@
 //! [`RetryBackend`] that retries transient faults. [`MemoryBackend`]
 //! keeps a repository in memory (tests, embedders); the `testsuite`
 //! feature adds the conformance suite every backend passes.
+//!
+//! A backend stores opaque files by type and name; the repository format
+//! on top of it is `hbk_repo`'s. Here a local directory:
+//!
+//! ```
+//! use hbk_backend::RepoSpec;
+//! use hbk_repo::{FileType, Id};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let spec = RepoSpec::new(&dir.path().join("repo").to_string_lossy())?;
+//! let backend = spec.guarded_backend()?;
+//! backend.create()?;
+//! let id = Id::hash(b"pack bytes");
+//! backend.write(FileType::Pack, &id, b"pack bytes")?;
+//! assert_eq!(backend.list(FileType::Pack)?, vec![(id, 10)]);
+//! assert_eq!(backend.read_range(FileType::Pack, &id, 5, 5)?, b"bytes");
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod cache;
 pub mod layout;

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use hbk_engine::progress::PhaseProgress;
+use hbk_engine::progress::Progress;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Draws the current phase; silent when not on a terminal, with `--quiet`
@@ -30,8 +30,8 @@ impl PhaseBar {
     }
 }
 
-impl PhaseProgress for PhaseBar {
-    fn start(&self, phase: &str, total: Option<u64>) {
+impl Progress for PhaseBar {
+    fn phase_start(&self, phase: &str, total: Option<u64>) {
         self.with_bar(|slot| {
             let (bar, template) = match total {
                 Some(n) => (
@@ -55,7 +55,7 @@ impl PhaseProgress for PhaseBar {
         });
     }
 
-    fn advance(&self, items: u64) {
+    fn phase_advance(&self, items: u64) {
         self.with_bar(|slot| {
             if let Some(b) = slot {
                 b.inc(items);
@@ -63,7 +63,7 @@ impl PhaseProgress for PhaseBar {
         });
     }
 
-    fn finish(&self) {
+    fn phase_finish(&self) {
         self.with_bar(|slot| {
             if let Some(b) = slot.take() {
                 b.finish();

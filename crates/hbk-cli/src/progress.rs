@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hbk_engine::commands::backup::{BackupProgress, Warning};
+use hbk_engine::progress::{Progress as EngineProgress, Warning};
 use serde_json::json;
 
 /// Counters the engine updates and a reporter thread prints.
@@ -38,7 +38,7 @@ pub struct Progress {
     mode: Mode,
 }
 
-impl BackupProgress for Progress {
+impl EngineProgress for Progress {
     fn bytes_done(&self, n: u64) {
         self.counters.bytes.fetch_add(n, Ordering::Relaxed);
     }

@@ -7,11 +7,11 @@
 
 use std::path::PathBuf;
 
-use hbk_engine::commands::backup::{backup, BackupOptions, NoProgress as NoBackupProgress};
+use hbk_engine::commands::backup::{backup, BackupOptions};
 use hbk_engine::commands::init::{init, InitOptions};
-use hbk_engine::commands::restore::{restore, NoProgress, RestoreOptions};
+use hbk_engine::commands::restore::{restore, RestoreOptions};
+use hbk_engine::progress::NoProgress;
 use hbk_engine::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
-use hbk_repo::{KdfParams, Repository};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -22,21 +22,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let work = PathBuf::from(work);
     let password = b"example password";
 
-    // Create the repository (a local directory here; any hbk backend works).
+    // Create the repository (a local directory here; any hbk backend works)
+    // with restic's default key derivation, and load its (empty) index.
     let backend = hbk_backend::open(&work.join("repo").to_string_lossy())?;
-    let opts = InitOptions {
-        kdf: KdfParams::INSECURE_FOR_TESTS,
-        ..Default::default()
-    };
-    init(backend.clone(), password, &opts)?;
+    let repo = init(backend, password, &InitOptions::default())?.into_indexed()?;
 
-    // Open it, load the index, back up.
-    let repo = Repository::open(backend, password)?.into_indexed()?;
+    // Back up (a program sharing the repository would take a
+    // `hbk_engine::lock::RepoLock` first, as the CLI does).
     let summary = backup(
         &repo,
         &[PathBuf::from(&source)],
         &BackupOptions::default(),
-        &NoBackupProgress,
+        &NoProgress,
     )?;
     println!(
         "snapshot {} saved: {} files, {} bytes added",
@@ -45,14 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary.data_added
     );
 
-    // The index changed: open again to see the new blobs, then list.
-    let backend = hbk_backend::open(&work.join("repo").to_string_lossy())?;
-    let repo = Repository::open(backend, password)?.into_indexed()?;
+    // The same handle sees what the backup wrote: list and restore.
     for (id, sn) in list_snapshots(&repo, &SnapshotFilter::default())? {
         println!("{} {} {:?}", id.short(), sn.time, sn.paths);
     }
-
-    // Restore the latest snapshot.
     let (_, latest) = find_snapshot(&repo, "latest", &SnapshotFilter::default())?;
     let target = work.join("restore");
     let stats = restore(

@@ -20,19 +20,39 @@
 //!
 //! Commands that write take a [`lock::RepoLock`] first (the CLI does it for
 //! you). The engine never prints: commands return summaries, and progress
-//! and per-item problems go to callbacks (`*Progress` traits).
+//! and per-item problems go to one trait, [`progress::Progress`];
+//! [`progress::NoProgress`] ignores them. One [`hbk_repo::IndexedRepository`]
+//! serves any number of commands: it learns the packs its commands write.
 //!
-//! ```no_run
+//! ```
 //! use std::path::PathBuf;
-//! use hbk_engine::commands::backup::{backup, BackupOptions, NoProgress};
-//! use hbk_repo::Repository;
+//! use hbk_engine::commands::backup::{backup, BackupOptions};
+//! use hbk_engine::commands::init::{init, InitOptions};
+//! use hbk_engine::commands::restore::{restore, RestoreOptions};
+//! use hbk_engine::progress::NoProgress;
+//! use hbk_engine::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
 //!
-//! let backend = hbk_backend::open("/srv/backup/repo")?;
-//! let repo = Repository::open(backend, b"secret")?.into_indexed()?;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let source = dir.path().join("source");
+//! std::fs::create_dir(&source)?;
+//! std::fs::write(source.join("notes.txt"), "hello")?;
+//!
+//! let backend = hbk_backend::open(&dir.path().join("repo").to_string_lossy())?;
+//! let repo = init(backend, b"secret", &InitOptions::default())?.into_indexed()?;
 //! let _lock = hbk_engine::lock::RepoLock::acquire(&repo, false)?;
-//! let summary = backup(&repo, &[PathBuf::from("/etc")], &BackupOptions::default(), &NoProgress)?;
-//! println!("saved {:?}", summary.snapshot_id);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let summary = backup(&repo, &[source.clone()], &BackupOptions::default(), &NoProgress)?;
+//! assert_eq!(summary.total_files_processed, 1);
+//!
+//! let snapshots = list_snapshots(&repo, &SnapshotFilter::default())?;
+//! assert_eq!(snapshots.len(), 1);
+//! let (_, latest) = find_snapshot(&repo, "latest", &SnapshotFilter::default())?;
+//! let target = dir.path().join("restore");
+//! restore(&repo, &latest.tree, &target, &RestoreOptions::default(), &NoProgress)?;
+//! let restored = target.join(source.strip_prefix("/")?).join("notes.txt");
+//! assert_eq!(std::fs::read_to_string(restored)?, "hello");
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! A complete program is in `examples/backup_and_restore.rs`.

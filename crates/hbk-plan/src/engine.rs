@@ -6,15 +6,13 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use hbk_backend::RepoSpec;
-use hbk_engine::commands::backup::{backup, BackupOptions, BackupSummary, NoProgress};
+use hbk_engine::commands::backup::{backup, BackupOptions, BackupSummary};
 use hbk_engine::commands::check::{check, CheckOptions, CheckReport, ReadData};
-use hbk_engine::commands::copy::{
-    copy, plan_copies, CopyOptions, CopyOutcome as EngineCopyOutcome,
-};
+use hbk_engine::commands::copy::{copy, plan_copies, CopyOptions};
 use hbk_engine::commands::forget::{forget, ForgetOptions, ForgetReport, KeepPolicy};
 use hbk_engine::commands::prune::{prune_locked, PruneOptions};
 use hbk_engine::lock::RepoLock;
-use hbk_engine::progress::Silent;
+use hbk_engine::progress::{CopyOutcome as EngineCopyOutcome, NoProgress};
 use hbk_engine::snapshots::{list_snapshots, SnapshotFilter};
 use hbk_repo::{GoTime, Id, Repository, SnapshotFile};
 
@@ -166,10 +164,10 @@ pub fn prune_repository(repo: &RepoTarget, dry_run: bool) -> Result<PruneOutcome
         ..PruneOptions::default()
     };
     let report = if dry_run {
-        prune_locked(&r, &opts, &Silent)?
+        prune_locked(&r, &opts, &NoProgress)?
     } else {
         let _lock = RepoLock::acquire(&r, true)?;
-        prune_locked(&r, &opts, &Silent)?
+        prune_locked(&r, &opts, &NoProgress)?
     };
     Ok(PruneOutcome {
         bytes_freed: if dry_run {
@@ -226,7 +224,7 @@ pub fn copy_snapshots(
     let src = src.into_indexed()?;
     let dst = dst.into_indexed()?;
     let mut outcome = CopyOutcome::default();
-    for (id, result) in copy(&src, &dst, &opts, &Silent)? {
+    for (id, result) in copy(&src, &dst, &opts, &NoProgress)? {
         if let EngineCopyOutcome::Copied { bytes, .. } = result {
             outcome.snapshots.push(id.to_hex());
             outcome.bytes_added += bytes;

@@ -11,7 +11,38 @@
 //!   decoding; all pure functions over byte slices;
 //! * the in-memory [`Index`];
 //! * the handles [`Repository`] (key and config) and [`IndexedRepository`]
-//!   (plus the index), which read and write through a backend.
+//!   (plus the index), which read and write through a backend;
+//! * the [`BlobSaver`], which packs, uploads and indexes new blobs.
+//!
+//! Creating a repository, opening it again with its password and storing
+//! and reading a blob (here in a temporary directory):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hbk_repo::{BlobSaver, BlobType, Config, FileType, Id, KdfParams, Repository};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let backend = Arc::new(hbk_backend::LocalBackend::new(dir.path()));
+//! let config = Config {
+//!     version: 2,
+//!     id: Id::random(),
+//!     chunker_polynomial: 0x3DA3358B4DC173,
+//!     extra: Default::default(),
+//! };
+//! let kdf = KdfParams::RESTIC_DEFAULT;
+//! Repository::init(backend.clone(), b"secret", config, kdf, "me", "host")?;
+//!
+//! let repo = Repository::open(backend, b"secret")?.into_indexed()?;
+//! let saver = BlobSaver::new(&repo, repo.index(), 16 << 20, Some(3), false);
+//! let id = saver.save(BlobType::Data, b"some file content")?;
+//! saver.flush()?;
+//! assert_eq!(repo.blob(BlobType::Data, &id)?, b"some file content");
+//! assert_eq!(repo.list(FileType::Pack)?.len(), 1);
+//! assert!(repo.snapshots()?.is_empty());
+//! # Ok(())
+//! # }
+//! ```
 
 mod backend;
 pub mod blob;
@@ -30,6 +61,7 @@ mod lock;
 pub mod mode;
 pub mod pack;
 mod repository;
+mod saver;
 mod serde_util;
 mod snapshot;
 mod tree;
@@ -45,6 +77,7 @@ pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexPack};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::LockFile;
 pub use repository::{IndexedRepository, Repository, MAX_KEYS_TRIED};
+pub use saver::{BlobSaver, SaverStats};
 pub use snapshot::SnapshotFile;
 pub use tree::{ExtendedAttribute, Node, NodeType, Tree};
 

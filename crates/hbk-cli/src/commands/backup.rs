@@ -180,14 +180,14 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         Some(m) => m << 20,
         None => 16 << 20,
     };
-    let mut repo = repo::open_indexed(g)?;
+    let repo = repo::open_indexed(g)?;
     let _lock = if a.dry_run {
         None
     } else {
         Some(RepoLock::acquire(&repo, false)?)
     };
-    if !a.dry_run && adopt_orphan_packs(&repo)? > 0 {
-        repo = repo.into_repository().into_indexed()?;
+    if !a.dry_run {
+        adopt_orphan_packs(&repo)?;
     }
     let parent = match &a.parent {
         Some(p) => Some(find_snapshot(&repo, p, &SnapshotFilter::default())?.0),

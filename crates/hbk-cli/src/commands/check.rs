@@ -2,10 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use hbk_engine::commands::check::{
-    check_with_progress, CheckOptions, CheckPhase, CheckProgress, ReadData,
-};
-use hbk_engine::progress::PhaseProgress;
+use hbk_engine::commands::check::{check_with_progress, CheckOptions, ReadData};
 
 use crate::phase_bar::PhaseBar;
 
@@ -45,12 +42,7 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
     say("check all packs");
     say("check snapshots, trees and blobs");
     let bar = PhaseBar::new(g.json, g.quiet);
-    let report = check_with_progress(&repo, &CheckOptions { read_data }, &|p| match p {
-        CheckProgress::Started { phase, total } => bar.start(phase_name(phase), total),
-        CheckProgress::Item { .. } => bar.advance(1),
-        CheckProgress::Finished { .. } => bar.finish(),
-        _ => {}
-    })?;
+    let report = check_with_progress(&repo, &CheckOptions { read_data }, &bar)?;
     if read_data != ReadData::None {
         say(&format!("read data of {} packs", report.packs_read));
     }
@@ -92,15 +84,5 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
     } else {
         eprintln!("Fatal: repository contains errors");
         Ok(exit::ERROR)
-    }
-}
-
-fn phase_name(p: CheckPhase) -> &'static str {
-    match p {
-        CheckPhase::LoadIndex => "index files loaded",
-        CheckPhase::Packs => "packs checked",
-        CheckPhase::Snapshots => "snapshots loaded",
-        CheckPhase::Trees => "trees checked",
-        CheckPhase::ReadData => "packs read",
     }
 }

@@ -2,9 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hbk_engine::commands::copy::{copy, CopyOptions, CopyOutcome, CopyProgress};
+use hbk_engine::commands::copy::{copy, CopyOptions};
 use hbk_engine::lock::RepoLock;
-use hbk_engine::progress::PhaseProgress;
+use hbk_engine::progress::{CopyOutcome, Progress};
 use hbk_repo::{Id, SnapshotFile};
 use serde_json::json;
 
@@ -36,20 +36,18 @@ struct Reporter {
     quiet: bool,
 }
 
-impl PhaseProgress for Reporter {
-    fn start(&self, phase: &str, total: Option<u64>) {
-        self.bar.start(phase, total);
+impl Progress for Reporter {
+    fn phase_start(&self, phase: &str, total: Option<u64>) {
+        self.bar.phase_start(phase, total);
     }
-    fn advance(&self, items: u64) {
-        self.bar.advance(items);
+    fn phase_advance(&self, items: u64) {
+        self.bar.phase_advance(items);
     }
-    fn finish(&self) {
-        self.bar.finish();
+    fn phase_finish(&self) {
+        self.bar.phase_finish();
     }
-}
 
-impl CopyProgress for Reporter {
-    fn snapshot(&self, id: &Id, sn: &SnapshotFile) {
+    fn copy_started(&self, id: &Id, sn: &SnapshotFile) {
         if !self.json && !self.quiet {
             println!(
                 "\nsnapshot {} of {:?} at {} by {}@{}",
@@ -62,7 +60,7 @@ impl CopyProgress for Reporter {
         }
     }
 
-    fn outcome(&self, id: &Id, outcome: &CopyOutcome) {
+    fn copy_done(&self, id: &Id, outcome: &CopyOutcome) {
         match outcome {
             CopyOutcome::Copied {
                 target,

@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use hbk_engine::commands::restore::{restore, NoProgress, RestoreOptions};
+use hbk_engine::commands::restore::{restore, RestoreOptions};
+use hbk_engine::progress::NoProgress;
 use hbk_engine::snapshots::find_snapshot;
 use hbk_engine::walk::resolve_path;
 use serde_json::json;

@@ -3,28 +3,29 @@
 //! The result is what restic writes: data and tree blobs in separate packs,
 //! trees byte-identical to restic's for the same metadata, index files for
 //! every pack, and the snapshot last. See [`archiver`] for the pipeline and
-//! [`saver`] for packing.
+//! [`hbk_repo::BlobSaver`] for packing.
 
 pub mod archiver;
 pub mod metadata;
 pub mod orphans;
-pub mod saver;
 pub mod targets;
+#[cfg(test)]
+mod tests;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use hbk_repo::{FileType, GoTime, Id, IndexedRepository, SnapshotFile};
+use hbk_repo::{BlobSaver, FileType, GoTime, Id, IndexedRepository, SnapshotFile};
 
 use crate::filter::Pattern;
+use crate::progress::{Progress, Warning};
 use crate::{Error, Result};
 
 use crate::chunker::ChunkerFactory;
 use archiver::{Archiver, Counters};
-use saver::BlobSaver;
 
 /// How data blobs are compressed (repository v2 only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,30 +114,6 @@ impl Default for BackupOptions {
     }
 }
 
-/// A problem with one source item; the backup went on without it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    /// The item.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub message: String,
-}
-
-/// Receives progress; every method does nothing by default.
-pub trait BackupProgress: Sync {
-    /// `n` more bytes of file content were processed.
-    fn bytes_done(&self, _n: u64) {}
-    /// Reading a file's content starts.
-    fn file_started(&self, _path: &Path) {}
-    /// A file is done (`read`: its content was read, not reused).
-    fn file_done(&self, _path: &Path, _size: u64, _read: bool) {}
-    /// An item could not be backed up.
-    fn warning(&self, _w: &Warning) {}
-    /// The size of the job so far, from a scan running alongside the
-    /// backup; called repeatedly with growing numbers, last with the total.
-    fn totals(&self, _files: u64, _bytes: u64, _done: bool) {}
-}
-
 /// Counts the files and bytes below `targets` (skipping what `excludes`
 /// matches), reporting through `progress`, so progress can show a
 /// percentage. Stops early when `stop` is set.
@@ -144,7 +121,7 @@ fn scan(
     targets: &[PathBuf],
     excludes: &[Pattern],
     stop: &std::sync::atomic::AtomicBool,
-    progress: &dyn BackupProgress,
+    progress: &dyn Progress,
 ) {
     use std::os::unix::ffi::OsStrExt;
     let (mut files, mut bytes) = (0u64, 0u64);
@@ -181,10 +158,6 @@ fn scan(
     }
     progress.totals(files, bytes, true);
 }
-
-/// A [`BackupProgress`] that ignores everything.
-pub struct NoProgress;
-impl BackupProgress for NoProgress {}
 
 /// What a backup did, with restic's summary fields.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -280,7 +253,7 @@ fn plan(repo: &IndexedRepository, paths: Vec<String>, opts: &BackupOptions) -> R
 fn archiver<'a>(
     repo: &'a IndexedRepository,
     opts: &'a BackupOptions,
-    progress: &'a dyn BackupProgress,
+    progress: &'a dyn Progress,
 ) -> Result<Archiver<'a>> {
     let compile = |v: &[String], lower: bool| {
         v.iter()
@@ -381,7 +354,7 @@ pub fn backup(
     repo: &IndexedRepository,
     targets: &[PathBuf],
     opts: &BackupOptions,
-    progress: &dyn BackupProgress,
+    progress: &dyn Progress,
 ) -> Result<BackupSummary> {
     let start = Instant::now();
     let root = targets::build(targets)?;
@@ -411,7 +384,7 @@ pub fn backup_stdin<R: Read>(
     reader: R,
     filename: &str,
     opts: &BackupOptions,
-    progress: &dyn BackupProgress,
+    progress: &dyn Progress,
 ) -> Result<BackupSummary> {
     let start = Instant::now();
     if filename.is_empty() || filename.contains('/') {

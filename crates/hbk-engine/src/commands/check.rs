@@ -41,6 +41,7 @@ mod tests;
 
 use hbk_repo::{FileType, Id, Index, Repository};
 
+use crate::progress::{NoProgress, Progress};
 use crate::Result;
 
 /// Which packs `--read-data` / `--read-data-subset` download and verify.
@@ -122,42 +123,29 @@ pub enum CheckPhase {
     ReadData,
 }
 
-/// Progress reports of [`check_with_progress`]. Items may be reported from
-/// several threads at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CheckProgress {
-    /// A phase begins, with its number of items when known.
-    Started {
-        /// The phase.
-        phase: CheckPhase,
-        /// How many items it has.
-        total: Option<u64>,
-    },
-    /// One item of a phase is done.
-    Item {
-        /// The phase.
-        phase: CheckPhase,
-        /// Bytes read for it (pack data only; 0 otherwise).
-        bytes: u64,
-    },
-    /// A phase is over.
-    Finished {
-        /// The phase.
-        phase: CheckPhase,
-    },
+impl CheckPhase {
+    /// The phase's name in progress reports: what its items are.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckPhase::LoadIndex => "index files loaded",
+            CheckPhase::Packs => "packs checked",
+            CheckPhase::Snapshots => "snapshots loaded",
+            CheckPhase::Trees => "trees checked",
+            CheckPhase::ReadData => "packs read",
+        }
+    }
 }
 
 /// Checks the repository; see the [module documentation](self).
 pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
-    check_with_progress(repo, opts, &|_| {})
+    check_with_progress(repo, opts, &NoProgress)
 }
 
-/// [`check`], reporting progress to `progress`.
+/// [`check`], reporting each [`CheckPhase`] to `progress`.
 pub fn check_with_progress(
     repo: &Repository,
     opts: &CheckOptions,
-    progress: &(dyn Fn(CheckProgress) + Sync),
+    progress: &dyn Progress,
 ) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let mut snapshot_ids: Vec<Id> = repo
@@ -253,18 +241,15 @@ fn describe(e: &hbk_repo::Error) -> String {
 fn load_each<T: Send>(
     ids: &[Id],
     phase: CheckPhase,
-    progress: &(dyn Fn(CheckProgress) + Sync),
+    progress: &dyn Progress,
     load: impl Fn(&Id) -> T + Sync,
 ) -> Vec<(Id, T)> {
     use rayon::prelude::*;
-    progress(CheckProgress::Started {
-        phase,
-        total: Some(ids.len() as u64),
-    });
+    progress.phase_start(phase.name(), Some(ids.len() as u64));
     ids.par_iter()
         .map(|id| {
             let r = load(id);
-            progress(CheckProgress::Item { phase, bytes: 0 });
+            progress.phase_advance(1);
             (*id, r)
         })
         .collect()

@@ -19,12 +19,12 @@ use hbk_repo::{
 };
 use rayon::prelude::*;
 
-use crate::commands::backup::saver::BlobSaver;
 use crate::pack_range::{cut, entry_end};
-use crate::progress::PhaseProgress;
+use crate::progress::{CopyOutcome, Progress};
 use crate::reachable::reachable_blobs;
 use crate::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
 use crate::Result;
+use hbk_repo::BlobSaver;
 
 /// Source packs read at once.
 const PARALLEL_READS: usize = 4;
@@ -45,50 +45,18 @@ pub struct CopyOptions {
     pub level: Option<i32>,
 }
 
-/// What happened to one source snapshot.
-#[derive(Debug, Clone)]
-pub enum CopyOutcome {
-    /// Copied; the new snapshot's id in the target.
-    Copied {
-        /// The new snapshot.
-        target: Id,
-        /// Blobs transferred for it.
-        blobs: u64,
-        /// Plaintext bytes transferred for it.
-        bytes: u64,
-    },
-    /// The target already holds this snapshot as `target`.
-    AlreadyCopied {
-        /// The existing copy.
-        target: Id,
-    },
-}
-
-/// Events for a front end, in order, per snapshot.
-pub trait CopyProgress: PhaseProgress {
-    /// A snapshot is about to be copied or skipped.
-    fn snapshot(&self, id: &Id, sn: &SnapshotFile);
-    /// Its outcome.
-    fn outcome(&self, id: &Id, outcome: &CopyOutcome);
-}
-
-impl CopyProgress for crate::progress::Silent {
-    fn snapshot(&self, _: &Id, _: &SnapshotFile) {}
-    fn outcome(&self, _: &Id, _: &CopyOutcome) {}
-}
-
 /// Copies snapshots from `src` to `dst`. The caller holds shared locks on
 /// both. Returns each source snapshot with its outcome, oldest first.
 pub fn copy(
     src: &IndexedRepository,
     dst: &IndexedRepository,
     opts: &CopyOptions,
-    progress: &dyn CopyProgress,
+    progress: &dyn Progress,
 ) -> Result<Vec<(Id, CopyOutcome)>> {
     let saver = BlobSaver::new(dst, dst.index(), opts.pack_size, level(dst, opts), false);
     let mut out = Vec::new();
     for (id, sn, existing) in plan_copies(src, dst, opts)? {
-        progress.snapshot(&id, &sn);
+        progress.copy_started(&id, &sn);
         let outcome = match existing {
             Some(target) => CopyOutcome::AlreadyCopied { target },
             None => {
@@ -96,7 +64,7 @@ pub fn copy(
                 copy_one(src, dst, &saver, &sn, original, progress)?
             }
         };
-        progress.outcome(&id, &outcome);
+        progress.copy_done(&id, &outcome);
         out.push((id, outcome));
     }
     Ok(out)
@@ -170,12 +138,12 @@ fn copy_one(
     saver: &BlobSaver<'_>,
     sn: &SnapshotFile,
     original: Id,
-    progress: &dyn CopyProgress,
+    progress: &dyn Progress,
 ) -> Result<CopyOutcome> {
-    progress.start("finding blobs to copy", None);
+    progress.phase_start("finding blobs to copy", None);
     let has_tree = |id: &Id| saver.has(BlobType::Tree, id);
-    let needed = reachable_blobs(src, [sn.tree], &has_tree, &|| progress.advance(1))?;
-    progress.finish();
+    let needed = reachable_blobs(src, [sn.tree], &has_tree, &|| progress.phase_advance(1))?;
+    progress.phase_finish();
     let mut wanted: Vec<(BlobType, Id, BlobLocation)> = Vec::new();
     for (t, ids) in [
         (BlobType::Data, &needed.data),
@@ -212,14 +180,14 @@ fn transfer(
     src: &IndexedRepository,
     saver: &BlobSaver<'_>,
     wanted: Vec<(BlobType, Id, BlobLocation)>,
-    progress: &dyn CopyProgress,
+    progress: &dyn Progress,
 ) -> Result<u64> {
     let mut by_pack: BTreeMap<Id, Vec<(BlobType, Id, BlobLocation)>> = BTreeMap::new();
     let total = wanted.len() as u64;
     for w in wanted {
         by_pack.entry(w.2.pack).or_default().push(w);
     }
-    progress.start("copying blobs", Some(total));
+    progress.phase_start("copying blobs", Some(total));
     let moved = crate::pool::install(PARALLEL_READS, || {
         by_pack
             .into_par_iter()
@@ -228,13 +196,13 @@ fn transfer(
                 let mut moved = 0u64;
                 for run in runs(&blobs) {
                     moved += copy_run(src, saver, pack, run)?;
-                    progress.advance(run.len() as u64);
+                    progress.phase_advance(run.len() as u64);
                 }
                 Ok::<_, crate::Error>(moved)
             })
             .try_reduce(|| 0, |a, b| Ok(a + b))
     })?;
-    progress.finish();
+    progress.phase_finish();
     Ok(moved)
 }
 

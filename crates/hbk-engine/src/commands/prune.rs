@@ -22,7 +22,7 @@ use hbk_repo::{FileType, Id, Index, IndexFile, IndexPack, IndexedRepository, Rep
 pub use plan::{plan, Amount, PlanOptions, PrunePlan, Repack, UnusedLimit, SMALL_PACK_PERCENT};
 
 use crate::lock::RepoLock;
-use crate::progress::PhaseProgress;
+use crate::progress::Progress;
 use crate::reachable::reachable_blobs;
 use crate::{Error, Result};
 
@@ -74,7 +74,7 @@ pub struct PruneReport {
 pub fn prune(
     repo: &Repository,
     opts: &PruneOptions,
-    progress: &dyn PhaseProgress,
+    progress: &dyn Progress,
 ) -> Result<PruneReport> {
     let _lock = RepoLock::acquire(repo, true)?;
     prune_locked(repo, opts, progress)
@@ -85,7 +85,7 @@ pub fn prune(
 pub fn prune_locked(
     repo: &Repository,
     opts: &PruneOptions,
-    progress: &dyn PhaseProgress,
+    progress: &dyn Progress,
 ) -> Result<PruneReport> {
     let v2 = repo.config().version >= 2;
     if opts.plan.repack_uncompressed && !v2 {
@@ -98,14 +98,14 @@ pub fn prune_locked(
 
     // Any snapshot that cannot be read stops prune: its data must stay.
     let snapshots = repo.snapshots()?;
-    progress.start("finding data in use", None);
+    progress.phase_start("finding data in use", None);
     let used = reachable_blobs(
         &indexed,
         snapshots.iter().map(|s| s.1.tree),
         &|_| false,
-        &|| progress.advance(1),
+        &|| progress.phase_advance(1),
     )?;
-    progress.finish();
+    progress.phase_finish();
     drop(indexed);
 
     let stored = repo.list(FileType::Pack)?;
@@ -171,16 +171,16 @@ pub fn prune_locked(
 fn write_index<'a>(
     repo: &Repository,
     packs: impl Iterator<Item = &'a IndexPack>,
-    progress: &dyn PhaseProgress,
+    progress: &dyn Progress,
 ) -> Result<Vec<Id>> {
-    progress.start("writing index", None);
+    progress.phase_start("writing index", None);
     let mut written = Vec::new();
     let mut file = IndexFile::default();
     let mut blobs = 0;
     let mut save = |file: &mut IndexFile| -> Result<()> {
         let f = std::mem::take(file);
         written.push(repo.save_unpacked(FileType::Index, &f.to_json()?)?);
-        progress.advance(1);
+        progress.phase_advance(1);
         Ok(())
     };
     for p in packs {
@@ -194,7 +194,7 @@ fn write_index<'a>(
     if !file.packs.is_empty() {
         save(&mut file)?;
     }
-    progress.finish();
+    progress.phase_finish();
     Ok(written)
 }
 
@@ -205,18 +205,18 @@ fn remove_all(
     t: FileType,
     ids: &[Id],
     phase: &str,
-    progress: &dyn PhaseProgress,
+    progress: &dyn Progress,
 ) -> Result<usize> {
-    progress.start(phase, Some(ids.len() as u64));
+    progress.phase_start(phase, Some(ids.len() as u64));
     for id in ids {
         match repo.backend().remove(t, id) {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(hbk_repo::Error::from(e).into()),
         }
-        progress.advance(1);
+        progress.phase_advance(1);
     }
-    progress.finish();
+    progress.phase_finish();
     Ok(ids.len())
 }
 

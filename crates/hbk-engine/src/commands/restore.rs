@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use hbk_repo::{Id, IndexedRepository};
 
 use crate::filter::Selection;
+use crate::progress::Progress;
 use crate::Result;
 
 pub use plan::RestorePlan;
@@ -88,18 +89,6 @@ pub struct RestoreStats {
     pub errors: Vec<ItemError>,
 }
 
-/// Receives progress while restoring; every method does nothing by default.
-pub trait RestoreProgress: Sync {
-    /// The totals, known once the tree has been walked.
-    fn start(&self, _files: u64, _bytes: u64) {}
-    /// `n` more bytes were written.
-    fn bytes_written(&self, _n: u64) {}
-}
-
-/// A [`RestoreProgress`] that ignores everything.
-pub struct NoProgress;
-impl RestoreProgress for NoProgress {}
-
 /// Restores the tree `tree` (a snapshot's root or a directory in it) into
 /// `target`, creating `target` if needed.
 pub fn restore(
@@ -107,12 +96,12 @@ pub fn restore(
     tree: &Id,
     target: &Path,
     opts: &RestoreOptions,
-    progress: &dyn RestoreProgress,
+    progress: &dyn Progress,
 ) -> Result<RestoreStats> {
     let selection = Selection::new(&opts.include, &opts.exclude)?;
     let mut plan = RestorePlan::build(repo, tree, &selection)?;
     let mut stats = plan.stats();
-    progress.start(stats.files, stats.bytes);
+    progress.totals(stats.files, stats.bytes, true);
     if opts.dry_run {
         return Ok(stats);
     }

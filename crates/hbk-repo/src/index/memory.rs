@@ -1,8 +1,11 @@
 //! The compact in-memory index: blob id → pack, offset, length.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::{BlobType, Id, IndexFile};
+use crate::{BlobType, Id, IndexFile, IndexPack};
 
 /// Where a blob is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +46,10 @@ struct Entry {
 /// starts narrows a lookup to a handful of entries before the binary
 /// search: a big index is searched with one or two cache misses instead
 /// of one per halving.
+///
+/// Packs written while the index is in use are added with
+/// [`Index::add_pack`] (through a shared reference, as writers run on many
+/// threads), so one repository handle sees what its own commands wrote.
 #[derive(Default)]
 pub struct Index {
     packs: Vec<Id>,
@@ -50,6 +57,18 @@ pub struct Index {
     tree: Vec<Entry>,
     data_starts: Vec<u32>,
     tree_starts: Vec<u32>,
+    /// Blobs of packs added after loading; looked up only once there are any.
+    added: RwLock<Added>,
+    has_added: AtomicBool,
+}
+
+/// Blobs of packs added after the index was built, hashed by type and id.
+#[derive(Default)]
+struct Added {
+    packs: Vec<Id>,
+    blobs: HashMap<(BlobType, Id), Entry>,
+    data: usize,
+    tree: usize,
 }
 
 /// Number of prefix buckets (ids' first two bytes).
@@ -119,6 +138,44 @@ impl Index {
         }
     }
 
+    fn added(&self) -> RwLockReadGuard<'_, Added> {
+        self.added.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn added_mut(&self) -> RwLockWriteGuard<'_, Added> {
+        self.added.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a pack written after the index was built; blobs the index
+    /// already knows keep their first location.
+    pub fn add_pack(&self, pack: &IndexPack) {
+        let mut added = self.added_mut();
+        let number = added.packs.len() as u32;
+        added.packs.push(pack.id);
+        for b in &pack.blobs {
+            if self.find(b.blob_type, &b.id).is_some() {
+                continue;
+            }
+            let entry = Entry {
+                id: b.id,
+                pack: number,
+                length: b.length,
+                offset: b.offset,
+                uncompressed_length: b.uncompressed_length.unwrap_or(0),
+            };
+            if let std::collections::hash_map::Entry::Vacant(v) =
+                added.blobs.entry((b.blob_type, b.id))
+            {
+                v.insert(entry);
+                match b.blob_type {
+                    BlobType::Data => added.data += 1,
+                    BlobType::Tree => added.tree += 1,
+                }
+            }
+        }
+        self.has_added.store(true, Ordering::Release);
+    }
+
     fn find(&self, t: BlobType, id: &Id) -> Option<&Entry> {
         let (v, starts) = match t {
             BlobType::Data => (&self.data, &self.data_starts),
@@ -137,33 +194,51 @@ impl Index {
 
     /// Where the blob of type `t` with id `id` is stored, if anywhere.
     pub fn get(&self, t: BlobType, id: &Id) -> Option<BlobLocation> {
-        let e = *self.find(t, id)?;
-        Some(BlobLocation {
-            pack: self.packs[e.pack as usize],
-            offset: e.offset,
-            length: e.length,
-            uncompressed_length: NonZeroU32::new(e.uncompressed_length),
-        })
+        let location = |e: &Entry, packs: &[Id]| {
+            Some(BlobLocation {
+                pack: *packs.get(e.pack as usize)?,
+                offset: e.offset,
+                length: e.length,
+                uncompressed_length: NonZeroU32::new(e.uncompressed_length),
+            })
+        };
+        if let Some(e) = self.find(t, id) {
+            return location(e, &self.packs);
+        }
+        if !self.has_added.load(Ordering::Acquire) {
+            return None;
+        }
+        let added = self.added();
+        location(added.blobs.get(&(t, *id))?, &added.packs)
     }
 
     /// Whether the index knows the blob.
     pub fn contains(&self, t: BlobType, id: &Id) -> bool {
         self.find(t, id).is_some()
+            || (self.has_added.load(Ordering::Acquire)
+                && self.added().blobs.contains_key(&(t, *id)))
     }
 
     /// Number of distinct blobs of type `t`.
     pub fn len(&self, t: BlobType) -> usize {
+        let added = self.added();
         self.entries(t).len()
+            + match t {
+                BlobType::Data => added.data,
+                BlobType::Tree => added.tree,
+            }
     }
 
     /// Whether the index holds no blob at all.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.tree.is_empty()
+        self.data.is_empty() && self.tree.is_empty() && self.added().blobs.is_empty()
     }
 
-    /// Every pack the index references.
-    pub fn packs(&self) -> &[Id] {
-        &self.packs
+    /// Every pack the index references, loaded ones first.
+    pub fn packs(&self) -> Vec<Id> {
+        let mut packs = self.packs.clone();
+        packs.extend(self.added().packs.iter().copied());
+        packs
     }
 }
 
@@ -210,5 +285,33 @@ mod tests {
             assert!(!idx.contains(BlobType::Data, &Id([0; 32])));
             assert!(!idx.contains(BlobType::Data, &Id([0xff; 32])));
         }
+    }
+
+    #[test]
+    fn added_packs_are_found_and_known_blobs_keep_their_place() {
+        let old = Id::hash(b"old");
+        let idx = Index::from_files([&file(&[old], BlobType::Data)]);
+        let new = Id::hash(b"new");
+        let added = IndexPack {
+            id: Id::hash(b"pack 2"),
+            blobs: [old, new]
+                .iter()
+                .map(|id| IndexBlob {
+                    id: *id,
+                    blob_type: BlobType::Data,
+                    offset: 7,
+                    length: 40,
+                    uncompressed_length: None,
+                })
+                .collect(),
+        };
+        assert!(!idx.contains(BlobType::Data, &new));
+        idx.add_pack(&added);
+        let loc = idx.get(BlobType::Data, &new).unwrap();
+        assert_eq!((loc.pack, loc.offset), (added.id, 7));
+        assert_eq!(idx.get(BlobType::Data, &old).unwrap().offset, 0);
+        assert!(!idx.contains(BlobType::Tree, &new));
+        assert_eq!(idx.len(BlobType::Data), 2);
+        assert_eq!(idx.packs(), vec![Id::hash(b"pack"), added.id]);
     }
 }

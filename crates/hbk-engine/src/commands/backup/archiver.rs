@@ -17,15 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use hbk_repo::{BlobType, Id, IndexedRepository, Node, NodeType, Tree};
+use hbk_repo::{BlobSaver, BlobType, Id, IndexedRepository, Node, NodeType, Tree};
 use rayon::prelude::*;
 
 use super::metadata::{node_from_metadata, NameCache};
-use super::saver::{lock, BlobSaver};
 use super::targets::{VirtualEntry, VirtualRoot};
-use super::{BackupOptions, BackupProgress, Warning};
+use super::BackupOptions;
 use crate::chunker::ChunkerFactory;
 use crate::filter::Pattern;
+use crate::progress::{Progress, Warning};
 use crate::Result;
 
 /// Chunks hashed and stored in one parallel batch hold at most this many
@@ -76,7 +76,7 @@ pub struct Archiver<'a> {
     /// Problems with single items.
     pub warnings: Mutex<Vec<Warning>>,
     /// Progress sink.
-    pub progress: &'a dyn BackupProgress,
+    pub progress: &'a dyn Progress,
 }
 
 fn find_in<'t>(tree: Option<&'t Tree>, name: &[u8]) -> Option<&'t Node> {
@@ -94,7 +94,10 @@ impl<'a> Archiver<'a> {
             message: message.into(),
         };
         self.progress.warning(&w);
-        lock(&self.warnings).push(w);
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(w);
     }
 
     fn parent_tree(&self, parent: Option<&Node>) -> Option<Tree> {

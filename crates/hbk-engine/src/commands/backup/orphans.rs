@@ -14,10 +14,10 @@ use rayon::prelude::*;
 
 use crate::Result;
 
-/// Writes an index file for unindexed, readable packs; returns how many
-/// packs it adopted (the caller reloads the index when that is not 0).
+/// Writes an index file for unindexed, readable packs and adds them to the
+/// handle's index; returns how many packs it adopted.
 pub fn adopt_orphan_packs(repo: &IndexedRepository) -> Result<usize> {
-    let indexed: HashSet<_> = repo.index().packs().iter().copied().collect();
+    let indexed: HashSet<_> = repo.index().packs().into_iter().collect();
     let orphans: Vec<_> = repo
         .list(FileType::Pack)?
         .into_iter()
@@ -37,6 +37,9 @@ pub fn adopt_orphan_packs(repo: &IndexedRepository) -> Result<usize> {
         })
         .collect();
     let n = packs.len();
+    for p in &packs {
+        repo.index().add_pack(p);
+    }
     if n > 0 {
         let file = IndexFile {
             packs,

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use hbk_repo::pack::{COMPRESSED_ENTRY_SIZE, PLAIN_ENTRY_SIZE};
 use hbk_repo::{BlobType, FileType, Id, IndexBlob, IndexFile, Repository};
 
-use super::{describe, CheckPhase, CheckProgress, CheckReport};
+use super::{describe, CheckPhase, CheckReport};
+use crate::progress::Progress;
 use crate::Result;
 
 /// Bytes a sealed box adds to its plaintext (IV and MAC).
@@ -35,7 +36,7 @@ impl PackRef {
 /// errors; the others are returned, sorted by id.
 pub(super) fn load_index_files(
     repo: &Repository,
-    progress: &(dyn Fn(CheckProgress) + Sync),
+    progress: &dyn Progress,
     report: &mut CheckReport,
 ) -> Result<Vec<(Id, IndexFile)>> {
     let mut ids: Vec<Id> = repo
@@ -65,9 +66,7 @@ pub(super) fn load_index_files(
         }
     }
     report.index_files = files.len();
-    progress(CheckProgress::Finished {
-        phase: CheckPhase::LoadIndex,
-    });
+    progress.phase_finish();
     Ok(files)
 }
 
@@ -84,7 +83,7 @@ fn load_one(repo: &Repository, id: &Id) -> hbk_repo::Result<(IndexFile, bool)> {
 pub(super) fn check_packs(
     repo: &Repository,
     files: &mut [(Id, IndexFile)],
-    progress: &(dyn Fn(CheckProgress) + Sync),
+    progress: &dyn Progress,
     report: &mut CheckReport,
 ) -> Result<BTreeMap<Id, PackRef>> {
     let phase = CheckPhase::Packs;
@@ -103,10 +102,7 @@ pub(super) fn check_packs(
             places.entry(p.id).or_default().push((fi, pi));
         }
     }
-    progress(CheckProgress::Started {
-        phase,
-        total: Some(places.len() as u64),
-    });
+    progress.phase_start(phase.name(), Some(places.len() as u64));
 
     let on_backend: HashMap<Id, u64> = repo.list(FileType::Pack)?.into_iter().collect();
     let files: &[(Id, IndexFile)] = files;
@@ -135,7 +131,7 @@ pub(super) fn check_packs(
                 actual_size,
             },
         );
-        progress(CheckProgress::Item { phase, bytes: 0 });
+        progress.phase_advance(1);
     }
 
     let mut orphaned: Vec<Id> = on_backend
@@ -145,7 +141,7 @@ pub(super) fn check_packs(
     orphaned.sort();
     report.orphaned_packs = orphaned;
     report.packs = packs.len();
-    progress(CheckProgress::Finished { phase });
+    progress.phase_finish();
     Ok(packs)
 }
 

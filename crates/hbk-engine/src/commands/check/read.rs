@@ -9,7 +9,8 @@ use hbk_repo::{BlobType, FileType, Id, IndexBlob, IndexFile, Key, Repository};
 use rayon::prelude::*;
 
 use super::packs::PackRef;
-use super::{CheckPhase, CheckProgress, CheckReport, ReadData};
+use super::{CheckPhase, CheckReport, ReadData};
+use crate::progress::Progress;
 
 /// Most packs held in memory at once.
 const MAX_PARALLEL: usize = 4;
@@ -83,21 +84,15 @@ pub(super) fn read_packs(
     files: &[(Id, IndexFile)],
     packs: &BTreeMap<Id, PackRef>,
     selected: &[Id],
-    progress: &(dyn Fn(CheckProgress) + Sync),
+    progress: &dyn Progress,
     report: &mut CheckReport,
 ) {
     let phase = CheckPhase::ReadData;
-    progress(CheckProgress::Started {
-        phase,
-        total: Some(selected.len() as u64),
-    });
+    progress.phase_start(phase.name(), Some(selected.len() as u64));
     let one = |id: &Id| {
         let blobs = packs.get(id).map_or(&[][..], |p| p.blobs(files));
         let o = check_pack(repo, id, blobs);
-        progress(CheckProgress::Item {
-            phase,
-            bytes: o.bytes.unwrap_or(0),
-        });
+        progress.phase_advance(1);
         o
     };
     let threads = std::thread::available_parallelism()
@@ -113,7 +108,7 @@ pub(super) fn read_packs(
         report.blobs_read += o.blobs;
         report.errors.extend(o.errors);
     }
-    progress(CheckProgress::Finished { phase });
+    progress.phase_finish();
 }
 
 /// A blob as an index entry or header entry describes it.

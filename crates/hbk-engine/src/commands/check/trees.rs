@@ -6,7 +6,8 @@ use hbk_repo::blob::decode_blob;
 use hbk_repo::{BlobType, FileType, Id, Index, NodeType, Repository, SnapshotFile, Tree};
 use rayon::prelude::*;
 
-use super::{describe, CheckPhase, CheckProgress, CheckReport};
+use super::{describe, CheckPhase, CheckReport};
+use crate::progress::Progress;
 
 /// Trees checked in parallel at a time; bounds the work list's growth.
 const BATCH: usize = 64;
@@ -31,13 +32,13 @@ pub(super) fn check_snapshots(
     repo: &Repository,
     index: &Index,
     snapshot_ids: &[Id],
-    progress: &(dyn Fn(CheckProgress) + Sync),
+    progress: &dyn Progress,
     report: &mut CheckReport,
 ) {
     let snapshots = load_snapshots(repo, snapshot_ids, progress, report);
 
     let phase = CheckPhase::Trees;
-    progress(CheckProgress::Started { phase, total: None });
+    progress.phase_start(phase.name(), None);
     let mut seen: HashSet<Id> = HashSet::new();
     let mut todo: Vec<Pending> = Vec::new();
     for (id, snap) in snapshots.iter().rev() {
@@ -61,7 +62,7 @@ pub(super) fn check_snapshots(
             .par_iter()
             .map(|p| {
                 let o = check_tree(repo, index, p);
-                progress(CheckProgress::Item { phase, bytes: 0 });
+                progress.phase_advance(1);
                 o
             })
             .collect();
@@ -76,14 +77,14 @@ pub(super) fn check_snapshots(
             }
         }
     }
-    progress(CheckProgress::Finished { phase });
+    progress.phase_finish();
 }
 
 /// Every snapshot that loads, in id order; the others become errors.
 fn load_snapshots(
     repo: &Repository,
     ids: &[Id],
-    progress: &(dyn Fn(CheckProgress) + Sync),
+    progress: &dyn Progress,
     report: &mut CheckReport,
 ) -> Vec<(Id, SnapshotFile)> {
     let loaded = super::load_each(ids, CheckPhase::Snapshots, progress, |id| {
@@ -99,9 +100,7 @@ fn load_snapshots(
         }
     }
     report.snapshots = out.len();
-    progress(CheckProgress::Finished {
-        phase: CheckPhase::Snapshots,
-    });
+    progress.phase_finish();
     out
 }
 

@@ -2,19 +2,8 @@ use hbk_repo::BlobType;
 
 use super::*;
 use crate::commands::check::{check, CheckOptions, ReadData};
-use crate::progress::PhaseProgress;
+use crate::progress::NoProgress;
 use crate::testutil::{sample, TestRepo};
-
-struct Quiet;
-impl PhaseProgress for Quiet {
-    fn start(&self, _: &str, _: Option<u64>) {}
-    fn advance(&self, _: u64) {}
-    fn finish(&self) {}
-}
-impl CopyProgress for Quiet {
-    fn snapshot(&self, _: &Id, _: &SnapshotFile) {}
-    fn outcome(&self, _: &Id, _: &CopyOutcome) {}
-}
 
 fn opts() -> CopyOptions {
     CopyOptions {
@@ -33,7 +22,7 @@ fn copies_once_and_the_copy_reads_back() {
     for (from, to) in [(1, 2), (2, 1), (2, 2)] {
         let s = sample(from);
         let dst = TestRepo::new(to);
-        let out = copy(&indexed(&s.t), &indexed(&dst), &opts(), &Quiet).unwrap();
+        let out = copy(&indexed(&s.t), &indexed(&dst), &opts(), &NoProgress).unwrap();
         assert_eq!(out.len(), 1);
         let CopyOutcome::Copied { target, blobs, .. } = out[0].1 else {
             panic!("not copied: {:?}", out[0].1);
@@ -57,7 +46,7 @@ fn copies_once_and_the_copy_reads_back() {
 
         // A second copy finds the first and transfers nothing.
         let packs = dst.ids(FileType::Pack);
-        let again = copy(&indexed(&s.t), &indexed(&dst), &opts(), &Quiet).unwrap();
+        let again = copy(&indexed(&s.t), &indexed(&dst), &opts(), &NoProgress).unwrap();
         assert!(matches!(again[0].1, CopyOutcome::AlreadyCopied { target: t } if t == target));
         assert_eq!(dst.ids(FileType::Pack), packs);
         assert_eq!(dst.ids(FileType::Snapshot).len(), 1);
@@ -71,7 +60,7 @@ fn a_damaged_source_blob_saves_no_snapshot() {
     bytes[20] ^= 1;
     s.t.replace_pack(&s.data_pack.id, &bytes);
     let dst = TestRepo::new(2);
-    let err = copy(&indexed(&s.t), &indexed(&dst), &opts(), &Quiet).unwrap_err();
+    let err = copy(&indexed(&s.t), &indexed(&dst), &opts(), &NoProgress).unwrap_err();
     assert!(
         err.to_string().contains(&s.data_pack.id.to_string()),
         "{err}"

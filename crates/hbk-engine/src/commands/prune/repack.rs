@@ -13,9 +13,9 @@ use hbk_repo::{Error as RepoError, FileType, Index, IndexPack, Repository};
 use rayon::prelude::*;
 
 use super::plan::Repack;
-use crate::commands::backup::saver::BlobSaver;
-use crate::progress::PhaseProgress;
+use crate::progress::Progress;
 use crate::Result;
+use hbk_repo::BlobSaver;
 
 /// Packs read at once; each is held in memory while its blobs are copied.
 const PARALLEL_READS: usize = 2;
@@ -25,21 +25,21 @@ pub(super) fn repack(
     repo: &Repository,
     packs: &[Repack],
     pack_size: u64,
-    progress: &dyn PhaseProgress,
+    progress: &dyn Progress,
 ) -> Result<Vec<IndexPack>> {
     let empty = Index::default();
     let level = (repo.config().version >= 2).then_some(3);
     let saver = BlobSaver::new(repo, &empty, pack_size, level, false).remembering_packs();
-    progress.start("repacking packs", Some(packs.len() as u64));
+    progress.phase_start("repacking packs", Some(packs.len() as u64));
     crate::pool::install(PARALLEL_READS, || {
         packs.par_iter().try_for_each(|r| {
             copy_pack(repo, &saver, r)?;
-            progress.advance(1);
+            progress.phase_advance(1);
             Ok::<_, crate::Error>(())
         })
     })?;
     saver.flush()?;
-    progress.finish();
+    progress.phase_finish();
     Ok(saver.written_packs())
 }
 

@@ -2,7 +2,7 @@ use hbk_repo::{Backend, BlobType};
 
 use super::*;
 use crate::commands::check::{check, CheckOptions, ReadData};
-use crate::progress::Silent;
+use crate::progress::NoProgress;
 use crate::testutil::sample;
 
 fn check_ok(repo: &Repository) {
@@ -43,7 +43,7 @@ fn removes_unused_packs_and_repacks_partly_used_ones() {
         let stray = t.write_pack(&[(BlobType::Data, b"stray")], false);
         let stray_size = t.pack_bytes(&stray.id).len() as u64;
 
-        let report = prune(&t.repo, &PruneOptions::default(), &Silent).unwrap();
+        let report = prune(&t.repo, &PruneOptions::default(), &NoProgress).unwrap();
         assert_eq!(report.snapshots, 1);
         assert_eq!(
             report.plan.remove.len(),
@@ -73,7 +73,7 @@ fn removes_unused_packs_and_repacks_partly_used_ones() {
 
         // Nothing left to do: a second prune changes nothing.
         let before = (t.ids(FileType::Pack), t.ids(FileType::Index));
-        let again = prune(&t.repo, &PruneOptions::default(), &Silent).unwrap();
+        let again = prune(&t.repo, &PruneOptions::default(), &NoProgress).unwrap();
         assert!(again.plan.is_noop());
         assert_eq!(before, (t.ids(FileType::Pack), t.ids(FileType::Index)));
     }
@@ -110,7 +110,7 @@ fn repacks_a_pack_with_used_and_unused_blobs() {
         },
         dry_run: false,
     };
-    let report = prune(&t.repo, &opts, &Silent).unwrap();
+    let report = prune(&t.repo, &opts, &NoProgress).unwrap();
     assert_eq!(report.plan.repack.len(), 1);
     assert_eq!(report.plan.repack[0].pack, s.data_pack.id);
     assert_eq!(report.packs_written, 1);
@@ -131,7 +131,7 @@ fn dry_run_changes_nothing() {
         dry_run: true,
         ..Default::default()
     };
-    let report = prune(&t.repo, &opts, &Silent).unwrap();
+    let report = prune(&t.repo, &opts, &NoProgress).unwrap();
     assert_eq!(report.plan.unreferenced.len(), 1);
     assert_eq!(before, (t.ids(FileType::Pack), t.ids(FileType::Index)));
 }
@@ -144,7 +144,7 @@ fn missing_data_stops_prune_before_any_change() {
     // The data pack disappears: its blobs are used but cannot be kept.
     t.backend.remove(FileType::Pack, &s.data_pack.id).unwrap();
     let before = (t.ids(FileType::Pack), t.ids(FileType::Index));
-    let err = prune(&t.repo, &PruneOptions::default(), &Silent).unwrap_err();
+    let err = prune(&t.repo, &PruneOptions::default(), &NoProgress).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
     assert_eq!(before, (t.ids(FileType::Pack), t.ids(FileType::Index)));
 }
@@ -169,7 +169,7 @@ fn damaged_blob_stops_prune_before_any_deletion() {
         dry_run: false,
     };
     let before = t.ids(FileType::Pack);
-    let err = prune(&t.repo, &opts, &Silent).unwrap_err();
+    let err = prune(&t.repo, &opts, &NoProgress).unwrap_err();
     assert!(
         err.to_string().contains(&s.data_pack.id.to_string()),
         "{err}"
@@ -191,7 +191,7 @@ fn repack_uncompressed_is_refused_on_v1() {
         dry_run: false,
     };
     assert!(matches!(
-        prune(&s.t.repo, &opts, &Silent),
+        prune(&s.t.repo, &opts, &NoProgress),
         Err(Error::InvalidOptions(_))
     ));
 }

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 
 use hbk_repo::{BlobType, FileType, Id, IndexedRepository, Node, NodeType, SnapshotFile, Tree};
 
-use crate::commands::backup::saver::BlobSaver;
 use crate::commands::tag::replace_snapshot;
 use crate::lock::RepoLock;
 use crate::walk::join;
 use crate::Result;
+use hbk_repo::BlobSaver;
 
 /// The tag restic gives repaired snapshots.
 pub const REPAIRED_TAG: &str = "repaired";
@@ -156,7 +156,7 @@ impl Rewriter<'_> {
         if self.dry_run {
             return Ok(Id::hash(&json));
         }
-        self.saver.save(BlobType::Tree, &json)
+        Ok(self.saver.save(BlobType::Tree, &json)?)
     }
 }
 

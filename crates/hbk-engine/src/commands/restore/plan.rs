@@ -14,9 +14,10 @@ use hbk_repo::blob::decode_blob;
 use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, Node, NodeType};
 use rayon::prelude::*;
 
-use super::{apply, ItemError, RestoreOptions, RestoreProgress, RestoreStats};
+use super::{apply, ItemError, RestoreOptions, RestoreStats};
 use crate::filter::Selection;
 use crate::pack_range::{cut, entry_end};
+use crate::progress::Progress;
 use crate::walk::join;
 use crate::Result;
 
@@ -245,7 +246,7 @@ impl RestorePlan {
         repo: &IndexedRepository,
         target: &Path,
         opts: &RestoreOptions,
-        progress: &dyn RestoreProgress,
+        progress: &dyn Progress,
     ) -> Vec<ItemError> {
         let errors = Mutex::new(Vec::new());
         let run = || {
@@ -266,7 +267,7 @@ impl RestorePlan {
         repo: &IndexedRepository,
         target: &Path,
         opts: &RestoreOptions,
-        progress: &dyn RestoreProgress,
+        progress: &dyn Progress,
         pack: &Id,
         run: &[BlobJob],
         files: &mut HashMap<usize, File>,
@@ -337,7 +338,7 @@ impl RestorePlan {
                         continue;
                     }
                 }
-                progress.bytes_written(data.len() as u64);
+                progress.bytes_done(data.len() as u64);
             }
         }
     }

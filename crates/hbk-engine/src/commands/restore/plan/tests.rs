@@ -7,8 +7,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::{read_runs, run_end, BlobJob};
-use crate::commands::restore::{restore, NoProgress, RestoreOptions};
+use crate::commands::restore::{restore, RestoreOptions};
 use crate::pack_range::cut;
+use crate::progress::NoProgress;
 use crate::testutil::sample;
 
 /// An offset or length: near the real values most of the time, anywhere

@@ -1,23 +1,24 @@
 //! Saving blobs: deduplication against the index and this run, packing,
-//! uploading, and writing index files as packs complete.
+//! uploading, and writing index files as packs complete. Backup, copy,
+//! prune (repacking) and repair all store blobs this way.
 //!
 //! Threads call [`BlobSaver::save`] concurrently. Hashing, compression and
 //! encryption happen in the calling thread; only appending to the open pack
 //! takes a lock. A full pack is finished and uploaded by the thread that
 //! filled it, outside the lock, so uploads run in parallel too. Every few
 //! packs an index file is written, so packs of an interrupted backup are
-//! known to the next one.
+//! known to the next one, and every uploaded pack is added to the
+//! in-memory [`Index`] the saver was given, so later reads through the
+//! same handle find its blobs.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hbk_repo::blob::{encode_blob, Compression};
-use hbk_repo::pack::PackWriter;
-use hbk_repo::{BlobType, FileType, Id, Index, IndexBlob, IndexFile, IndexPack, Repository};
-
-use crate::Result;
+use crate::blob::{encode_blob, Compression};
+use crate::pack::PackWriter;
+use crate::{BlobType, FileType, Id, Index, IndexBlob, IndexFile, IndexPack, Repository, Result};
 
 /// Index files are written after this many packs…
 const INDEX_EVERY_PACKS: usize = 8;
@@ -26,7 +27,7 @@ const INDEX_MAX_BLOBS: usize = 50_000;
 /// …or when the oldest unindexed pack is this old.
 const INDEX_EVERY: Duration = Duration::from_secs(30);
 
-/// Counters of what a backup added.
+/// Counters of what a saver added.
 #[derive(Debug, Default)]
 pub struct SaverStats {
     /// New data blobs.
@@ -46,7 +47,32 @@ struct PendingIndex {
     since: Option<Instant>,
 }
 
-/// Deduplicating blob storage for one backup run.
+/// Deduplicating blob storage for one run of a command that writes blobs.
+///
+/// ```
+/// use std::sync::Arc;
+/// use hbk_repo::{BlobSaver, BlobType, Config, Id, KdfParams, Repository};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let backend = Arc::new(hbk_backend::LocalBackend::new(dir.path()));
+/// let config = Config {
+///     version: 2,
+///     id: Id::random(),
+///     chunker_polynomial: 0x3DA3358B4DC173,
+///     extra: Default::default(),
+/// };
+/// let kdf = KdfParams::RESTIC_DEFAULT;
+/// let repo = Repository::init(backend, b"secret", config, kdf, "me", "host")?.into_indexed()?;
+///
+/// let saver = BlobSaver::new(&repo, repo.index(), 16 << 20, Some(3), false);
+/// let id = saver.save(BlobType::Data, b"hello")?;
+/// saver.flush()?;
+/// // The handle's index learnt the new pack: the blob reads back at once.
+/// assert_eq!(repo.blob(BlobType::Data, &id)?, b"hello");
+/// # Ok(())
+/// # }
+/// ```
 pub struct BlobSaver<'a> {
     repo: &'a Repository,
     index: &'a Index,
@@ -67,6 +93,8 @@ pub struct BlobSaver<'a> {
 impl<'a> BlobSaver<'a> {
     /// A saver writing packs of about `pack_size` bytes, compressing data
     /// blobs at zstd `level` (v2 only; trees are always compressed in v2).
+    /// Blobs `index` knows are not stored again, and uploaded packs are
+    /// added to it. A `dry_run` saver counts but uploads nothing.
     pub fn new(
         repo: &'a Repository,
         index: &'a Index,
@@ -152,16 +180,16 @@ impl<'a> BlobSaver<'a> {
         }
         let (id, bytes, blobs) = pack.finish(self.repo.key());
         if !self.dry_run {
-            self.repo
-                .backend()
-                .write(FileType::Pack, &id, &bytes)
-                .map_err(hbk_repo::Error::from)?;
+            self.repo.backend().write(FileType::Pack, &id, &bytes)?;
         }
         self.stats.packs.fetch_add(1, Ordering::Relaxed);
         let entry = IndexPack {
             id,
             blobs: blobs.iter().map(IndexBlob::from).collect(),
         };
+        if !self.dry_run {
+            self.index.add_pack(&entry);
+        }
         if let Some(w) = &self.written {
             lock(w).push(entry.clone());
         }
@@ -229,6 +257,6 @@ impl<'a> BlobSaver<'a> {
 
 /// Locks a mutex, recovering from poisoning (a panicked worker must not
 /// hide the data other workers saved).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
