@@ -29,7 +29,7 @@
 //!
 //! let backend = hbk_backend::open("/srv/backup/repo")?;
 //! let repo = Repository::open(backend, b"secret")?.into_indexed()?;
-//! let _lock = hbk_engine::lock::RepoLock::acquire(&repo, false)?;
+//! let _lock = hbk_engine::lock::RepoLock::acquire(&repo, hbk_engine::lock::LockKind::Shared)?;
 //! let summary = backup(&repo, &[PathBuf::from("/etc")], &BackupOptions::default(), &NoProgress)?;
 //! println!("saved {:?}", summary.snapshot_id);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -51,4 +51,4 @@ pub mod snapshots;
 mod testutil;
 pub mod walk;
 
-pub use error::{Error, Result};
+pub use error::{Damage, Error, Result};
