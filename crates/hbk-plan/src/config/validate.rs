@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use hbk_engine::commands::check::ReadData;
-use hbk_engine::commands::forget::KeepDuration;
 
 use super::{ApiConfig, Guests, Plan, PBS_SOURCE};
 
@@ -107,11 +106,6 @@ fn repositories(plan: &Plan, p: &mut Vec<String>) {
             p.push(format!(
                 "repositories.{name}: require_mount and min_free need a local path url"
             ));
-        }
-        if let Some(w) = &r.retention.keep_within {
-            if let Err(e) = w.parse::<KeepDuration>() {
-                p.push(format!("repositories.{name}.retention.keep_within: {e}"));
-            }
         }
     }
 }
