@@ -59,7 +59,7 @@ pub fn kind_of(config: &Config) -> Result<ChunkerKind> {
     match config.extra.get("chunker").and_then(|v| v.as_str()) {
         None | Some("rabin") => Ok(ChunkerKind::Rabin),
         Some("fastcdc") => Ok(ChunkerKind::FastCdc),
-        Some(other) => Err(Error::InvalidOptions(format!(
+        Some(other) => Err(Error::UnsupportedRepository(format!(
             "repository uses chunker {other:?}, which hbk cannot write"
         ))),
     }
@@ -75,7 +75,7 @@ fn size_field(config: &Config, key: &str, default: usize) -> usize {
 
 /// A factory making a fresh chunker for each file, per the config.
 pub fn factory(config: &Config) -> Result<ChunkerFactory> {
-    let bad = |e: hbk_chunker::ChunkerError| Error::InvalidOptions(format!("chunker: {e}"));
+    let bad = |e: hbk_chunker::ChunkerError| Error::UnsupportedRepository(format!("chunker: {e}"));
     let proto = match kind_of(config)? {
         ChunkerKind::Rabin => {
             Chunker::Rabin(RabinChunker::new(Polynomial(config.chunker_polynomial)).map_err(bad)?)
@@ -94,5 +94,5 @@ pub fn factory(config: &Config) -> Result<ChunkerFactory> {
 pub fn random_polynomial() -> Result<u64> {
     Polynomial::random()
         .map(u64::from)
-        .map_err(|e| Error::InvalidOptions(format!("chunker polynomial: {e}")))
+        .map_err(|e| Error::UnsupportedRepository(format!("chunker polynomial: {e}")))
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use hbk_repo::{BlobType, Id};
+
 /// Errors of engine commands.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -38,9 +40,87 @@ pub enum Error {
     /// Another process holds a conflicting lock.
     #[error("{0}")]
     Locked(String),
-    /// Invalid options.
+    /// A value given to a command is malformed, out of range or does not
+    /// fit with the others. The message names no command-line flag: the
+    /// CLI adds the flag, the plan its key.
+    #[error("{reason}")]
+    InvalidArgument {
+        /// What the value is, in the engine's words ("size", "keep
+        /// duration", "grouping", …), for callers mapping it to a flag.
+        what: &'static str,
+        /// What is wrong, as a complete message.
+        reason: String,
+    },
+    /// The repository lacks data its index or snapshots refer to; a repair
+    /// is needed before the command can run safely.
     #[error("{0}")]
-    InvalidOptions(String),
+    RepositoryDamaged(Damage),
+    /// The repository has no key with this id.
+    #[error("key {0} does not exist")]
+    KeyNotFound(Id),
+    /// A key may not be removed (the one in use, the last one).
+    #[error("refusing to remove {0}")]
+    KeyRemovalRefused(&'static str),
+    /// An operation needs a repository of format version 2.
+    #[error("{what} needs a repository of version 2; upgrade it first")]
+    NeedsRepositoryV2 {
+        /// The operation, in the engine's words.
+        what: &'static str,
+    },
+    /// The repository's config asks for something hbk cannot do.
+    #[error("{0}")]
+    UnsupportedRepository(String),
+    /// A worker thread pool could not be started.
+    #[error("thread pool: {0}")]
+    ThreadPool(String),
+    /// A command was given a lock that does not serve it (another
+    /// repository's, or a shared one where it needs an exclusive one), or
+    /// a plan made under another lock.
+    #[error("wrong lock: {reason}")]
+    WrongLock {
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// What is missing from a damaged repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Damage {
+    /// Packs the index lists do not exist.
+    MissingPacks {
+        /// How many.
+        count: usize,
+        /// The first of them.
+        first: Id,
+    },
+    /// Blobs snapshots use are in no index.
+    MissingBlobs {
+        /// How many.
+        count: usize,
+        /// The first of them.
+        first: (BlobType, Id),
+    },
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::MissingPacks { count, first } => write!(
+                f,
+                "{count} pack(s) listed in the index are missing from the repository \
+                 (first: {first}); run `hbk repair index` first"
+            ),
+            Damage::MissingBlobs {
+                count,
+                first: (t, id),
+            } => write!(
+                f,
+                "{count} blob(s) used by snapshots are not in the index (first: {t} {id}); \
+                 run `hbk repair index` and `hbk check`"
+            ),
+        }
+    }
 }
 
 impl Error {
@@ -49,6 +129,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// An [`Error::InvalidArgument`].
+    pub fn invalid(what: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidArgument {
+            what,
+            reason: reason.into(),
         }
     }
 }

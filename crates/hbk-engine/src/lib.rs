@@ -40,7 +40,7 @@
 //!
 //! let backend = hbk_backend::open(&dir.path().join("repo").to_string_lossy())?;
 //! let repo = init(backend, b"secret", &InitOptions::default())?.into_indexed()?;
-//! let _lock = hbk_engine::lock::RepoLock::acquire(&repo, false)?;
+//! let _lock = hbk_engine::lock::RepoLock::acquire(&repo, hbk_engine::lock::LockKind::Shared)?;
 //! let summary = backup(&repo, &[source.clone()], &BackupOptions::default(), &NoProgress)?;
 //! assert_eq!(summary.total_files_processed, 1);
 //!
@@ -72,4 +72,4 @@ pub mod snapshots;
 mod testutil;
 pub mod walk;
 
-pub use error::{Error, Result};
+pub use error::{Damage, Error, Result};

@@ -13,6 +13,7 @@
 //! | shared | ok | refused |
 //! | exclusive | refused | refused |
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,6 +21,40 @@ use std::time::Duration;
 use hbk_repo::{FileType, GoTime, Id, LockFile, Repository};
 
 use crate::{Error, Result};
+
+/// The kind of a repository lock: shared locks coexist, an exclusive one
+/// needs the repository to itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// Readers and writers that only add (backup, copy, key add).
+    Shared,
+    /// Commands that delete or rewrite (prune, forget, tag, repair).
+    Exclusive,
+}
+
+impl LockKind {
+    fn is_exclusive(self) -> bool {
+        self == LockKind::Exclusive
+    }
+}
+
+/// How a command that can change the repository runs: as a dry run,
+/// which reads and writes nothing, or for real under a lock. A command
+/// taking this cannot write without a lock.
+#[derive(Clone, Copy)]
+pub enum WriteMode<'a> {
+    /// Decide and report; change nothing.
+    DryRun,
+    /// Change the repository under this lock.
+    Locked(&'a RepoLock),
+}
+
+impl WriteMode<'_> {
+    /// Whether nothing is to be changed.
+    pub fn is_dry_run(&self) -> bool {
+        matches!(self, WriteMode::DryRun)
+    }
+}
 
 /// A lock older than this is stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
@@ -61,10 +96,10 @@ pub fn username() -> String {
         .unwrap_or_default()
 }
 
-fn new_lock_file(exclusive: bool) -> LockFile {
+fn new_lock_file(kind: LockKind) -> LockFile {
     LockFile {
         time: GoTime::now(),
-        exclusive,
+        exclusive: kind.is_exclusive(),
         hostname: hostname(),
         username: username(),
         pid: i64::from(std::process::id()),
@@ -74,14 +109,10 @@ fn new_lock_file(exclusive: bool) -> LockFile {
     }
 }
 
-/// Finds a lock that conflicts with taking one (`exclusive` or not),
-/// ignoring `own` and stale locks. Unreadable lock files are ignored, as
-/// restic 0.14 does.
-fn conflict(
-    repo: &Repository,
-    exclusive: bool,
-    own: Option<&Id>,
-) -> Result<Option<(Id, LockFile)>> {
+/// Finds a lock that conflicts with taking one of `kind`, ignoring `own`
+/// and stale locks. Unreadable lock files are ignored, as restic 0.14
+/// does.
+fn conflict(repo: &Repository, kind: LockKind, own: Option<&Id>) -> Result<Option<(Id, LockFile)>> {
     let host = hostname();
     for (id, _) in repo.list(FileType::Lock)? {
         if Some(&id) == own {
@@ -96,7 +127,7 @@ fn conflict(
         if is_stale(&lock, &host) {
             continue;
         }
-        if exclusive || lock.exclusive {
+        if kind.is_exclusive() || lock.exclusive {
             return Ok(Some((id, lock)));
         }
     }
@@ -144,22 +175,35 @@ struct Shared {
     wake: Condvar,
 }
 
-/// A held lock; released (its file deleted) when dropped.
+/// A held lock; released (its file deleted) when dropped. Commands that
+/// need a lock take `&RepoLock` and check with [`RepoLock::require`] that
+/// it is of the right kind and on their repository.
 pub struct RepoLock {
     repo: Repository,
+    kind: LockKind,
+    serial: u64,
     shared: Arc<Shared>,
     refresher: Option<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for RepoLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoLock")
+            .field("location", &self.repo.backend().location())
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
 impl RepoLock {
-    /// Takes a shared or exclusive lock, or fails with [`Error::Locked`].
-    pub fn acquire(repo: &Repository, exclusive: bool) -> Result<RepoLock> {
-        if let Some((id, l)) = conflict(repo, exclusive, None)? {
+    /// Takes a lock of `kind`, or fails with [`Error::Locked`].
+    pub fn acquire(repo: &Repository, kind: LockKind) -> Result<RepoLock> {
+        if let Some((id, l)) = conflict(repo, kind, None)? {
             return Err(locked_error(&id, &l));
         }
-        let id = repo.save_unpacked(FileType::Lock, &new_lock_file(exclusive).to_json()?)?;
+        let id = repo.save_unpacked(FileType::Lock, &new_lock_file(kind).to_json()?)?;
         std::thread::sleep(RECHECK_DELAY);
-        if let Some((other, l)) = conflict(repo, exclusive, Some(&id))? {
+        if let Some((other, l)) = conflict(repo, kind, Some(&id))? {
             let _ = repo.backend().remove(FileType::Lock, &id);
             return Err(locked_error(&other, &l));
         }
@@ -173,7 +217,7 @@ impl RepoLock {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("hbk-lock-refresh".into())
-                .spawn(move || refresh_loop(&repo, &shared, exclusive))
+                .spawn(move || refresh_loop(&repo, &shared, kind))
                 .ok()
         };
         HELD.lock()
@@ -181,13 +225,68 @@ impl RepoLock {
             .push((repo.clone(), Arc::clone(&shared)));
         Ok(RepoLock {
             repo: repo.clone(),
+            kind,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             shared,
             refresher,
         })
     }
+
+    /// The kind of this lock.
+    pub fn kind(&self) -> LockKind {
+        self.kind
+    }
+
+    /// Whether this lock is on `repo` (the same repository id at the same
+    /// location).
+    pub fn covers(&self, repo: &Repository) -> bool {
+        self.repo.config().id == repo.config().id
+            && self.repo.backend().location() == repo.backend().location()
+    }
+
+    /// Checks that this lock is on `repo` and at least of `kind` (an
+    /// exclusive lock serves a shared need too); a command calls this
+    /// before it writes.
+    pub fn require(&self, repo: &Repository, kind: LockKind) -> Result<()> {
+        if !self.covers(repo) {
+            return Err(Error::WrongLock {
+                reason: format!(
+                    "the lock is on {}, not on {}",
+                    self.repo.backend().location(),
+                    repo.backend().location()
+                ),
+            });
+        }
+        if kind.is_exclusive() && !self.kind.is_exclusive() {
+            return Err(Error::WrongLock {
+                reason: "an exclusive lock is needed, a shared one was given".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A number identifying this held lock, for plans that must be carried
+    /// out under the lock they were made under.
+    fn token(&self) -> u64 {
+        self.serial
+    }
 }
 
-fn refresh_loop(repo: &Repository, shared: &Shared, exclusive: bool) {
+/// Numbers the locks this process takes (see [`RepoLock::token`]).
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// Checks that a plan made under the lock with `made_under` (see
+/// [`RepoLock::token`]) is carried out under `lock`.
+pub(crate) fn same_lock(lock: &RepoLock, made_under: Option<u64>) -> bool {
+    made_under == Some(lock.token())
+}
+
+/// The token of `lock`, for a plan to remember.
+pub(crate) fn token_of(lock: Option<&RepoLock>) -> Option<u64> {
+    lock.map(RepoLock::token)
+}
+
+fn refresh_loop(repo: &Repository, shared: &Shared, kind: LockKind) {
     let mut stop = shared.stop.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         // The lock may have been released before this thread first ran.
@@ -205,7 +304,7 @@ fn refresh_loop(repo: &Repository, shared: &Shared, exclusive: bool) {
         if !timeout.timed_out() {
             continue;
         }
-        if let Ok(new) = new_lock_file(exclusive)
+        if let Ok(new) = new_lock_file(kind)
             .to_json()
             .and_then(|json| repo.save_unpacked(FileType::Lock, &json))
         {

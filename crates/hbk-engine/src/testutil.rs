@@ -197,3 +197,8 @@ pub(crate) fn sample(version: u32) -> Sample {
         index,
     }
 }
+
+/// An exclusive lock on `repo`, for tests of commands that need one.
+pub(crate) fn exclusive(repo: &Repository) -> crate::lock::RepoLock {
+    crate::lock::RepoLock::acquire(repo, crate::lock::LockKind::Exclusive).unwrap()
+}

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hbk_engine::commands::forget::KeepPolicy;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::secret::SecretSource;
@@ -95,38 +96,53 @@ pub struct RepoConfig {
 }
 
 /// Keep rules of one repository (restic's `forget --keep-*`), applied to
-/// this plan's snapshots only.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// this plan's snapshots only. In the file it is one table: every rule of
+/// the engine's [`KeepPolicy`] under its own key (`keep_last`,
+/// `keep_within_daily`, `keep_tag`, …) and `prune`.
+#[derive(Debug, Clone)]
 pub struct Retention {
-    /// Keep the newest N.
-    #[serde(default)]
-    pub keep_last: Option<u32>,
-    /// Keep the newest of each of the last N hours.
-    #[serde(default)]
-    pub keep_hourly: Option<u32>,
-    /// Keep the newest of each of the last N days.
-    #[serde(default)]
-    pub keep_daily: Option<u32>,
-    /// Keep the newest of each of the last N weeks.
-    #[serde(default)]
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest of each of the last N months.
-    #[serde(default)]
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest of each of the last N years.
-    #[serde(default)]
-    pub keep_yearly: Option<u32>,
-    /// Keep everything newer than this (restic syntax, e.g. `7d`, `1y2m`).
-    #[serde(default)]
-    pub keep_within: Option<String>,
+    /// What to keep.
+    pub policy: KeepPolicy,
     /// Run `prune` after `forget` (default true).
-    #[serde(default = "yes")]
     pub prune: bool,
 }
 
-fn yes() -> bool {
-    true
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            policy: KeepPolicy::default(),
+            prune: true,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    /// Takes `prune` out of the table and reads the rest as a
+    /// [`KeepPolicy`], which refuses unknown keys.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
+        let mut table = toml::Table::deserialize(d)?;
+        let prune = match table.remove("prune") {
+            None => true,
+            Some(toml::Value::Boolean(b)) => b,
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!(
+                    "prune must be true or false, not {other}"
+                )))
+            }
+        };
+        let policy =
+            KeepPolicy::deserialize(toml::Value::Table(table)).map_err(serde::de::Error::custom)?;
+        Ok(Retention { policy, prune })
+    }
+}
+
+impl Serialize for Retention {
+    /// The same one table.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut table = toml::Table::try_from(&self.policy).map_err(serde::ser::Error::custom)?;
+        table.insert("prune".into(), toml::Value::Boolean(self.prune));
+        table.serialize(s)
+    }
 }
 
 /// Which guests to snapshot.
@@ -450,6 +466,48 @@ mod tests {
 
     use super::*;
     use crate::Error;
+
+    #[test]
+    fn retention_accepts_every_keep_rule() {
+        let text = r#"
+            keep_last = 3
+            keep_hourly = 1
+            keep_daily = 7
+            keep_weekly = 4
+            keep_monthly = 12
+            keep_yearly = 2
+            keep_within = "2d"
+            keep_within_hourly = "1d"
+            keep_within_daily = "7d"
+            keep_within_weekly = "1m"
+            keep_within_monthly = "1y"
+            keep_within_yearly = "5y"
+            keep_tag = ["keep,important", "forever"]
+            prune = false
+        "#;
+        let r: Retention = toml::from_str(text).unwrap();
+        assert!(!r.prune);
+        let p = &r.policy;
+        assert_eq!((p.last, p.daily, p.yearly), (Some(3), Some(7), Some(2)));
+        assert_eq!(p.within.unwrap().to_string(), "2d");
+        assert_eq!(p.within_monthly.unwrap().to_string(), "1y");
+        assert_eq!(
+            p.keep_tags,
+            vec![
+                vec!["keep".to_string(), "important".into()],
+                vec!["forever".into()]
+            ]
+        );
+        let again: Retention = toml::from_str(&toml::to_string(&r).unwrap()).unwrap();
+        assert_eq!(again.policy, r.policy);
+        assert!(!again.prune);
+
+        let empty: Retention = toml::from_str("").unwrap();
+        assert!(empty.prune && empty.policy.is_empty());
+        assert!(toml::from_str::<Retention>("keep_within = \"7x\"").is_err());
+        assert!(toml::from_str::<Retention>("keep_everything = 1").is_err());
+        assert!(toml::from_str::<Retention>("prune = 1").is_err());
+    }
 
     fn example() -> String {
         let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plan.example.toml");

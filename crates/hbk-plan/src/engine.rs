@@ -9,9 +9,9 @@ use hbk_backend::RepoSpec;
 use hbk_engine::commands::backup::{backup, BackupOptions, BackupSummary};
 use hbk_engine::commands::check::{check, CheckOptions, CheckReport, ReadData};
 use hbk_engine::commands::copy::{copy, plan_copies, CopyOptions};
-use hbk_engine::commands::forget::{forget, ForgetOptions, ForgetReport, KeepPolicy};
-use hbk_engine::commands::prune::{prune_locked, PruneOptions};
-use hbk_engine::lock::RepoLock;
+use hbk_engine::commands::forget::{forget, ForgetOptions, ForgetReport};
+use hbk_engine::commands::prune::{prune, prune_dry_run, prune_plan, PruneOptions};
+use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 use hbk_engine::progress::{CopyOutcome as EngineCopyOutcome, NoProgress};
 use hbk_engine::snapshots::{list_snapshots, SnapshotFilter};
 use hbk_repo::{GoTime, Id, Repository, SnapshotFile};
@@ -89,7 +89,7 @@ pub struct BackupJob {
 /// Backs up one source into `repo` under a shared lock.
 pub fn backup_source(repo: &RepoTarget, job: &BackupJob) -> Result<BackupSummary> {
     let indexed = repo.open()?.into_indexed()?;
-    let _lock = RepoLock::acquire(&indexed, false)?;
+    let _lock = RepoLock::acquire(&indexed, LockKind::Shared)?;
     let opts = BackupOptions {
         tags: job.tags.clone(),
         host: job.host.clone(),
@@ -100,26 +100,6 @@ pub fn backup_source(repo: &RepoTarget, job: &BackupJob) -> Result<BackupSummary
         ..BackupOptions::default()
     };
     Ok(backup(&indexed, &job.paths, &opts, &NoProgress)?)
-}
-
-/// The engine's keep policy for a plan's retention section.
-pub fn keep_policy(r: &Retention) -> Result<KeepPolicy> {
-    let n = |v: Option<u32>| v.map(i64::from);
-    Ok(KeepPolicy {
-        last: n(r.keep_last),
-        hourly: n(r.keep_hourly),
-        daily: n(r.keep_daily),
-        weekly: n(r.keep_weekly),
-        monthly: n(r.keep_monthly),
-        yearly: n(r.keep_yearly),
-        within: r
-            .keep_within
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(Error::Engine)?,
-        ..KeepPolicy::default()
-    })
 }
 
 /// The filter selecting this plan's snapshots.
@@ -140,12 +120,15 @@ pub fn forget_plan_snapshots(
 ) -> Result<ForgetReport> {
     let r = repo.open()?;
     let opts = ForgetOptions {
-        policy: keep_policy(retention)?,
+        policy: retention.policy.clone(),
         filter: plan_filter(plan_tag),
-        dry_run,
         ..ForgetOptions::default()
     };
-    Ok(forget(&r, &opts)?)
+    if dry_run || !opts.may_remove() {
+        return Ok(forget(&r, WriteMode::DryRun, &opts)?);
+    }
+    let lock = RepoLock::acquire(&r, LockKind::Exclusive)?;
+    Ok(forget(&r, WriteMode::Locked(&lock), &opts)?)
 }
 
 /// What a prune freed.
@@ -155,26 +138,21 @@ pub struct PruneOutcome {
     pub bytes_freed: u64,
 }
 
-/// `prune`: remove data no snapshot needs, under an exclusive lock. A dry
-/// run only decides: it takes no lock and writes nothing.
+/// `prune`: remove data no snapshot needs, planned and carried out under
+/// one exclusive lock. A dry run is the engine's no-lock dry run
+/// ([`prune_dry_run`]): it decides and writes nothing.
 pub fn prune_repository(repo: &RepoTarget, dry_run: bool) -> Result<PruneOutcome> {
     let r = repo.open()?;
-    let opts = PruneOptions {
-        dry_run,
-        ..PruneOptions::default()
-    };
-    let report = if dry_run {
-        prune_locked(&r, &opts, &NoProgress)?
-    } else {
-        let _lock = RepoLock::acquire(&r, true)?;
-        prune_locked(&r, &opts, &NoProgress)?
-    };
+    let opts = PruneOptions::default();
+    if dry_run {
+        prune_dry_run(&r, true, &opts, &NoProgress)?;
+        return Ok(PruneOutcome { bytes_freed: 0 });
+    }
+    let lock = RepoLock::acquire(&r, LockKind::Exclusive)?;
+    let plan = prune_plan(&r, Some(&lock), &opts, &NoProgress)?;
+    let report = prune(&r, &lock, plan, &NoProgress)?;
     Ok(PruneOutcome {
-        bytes_freed: if dry_run {
-            0
-        } else {
-            report.plan.bytes_freed()
-        },
+        bytes_freed: report.plan.bytes_freed(),
     })
 }
 
@@ -213,18 +191,27 @@ pub fn copy_snapshots(
         return Ok(CopyOutcome {
             snapshots: pending
                 .into_iter()
-                .filter(|p| p.2.is_none())
-                .map(|p| p.0.to_hex())
+                .filter(|p| p.already_in_target.is_none())
+                .map(|p| p.id.to_hex())
                 .collect(),
             bytes_added: 0,
         });
     }
-    let _src_lock = RepoLock::acquire(&src, false)?;
-    let _dst_lock = RepoLock::acquire(&dst, false)?;
+    let src_lock = RepoLock::acquire(&src, LockKind::Shared)?;
+    let dst_lock = RepoLock::acquire(&dst, LockKind::Shared)?;
+    let pending = plan_copies(&src, &dst, &opts)?;
     let src = src.into_indexed()?;
     let dst = dst.into_indexed()?;
     let mut outcome = CopyOutcome::default();
-    for (id, result) in copy(&src, &dst, &opts, &NoProgress)? {
+    for (id, result) in copy(
+        &src,
+        &src_lock,
+        &dst,
+        &dst_lock,
+        pending,
+        &opts,
+        &NoProgress,
+    )? {
         if let EngineCopyOutcome::Copied { bytes, .. } = result {
             outcome.snapshots.push(id.to_hex());
             outcome.bytes_added += bytes;

@@ -1,5 +1,5 @@
 //! Durations (`500ms`, `30s`, `10m`, `2h`, `1d`) and sizes (`512MiB`,
-//! `10G`) as the plan file writes them.
+//! `10G`, `16m`) as the plan file writes them.
 
 use std::fmt;
 use std::time::Duration;
@@ -68,8 +68,9 @@ impl Serialize for Span {
     }
 }
 
-/// A size in bytes written as a number and an optional unit: `K`, `M`,
-/// `G`, `T` (powers of 1024, also spelled `KiB`…), or none for bytes.
+/// A size in bytes written as a number and an optional unit, parsed by
+/// the engine's one size parser ([`hbk_engine::size::parse_size`]):
+/// `512`, `16m`, `16MiB`, `10G` (powers of 1024).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size(pub u64);
 
@@ -77,23 +78,9 @@ impl std::str::FromStr for Size {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Size, String> {
-        let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("size {s:?} must start with a whole number"))?;
-        let shift = match unit.trim().trim_end_matches("iB").trim_end_matches('B') {
-            "" => 0,
-            "K" | "k" => 10,
-            "M" => 20,
-            "G" => 30,
-            "T" => 40,
-            u => return Err(format!("size {s:?}: unknown unit {u:?} (K, M, G, T)")),
-        };
-        n.checked_mul(1u64 << shift)
+        hbk_engine::size::parse_size(s)
             .map(Size)
-            .ok_or_else(|| format!("size {s:?} is too large"))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -128,6 +115,7 @@ mod tests {
         assert_eq!("1GiB".parse::<Size>().unwrap().0, 1 << 30);
         assert_eq!("512M".parse::<Size>().unwrap().0, 512 << 20);
         assert_eq!("100".parse::<Size>().unwrap().0, 100);
+        assert_eq!("16m".parse::<Size>().unwrap().0, 16 << 20);
         assert!("1X".parse::<Size>().is_err());
     }
 

@@ -8,7 +8,7 @@ use hbk_engine::commands::backup::orphans::adopt_orphan_packs;
 use hbk_engine::commands::backup::{
     backup, backup_stdin, BackupOptions, BackupSummary, CompressionMode,
 };
-use hbk_engine::lock::RepoLock;
+use hbk_engine::lock::{LockKind, RepoLock};
 use hbk_engine::size::parse_size;
 use hbk_engine::snapshots::{find_snapshot, SnapshotFilter};
 use hbk_repo::GoTime;
@@ -184,7 +184,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     let _lock = if a.dry_run {
         None
     } else {
-        Some(RepoLock::acquire(&repo, false)?)
+        Some(RepoLock::acquire(&repo, LockKind::Shared)?)
     };
     if !a.dry_run {
         adopt_orphan_packs(&repo)?;

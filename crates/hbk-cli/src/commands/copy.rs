@@ -2,8 +2,8 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hbk_engine::commands::copy::{copy, CopyOptions};
-use hbk_engine::lock::RepoLock;
+use hbk_engine::commands::copy::{copy, plan_copies, CopyOptions};
+use hbk_engine::lock::{LockKind, RepoLock};
 use hbk_engine::progress::{CopyOutcome, Progress};
 use hbk_repo::{Id, SnapshotFile};
 use serde_json::json;
@@ -107,8 +107,8 @@ pub fn run(g: &GlobalOpts, a: CopyArgs) -> Result<i32> {
     if src.config().id == dst.config().id {
         anyhow::bail!("source and destination are the same repository");
     }
-    let _src_lock = RepoLock::acquire(&src, false)?;
-    let _dst_lock = RepoLock::acquire(&dst, false)?;
+    let src_lock = RepoLock::acquire(&src, LockKind::Shared)?;
+    let dst_lock = RepoLock::acquire(&dst, LockKind::Shared)?;
     let src = src.into_indexed().context("loading the source index")?;
     let dst = dst
         .into_indexed()
@@ -124,7 +124,8 @@ pub fn run(g: &GlobalOpts, a: CopyArgs) -> Result<i32> {
         json: g.json,
         quiet: g.quiet,
     };
-    let outcomes = copy(&src, &dst, &opts, &reporter)?;
+    let pending = plan_copies(&src, &dst, &opts)?;
+    let outcomes = copy(&src, &src_lock, &dst, &dst_lock, pending, &opts, &reporter)?;
     if g.json {
         let copied = outcomes
             .iter()

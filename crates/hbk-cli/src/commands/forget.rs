@@ -6,8 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use hbk_engine::commands::forget::{
-    forget, forget_locked, parse_tag_list, ForgetGroup, ForgetOptions, GroupBy, KeepDuration,
-    KeepPolicy,
+    forget, parse_tag_list, ForgetGroup, ForgetOptions, GroupBy, KeepDuration, KeepPolicy,
 };
 use hbk_engine::snapshots::SnapshotFilter;
 use hbk_repo::{Id, SnapshotFile};
@@ -17,7 +16,7 @@ use crate::commands::prune::{prune_and_print, PruneFlags};
 use crate::global::GlobalOpts;
 use crate::output::{human_time, snapshot_json};
 use crate::{exit, repo};
-use hbk_engine::lock::RepoLock;
+use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 
 /// `forget`.
 #[derive(Args, Debug)]
@@ -180,10 +179,7 @@ fn policy(a: &ForgetArgs) -> Result<KeepPolicy> {
 
 /// Forgets snapshots and prints what was kept and removed.
 pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
-    let prune_opts = a
-        .prune
-        .then(|| a.prune_flags.options(g, a.dry_run))
-        .transpose()?;
+    let prune_opts = a.prune.then(|| a.prune_flags.options(g)).transpose()?;
     let started = Instant::now();
     let opts = ForgetOptions {
         ids: a.ids.clone(),
@@ -194,18 +190,20 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
             tags: SnapshotFilter::tag_sets(&a.tag),
             paths: a.path.clone(),
         },
-        dry_run: a.dry_run,
     };
     let repo = repo::open(g)?;
-    // With --prune, one exclusive lock covers both halves.
-    let lock = match prune_opts {
-        Some(_) => Some(RepoLock::acquire(&repo, true)?),
-        None => None,
+    // With --prune, one exclusive lock covers both halves; a dry run
+    // without --prune takes none.
+    let lock = if prune_opts.is_some() || (!a.dry_run && opts.may_remove()) {
+        Some(RepoLock::acquire(&repo, LockKind::Exclusive)?)
+    } else {
+        None
     };
-    let report = match lock {
-        Some(_) => forget_locked(&repo, &opts)?,
-        None => forget(&repo, &opts)?,
+    let mode = match (&lock, a.dry_run) {
+        (Some(l), false) => WriteMode::Locked(l),
+        _ => WriteMode::DryRun,
     };
+    let report = forget(&repo, mode, &opts)?;
     for w in &report.warnings {
         eprintln!("{w}");
     }
@@ -234,7 +232,7 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
     }
     if !report.removed.is_empty() && !g.json {
         let n = report.removed.len();
-        if opts.dry_run {
+        if a.dry_run {
             let ids: Vec<String> = report.removed.iter().map(Id::short).collect();
             println!(
                 "Would have removed the following snapshots:\n{{{}}}\n",
@@ -255,14 +253,14 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
         out.push(b'\n');
         std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
     }
-    if let (Some(prune_opts), false) = (prune_opts, report.removed.is_empty()) {
+    if let (Some(prune_opts), Some(lock), false) = (prune_opts, &lock, report.removed.is_empty()) {
         if !g.quiet && !g.json {
             println!(
                 "{} snapshots have been removed, running prune",
                 report.removed.len()
             );
         }
-        prune_and_print(g, &repo, &prune_opts)?;
+        prune_and_print(g, &repo, lock, a.dry_run, &prune_opts)?;
     }
     drop(lock);
     Ok(exit::OK)

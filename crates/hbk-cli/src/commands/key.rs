@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::global::GlobalOpts;
 use crate::output::table;
 use crate::{exit, repo};
-use hbk_engine::lock::RepoLock;
+use hbk_engine::lock::{LockKind, RepoLock};
 
 /// `key`.
 #[derive(Args, Debug)]
@@ -71,7 +71,7 @@ pub fn run(g: &GlobalOpts, a: KeyArgs) -> Result<i32> {
 
 fn list(g: &GlobalOpts) -> Result<i32> {
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, false)?;
+    let _lock = RepoLock::acquire(&repo, LockKind::Shared)?;
     let mut keys = Vec::new();
     for (id, _) in repo.list(FileType::Key)? {
         let kf = KeyFile::from_json(&repo.load_raw(FileType::Key, &id)?)?;
@@ -122,7 +122,7 @@ fn options(a: &NewKeyArgs) -> NewKeyOptions {
 
 fn add(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, false)?;
+    let _lock = RepoLock::acquire(&repo, LockKind::Shared)?;
     let pw = new_password(g, a.new_password_file.as_deref())?;
     let id = add_key(&repo, pw.as_bytes(), &options(&a)).context("creating new key failed")?;
     if !g.quiet {
@@ -133,7 +133,7 @@ fn add(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
 
 fn remove(g: &GlobalOpts, a: RemoveKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, true)?;
+    let _lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
     let id = match hbk_engine::snapshots::find_id(&repo, FileType::Key, &a.id) {
         Ok(id) if repo.list(FileType::Key)?.iter().any(|(k, _)| *k == id) => id,
         Ok(_) | Err(hbk_engine::Error::SnapshotNotFound(_)) => {
@@ -156,7 +156,7 @@ fn remove(g: &GlobalOpts, a: RemoveKeyArgs) -> Result<i32> {
 
 fn passwd(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, true)?;
+    let _lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
     let pw = new_password(g, a.new_password_file.as_deref())?;
     let id = change_password(&repo, pw.as_bytes(), &options(&a))?;
     if !g.quiet {

@@ -1,11 +1,12 @@
 //! `hbk prune`, and the prune half of `forget --prune`.
 
+use anyhow::Context;
 use anyhow::Result;
 use clap::Args;
 use hbk_engine::commands::prune::{
-    prune_locked, Amount, PlanOptions, PruneOptions, PruneReport, UnusedLimit,
+    prune, prune_dry_run, prune_plan, Amount, PlanOptions, PruneOptions, PruneReport, UnusedLimit,
 };
-use hbk_engine::lock::RepoLock;
+use hbk_engine::lock::{LockKind, RepoLock};
 use hbk_engine::size::parse_size;
 use hbk_repo::Repository;
 use serde_json::json;
@@ -42,48 +43,93 @@ pub struct PruneArgs {
     /// Decide and print what would be done, change nothing.
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
+    /// With --dry-run: take no lock (write nothing at all).
+    #[arg(long = "no-lock", requires = "dry_run")]
+    pub no_lock: bool,
 }
 
 impl PruneFlags {
     /// The engine's options.
-    pub fn options(&self, g: &GlobalOpts, dry_run: bool) -> Result<PruneOptions> {
+    pub fn options(&self, g: &GlobalOpts) -> Result<PruneOptions> {
         Ok(PruneOptions {
             plan: PlanOptions {
-                max_unused: UnusedLimit::parse(&self.max_unused)?,
+                max_unused: UnusedLimit::parse(&self.max_unused)
+                    .with_context(|| format!("invalid --max-unused {:?}", self.max_unused))?,
                 max_repack_size: self
                     .max_repack_size
                     .as_deref()
                     .map(parse_size)
-                    .transpose()?,
+                    .transpose()
+                    .context("invalid --max-repack-size")?,
                 repack_uncompressed: self.repack_uncompressed,
                 repack_small: self.repack_small,
                 pack_size: g.pack_size.unwrap_or(16) << 20,
             },
-            dry_run,
         })
     }
 }
 
-/// Prunes under an exclusive lock.
+/// Prunes under an exclusive lock; a dry run follows the engine's rule
+/// ([`prune_dry_run`]: exclusive lock unless `--no-lock`).
 pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<i32> {
-    let opts = a.flags.options(g, a.dry_run)?;
+    let opts = a.flags.options(g)?;
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, true)?;
-    prune_and_print(g, &repo, &opts)?;
+    let bar = PhaseBar::new(g.json, g.quiet);
+    let report = if a.dry_run {
+        prune_dry_run(&repo, a.no_lock, &opts, &bar).map_err(with_flags)?
+    } else {
+        let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
+        prune_and_print_report(&repo, &lock, false, &opts, &bar)?
+    };
+    print(g, &report);
     Ok(exit::OK)
 }
 
-/// Runs prune on a repository the caller has locked exclusively and prints
-/// its report.
-pub fn prune_and_print(g: &GlobalOpts, repo: &Repository, opts: &PruneOptions) -> Result<()> {
+/// Plans and (unless `dry_run`) carries out prune under `lock`, which the
+/// caller took exclusively (`forget --prune`), and prints the report.
+pub fn prune_and_print(
+    g: &GlobalOpts,
+    repo: &Repository,
+    lock: &RepoLock,
+    dry_run: bool,
+    opts: &PruneOptions,
+) -> Result<()> {
     let bar = PhaseBar::new(g.json, g.quiet);
-    let report = prune_locked(repo, opts, &bar)?;
-    if g.json {
-        println!("{}", report_json(&report));
-    } else if !g.quiet {
-        print_report(&report);
-    }
+    let report = prune_and_print_report(repo, lock, dry_run, opts, &bar)?;
+    print(g, &report);
     Ok(())
+}
+
+fn prune_and_print_report(
+    repo: &Repository,
+    lock: &RepoLock,
+    dry_run: bool,
+    opts: &PruneOptions,
+    bar: &PhaseBar,
+) -> Result<PruneReport> {
+    let plan = prune_plan(repo, Some(lock), opts, bar).map_err(with_flags)?;
+    if dry_run {
+        return Ok(plan.into_dry_run_report());
+    }
+    Ok(prune(repo, lock, plan, bar)?)
+}
+
+/// Names the flag behind an engine error that concerns one.
+fn with_flags(e: hbk_engine::Error) -> anyhow::Error {
+    match e {
+        hbk_engine::Error::NeedsRepositoryV2 { .. } => {
+            anyhow::Error::new(e).context("--repack-uncompressed")
+        }
+        e => e.into(),
+    }
+}
+
+fn print(g: &GlobalOpts, report: &PruneReport) {
+    if g.json {
+        println!("{}", report_json(report));
+    } else if !g.quiet {
+        print_report(report);
+    }
 }
 
 fn amount(a: Amount) -> String {

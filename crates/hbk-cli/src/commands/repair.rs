@@ -4,9 +4,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use hbk_engine::commands::repair::index::{repair_index, RepairIndexOptions};
 use hbk_engine::commands::repair::snapshots::{
-    repair_snapshots_locked, RepairMessage, RepairSnapshotsOptions, Repaired,
+    repair_snapshots, RepairMessage, RepairSnapshotsOptions, Repaired,
 };
-use hbk_engine::lock::RepoLock;
+use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 use hbk_engine::snapshots::select_snapshots;
 
 use crate::global::GlobalOpts;
@@ -76,8 +76,10 @@ pub fn run_index(g: &GlobalOpts, a: IndexArgs) -> Result<i32> {
     } else {
         "loading indexes and reading unindexed pack files"
     });
+    let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
     let r = repair_index(
         &repo,
+        &lock,
         RepairIndexOptions {
             read_all_packs: a.read_all_packs,
         },
@@ -105,10 +107,14 @@ pub fn run_index(g: &GlobalOpts, a: IndexArgs) -> Result<i32> {
 fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
     let repo = repo::open(g)?;
     // Lock before loading the index: it decides what is missing.
-    let _lock = if a.dry_run {
+    let lock = if a.dry_run {
         None
     } else {
-        Some(RepoLock::acquire(&repo, true)?)
+        Some(RepoLock::acquire(&repo, LockKind::Exclusive)?)
+    };
+    let mode = match &lock {
+        Some(l) => WriteMode::Locked(l),
+        None => WriteMode::DryRun,
     };
     let repo = repo.into_indexed()?;
     let (snapshots, warnings) =
@@ -116,12 +122,9 @@ fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
     for w in warnings {
         eprintln!("{w}");
     }
-    let opts = RepairSnapshotsOptions {
-        forget: a.forget,
-        dry_run: a.dry_run,
-    };
+    let opts = RepairSnapshotsOptions { forget: a.forget };
     let quiet = g.quiet;
-    let results = repair_snapshots_locked(&repo, snapshots, opts, &mut |m| {
+    let results = repair_snapshots(&repo, mode, snapshots, opts, &mut |m| {
         if quiet {
             return;
         }

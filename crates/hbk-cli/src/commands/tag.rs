@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use clap::Args;
-use hbk_engine::commands::tag::{tag_locked, TagChange};
-use hbk_engine::lock::RepoLock;
+use hbk_engine::commands::tag::{tag, TagChange};
+use hbk_engine::lock::{LockKind, RepoLock};
 use hbk_engine::snapshots::{select_snapshots, SnapshotFilter};
 
 use crate::global::GlobalOpts;
@@ -50,13 +50,13 @@ pub fn run(g: &GlobalOpts, a: TagArgs) -> Result<i32> {
     change.validate()?;
     let repo = repo::open(g)?;
     // Lock first, so that the snapshots changed are the current ones.
-    let _lock = RepoLock::acquire(&repo, true)?;
+    let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
     let (snapshots, warnings) =
         select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;
     for w in warnings {
         eprintln!("{w}");
     }
-    let changed = tag_locked(&repo, snapshots, &change)?;
+    let changed = tag(&repo, &lock, snapshots, &change)?;
     if g.verbose > 1 {
         for (old, new) in &changed {
             println!("old snapshot ID: {old} -> new snapshot ID: {new}");

@@ -290,7 +290,7 @@ fn thread_pool(opts: &BackupOptions) -> Result<rayon::ThreadPool> {
         .num_threads(threads)
         .thread_name(|i| format!("hbk-backup-{i}"))
         .build()
-        .map_err(|e| Error::InvalidOptions(format!("thread pool: {e}")))
+        .map_err(|e| Error::ThreadPool(e.to_string()))
 }
 
 /// Flushes the packs, writes the snapshot (unless a dry run) and builds
@@ -388,9 +388,10 @@ pub fn backup_stdin<R: Read>(
 ) -> Result<BackupSummary> {
     let start = Instant::now();
     if filename.is_empty() || filename.contains('/') {
-        return Err(Error::InvalidOptions(format!(
-            "invalid --stdin-filename {filename:?}"
-        )));
+        return Err(Error::invalid(
+            "file name",
+            format!("invalid file name {filename:?} for standard input"),
+        ));
     }
     let plan = plan(repo, vec![format!("/{filename}")], opts)?;
     let archiver = archiver(repo, opts, progress)?;

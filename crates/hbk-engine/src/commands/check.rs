@@ -182,7 +182,7 @@ impl std::str::FromStr for ReadData {
     /// Parses `--read-data-subset`; see [`parse_subset`].
     fn from_str(s: &str) -> Result<ReadData> {
         let err = |why: &str| {
-            crate::Error::InvalidOptions(format!("invalid --read-data-subset {s:?}: {why}"))
+            crate::Error::invalid("data subset", format!("invalid subset {s:?}: {why}"))
         };
         let s = s.trim();
         if let Some(p) = s.strip_suffix('%') {

@@ -19,6 +19,7 @@ use hbk_repo::{
 };
 use rayon::prelude::*;
 
+use crate::lock::{LockKind, RepoLock};
 use crate::pack_range::{cut, entry_end};
 use crate::progress::{CopyOutcome, Progress};
 use crate::reachable::reachable_blobs;
@@ -45,48 +46,71 @@ pub struct CopyOptions {
     pub level: Option<i32>,
 }
 
-/// Copies snapshots from `src` to `dst`. The caller holds shared locks on
-/// both. Returns each source snapshot with its outcome, oldest first.
+/// One source snapshot chosen for copying, and what the target holds of
+/// it: made by [`plan_copies`], consumed by [`copy`].
+#[derive(Debug, Clone)]
+pub struct PendingCopy {
+    /// The source snapshot's id.
+    pub id: Id,
+    /// The source snapshot.
+    pub snapshot: SnapshotFile,
+    /// The target's existing copy of it, if there is one (then nothing is
+    /// copied).
+    pub already_in_target: Option<Id>,
+}
+
+/// Copies the `pending` snapshots from `src` to `dst` under shared (or
+/// exclusive) locks on both, `src_lock` and `dst_lock`. Returns each
+/// source snapshot with its outcome, in the order of `pending`.
 pub fn copy(
     src: &IndexedRepository,
+    src_lock: &RepoLock,
     dst: &IndexedRepository,
+    dst_lock: &RepoLock,
+    pending: Vec<PendingCopy>,
     opts: &CopyOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<(Id, CopyOutcome)>> {
+    src_lock.require(src, LockKind::Shared)?;
+    dst_lock.require(dst, LockKind::Shared)?;
     let saver = BlobSaver::new(dst, dst.index(), opts.pack_size, level(dst, opts), false);
     let mut out = Vec::new();
-    for (id, sn, existing) in plan_copies(src, dst, opts)? {
-        progress.copy_started(&id, &sn);
-        let outcome = match existing {
+    for p in pending {
+        progress.copy_started(&p.id, &p.snapshot);
+        let outcome = match p.already_in_target {
             Some(target) => CopyOutcome::AlreadyCopied { target },
             None => {
-                let original = sn.original.unwrap_or(id);
-                copy_one(src, dst, &saver, &sn, original, progress)?
+                let original = p.snapshot.original.unwrap_or(p.id);
+                copy_one(src, dst, &saver, &p.snapshot, original, progress)?
             }
         };
-        progress.copy_done(&id, &outcome);
-        out.push((id, outcome));
+        progress.copy_done(&p.id, &outcome);
+        out.push((p.id, outcome));
     }
     Ok(out)
 }
 
 /// The source snapshots `opts` selects, oldest first, each with the id of
 /// its existing copy in `dst` if there is one. Reads only snapshot files:
-/// a dry run of [`copy`].
+/// a dry run of [`copy`], and its plan.
 pub fn plan_copies(
     src: &Repository,
     dst: &Repository,
     opts: &CopyOptions,
-) -> Result<Vec<(Id, SnapshotFile, Option<Id>)>> {
+) -> Result<Vec<PendingCopy>> {
     let existing = copies_in(dst)?;
     Ok(choose(src, opts)?
         .into_iter()
-        .map(|(id, sn)| {
-            let found = existing
-                .get(&sn.original.unwrap_or(id))
-                .and_then(|list| list.iter().find(|(_, c)| same_backup(c, &sn)))
+        .map(|(id, snapshot)| {
+            let already_in_target = existing
+                .get(&snapshot.original.unwrap_or(id))
+                .and_then(|list| list.iter().find(|(_, c)| same_backup(c, &snapshot)))
                 .map(|(target, _)| *target);
-            (id, sn, found)
+            PendingCopy {
+                id,
+                snapshot,
+                already_in_target,
+            }
         })
         .collect())
 }

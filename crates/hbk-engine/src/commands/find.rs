@@ -43,7 +43,7 @@ impl Finder {
     /// Compiles the patterns (lower-cased with `ignore_case`).
     pub fn new(opts: FindOptions) -> Result<Finder> {
         if opts.patterns.is_empty() {
-            return Err(Error::InvalidOptions("wrong number of arguments".into()));
+            return Err(Error::invalid("patterns", "wrong number of arguments"));
         }
         let patterns = opts
             .patterns
@@ -246,10 +246,10 @@ pub fn pack_blobs(repo: &IndexedRepository, packs: &[String]) -> Result<Vec<Id>>
     if !left.is_empty() {
         let mut list: Vec<&str> = left.iter().map(|s| s.as_str()).collect();
         list.sort();
-        return Err(Error::InvalidOptions(format!(
-            "unable to find pack(s): [{}]",
-            list.join(" ")
-        )));
+        return Err(Error::invalid(
+            "pack",
+            format!("unable to find pack(s): [{}]", list.join(" ")),
+        ));
     }
     Ok(blobs)
 }
@@ -297,9 +297,10 @@ pub fn parse_time(s: &str) -> Result<DateTime<FixedOffset>> {
             return Ok(t);
         }
     }
-    Err(Error::InvalidOptions(format!(
-        "unable to parse time: {s:?}"
-    )))
+    Err(Error::invalid(
+        "time",
+        format!("unable to parse time: {s:?}"),
+    ))
 }
 
 #[cfg(test)]

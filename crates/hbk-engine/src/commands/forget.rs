@@ -23,7 +23,7 @@ pub use policy::{
     Period, PolicyOutcome,
 };
 
-use crate::lock::RepoLock;
+use crate::lock::{LockKind, WriteMode};
 use crate::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
 use crate::Result;
 
@@ -41,8 +41,6 @@ pub struct ForgetOptions {
     /// Which snapshots to consider at all (restic's `--host`, `--tag`,
     /// `--path`).
     pub filter: SnapshotFilter,
-    /// Decide and report, delete nothing.
-    pub dry_run: bool,
 }
 
 /// The decision for one group.
@@ -74,25 +72,25 @@ pub struct ForgetReport {
     pub warnings: Vec<String>,
 }
 
-/// Forgets snapshots. When it may delete something (not a dry run, and
-/// ids or a non-empty policy given), takes an exclusive lock first and
-/// holds it while listing, deciding and deleting. A dry run takes no lock
-/// (restic 0.14 takes an exclusive one even then, unless `--no-lock`).
-/// Callers that hold a lock already use [`forget_locked`].
-pub fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
-    let nothing_to_do = opts.ids.is_empty() && opts.policy.is_empty();
-    let may_delete = !opts.dry_run && !nothing_to_do;
-    let _lock = if may_delete {
-        Some(RepoLock::acquire(repo, true)?)
-    } else {
-        None
-    };
-    forget_locked(repo, opts)
+impl ForgetOptions {
+    /// Whether these options can remove anything at all (ids, or a
+    /// non-empty policy); when not, [`forget`] needs no lock.
+    pub fn may_remove(&self) -> bool {
+        !self.ids.is_empty() || !self.policy.is_empty()
+    }
 }
 
-/// [`forget`] for a caller that holds an exclusive lock (or runs a dry
-/// run).
-pub fn forget_locked(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+/// Forgets snapshots: lists, decides and, unless `mode` is a dry run,
+/// deletes the snapshot files of the removed ones. The lock must be an
+/// exclusive one on `repo`, held while listing, deciding and deleting.
+pub fn forget(
+    repo: &Repository,
+    mode: WriteMode<'_>,
+    opts: &ForgetOptions,
+) -> Result<ForgetReport> {
+    if let WriteMode::Locked(lock) = mode {
+        lock.require(repo, LockKind::Exclusive)?;
+    }
     let mut report = if opts.ids.is_empty() {
         let snapshots = list_snapshots(repo, &opts.filter)?;
         decide(snapshots, &opts.policy, opts.group_by, GoTime::now().0)
@@ -101,7 +99,7 @@ pub fn forget_locked(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetRe
     };
     report.removed.sort();
     report.removed.dedup();
-    if !opts.dry_run {
+    if !mode.is_dry_run() {
         for id in &report.removed {
             repo.backend()
                 .remove(FileType::Snapshot, id)

@@ -39,8 +39,9 @@ impl Default for NewKeyOptions {
 /// returns. Returns the new key's id.
 pub fn add_key(repo: &Repository, new_password: &[u8], opts: &NewKeyOptions) -> Result<Id> {
     if new_password.is_empty() {
-        return Err(Error::InvalidOptions(
-            "an empty password is not a password".into(),
+        return Err(Error::invalid(
+            "password",
+            "an empty password is not a password",
         ));
     }
     let username = opts.username.clone().unwrap_or_else(crate::lock::username);
@@ -54,18 +55,16 @@ pub fn add_key(repo: &Repository, new_password: &[u8], opts: &NewKeyOptions) -> 
 /// removed) and ids that name no key file.
 pub fn remove_key(repo: &Repository, id: &Id) -> Result<()> {
     if *id == repo.key_id() {
-        return Err(Error::InvalidOptions(
-            "refusing to remove key currently used to access repository".into(),
+        return Err(Error::KeyRemovalRefused(
+            "key currently used to access repository",
         ));
     }
     let keys = repo.list(FileType::Key)?;
     if !keys.iter().any(|(k, _)| k == id) {
-        return Err(Error::InvalidOptions(format!("key {id} does not exist")));
+        return Err(Error::KeyNotFound(*id));
     }
     if keys.len() < 2 {
-        return Err(Error::InvalidOptions(
-            "refusing to remove the last key of the repository".into(),
-        ));
+        return Err(Error::KeyRemovalRefused("the last key of the repository"));
     }
     repo.backend()
         .remove(FileType::Key, id)

@@ -1,8 +1,9 @@
 //! `prune`: remove data no snapshot needs.
 //!
-//! Under an exclusive lock: load the index and every snapshot, find the
-//! blobs the snapshots reach, decide per pack ([`plan`]), copy the used
-//! blobs out of the packs chosen for repacking, then
+//! Plan, then execute. [`prune_plan`] loads the index and every snapshot,
+//! finds the blobs the snapshots reach and decides per pack ([`plan`]);
+//! [`prune`], under the exclusive lock the plan was made under, copies the
+//! used blobs out of the packs chosen for repacking, then
 //!
 //! 1. write a complete new index (kept packs and new packs),
 //! 2. delete the index files that existed before it,
@@ -21,21 +22,19 @@ use hbk_repo::{FileType, Id, Index, IndexFile, IndexPack, IndexedRepository, Rep
 
 pub use plan::{plan, Amount, PlanOptions, PrunePlan, Repack, UnusedLimit, SMALL_PACK_PERCENT};
 
-use crate::lock::RepoLock;
+use crate::lock::{self, LockKind, RepoLock};
 use crate::progress::Progress;
 use crate::reachable::reachable_blobs;
-use crate::{Error, Result};
+use crate::{Damage, Error, Result};
 
 /// Index files written by prune hold at most this many blobs.
 const INDEX_MAX_BLOBS: usize = 50_000;
 
-/// Options of [`prune`], as restic's flags.
+/// Options of [`prune_plan`], as restic's flags.
 #[derive(Debug, Clone, Copy)]
 pub struct PruneOptions {
     /// What to repack and how much unused space to accept.
     pub plan: PlanOptions,
-    /// Decide and report, change nothing.
-    pub dry_run: bool,
 }
 
 impl Default for PruneOptions {
@@ -45,7 +44,6 @@ impl Default for PruneOptions {
                 pack_size: 16 << 20,
                 ..PlanOptions::default()
             },
-            dry_run: false,
         }
     }
 }
@@ -69,29 +67,54 @@ pub struct PruneReport {
     pub dry_run: bool,
 }
 
-/// Prunes under an exclusive lock (taken for a dry run too, as restic
-/// does, so the numbers are not overtaken by a concurrent backup).
-pub fn prune(
-    repo: &Repository,
-    opts: &PruneOptions,
-    progress: &dyn Progress,
-) -> Result<PruneReport> {
-    let _lock = RepoLock::acquire(repo, true)?;
-    prune_locked(repo, opts, progress)
+/// Everything prune decided, with what carrying it out needs: made by
+/// [`prune_plan`], consumed by [`prune`] (or reported as a dry run), so
+/// nothing is decided twice.
+#[derive(Debug, Clone)]
+pub struct PreparedPrune {
+    snapshots: usize,
+    plan: PrunePlan,
+    pack_size: u64,
+    made_under: Option<u64>,
 }
 
-/// [`prune`] for a caller that holds an exclusive lock already (`forget
-/// --prune`).
-pub fn prune_locked(
+impl PreparedPrune {
+    /// The decision and its statistics.
+    pub fn plan(&self) -> &PrunePlan {
+        &self.plan
+    }
+
+    /// The report of a dry run: the decision, nothing done.
+    pub fn into_dry_run_report(self) -> PruneReport {
+        PruneReport {
+            snapshots: self.snapshots,
+            plan: self.plan,
+            dry_run: true,
+            ..PruneReport::default()
+        }
+    }
+}
+
+/// Decides what prune does; reads the repository, writes nothing. `lock`
+/// is the exclusive lock the result is to be carried out under (so no
+/// backup adds references to packs about to go between deciding and
+/// doing); `None` makes a plan that can only be reported
+/// ([`PreparedPrune::into_dry_run_report`]). Fails, before any change,
+/// when packs or blobs are missing.
+pub fn prune_plan(
     repo: &Repository,
+    lock: Option<&RepoLock>,
     opts: &PruneOptions,
     progress: &dyn Progress,
-) -> Result<PruneReport> {
+) -> Result<PreparedPrune> {
+    if let Some(lock) = lock {
+        lock.require(repo, LockKind::Exclusive)?;
+    }
     let v2 = repo.config().version >= 2;
     if opts.plan.repack_uncompressed && !v2 {
-        return Err(Error::InvalidOptions(
-            "--repack-uncompressed needs a repository of version 2; upgrade it first".into(),
-        ));
+        return Err(Error::NeedsRepositoryV2 {
+            what: "repacking uncompressed data",
+        });
     }
     let index_files: Vec<IndexFile> = repo.index_files()?.into_iter().map(|(_, f)| f).collect();
     let indexed = IndexedRepository::with_index(repo.clone(), Index::from_files(&index_files));
@@ -112,30 +135,74 @@ pub fn prune_locked(
     let plan = plan::plan(&index_files, &stored, &used, v2, &opts.plan);
     drop(index_files);
     if let Some(id) = plan.missing.first() {
-        return Err(Error::InvalidOptions(format!(
-            "{} pack(s) listed in the index are missing from the repository (first: {id}); \
-             run `hbk repair index` first",
-            plan.missing.len()
-        )));
+        return Err(Error::RepositoryDamaged(Damage::MissingPacks {
+            count: plan.missing.len(),
+            first: *id,
+        }));
     }
-    if let Some((t, id)) = plan.missing_blobs.first() {
-        return Err(Error::InvalidOptions(format!(
-            "{} blob(s) used by snapshots are not in the index (first: {t} {id}); \
-             run `hbk repair index` and `hbk check`",
-            plan.missing_blobs.len()
-        )));
+    if let Some(first) = plan.missing_blobs.first() {
+        return Err(Error::RepositoryDamaged(Damage::MissingBlobs {
+            count: plan.missing_blobs.len(),
+            first: *first,
+        }));
     }
-    let mut report = PruneReport {
+    Ok(PreparedPrune {
         snapshots: snapshots.len(),
-        dry_run: opts.dry_run,
+        plan,
+        pack_size: opts.plan.pack_size,
+        made_under: lock::token_of(lock),
+    })
+}
+
+/// Prune's dry run, one rule for the CLI and the plan: decide and report,
+/// change no data. Unless `no_lock`, it holds an exclusive lock while
+/// deciding, as restic does, so a concurrent backup cannot overtake the
+/// numbers; with `no_lock` (restic ≥ 0.16's `prune --dry-run --no-lock`,
+/// and the plan's dry runs) it writes nothing at all, not even a lock.
+pub fn prune_dry_run(
+    repo: &Repository,
+    no_lock: bool,
+    opts: &PruneOptions,
+    progress: &dyn Progress,
+) -> Result<PruneReport> {
+    let lock = if no_lock {
+        None
+    } else {
+        Some(RepoLock::acquire(repo, LockKind::Exclusive)?)
+    };
+    Ok(prune_plan(repo, lock.as_ref(), opts, progress)?.into_dry_run_report())
+}
+
+/// Carries out `prepared`, which must have been made by [`prune_plan`]
+/// under `lock` (an exclusive lock on `repo`).
+pub fn prune(
+    repo: &Repository,
+    lock: &RepoLock,
+    prepared: PreparedPrune,
+    progress: &dyn Progress,
+) -> Result<PruneReport> {
+    lock.require(repo, LockKind::Exclusive)?;
+    if !lock::same_lock(lock, prepared.made_under) {
+        return Err(Error::WrongLock {
+            reason: "the prune plan was not made under this lock".into(),
+        });
+    }
+    let PreparedPrune {
+        snapshots,
+        plan,
+        pack_size,
+        ..
+    } = prepared;
+    let mut report = PruneReport {
+        snapshots,
         ..Default::default()
     };
-    if opts.dry_run || plan.is_noop() {
+    if plan.is_noop() {
         report.plan = plan;
         return Ok(report);
     }
 
-    let new_packs = repack::repack(repo, &plan.repack, opts.plan.pack_size, progress)?;
+    let new_packs = repack::repack(repo, &plan.repack, pack_size, progress)?;
     report.packs_written = new_packs.len();
 
     let old_index = repo.list(FileType::Index)?;

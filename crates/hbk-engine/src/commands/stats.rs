@@ -51,9 +51,10 @@ impl std::str::FromStr for StatsMode {
             "blobs-per-file" => StatsMode::BlobsPerFile,
             "raw-data" => StatsMode::RawData,
             _ => {
-                return Err(Error::InvalidOptions(format!(
-                    "unknown counting mode: {s} (use the -h flag to get a list of supported modes)"
-                )))
+                return Err(Error::invalid(
+                    "counting mode",
+                    format!("unknown counting mode: {s}"),
+                ))
             }
         })
     }

@@ -7,7 +7,7 @@
 
 use hbk_repo::{FileType, Id, Repository, SnapshotFile};
 
-use crate::lock::RepoLock;
+use crate::lock::{LockKind, RepoLock};
 use crate::{Error, Result};
 
 /// How to change the tags.
@@ -27,11 +27,12 @@ impl TagChange {
     /// restic's messages.
     pub fn validate(&self) -> Result<()> {
         if self.set.is_empty() && self.add.is_empty() && self.remove.is_empty() {
-            return Err(Error::InvalidOptions("nothing to do".into()));
+            return Err(Error::invalid("tag change", "nothing to do"));
         }
         if !self.set.is_empty() && (!self.add.is_empty() || !self.remove.is_empty()) {
-            return Err(Error::InvalidOptions(
-                "--set and --add/--remove cannot be given at the same time".into(),
+            return Err(Error::invalid(
+                "tag change",
+                "setting tags and adding or removing them cannot be combined",
             ));
         }
         Ok(())
@@ -77,26 +78,17 @@ pub fn replace_snapshot(repo: &Repository, old: &Id, mut sn: SnapshotFile) -> Re
     Ok(new)
 }
 
-/// Changes the tags of `snapshots` under an exclusive lock; returns the
-/// (old, new) ids of the snapshots that changed. Callers that choose the
-/// snapshots under their own lock use [`tag_locked`].
+/// Changes the tags of `snapshots` under `lock` (an exclusive lock on
+/// `repo`, held while the caller chose the snapshots); returns the (old,
+/// new) ids of the snapshots that changed.
 pub fn tag(
     repo: &Repository,
+    lock: &RepoLock,
     snapshots: Vec<(Id, SnapshotFile)>,
     change: &TagChange,
 ) -> Result<Vec<(Id, Id)>> {
     change.validate()?;
-    let _lock = RepoLock::acquire(repo, true)?;
-    tag_locked(repo, snapshots, change)
-}
-
-/// [`tag`] for a caller holding an exclusive lock.
-pub fn tag_locked(
-    repo: &Repository,
-    snapshots: Vec<(Id, SnapshotFile)>,
-    change: &TagChange,
-) -> Result<Vec<(Id, Id)>> {
-    change.validate()?;
+    lock.require(repo, LockKind::Exclusive)?;
     let mut changed = Vec::new();
     for (id, mut sn) in snapshots {
         if change.apply(&mut sn) {
@@ -120,11 +112,12 @@ mod tests {
     fn add_remove_set() {
         let s = sample(2);
         let repo = &s.t.repo;
+        let lock = crate::testutil::exclusive(repo);
         let add = TagChange {
             add: tags(&["a", "b"]),
             ..Default::default()
         };
-        let changed = tag(repo, repo.snapshots().unwrap(), &add).unwrap();
+        let changed = tag(repo, &lock, repo.snapshots().unwrap(), &add).unwrap();
         assert_eq!(changed.len(), 1);
         let (old, new) = changed[0];
         assert_eq!(old, s.snapshot);
@@ -132,14 +125,14 @@ mod tests {
         assert_eq!(sn.tags, tags(&["a", "b"]));
         assert_eq!(sn.original, Some(s.snapshot));
         assert_eq!(s.t.ids(FileType::Snapshot), vec![new]);
-        assert!(s.t.ids(FileType::Lock).is_empty());
+        assert_eq!(s.t.ids(FileType::Lock).len(), 1, "only the caller's lock");
 
         // Adding what is there changes nothing.
         let again = TagChange {
             add: tags(&["a"]),
             ..Default::default()
         };
-        assert!(tag(repo, repo.snapshots().unwrap(), &again)
+        assert!(tag(repo, &lock, repo.snapshots().unwrap(), &again)
             .unwrap()
             .is_empty());
 
@@ -147,7 +140,7 @@ mod tests {
             remove: tags(&["a"]),
             ..Default::default()
         };
-        let (_, newer) = tag(repo, repo.snapshots().unwrap(), &remove).unwrap()[0];
+        let (_, newer) = tag(repo, &lock, repo.snapshots().unwrap(), &remove).unwrap()[0];
         let sn = repo.load_snapshot(&newer).unwrap();
         assert_eq!(sn.tags, tags(&["b"]));
         // `original` still names the first version.
@@ -157,7 +150,7 @@ mod tests {
             set: tags(&[""]),
             ..Default::default()
         };
-        let (_, cleared) = tag(repo, repo.snapshots().unwrap(), &clear).unwrap()[0];
+        let (_, cleared) = tag(repo, &lock, repo.snapshots().unwrap(), &clear).unwrap()[0];
         assert!(repo.load_snapshot(&cleared).unwrap().tags.is_empty());
     }
 

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use hbk_engine::commands::check::ReadData;
-use hbk_engine::commands::forget::KeepDuration;
 
 use super::{ApiConfig, Guests, Plan, RepoConfig, PBS_SOURCE};
 use crate::{Error, Result};
@@ -130,11 +129,6 @@ fn repositories(plan: &Plan, p: &mut Vec<String>) {
             p.push(format!("repositories.{name}.url is empty"));
         }
         repository(name, r, p);
-        if let Some(w) = &r.retention.keep_within {
-            if let Err(e) = w.parse::<KeepDuration>() {
-                p.push(format!("repositories.{name}.retention.keep_within: {e}"));
-            }
-        }
     }
 }
 

@@ -74,8 +74,9 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 /// Builds the virtual root for `targets` (as given by the user).
 pub fn build(targets: &[PathBuf]) -> Result<VirtualRoot> {
     if targets.is_empty() {
-        return Err(Error::InvalidOptions(
-            "nothing to back up: no paths given".into(),
+        return Err(Error::invalid(
+            "paths",
+            "nothing to back up: no paths given",
         ));
     }
     let mut root: BTreeMap<Vec<u8>, VirtualEntry> = BTreeMap::new();
@@ -90,10 +91,10 @@ pub fn build(targets: &[PathBuf]) -> Result<VirtualRoot> {
             .collect();
         if comps.is_empty() {
             if targets.len() > 1 {
-                return Err(Error::InvalidOptions(format!(
-                    "{} cannot be combined with other targets",
-                    t.display()
-                )));
+                return Err(Error::invalid(
+                    "paths",
+                    format!("{} cannot be combined with other targets", t.display()),
+                ));
             }
             return Ok(VirtualRoot::Target(absolute(&cleaned)?));
         }

@@ -507,6 +507,6 @@ fn parse_subsets() {
     ] {
         let e = bad.parse::<ReadData>();
         assert!(e.is_err(), "{bad:?} parsed as {e:?}");
-        assert!(e.unwrap_err().to_string().contains("--read-data-subset"));
+        assert!(e.unwrap_err().to_string().contains("invalid subset"));
     }
 }

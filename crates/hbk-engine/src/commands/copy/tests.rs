@@ -17,12 +17,29 @@ fn indexed(t: &TestRepo) -> IndexedRepository {
     t.repo.clone().into_indexed().unwrap()
 }
 
+/// Plans and copies all of `from` into `to` under shared locks.
+fn copy_all(from: &TestRepo, to: &TestRepo) -> Result<Vec<(Id, CopyOutcome)>> {
+    let shared = |r: &Repository| RepoLock::acquire(r, LockKind::Shared).unwrap();
+    let (src_lock, dst_lock) = (shared(&from.repo), shared(&to.repo));
+    let pending = plan_copies(&from.repo, &to.repo, &opts())?;
+    let (src, dst) = (indexed(from), indexed(to));
+    copy(
+        &src,
+        &src_lock,
+        &dst,
+        &dst_lock,
+        pending,
+        &opts(),
+        &NoProgress,
+    )
+}
+
 #[test]
 fn copies_once_and_the_copy_reads_back() {
     for (from, to) in [(1, 2), (2, 1), (2, 2)] {
         let s = sample(from);
         let dst = TestRepo::new(to);
-        let out = copy(&indexed(&s.t), &indexed(&dst), &opts(), &NoProgress).unwrap();
+        let out = copy_all(&s.t, &dst).unwrap();
         assert_eq!(out.len(), 1);
         let CopyOutcome::Copied { target, blobs, .. } = out[0].1 else {
             panic!("not copied: {:?}", out[0].1);
@@ -46,11 +63,23 @@ fn copies_once_and_the_copy_reads_back() {
 
         // A second copy finds the first and transfers nothing.
         let packs = dst.ids(FileType::Pack);
-        let again = copy(&indexed(&s.t), &indexed(&dst), &opts(), &NoProgress).unwrap();
+        let again = copy_all(&s.t, &dst).unwrap();
         assert!(matches!(again[0].1, CopyOutcome::AlreadyCopied { target: t } if t == target));
         assert_eq!(dst.ids(FileType::Pack), packs);
         assert_eq!(dst.ids(FileType::Snapshot).len(), 1);
     }
+}
+
+#[test]
+fn a_lock_on_another_repository_is_refused() {
+    let s = sample(1);
+    let dst = TestRepo::new(2);
+    let lock = RepoLock::acquire(&s.t.repo, LockKind::Shared).unwrap();
+    let pending = plan_copies(&s.t.repo, &dst.repo, &opts()).unwrap();
+    let (src, d) = (indexed(&s.t), indexed(&dst));
+    let err = copy(&src, &lock, &d, &lock, pending, &opts(), &NoProgress).unwrap_err();
+    assert!(matches!(err, crate::Error::WrongLock { .. }), "{err}");
+    assert!(dst.ids(FileType::Snapshot).is_empty());
 }
 
 #[test]
@@ -60,7 +89,7 @@ fn a_damaged_source_blob_saves_no_snapshot() {
     bytes[20] ^= 1;
     s.t.replace_pack(&s.data_pack.id, &bytes);
     let dst = TestRepo::new(2);
-    let err = copy(&indexed(&s.t), &indexed(&dst), &opts(), &NoProgress).unwrap_err();
+    let err = copy_all(&s.t, &dst).unwrap_err();
     assert!(
         err.to_string().contains(&s.data_pack.id.to_string()),
         "{err}"

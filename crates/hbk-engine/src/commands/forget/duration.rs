@@ -106,17 +106,21 @@ impl FromStr for KeepDuration {
                 .find(|c: char| !c.is_ascii_digit())
                 .unwrap_or(unsigned.len());
             if digits == 0 {
-                return Err(Error::InvalidOptions("no number found".into()));
+                return Err(Error::invalid("keep duration", "no number found"));
             }
             let magnitude: i64 = unsigned[..digits].parse().map_err(|_| {
-                Error::InvalidOptions(format!("number {} is out of range", &unsigned[..digits]))
+                Error::invalid(
+                    "keep duration",
+                    format!("number {} is out of range", &unsigned[..digits]),
+                )
             })?;
             let num = if negative { -magnitude } else { magnitude };
             rest = &unsigned[digits..];
             let Some(unit) = rest.chars().next() else {
-                return Err(Error::InvalidOptions(format!(
-                    "no unit found after number {num}"
-                )));
+                return Err(Error::invalid(
+                    "keep duration",
+                    format!("no unit found after number {num}"),
+                ));
             };
             match unit {
                 'y' => d.years = num,
@@ -124,14 +128,30 @@ impl FromStr for KeepDuration {
                 'd' => d.days = num,
                 'h' => d.hours = num,
                 other => {
-                    return Err(Error::InvalidOptions(format!(
-                        "invalid unit '{other}' found after number {num}"
-                    )))
+                    return Err(Error::invalid(
+                        "keep duration",
+                        format!("invalid unit '{other}' found after number {num}"),
+                    ))
                 }
             }
             rest = &rest[unit.len_utf8()..];
         }
         Ok(d)
+    }
+}
+
+impl serde::Serialize for KeepDuration {
+    /// As restic writes it (`1y2m`).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeepDuration {
+    /// From restic's syntax (`7d`, `1y2m`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

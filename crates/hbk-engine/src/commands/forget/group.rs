@@ -48,9 +48,10 @@ impl FromStr for GroupBy {
                 "tag" | "tags" => g.tags = true,
                 "" => {}
                 other => {
-                    return Err(Error::InvalidOptions(format!(
-                        "unknown grouping option: '{other}'"
-                    )))
+                    return Err(Error::invalid(
+                        "grouping",
+                        format!("unknown grouping option: '{other}'"),
+                    ))
                 }
             }
         }

@@ -39,38 +39,78 @@ pub fn has_tag_list(have: &[String], want: &[String]) -> bool {
     true
 }
 
-/// What to keep, as restic's `--keep-*` options say it. Absent and zero
+/// What to keep, as restic's `--keep-*` options say it: the one keep
+/// policy of hbk. The CLI builds it from its flags; the plan's
+/// `retention` section deserializes into it, each rule under its restic
+/// name with `_` for `-` (`keep_last`, `keep_within_daily`, `keep_tag`,
+/// the latter a list of comma-separated tag lists). Absent and zero
 /// values disable a rule; negative counts (accepted by restic 0.14) make
 /// the policy non-empty but keep nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct KeepPolicy {
     /// `--keep-last n`.
+    #[serde(rename = "keep_last", skip_serializing_if = "Option::is_none")]
     pub last: Option<i64>,
     /// `--keep-hourly n`.
+    #[serde(rename = "keep_hourly", skip_serializing_if = "Option::is_none")]
     pub hourly: Option<i64>,
     /// `--keep-daily n`.
+    #[serde(rename = "keep_daily", skip_serializing_if = "Option::is_none")]
     pub daily: Option<i64>,
     /// `--keep-weekly n`.
+    #[serde(rename = "keep_weekly", skip_serializing_if = "Option::is_none")]
     pub weekly: Option<i64>,
     /// `--keep-monthly n`.
+    #[serde(rename = "keep_monthly", skip_serializing_if = "Option::is_none")]
     pub monthly: Option<i64>,
     /// `--keep-yearly n`.
+    #[serde(rename = "keep_yearly", skip_serializing_if = "Option::is_none")]
     pub yearly: Option<i64>,
     /// `--keep-within d`: everything newer than the latest snapshot minus `d`.
+    #[serde(rename = "keep_within", skip_serializing_if = "Option::is_none")]
     pub within: Option<KeepDuration>,
     /// `--keep-within-hourly d`.
+    #[serde(rename = "keep_within_hourly", skip_serializing_if = "Option::is_none")]
     pub within_hourly: Option<KeepDuration>,
     /// `--keep-within-daily d`.
+    #[serde(rename = "keep_within_daily", skip_serializing_if = "Option::is_none")]
     pub within_daily: Option<KeepDuration>,
     /// `--keep-within-weekly d`.
+    #[serde(rename = "keep_within_weekly", skip_serializing_if = "Option::is_none")]
     pub within_weekly: Option<KeepDuration>,
     /// `--keep-within-monthly d`.
+    #[serde(
+        rename = "keep_within_monthly",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub within_monthly: Option<KeepDuration>,
     /// `--keep-within-yearly d`.
+    #[serde(rename = "keep_within_yearly", skip_serializing_if = "Option::is_none")]
     pub within_yearly: Option<KeepDuration>,
     /// `--keep-tag a,b` (repeatable): snapshots carrying every tag of any
-    /// one list (see [`parse_tag_list`], [`has_tag_list`]).
+    /// one list (see [`parse_tag_list`], [`has_tag_list`]). Serialized as
+    /// restic's arguments, one `a,b` string per list.
+    #[serde(
+        rename = "keep_tag",
+        with = "tag_lists",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub keep_tags: Vec<Vec<String>>,
+}
+
+/// `keep_tags` as a list of restic `--keep-tag` arguments.
+mod tag_lists {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<String>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|l| l.join(",")))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<String>>, D::Error> {
+        let args = Vec::<String>::deserialize(d)?;
+        Ok(args.iter().map(|a| super::parse_tag_list(a)).collect())
+    }
 }
 
 /// The period a bucket rule counts in.

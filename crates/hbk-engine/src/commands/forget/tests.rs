@@ -1,5 +1,6 @@
 use super::*;
-use crate::testutil::TestRepo;
+use crate::lock::WriteMode;
+use crate::testutil::{exclusive, TestRepo};
 
 fn store(t: &TestRepo, time: &str, host: &str, tags: &[&str]) -> Id {
     let json = serde_json::json!({
@@ -37,10 +38,9 @@ fn policy_per_group_and_deletion() {
             keep_tags: vec![parse_tag_list("keep")],
             ..KeepPolicy::default()
         },
-        dry_run: true,
         ..ForgetOptions::default()
     };
-    let report = forget(&t.repo, &opts).unwrap();
+    let report = forget(&t.repo, WriteMode::DryRun, &opts).unwrap();
     assert_eq!(report.groups.len(), 2);
     let g = &report.groups[0];
     assert_eq!(g.key.hostname, "a");
@@ -56,13 +56,14 @@ fn policy_per_group_and_deletion() {
 
     // Filters narrow what is considered at all.
     opts.filter.hosts = vec!["b".into()];
-    let report = forget(&t.repo, &opts).unwrap();
+    let report = forget(&t.repo, WriteMode::DryRun, &opts).unwrap();
     assert_eq!(report.groups.len(), 1);
     assert_eq!(report.removed, [b1]);
 
     opts.filter = SnapshotFilter::default();
-    opts.dry_run = false;
-    let report = forget(&t.repo, &opts).unwrap();
+    let lock = exclusive(&t.repo);
+    let report = forget(&t.repo, WriteMode::Locked(&lock), &opts).unwrap();
+    drop(lock);
     assert_eq!(report.removed, sorted(vec![a1, b1]));
     assert_eq!(remaining(&t), sorted(vec![a2, a3, b2]));
     assert!(
@@ -72,8 +73,7 @@ fn policy_per_group_and_deletion() {
 
     // Without grouping, one group holds everything.
     opts.group_by = "".parse().unwrap();
-    opts.dry_run = true;
-    let report = forget(&t.repo, &opts).unwrap();
+    let report = forget(&t.repo, WriteMode::DryRun, &opts).unwrap();
     assert_eq!(report.groups.len(), 1);
     assert_eq!(report.groups[0].key, GroupKey::default());
     assert_eq!(report.removed, [a3]);
@@ -83,7 +83,7 @@ fn policy_per_group_and_deletion() {
 fn empty_policy_removes_nothing() {
     let t = TestRepo::new(1);
     store(&t, "2024-01-01T00:00:00Z", "a", &[]);
-    let report = forget(&t.repo, &ForgetOptions::default()).unwrap();
+    let report = forget(&t.repo, WriteMode::DryRun, &ForgetOptions::default()).unwrap();
     assert!(report.policy_empty);
     assert!(report.groups.is_empty());
     assert!(report.removed.is_empty());
@@ -96,8 +96,10 @@ fn explicit_ids_by_prefix_and_latest() {
     let a = store(&t, "2024-01-01T00:00:00Z", "a", &[]);
     let b = store(&t, "2024-01-02T00:00:00Z", "b", &[]);
     let c = store(&t, "2024-01-03T00:00:00Z", "c", &[]);
-    let report = forget_locked(
+    let lock = exclusive(&t.repo);
+    let report = forget(
         &t.repo,
+        WriteMode::Locked(&lock),
         &ForgetOptions {
             ids: vec![a.to_hex()[..8].to_string(), "latest".into(), "zz".into()],
             filter: SnapshotFilter {
@@ -121,13 +123,13 @@ fn explicit_ids_by_prefix_and_latest() {
 
     let report = forget(
         &t.repo,
+        WriteMode::DryRun,
         &ForgetOptions {
             ids: vec![c.to_hex()],
             filter: SnapshotFilter {
                 hosts: vec!["x".into()],
                 ..SnapshotFilter::default()
             },
-            dry_run: true,
             ..ForgetOptions::default()
         },
     )

@@ -38,14 +38,14 @@ impl UnusedLimit {
             return Ok(UnusedLimit::Unlimited);
         }
         if let Some(p) = s.strip_suffix('%') {
-            let p: f64 = p
-                .trim()
-                .parse()
-                .map_err(|_| crate::Error::InvalidOptions(format!("invalid --max-unused {s:?}")))?;
+            let p: f64 = p.trim().parse().map_err(|_| {
+                crate::Error::invalid("unused limit", format!("invalid limit {s:?}"))
+            })?;
             if !(0.0..100.0).contains(&p) {
-                return Err(crate::Error::InvalidOptions(format!(
-                    "--max-unused {s:?} must be at least 0% and below 100%"
-                )));
+                return Err(crate::Error::invalid(
+                    "unused limit",
+                    format!("{s:?} must be at least 0% and below 100%"),
+                ));
             }
             return Ok(UnusedLimit::Percent(p));
         }

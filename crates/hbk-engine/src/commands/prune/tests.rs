@@ -3,7 +3,14 @@ use hbk_repo::{Backend, BlobType};
 use super::*;
 use crate::commands::check::{check, CheckOptions, ReadData};
 use crate::progress::NoProgress;
-use crate::testutil::sample;
+use crate::testutil::{exclusive, sample};
+
+/// Plans and prunes under one exclusive lock.
+fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    let lock = exclusive(repo);
+    let plan = prune_plan(repo, Some(&lock), opts, &NoProgress)?;
+    prune(repo, &lock, plan, &NoProgress)
+}
 
 fn check_ok(repo: &Repository) {
     let report = check(
@@ -43,7 +50,7 @@ fn removes_unused_packs_and_repacks_partly_used_ones() {
         let stray = t.write_pack(&[(BlobType::Data, b"stray")], false);
         let stray_size = t.pack_bytes(&stray.id).len() as u64;
 
-        let report = prune(&t.repo, &PruneOptions::default(), &NoProgress).unwrap();
+        let report = run(&t.repo, &PruneOptions::default()).unwrap();
         assert_eq!(report.snapshots, 1);
         assert_eq!(
             report.plan.remove.len(),
@@ -73,7 +80,7 @@ fn removes_unused_packs_and_repacks_partly_used_ones() {
 
         // Nothing left to do: a second prune changes nothing.
         let before = (t.ids(FileType::Pack), t.ids(FileType::Index));
-        let again = prune(&t.repo, &PruneOptions::default(), &NoProgress).unwrap();
+        let again = run(&t.repo, &PruneOptions::default()).unwrap();
         assert!(again.plan.is_noop());
         assert_eq!(before, (t.ids(FileType::Pack), t.ids(FileType::Index)));
     }
@@ -108,9 +115,8 @@ fn repacks_a_pack_with_used_and_unused_blobs() {
             pack_size: 16 << 20,
             ..Default::default()
         },
-        dry_run: false,
     };
-    let report = prune(&t.repo, &opts, &NoProgress).unwrap();
+    let report = run(&t.repo, &opts).unwrap();
     assert_eq!(report.plan.repack.len(), 1);
     assert_eq!(report.plan.repack[0].pack, s.data_pack.id);
     assert_eq!(report.packs_written, 1);
@@ -127,13 +133,14 @@ fn dry_run_changes_nothing() {
     let t = &s.t;
     t.write_pack(&[(BlobType::Data, b"junk")], false);
     let before = (t.ids(FileType::Pack), t.ids(FileType::Index));
-    let opts = PruneOptions {
-        dry_run: true,
-        ..Default::default()
-    };
-    let report = prune(&t.repo, &opts, &NoProgress).unwrap();
-    assert_eq!(report.plan.unreferenced.len(), 1);
-    assert_eq!(before, (t.ids(FileType::Pack), t.ids(FileType::Index)));
+    for no_lock in [false, true] {
+        let report =
+            prune_dry_run(&t.repo, no_lock, &PruneOptions::default(), &NoProgress).unwrap();
+        assert!(report.dry_run);
+        assert_eq!(report.plan.unreferenced.len(), 1);
+        assert_eq!(before, (t.ids(FileType::Pack), t.ids(FileType::Index)));
+        assert!(t.ids(FileType::Lock).is_empty());
+    }
 }
 
 #[test]
@@ -144,7 +151,7 @@ fn missing_data_stops_prune_before_any_change() {
     // The data pack disappears: its blobs are used but cannot be kept.
     t.backend.remove(FileType::Pack, &s.data_pack.id).unwrap();
     let before = (t.ids(FileType::Pack), t.ids(FileType::Index));
-    let err = prune(&t.repo, &PruneOptions::default(), &NoProgress).unwrap_err();
+    let err = run(&t.repo, &PruneOptions::default()).unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
     assert_eq!(before, (t.ids(FileType::Pack), t.ids(FileType::Index)));
 }
@@ -166,10 +173,9 @@ fn damaged_blob_stops_prune_before_any_deletion() {
             pack_size: 16 << 20,
             ..Default::default()
         },
-        dry_run: false,
     };
     let before = t.ids(FileType::Pack);
-    let err = prune(&t.repo, &opts, &NoProgress).unwrap_err();
+    let err = run(&t.repo, &opts).unwrap_err();
     assert!(
         err.to_string().contains(&s.data_pack.id.to_string()),
         "{err}"
@@ -188,10 +194,40 @@ fn repack_uncompressed_is_refused_on_v1() {
             repack_uncompressed: true,
             ..Default::default()
         },
-        dry_run: false,
     };
     assert!(matches!(
-        prune(&s.t.repo, &opts, &NoProgress),
-        Err(Error::InvalidOptions(_))
+        run(&s.t.repo, &opts),
+        Err(Error::NeedsRepositoryV2 { .. })
     ));
+}
+
+#[test]
+fn a_plan_is_carried_out_only_under_its_own_exclusive_lock() {
+    let s = sample(1);
+    let t = &s.t;
+    t.write_pack(&[(BlobType::Data, b"junk")], false);
+    let before = t.ids(FileType::Pack);
+    let opts = PruneOptions::default();
+
+    // A plan made without a lock can only be reported.
+    let unlocked = prune_plan(&t.repo, None, &opts, &NoProgress).unwrap();
+    let lock = exclusive(&t.repo);
+    let err = prune(&t.repo, &lock, unlocked, &NoProgress).unwrap_err();
+    assert!(matches!(err, Error::WrongLock { .. }), "{err}");
+    drop(lock);
+
+    // A shared lock does not serve prune.
+    let shared = RepoLock::acquire(&t.repo, crate::lock::LockKind::Shared).unwrap();
+    let err = prune_plan(&t.repo, Some(&shared), &opts, &NoProgress).unwrap_err();
+    assert!(matches!(err, Error::WrongLock { .. }), "{err}");
+    drop(shared);
+
+    // Nor does another exclusive lock than the plan's.
+    let first = exclusive(&t.repo);
+    let plan = prune_plan(&t.repo, Some(&first), &opts, &NoProgress).unwrap();
+    drop(first);
+    let second = exclusive(&t.repo);
+    let err = prune(&t.repo, &second, plan, &NoProgress).unwrap_err();
+    assert!(matches!(err, Error::WrongLock { .. }), "{err}");
+    assert_eq!(before, t.ids(FileType::Pack));
 }

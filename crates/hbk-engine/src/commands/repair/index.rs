@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use hbk_repo::{FileType, Id, IndexBlob, IndexFile, IndexPack, Repository};
 use rayon::prelude::*;
 
-use crate::lock::RepoLock;
+use crate::lock::{LockKind, RepoLock};
 use crate::Result;
 
 /// Blobs per new index file, as restic keeps index files small.
@@ -66,9 +66,13 @@ pub fn pack_size_from_index(blobs: &[IndexBlob]) -> u64 {
 /// What sealing adds to a plaintext: a 16-byte IV and a 16-byte MAC.
 const SEAL_OVERHEAD: u64 = 32;
 
-/// Rebuilds the index under an exclusive lock.
-pub fn repair_index(repo: &Repository, opts: RepairIndexOptions) -> Result<RepairIndexReport> {
-    let _lock = RepoLock::acquire(repo, true)?;
+/// Rebuilds the index under `lock`, an exclusive lock on `repo`.
+pub fn repair_index(
+    repo: &Repository,
+    lock: &RepoLock,
+    opts: RepairIndexOptions,
+) -> Result<RepairIndexReport> {
+    lock.require(repo, LockKind::Exclusive)?;
     let mut report = RepairIndexReport::default();
     let old_files = repo.list(FileType::Index)?;
     let mut known: HashMap<Id, IndexPack> = HashMap::new();
@@ -147,6 +151,7 @@ pub fn repair_index(repo: &Repository, opts: RepairIndexOptions) -> Result<Repai
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::exclusive;
     use crate::testutil::sample;
     use hbk_repo::Backend;
 
@@ -165,7 +170,12 @@ mod tests {
     fn rebuilds_a_deleted_index() {
         let s = sample(2);
         s.t.backend.remove(FileType::Index, &s.index).unwrap();
-        let r = repair_index(&s.t.repo, RepairIndexOptions::default()).unwrap();
+        let r = repair_index(
+            &s.t.repo,
+            &exclusive(&s.t.repo),
+            RepairIndexOptions::default(),
+        )
+        .unwrap();
         assert_eq!((r.packs, r.packs_read), (2, 2));
         assert_eq!(r.new_index_files.len(), 1);
         let repo = s.t.repo.clone().into_indexed().unwrap();
@@ -177,12 +187,18 @@ mod tests {
     fn keeps_good_entries_and_drops_missing_packs() {
         let s = sample(1);
         s.t.backend.remove(FileType::Pack, &s.data_pack.id).unwrap();
-        let r = repair_index(&s.t.repo, RepairIndexOptions::default()).unwrap();
+        let r = repair_index(
+            &s.t.repo,
+            &exclusive(&s.t.repo),
+            RepairIndexOptions::default(),
+        )
+        .unwrap();
         assert_eq!((r.packs, r.packs_read, r.missing_packs), (1, 0, 1));
         assert_eq!(r.deleted_index_files, 1);
         assert_eq!(s.t.ids(FileType::Index), r.new_index_files);
         let again = repair_index(
             &s.t.repo,
+            &exclusive(&s.t.repo),
             RepairIndexOptions {
                 read_all_packs: true,
             },
@@ -198,7 +214,12 @@ mod tests {
         let s = sample(2);
         s.t.backend.remove(FileType::Index, &s.index).unwrap();
         s.t.replace_pack(&s.data_pack.id, b"not a pack at all");
-        let r = repair_index(&s.t.repo, RepairIndexOptions::default()).unwrap();
+        let r = repair_index(
+            &s.t.repo,
+            &exclusive(&s.t.repo),
+            RepairIndexOptions::default(),
+        )
+        .unwrap();
         assert_eq!(r.damaged.len(), 1);
         assert_eq!(r.damaged[0].0, s.data_pack.id);
     }

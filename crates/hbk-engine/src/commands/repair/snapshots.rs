@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use hbk_repo::{BlobType, FileType, Id, IndexedRepository, Node, NodeType, SnapshotFile, Tree};
 
 use crate::commands::tag::replace_snapshot;
-use crate::lock::RepoLock;
+use crate::lock::{LockKind, WriteMode};
 use crate::walk::join;
 use crate::Result;
 use hbk_repo::BlobSaver;
@@ -31,8 +31,6 @@ const PACK_SIZE: u64 = 16 << 20;
 pub struct RepairSnapshotsOptions {
     /// Delete the original snapshots after saving the repaired ones.
     pub forget: bool,
-    /// Decide and report, write nothing.
-    pub dry_run: bool,
 }
 
 /// The outcome for one snapshot.
@@ -160,37 +158,26 @@ impl Rewriter<'_> {
     }
 }
 
-/// Repairs `snapshots` under an exclusive lock (none in a dry run);
-/// `report` receives what is being done. Callers that load the index and
-/// choose the snapshots under their own lock use
-/// [`repair_snapshots_locked`].
+/// Repairs `snapshots`: under `mode`'s lock (an exclusive one on
+/// `repo`, taken before the caller loaded the index and chose the
+/// snapshots), or as a dry run that writes nothing; `report` receives
+/// what is being done.
 pub fn repair_snapshots(
     repo: &IndexedRepository,
+    mode: WriteMode<'_>,
     snapshots: Vec<(Id, SnapshotFile)>,
     opts: RepairSnapshotsOptions,
     report: &mut dyn FnMut(RepairMessage),
 ) -> Result<Vec<(Id, Repaired)>> {
-    let _lock = if opts.dry_run {
-        None
-    } else {
-        Some(RepoLock::acquire(repo, true)?)
-    };
-    repair_snapshots_locked(repo, snapshots, opts, report)
-}
-
-/// [`repair_snapshots`] for a caller holding an exclusive lock (or
-/// running a dry run).
-pub fn repair_snapshots_locked(
-    repo: &IndexedRepository,
-    snapshots: Vec<(Id, SnapshotFile)>,
-    opts: RepairSnapshotsOptions,
-    report: &mut dyn FnMut(RepairMessage),
-) -> Result<Vec<(Id, Repaired)>> {
+    if let WriteMode::Locked(lock) = mode {
+        lock.require(repo, LockKind::Exclusive)?;
+    }
+    let dry_run = mode.is_dry_run();
     let mut rw = Rewriter {
         repo,
-        saver: BlobSaver::new(repo, repo.index(), PACK_SIZE, None, opts.dry_run),
+        saver: BlobSaver::new(repo, repo.index(), PACK_SIZE, None, dry_run),
         done: HashMap::new(),
-        dry_run: opts.dry_run,
+        dry_run,
     };
     let mut planned = Vec::new();
     for (id, sn) in snapshots {
@@ -204,7 +191,7 @@ pub fn repair_snapshots_locked(
     for (id, mut sn, root) in planned {
         let outcome = match root {
             None => {
-                let deleted = opts.forget && !opts.dry_run;
+                let deleted = opts.forget && !dry_run;
                 if deleted {
                     repo.backend()
                         .remove(FileType::Snapshot, &id)
@@ -213,7 +200,7 @@ pub fn repair_snapshots_locked(
                 Repaired::RootUnreadable { deleted }
             }
             Some(t) if t == sn.tree => Repaired::Unchanged,
-            Some(t) if opts.dry_run => {
+            Some(t) if dry_run => {
                 let _ = t;
                 Repaired::Rewritten(None)
             }
@@ -242,7 +229,7 @@ pub fn repair_snapshots_locked(
 mod tests {
     use super::*;
     use crate::commands::repair::index::{repair_index, RepairIndexOptions};
-    use crate::testutil::sample;
+    use crate::testutil::{exclusive, sample};
     use hbk_repo::Backend;
 
     #[test]
@@ -250,16 +237,18 @@ mod tests {
         let s = sample(2);
         // Lose the data pack and rebuild the index without it.
         s.t.backend.remove(FileType::Pack, &s.data_pack.id).unwrap();
-        repair_index(&s.t.repo, RepairIndexOptions::default()).unwrap();
+        repair_index(
+            &s.t.repo,
+            &exclusive(&s.t.repo),
+            RepairIndexOptions::default(),
+        )
+        .unwrap();
         let repo = s.t.repo.clone().into_indexed().unwrap();
         let snaps = repo.snapshots().unwrap();
 
         let mut lines = Vec::new();
-        let dry = RepairSnapshotsOptions {
-            forget: true,
-            dry_run: true,
-        };
-        let r = repair_snapshots(&repo, snaps.clone(), dry, &mut |m| {
+        let opts = RepairSnapshotsOptions { forget: true };
+        let r = repair_snapshots(&repo, WriteMode::DryRun, snaps.clone(), opts, &mut |m| {
             if let RepairMessage::Line(l) = m {
                 lines.push(l)
             }
@@ -271,11 +260,9 @@ mod tests {
             .any(|l| l == "  file \"/d/f\": removed missing content"));
         assert_eq!(s.t.ids(FileType::Snapshot), vec![s.snapshot]);
 
-        let opts = RepairSnapshotsOptions {
-            forget: true,
-            dry_run: false,
-        };
-        let r = repair_snapshots(&repo, snaps, opts, &mut |_| {}).unwrap();
+        let lock = exclusive(&repo);
+        let r =
+            repair_snapshots(&repo, WriteMode::Locked(&lock), snaps, opts, &mut |_| {}).unwrap();
         let Repaired::Rewritten(Some(new)) = r[0].1 else {
             panic!("not rewritten: {r:?}")
         };
@@ -289,7 +276,9 @@ mod tests {
         assert_eq!(f.content.as_deref(), Some(&[][..]));
         assert_eq!(f.size, 0);
         // A second run finds nothing to do.
-        let again = repair_snapshots(&repo, repo.snapshots().unwrap(), opts, &mut |_| {}).unwrap();
+        let mode = WriteMode::Locked(&lock);
+        let again =
+            repair_snapshots(&repo, mode, repo.snapshots().unwrap(), opts, &mut |_| {}).unwrap();
         assert_eq!(again[0].1, Repaired::Unchanged);
     }
 
@@ -298,13 +287,18 @@ mod tests {
         let s = sample(1);
         // Lose the tree pack: even the root is gone.
         s.t.backend.remove(FileType::Pack, &s.tree_pack.id).unwrap();
-        repair_index(&s.t.repo, RepairIndexOptions::default()).unwrap();
+        repair_index(
+            &s.t.repo,
+            &exclusive(&s.t.repo),
+            RepairIndexOptions::default(),
+        )
+        .unwrap();
         let repo = s.t.repo.clone().into_indexed().unwrap();
-        let opts = RepairSnapshotsOptions {
-            forget: true,
-            dry_run: false,
-        };
-        let r = repair_snapshots(&repo, repo.snapshots().unwrap(), opts, &mut |_| {}).unwrap();
+        let opts = RepairSnapshotsOptions { forget: true };
+        let lock = exclusive(&repo);
+        let mode = WriteMode::Locked(&lock);
+        let r =
+            repair_snapshots(&repo, mode, repo.snapshots().unwrap(), opts, &mut |_| {}).unwrap();
         assert_eq!(r[0].1, Repaired::RootUnreadable { deleted: true });
         assert!(s.t.ids(FileType::Snapshot).is_empty());
     }
