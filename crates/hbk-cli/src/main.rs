@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod flags;
 mod global;
 mod output;
 mod password;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use hbk_engine::commands::backup::{backup, BackupOptions};
 use hbk_engine::commands::init::{init, InitOptions};
 use hbk_engine::commands::restore::{restore, RestoreOptions};
+use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 use hbk_engine::progress::NoProgress;
 use hbk_engine::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
 
@@ -27,10 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let backend = hbk_backend::open(&work.join("repo").to_string_lossy())?;
     let repo = init(backend, password, &InitOptions::default())?.into_indexed()?;
 
-    // Back up (a program sharing the repository would take a
-    // `hbk_engine::lock::RepoLock` first, as the CLI does).
+    // Back up under a shared lock (released when dropped), as restic does.
+    let lock = RepoLock::acquire(&repo, LockKind::Shared)?;
     let summary = backup(
         &repo,
+        WriteMode::Locked(&lock),
         &[PathBuf::from(&source)],
         &BackupOptions::default(),
         &NoProgress,

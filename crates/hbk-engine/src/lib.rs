@@ -27,6 +27,7 @@
 //! ```
 //! use std::path::PathBuf;
 //! use hbk_engine::commands::backup::{backup, BackupOptions};
+//! use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 //! use hbk_engine::commands::init::{init, InitOptions};
 //! use hbk_engine::commands::restore::{restore, RestoreOptions};
 //! use hbk_engine::progress::NoProgress;
@@ -40,8 +41,14 @@
 //!
 //! let backend = hbk_backend::open(&dir.path().join("repo").to_string_lossy())?;
 //! let repo = init(backend, b"secret", &InitOptions::default())?.into_indexed()?;
-//! let _lock = hbk_engine::lock::RepoLock::acquire(&repo, hbk_engine::lock::LockKind::Shared)?;
-//! let summary = backup(&repo, &[source.clone()], &BackupOptions::default(), &NoProgress)?;
+//! let lock = RepoLock::acquire(&repo, LockKind::Shared)?;
+//! let summary = backup(
+//!     &repo,
+//!     WriteMode::Locked(&lock),
+//!     &[source.clone()],
+//!     &BackupOptions::default(),
+//!     &NoProgress,
+//! )?;
 //! assert_eq!(summary.total_files_processed, 1);
 //!
 //! let snapshots = list_snapshots(&repo, &SnapshotFilter::default())?;

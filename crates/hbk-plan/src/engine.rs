@@ -89,7 +89,7 @@ pub struct BackupJob {
 /// Backs up one source into `repo` under a shared lock.
 pub fn backup_source(repo: &RepoTarget, job: &BackupJob) -> Result<BackupSummary> {
     let indexed = repo.open()?.into_indexed()?;
-    let _lock = RepoLock::acquire(&indexed, LockKind::Shared)?;
+    let lock = RepoLock::acquire(&indexed, LockKind::Shared)?;
     let opts = BackupOptions {
         tags: job.tags.clone(),
         host: job.host.clone(),
@@ -99,7 +99,13 @@ pub fn backup_source(repo: &RepoTarget, job: &BackupJob) -> Result<BackupSummary
         one_file_system: job.one_file_system,
         ..BackupOptions::default()
     };
-    Ok(backup(&indexed, &job.paths, &opts, &NoProgress)?)
+    Ok(backup(
+        &indexed,
+        WriteMode::Locked(&lock),
+        &job.paths,
+        &opts,
+        &NoProgress,
+    )?)
 }
 
 /// The filter selecting this plan's snapshots.

@@ -3,86 +3,22 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use hbk_engine::commands::backup::orphans::adopt_orphan_packs;
-use hbk_engine::commands::backup::{
-    backup, backup_stdin, BackupOptions, BackupSummary, CompressionMode,
-};
-use hbk_engine::lock::{LockKind, RepoLock};
+use hbk_engine::commands::backup::{backup, backup_stdin, BackupOptions, CompressionMode};
+use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 use hbk_engine::size::parse_size;
 use hbk_engine::snapshots::{find_snapshot, SnapshotFilter};
 use hbk_repo::GoTime;
-use serde_json::Value;
 
 use crate::global::GlobalOpts;
 use crate::{exit, progress, repo};
+use summary::print_summary;
 
-/// `backup`.
-#[derive(Args, Debug)]
-pub struct BackupArgs {
-    /// Files and directories to back up.
-    pub paths: Vec<PathBuf>,
-    /// Tags for the new snapshot (`a,b`; repeatable).
-    #[arg(long)]
-    pub tag: Vec<String>,
-    /// Host name to record.
-    #[arg(short = 'H', long)]
-    pub host: Option<String>,
-    /// Snapshot time (`2006-01-02 15:04:05`, local time).
-    #[arg(long)]
-    pub time: Option<String>,
-    /// Parent snapshot (default: latest with the same host and paths).
-    #[arg(long)]
-    pub parent: Option<String>,
-    /// Read all files, ignoring the parent snapshot.
-    #[arg(short, long)]
-    pub force: bool,
-    /// Exclude a pattern (repeatable).
-    #[arg(short, long)]
-    pub exclude: Vec<String>,
-    /// Exclude a pattern, ignoring case (repeatable).
-    #[arg(long)]
-    pub iexclude: Vec<String>,
-    /// Read exclude patterns from a file (repeatable).
-    #[arg(long = "exclude-file")]
-    pub exclude_file: Vec<PathBuf>,
-    /// Read case-insensitive exclude patterns from a file (repeatable).
-    #[arg(long = "iexclude-file")]
-    pub iexclude_file: Vec<PathBuf>,
-    /// Exclude directories containing this file (`NAME[:HEADER]`, repeatable).
-    #[arg(long = "exclude-if-present")]
-    pub exclude_if_present: Vec<String>,
-    /// Exclude directories marked with a CACHEDIR.TAG.
-    #[arg(long = "exclude-caches")]
-    pub exclude_caches: bool,
-    /// Exclude files larger than this (e.g. 500M, 2G).
-    #[arg(long = "exclude-larger-than")]
-    pub exclude_larger_than: Option<String>,
-    /// Do not cross filesystem boundaries.
-    #[arg(short = 'x', long = "one-file-system")]
-    pub one_file_system: bool,
-    /// Read the paths to back up from a file, one per line (repeatable).
-    #[arg(long = "files-from")]
-    pub files_from: Vec<PathBuf>,
-    /// Back up standard input as one file.
-    #[arg(long)]
-    pub stdin: bool,
-    /// File name for --stdin.
-    #[arg(long = "stdin-filename", default_value = "stdin")]
-    pub stdin_filename: String,
-    /// Do not write anything, only show what would be done.
-    #[arg(short = 'n', long = "dry-run")]
-    pub dry_run: bool,
-    /// Do not compare ctimes when detecting changes.
-    #[arg(long = "ignore-ctime")]
-    pub ignore_ctime: bool,
-    /// Do not compare inodes when detecting changes.
-    #[arg(long = "ignore-inode")]
-    pub ignore_inode: bool,
-    /// Worker threads (default: twice the number of cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-}
+mod summary;
+
+mod args;
+
+pub use args::*;
 
 /// Exit code when the snapshot was saved but some files could not be read.
 const INCOMPLETE: i32 = 3;
@@ -122,45 +58,6 @@ pub(crate) fn compression(g: &GlobalOpts) -> Result<CompressionMode> {
     })
 }
 
-fn print_summary(g: &GlobalOpts, s: &BackupSummary, dry_run: bool) {
-    if g.json {
-        let mut v = serde_json::json!({"message_type": "summary"});
-        if let (Value::Object(m), Ok(Value::Object(rest))) = (&mut v, serde_json::to_value(s)) {
-            m.extend(rest);
-        }
-        println!("{v}");
-        return;
-    }
-    if g.quiet {
-        return;
-    }
-    let mib = |b: u64| format!("{:.3} MiB", b as f64 / (1 << 20) as f64);
-    println!(
-        "\nFiles:       {:5} new, {:5} changed, {:5} unmodified",
-        s.files_new, s.files_changed, s.files_unmodified
-    );
-    println!(
-        "Dirs:        {:5} new, {:5} changed, {:5} unmodified",
-        s.dirs_new, s.dirs_changed, s.dirs_unmodified
-    );
-    println!(
-        "Added to the repository: {} ({} stored)\n",
-        mib(s.data_added),
-        mib(s.data_added_packed)
-    );
-    println!(
-        "processed {} files, {} in {:.1}s",
-        s.total_files_processed,
-        mib(s.total_bytes_processed),
-        s.total_duration
-    );
-    match &s.snapshot_id {
-        Some(id) => println!("snapshot {} saved", &id[..8]),
-        None if dry_run => println!("dry run: no snapshot saved"),
-        None => {}
-    }
-}
-
 /// Backs up paths (or stdin) into a new snapshot.
 pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     let mut paths = a.paths.clone();
@@ -181,14 +78,15 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         None => 16 << 20,
     };
     let repo = repo::open_indexed(g)?;
-    let _lock = if a.dry_run {
+    let lock = if a.dry_run {
         None
     } else {
         Some(RepoLock::acquire(&repo, LockKind::Shared)?)
     };
-    if !a.dry_run {
-        adopt_orphan_packs(&repo)?;
+    if let Some(lock) = &lock {
+        adopt_orphan_packs(&repo, lock)?;
     }
+    let mode = lock.as_ref().map_or(WriteMode::DryRun, WriteMode::Locked);
     let parent = match &a.parent {
         Some(p) => Some(find_snapshot(&repo, p, &SnapshotFilter::default())?.0),
         None => None,
@@ -215,7 +113,6 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
             .map(parse_size)
             .transpose()?,
         one_file_system: a.one_file_system,
-        dry_run: a.dry_run,
         compression: compression(g)?,
         ignore_ctime: a.ignore_ctime,
         ignore_inode: a.ignore_inode,
@@ -226,13 +123,15 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     let summary = if a.stdin {
         backup_stdin(
             &repo,
+            mode,
             std::io::stdin().lock(),
             &a.stdin_filename,
             &opts,
             &progress,
         )
+        .map_err(crate::flags::invalid_flag("--stdin-filename"))
     } else {
-        backup(&repo, &paths, &opts, &progress)
+        backup(&repo, mode, &paths, &opts, &progress).map_err(Into::into)
     };
     drop(reporter);
     let summary = summary?;

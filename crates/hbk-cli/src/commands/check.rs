@@ -29,7 +29,9 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
     };
     let repo = repo::open(&uncached)?;
     let read_data = match (&a.read_data_subset, a.read_data) {
-        (Some(s), _) => s.parse::<ReadData>()?,
+        (Some(s), _) => s
+            .parse::<ReadData>()
+            .map_err(crate::flags::invalid_flag("--read-data-subset"))?,
         (None, true) => ReadData::All,
         (None, false) => ReadData::None,
     };
@@ -65,7 +67,7 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
             serde_json::json!({
                 "message_type": "summary",
                 "ok": report.errors.is_empty(),
-                "errors": report.errors,
+                "errors": report.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "hints": report.hints,
                 "index_files": report.index_files,
                 "packs": report.packs,

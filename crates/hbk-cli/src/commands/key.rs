@@ -4,10 +4,9 @@
 //! for `remove` and `passwd`.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
 use hbk_engine::commands::key::{add_key, change_password, remove_key, NewKeyOptions};
 use hbk_repo::{FileType, KeyFile};
 use serde_json::json;
@@ -17,47 +16,9 @@ use crate::output::table;
 use crate::{exit, repo};
 use hbk_engine::lock::{LockKind, RepoLock};
 
-/// `key`.
-#[derive(Args, Debug)]
-pub struct KeyArgs {
-    /// The key subcommand.
-    #[command(subcommand)]
-    pub command: KeyCommand,
-}
+mod args;
 
-/// Key subcommands.
-#[derive(Subcommand, Debug)]
-pub enum KeyCommand {
-    /// List the key files.
-    List,
-    /// Add a new key (password) to the repository.
-    Add(NewKeyArgs),
-    /// Remove a key (not the one in use).
-    Remove(RemoveKeyArgs),
-    /// Change the password: add a new key, remove the one in use.
-    Passwd(NewKeyArgs),
-}
-
-/// `key add` and `key passwd`.
-#[derive(Args, Debug)]
-pub struct NewKeyArgs {
-    /// File from which to read the new password.
-    #[arg(long = "new-password-file")]
-    pub new_password_file: Option<PathBuf>,
-    /// The user name for the new key (default: the current user).
-    #[arg(long)]
-    pub user: Option<String>,
-    /// The host name for the new key (default: this host).
-    #[arg(long)]
-    pub host: Option<String>,
-}
-
-/// `key remove`.
-#[derive(Args, Debug)]
-pub struct RemoveKeyArgs {
-    /// The key's id or a unique prefix of it.
-    pub id: String,
-}
+pub use args::*;
 
 /// Key management.
 pub fn run(g: &GlobalOpts, a: KeyArgs) -> Result<i32> {
@@ -122,9 +83,10 @@ fn options(a: &NewKeyArgs) -> NewKeyOptions {
 
 fn add(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, LockKind::Shared)?;
+    let lock = RepoLock::acquire(&repo, LockKind::Shared)?;
     let pw = new_password(g, a.new_password_file.as_deref())?;
-    let id = add_key(&repo, pw.as_bytes(), &options(&a)).context("creating new key failed")?;
+    let id =
+        add_key(&repo, &lock, pw.as_bytes(), &options(&a)).context("creating new key failed")?;
     if !g.quiet {
         println!("saved new key as {id}");
     }
@@ -133,7 +95,7 @@ fn add(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
 
 fn remove(g: &GlobalOpts, a: RemoveKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
+    let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
     let id = match hbk_engine::snapshots::find_id(&repo, FileType::Key, &a.id) {
         Ok(id) if repo.list(FileType::Key)?.iter().any(|(k, _)| *k == id) => id,
         Ok(_) | Err(hbk_engine::Error::SnapshotNotFound(_)) => {
@@ -147,7 +109,7 @@ fn remove(g: &GlobalOpts, a: RemoveKeyArgs) -> Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
-    remove_key(&repo, &id)?;
+    remove_key(&repo, &lock, &id)?;
     if !g.quiet {
         println!("removed key {id}");
     }
@@ -156,9 +118,9 @@ fn remove(g: &GlobalOpts, a: RemoveKeyArgs) -> Result<i32> {
 
 fn passwd(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
+    let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
     let pw = new_password(g, a.new_password_file.as_deref())?;
-    let id = change_password(&repo, pw.as_bytes(), &options(&a))?;
+    let id = change_password(&repo, &lock, pw.as_bytes(), &options(&a))?;
     if !g.quiet {
         println!("saved new key as {id}");
     }

@@ -26,7 +26,13 @@ pub struct StatsArgs {
 
 /// Counts and prints.
 pub fn run(g: &GlobalOpts, a: StatsArgs) -> Result<i32> {
-    let mode: StatsMode = a.mode.parse()?;
+    let mode: StatsMode = a.mode.parse().map_err(|e| match e {
+        // restic's wording.
+        hbk_engine::Error::InvalidArgument { reason, .. } => {
+            anyhow::anyhow!("{reason} (use the -h flag to get a list of supported modes)")
+        }
+        other => other.into(),
+    })?;
     let repo = repo::open_indexed(g)?;
     let (snapshots, warnings) =
         select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;

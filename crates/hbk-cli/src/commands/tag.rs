@@ -47,7 +47,9 @@ pub fn run(g: &GlobalOpts, a: TagArgs) -> Result<i32> {
         add: flatten(&a.add, false),
         remove: flatten(&a.remove, false),
     };
-    change.validate()?;
+    change
+        .validate()
+        .map_err(crate::flags::invalid_flag("--set/--add/--remove"))?;
     let repo = repo::open(g)?;
     // Lock first, so that the snapshots changed are the current ones.
     let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;

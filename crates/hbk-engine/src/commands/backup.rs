@@ -7,6 +7,7 @@
 
 pub mod archiver;
 pub mod metadata;
+mod options;
 pub mod orphans;
 pub mod targets;
 #[cfg(test)]
@@ -21,98 +22,13 @@ use std::time::Instant;
 use hbk_repo::{BlobSaver, FileType, GoTime, Id, IndexedRepository, SnapshotFile};
 
 use crate::filter::Pattern;
+use crate::lock::{LockKind, WriteMode};
 use crate::progress::{Progress, Warning};
 use crate::{Error, Result};
 
 use crate::chunker::ChunkerFactory;
 use archiver::{Archiver, Counters};
-
-/// How data blobs are compressed (repository v2 only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CompressionMode {
-    /// A fast default level.
-    #[default]
-    Auto,
-    /// No compression of data blobs (trees are still compressed in v2).
-    Off,
-    /// The best ratio, slowly.
-    Max,
-}
-
-impl CompressionMode {
-    /// The zstd level, if any.
-    pub fn level(self) -> Option<i32> {
-        match self {
-            CompressionMode::Auto => Some(3),
-            CompressionMode::Off => None,
-            CompressionMode::Max => Some(19),
-        }
-    }
-}
-
-/// Options of [`backup`], as restic's flags.
-#[derive(Debug, Clone)]
-pub struct BackupOptions {
-    /// Tags for the snapshot.
-    pub tags: Vec<String>,
-    /// Host name to record (default: this host).
-    pub host: Option<String>,
-    /// Snapshot time (default: now).
-    pub time: Option<GoTime>,
-    /// Parent snapshot for change detection (default: the latest with the
-    /// same host and paths).
-    pub parent: Option<Id>,
-    /// Read every file, ignoring the parent.
-    pub force: bool,
-    /// Exclude patterns.
-    pub excludes: Vec<String>,
-    /// Case-insensitive exclude patterns.
-    pub iexcludes: Vec<String>,
-    /// Exclude directories holding a file of this name (`NAME[:HEADER]`).
-    pub exclude_if_present: Vec<String>,
-    /// Exclude directories holding a valid `CACHEDIR.TAG`.
-    pub exclude_caches: bool,
-    /// Exclude files larger than this many bytes.
-    pub exclude_larger_than: Option<u64>,
-    /// Stay on the filesystem of each target.
-    pub one_file_system: bool,
-    /// Do everything but write to the repository.
-    pub dry_run: bool,
-    /// Compression of data blobs.
-    pub compression: CompressionMode,
-    /// Do not compare ctimes when looking for changed files.
-    pub ignore_ctime: bool,
-    /// Do not compare inodes when looking for changed files.
-    pub ignore_inode: bool,
-    /// Target pack size in bytes.
-    pub pack_size: u64,
-    /// Worker threads (0: a default for this machine).
-    pub threads: usize,
-}
-
-impl Default for BackupOptions {
-    fn default() -> Self {
-        BackupOptions {
-            tags: Vec::new(),
-            host: None,
-            time: None,
-            parent: None,
-            force: false,
-            excludes: Vec::new(),
-            iexcludes: Vec::new(),
-            exclude_if_present: Vec::new(),
-            exclude_caches: false,
-            exclude_larger_than: None,
-            one_file_system: false,
-            dry_run: false,
-            compression: CompressionMode::Auto,
-            ignore_ctime: false,
-            ignore_inode: false,
-            pack_size: 16 << 20,
-            threads: 0,
-        }
-    }
-}
+pub use options::{BackupOptions, CompressionMode};
 
 /// Counts the files and bytes below `targets` (skipping what `excludes`
 /// matches), reporting through `progress`, so progress can show a
@@ -253,6 +169,7 @@ fn plan(repo: &IndexedRepository, paths: Vec<String>, opts: &BackupOptions) -> R
 fn archiver<'a>(
     repo: &'a IndexedRepository,
     opts: &'a BackupOptions,
+    dry_run: bool,
     progress: &'a dyn Progress,
 ) -> Result<Archiver<'a>> {
     let compile = |v: &[String], lower: bool| {
@@ -267,7 +184,7 @@ fn archiver<'a>(
             repo.index(),
             opts.pack_size,
             opts.compression.level(),
-            opts.dry_run,
+            dry_run,
         ),
         opts,
         excludes: compile(&opts.excludes, false)?,
@@ -278,6 +195,18 @@ fn archiver<'a>(
         warnings: Mutex::new(Vec::new()),
         progress,
     })
+}
+
+/// Whether this backup is a dry run; a real one needs a lock (shared or
+/// exclusive) on `repo`.
+fn check_write_mode(repo: &IndexedRepository, mode: WriteMode<'_>) -> Result<bool> {
+    match mode {
+        WriteMode::DryRun => Ok(true),
+        WriteMode::Locked(lock) => {
+            lock.require(repo.repository(), LockKind::Shared)?;
+            Ok(false)
+        }
+    }
 }
 
 fn thread_pool(opts: &BackupOptions) -> Result<rayon::ThreadPool> {
@@ -301,6 +230,7 @@ fn finish(
     plan: Plan,
     tree: Id,
     opts: &BackupOptions,
+    dry_run: bool,
     start: Instant,
 ) -> Result<BackupSummary> {
     archiver.saver.flush()?;
@@ -320,7 +250,7 @@ fn finish(
         summary: None,
         extra: Default::default(),
     };
-    let snapshot_id = if opts.dry_run {
+    let snapshot_id = if dry_run {
         None
     } else {
         Some(repo.save_unpacked(FileType::Snapshot, &snapshot.to_json()?)?)
@@ -352,11 +282,13 @@ fn finish(
 /// Backs up `targets` into a new snapshot.
 pub fn backup(
     repo: &IndexedRepository,
+    mode: WriteMode<'_>,
     targets: &[PathBuf],
     opts: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupSummary> {
     let start = Instant::now();
+    let dry_run = check_write_mode(repo, mode)?;
     let root = targets::build(targets)?;
     let mut paths = targets
         .iter()
@@ -365,7 +297,7 @@ pub fn backup(
     paths.sort();
     paths.dedup();
     let plan = plan(repo, paths, opts)?;
-    let archiver = archiver(repo, opts, progress)?;
+    let archiver = archiver(repo, opts, dry_run, progress)?;
     let stop = std::sync::atomic::AtomicBool::new(false);
     let pool = thread_pool(opts)?;
     let tree = std::thread::scope(|s| {
@@ -374,13 +306,14 @@ pub fn backup(
         stop.store(true, Ordering::Relaxed);
         tree
     })?;
-    finish(repo, archiver, plan, tree, opts, start)
+    finish(repo, archiver, plan, tree, opts, dry_run, start)
 }
 
 /// Backs up everything `reader` yields as one file named `filename` at the
 /// root of a new snapshot (restic's `backup --stdin`).
 pub fn backup_stdin<R: Read>(
     repo: &IndexedRepository,
+    mode: WriteMode<'_>,
     reader: R,
     filename: &str,
     opts: &BackupOptions,
@@ -393,8 +326,9 @@ pub fn backup_stdin<R: Read>(
             format!("invalid file name {filename:?} for standard input"),
         ));
     }
+    let dry_run = check_write_mode(repo, mode)?;
     let plan = plan(repo, vec![format!("/{filename}")], opts)?;
-    let archiver = archiver(repo, opts, progress)?;
+    let archiver = archiver(repo, opts, dry_run, progress)?;
     // The reader (stdin) stays on this thread; chunks are still processed
     // in parallel on rayon's global pool.
     let (content, size) = archiver
@@ -426,5 +360,5 @@ pub fn backup_stdin<R: Read>(
         .total_bytes
         .fetch_add(size, Ordering::Relaxed);
     let tree = archiver.save_tree(vec![node])?;
-    finish(repo, archiver, plan, tree, opts, start)
+    finish(repo, archiver, plan, tree, opts, dry_run, start)
 }

@@ -11,6 +11,7 @@
 
 use hbk_repo::{FileType, Id, KdfParams, Repository};
 
+use crate::lock::{LockKind, RepoLock};
 use crate::{Error, Result};
 
 /// How a new key file is made.
@@ -37,7 +38,14 @@ impl Default for NewKeyOptions {
 /// Adds `new_password` as another way to open `repo`: a new key file
 /// around the repository's master key, checked to open before this
 /// returns. Returns the new key's id.
-pub fn add_key(repo: &Repository, new_password: &[u8], opts: &NewKeyOptions) -> Result<Id> {
+/// Needs a shared lock.
+pub fn add_key(
+    repo: &Repository,
+    lock: &RepoLock,
+    new_password: &[u8],
+    opts: &NewKeyOptions,
+) -> Result<Id> {
+    lock.require(repo, LockKind::Shared)?;
     if new_password.is_empty() {
         return Err(Error::invalid(
             "password",
@@ -53,7 +61,9 @@ pub fn add_key(repo: &Repository, new_password: &[u8], opts: &NewKeyOptions) -> 
 ///
 /// Refuses the key `repo` was opened with (so the last key is never
 /// removed) and ids that name no key file.
-pub fn remove_key(repo: &Repository, id: &Id) -> Result<()> {
+/// Needs an exclusive lock.
+pub fn remove_key(repo: &Repository, lock: &RepoLock, id: &Id) -> Result<()> {
+    lock.require(repo, LockKind::Exclusive)?;
     if *id == repo.key_id() {
         return Err(Error::KeyRemovalRefused(
             "key currently used to access repository",
@@ -78,8 +88,15 @@ pub fn remove_key(repo: &Repository, id: &Id) -> Result<()> {
 ///
 /// Afterwards `repo.key_id()` names the deleted file; the master key, and
 /// so the handle, stay valid.
-pub fn change_password(repo: &Repository, new_password: &[u8], opts: &NewKeyOptions) -> Result<Id> {
-    let new = add_key(repo, new_password, opts)?;
+/// Needs an exclusive lock.
+pub fn change_password(
+    repo: &Repository,
+    lock: &RepoLock,
+    new_password: &[u8],
+    opts: &NewKeyOptions,
+) -> Result<Id> {
+    lock.require(repo, LockKind::Exclusive)?;
+    let new = add_key(repo, lock, new_password, opts)?;
     repo.backend()
         .remove(FileType::Key, &repo.key_id())
         .map_err(hbk_repo::Error::from)?;
@@ -89,7 +106,7 @@ pub fn change_password(repo: &Repository, new_password: &[u8], opts: &NewKeyOpti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::TestRepo;
+    use crate::testutil::{exclusive, TestRepo};
 
     fn fast() -> NewKeyOptions {
         NewKeyOptions {
@@ -106,7 +123,7 @@ mod tests {
     #[test]
     fn added_key_opens_the_repository() {
         let t = TestRepo::new(2);
-        let id = add_key(&t.repo, b"second", &fast()).unwrap();
+        let id = add_key(&t.repo, &exclusive(&t.repo), b"second", &fast()).unwrap();
         assert_eq!(keys(&t).len(), 2);
         assert!(keys(&t).contains(&id));
         let raw = t.repo.load_raw(FileType::Key, &id).unwrap();
@@ -123,24 +140,24 @@ mod tests {
     #[test]
     fn empty_password_is_refused() {
         let t = TestRepo::new(1);
-        assert!(add_key(&t.repo, b"", &fast()).is_err());
+        assert!(add_key(&t.repo, &exclusive(&t.repo), b"", &fast()).is_err());
         assert_eq!(keys(&t).len(), 1);
     }
 
     #[test]
     fn current_and_unknown_keys_are_not_removed() {
         let t = TestRepo::new(2);
-        let err = remove_key(&t.repo, &t.repo.key_id()).unwrap_err();
+        let err = remove_key(&t.repo, &exclusive(&t.repo), &t.repo.key_id()).unwrap_err();
         assert!(err.to_string().contains("refusing"), "{err}");
-        assert!(remove_key(&t.repo, &Id::random()).is_err());
+        assert!(remove_key(&t.repo, &exclusive(&t.repo), &Id::random()).is_err());
         assert_eq!(keys(&t), vec![t.repo.key_id()]);
     }
 
     #[test]
     fn other_key_is_removed() {
         let t = TestRepo::new(2);
-        let id = add_key(&t.repo, b"second", &fast()).unwrap();
-        remove_key(&t.repo, &id).unwrap();
+        let id = add_key(&t.repo, &exclusive(&t.repo), b"second", &fast()).unwrap();
+        remove_key(&t.repo, &exclusive(&t.repo), &id).unwrap();
         assert_eq!(keys(&t), vec![t.repo.key_id()]);
         assert!(matches!(
             Repository::open(t.backend.clone(), b"second"),
@@ -151,7 +168,7 @@ mod tests {
     #[test]
     fn change_password_replaces_the_current_key() {
         let t = TestRepo::new(2);
-        let new = change_password(&t.repo, b"new", &fast()).unwrap();
+        let new = change_password(&t.repo, &exclusive(&t.repo), b"new", &fast()).unwrap();
         assert_eq!(keys(&t), vec![new]);
         assert!(matches!(
             Repository::open(t.backend.clone(), b"pw"),

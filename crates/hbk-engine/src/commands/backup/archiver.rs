@@ -21,8 +21,8 @@ use hbk_repo::{BlobSaver, BlobType, Id, IndexedRepository, Node, NodeType, Tree}
 use rayon::prelude::*;
 
 use super::metadata::{node_from_metadata, NameCache};
+use super::options::BackupOptions;
 use super::targets::{VirtualEntry, VirtualRoot};
-use super::BackupOptions;
 use crate::chunker::ChunkerFactory;
 use crate::filter::Pattern;
 use crate::progress::{Progress, Warning};

@@ -12,11 +12,13 @@ use std::collections::HashSet;
 use hbk_repo::{FileType, IndexBlob, IndexFile, IndexPack, IndexedRepository};
 use rayon::prelude::*;
 
+use crate::lock::{LockKind, RepoLock};
 use crate::Result;
 
 /// Writes an index file for unindexed, readable packs and adds them to the
 /// handle's index; returns how many packs it adopted.
-pub fn adopt_orphan_packs(repo: &IndexedRepository) -> Result<usize> {
+pub fn adopt_orphan_packs(repo: &IndexedRepository, lock: &RepoLock) -> Result<usize> {
+    lock.require(repo.repository(), LockKind::Shared)?;
     let indexed: HashSet<_> = repo.index().packs().into_iter().collect();
     let orphans: Vec<_> = repo
         .list(FileType::Pack)?

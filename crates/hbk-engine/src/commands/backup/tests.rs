@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::commands::backup::{backup, BackupOptions};
 use crate::commands::restore::{restore, RestoreOptions};
+use crate::lock::{LockKind, RepoLock, WriteMode};
 use crate::progress::NoProgress;
 use crate::snapshots::{find_snapshot, SnapshotFilter};
 use crate::testutil::TestRepo;
@@ -19,7 +20,16 @@ fn backup_then_restore_on_one_handle() {
     std::fs::write(source.path().join("sub/b.bin"), &big).unwrap();
     let targets = [source.path().to_path_buf()];
 
-    let summary = backup(&repo, &targets, &BackupOptions::default(), &NoProgress).unwrap();
+    let lock = RepoLock::acquire(&repo, LockKind::Shared).unwrap();
+    let mode = WriteMode::Locked(&lock);
+    let summary = backup(
+        &repo,
+        mode,
+        &targets,
+        &BackupOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
     assert!(summary.snapshot_id.is_some());
     assert!(summary.data_blobs > 0);
 
@@ -43,6 +53,13 @@ fn backup_then_restore_on_one_handle() {
 
     // The handle also knows the blobs for deduplication: no data is added
     // (a tree may be, as /tmp itself changed).
-    let again = backup(&repo, &targets, &BackupOptions::default(), &NoProgress).unwrap();
+    let again = backup(
+        &repo,
+        mode,
+        &targets,
+        &BackupOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(again.data_blobs, 0);
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use hbk_repo::pack::{COMPRESSED_ENTRY_SIZE, PLAIN_ENTRY_SIZE};
 use hbk_repo::{BlobType, FileType, Id, IndexBlob, IndexFile, Repository};
 
-use super::{describe, CheckPhase, CheckReport};
+use super::finding::{CheckFinding, CheckedObject, FindingKind};
+use super::load::{describe, load_each};
+use super::report::{CheckPhase, CheckReport};
 use crate::progress::Progress;
 use crate::Result;
 
@@ -45,7 +47,7 @@ pub(super) fn load_index_files(
         .map(|(id, _)| id)
         .collect();
     ids.sort();
-    let loaded = super::load_each(&ids, CheckPhase::LoadIndex, progress, |id| {
+    let loaded = load_each(&ids, CheckPhase::LoadIndex, progress, |id| {
         load_one(repo, id)
     });
     let mut files = Vec::with_capacity(loaded.len());
@@ -60,9 +62,11 @@ pub(super) fn load_index_files(
                 }
                 files.push((id, file));
             }
-            Err(e) => report
-                .errors
-                .push(format!("index {id}: unable to load: {}", describe(&e))),
+            Err(e) => report.errors.push(CheckFinding::new(
+                CheckedObject::Index(id),
+                FindingKind::Unreadable,
+                format!("index {id}: unable to load: {}", describe(&e)),
+            )),
         }
     }
     report.index_files = files.len();
@@ -115,11 +119,17 @@ pub(super) fn check_packs(
         let expected_size = expected_pack_size(blobs);
         let actual_size = on_backend.get(&pack_id).copied();
         match actual_size {
-            None => report
-                .errors
-                .push(format!("pack {pack_id}: does not exist")),
-            Some(got) if got != expected_size => report.errors.push(format!(
-                "pack {pack_id}: unexpected file size: got {got}, expected {expected_size}"
+            None => report.errors.push(CheckFinding::new(
+                CheckedObject::Pack(pack_id),
+                FindingKind::Missing,
+                format!("pack {pack_id}: does not exist"),
+            )),
+            Some(got) if got != expected_size => report.errors.push(CheckFinding::new(
+                CheckedObject::Pack(pack_id),
+                FindingKind::SizeMismatch,
+                format!(
+                    "pack {pack_id}: unexpected file size: got {got}, expected {expected_size}"
+                ),
             )),
             Some(_) => {}
         }
@@ -170,9 +180,11 @@ fn check_duplicates(
             } else {
                 format!("indexes {a} and {b} list it")
             };
-            report
-                .errors
-                .push(format!("pack {pack_id}: {what} with different blobs"));
+            report.errors.push(CheckFinding::new(
+                CheckedObject::Pack(*pack_id),
+                FindingKind::IndexMismatch,
+                format!("pack {pack_id}: {what} with different blobs"),
+            ));
         }
     }
 }
@@ -184,17 +196,25 @@ fn check_entries(pack_id: &Id, blobs: &[IndexBlob], report: &mut CheckReport) {
     let mut contiguous = true;
     for b in blobs {
         if u64::from(b.length) < OVERHEAD {
-            report.errors.push(format!(
-                "pack {pack_id}: {} blob {} has invalid length {}",
-                b.blob_type, b.id, b.length
+            report.errors.push(CheckFinding::new(
+                CheckedObject::Pack(*pack_id),
+                FindingKind::IndexMismatch,
+                format!(
+                    "pack {pack_id}: {} blob {} has invalid length {}",
+                    b.blob_type, b.id, b.length
+                ),
             ));
         }
         if contiguous && b.offset != pos {
             let what = if b.offset > pos { "gap" } else { "overlap" };
-            report.errors.push(format!(
-                "pack {pack_id}: gaps/overlapping blobs in the index: {what} before {} blob {} \
-                 at offset {}, expected offset {pos}",
-                b.blob_type, b.id, b.offset
+            report.errors.push(CheckFinding::new(
+                CheckedObject::Pack(*pack_id),
+                FindingKind::IndexMismatch,
+                format!(
+                    "pack {pack_id}: gaps/overlapping blobs in the index: {what} before {} blob {} \
+                     at offset {}, expected offset {pos}",
+                    b.blob_type, b.id, b.offset
+                ),
             ));
             contiguous = false;
         }

@@ -8,8 +8,10 @@ use hbk_repo::pack::{parse_pack, PackBlob};
 use hbk_repo::{BlobType, FileType, Id, IndexBlob, IndexFile, Key, Repository};
 use rayon::prelude::*;
 
+use super::finding::{CheckFinding, CheckedObject, FindingKind};
+use super::options::ReadData;
 use super::packs::PackRef;
-use super::{CheckPhase, CheckReport, ReadData};
+use super::report::{CheckPhase, CheckReport};
 use crate::progress::Progress;
 
 /// Most packs held in memory at once.
@@ -74,7 +76,7 @@ fn shuffled(mut items: Vec<(Id, u64)>) -> Vec<(Id, u64)> {
 struct Outcome {
     bytes: Option<u64>,
     blobs: usize,
-    errors: Vec<String>,
+    errors: Vec<CheckFinding>,
 }
 
 /// Reads the `selected` packs, at most [`MAX_PARALLEL`] at a time, and
@@ -166,23 +168,32 @@ fn check_pack(repo: &Repository, id: &Id, indexed: &[IndexBlob]) -> Outcome {
     let data = match repo.backend().read_full(FileType::Pack, id) {
         Ok(d) => d,
         Err(e) => {
-            out.errors.push(format!("pack {id}: unable to read: {e}"));
+            out.errors.push(pack_finding(
+                id,
+                FindingKind::Unreadable,
+                format!("pack {id}: unable to read: {e}"),
+            ));
             return out;
         }
     };
     out.bytes = Some(data.len() as u64);
     let actual = Id::hash(&data);
     if actual != *id {
-        out.errors.push(format!(
-            "pack {id}: pack file is damaged: content hash is {actual}"
+        out.errors.push(pack_finding(
+            id,
+            FindingKind::HashMismatch,
+            format!("pack {id}: pack file is damaged: content hash is {actual}"),
         ));
     }
     let index_entries: Vec<Entry> = indexed.iter().map(Entry::from).collect();
     let header = match parse_pack(repo.key(), &data) {
         Ok(h) => h.iter().map(Entry::from).collect::<Vec<_>>(),
         Err(e) => {
-            out.errors
-                .push(format!("pack {id}: unable to read the pack header: {e}"));
+            out.errors.push(pack_finding(
+                id,
+                FindingKind::Unreadable,
+                format!("pack {id}: unable to read the pack header: {e}"),
+            ));
             // Still find out which blobs the index points at are damaged.
             return decode_all(repo.key(), id, &data, &index_entries, out);
         }
@@ -193,28 +204,40 @@ fn check_pack(repo: &Repository, id: &Id, indexed: &[IndexBlob]) -> Outcome {
 
 /// Header and index must list the same blobs with the same type, offset,
 /// length and uncompressed length.
-fn compare(pack: &Id, header: &[Entry], index: &[Entry], errors: &mut Vec<String>) {
+fn compare(pack: &Id, header: &[Entry], index: &[Entry], errors: &mut Vec<CheckFinding>) {
     let in_header: HashSet<&Entry> = header.iter().collect();
     let in_index: HashSet<&Entry> = index.iter().collect();
     let header_by_id: HashMap<Id, &Entry> = header.iter().map(|e| (e.id, e)).collect();
     let index_by_id: HashMap<Id, &Entry> = index.iter().map(|e| (e.id, e)).collect();
     for h in header.iter().filter(|h| !in_index.contains(h)) {
         match index_by_id.get(&h.id) {
-            Some(i) => errors.push(format!(
-                "pack {pack}: blob {}: the pack header has a {h}, the index a {i}",
-                h.id
+            Some(i) => errors.push(pack_finding(
+                pack,
+                FindingKind::IndexMismatch,
+                format!(
+                    "pack {pack}: blob {}: the pack header has a {h}, the index a {i}",
+                    h.id
+                ),
             )),
-            None => errors.push(format!(
-                "pack {pack}: {} blob {} is in the pack header but not in the index",
-                h.blob_type, h.id
+            None => errors.push(pack_finding(
+                pack,
+                FindingKind::IndexMismatch,
+                format!(
+                    "pack {pack}: {} blob {} is in the pack header but not in the index",
+                    h.blob_type, h.id
+                ),
             )),
         }
     }
     for i in index.iter().filter(|i| !in_header.contains(i)) {
         if !header_by_id.contains_key(&i.id) {
-            errors.push(format!(
-                "pack {pack}: {} blob {} is in the index but not in the pack header",
-                i.blob_type, i.id
+            errors.push(pack_finding(
+                pack,
+                FindingKind::IndexMismatch,
+                format!(
+                    "pack {pack}: {} blob {} is in the index but not in the pack header",
+                    i.blob_type, i.id
+                ),
             ));
         }
     }
@@ -228,20 +251,33 @@ fn decode_all(key: &Key, pack: &Id, data: &[u8], entries: &[Entry], mut out: Out
             data.get(start..end)
         });
         let Some(sealed) = range else {
-            out.errors.push(format!(
+            out.errors.push(pack_finding(
+                pack,
+                FindingKind::IndexMismatch,
+                format!(
                 "pack {pack}: {} blob {} at offset {}, length {} lies beyond the end of the pack",
                 e.blob_type, e.id, e.offset, e.length
+            ),
             ));
             continue;
         };
         let mut buf = sealed.to_vec();
         match decode_blob(key, &e.id, e.uncompressed_length, &mut buf) {
             Ok(_) => out.blobs += 1,
-            Err(err) => out.errors.push(format!(
-                "pack {pack}: {} blob {} is damaged: {err}",
-                e.blob_type, e.id
+            Err(err) => out.errors.push(pack_finding(
+                pack,
+                FindingKind::DamagedBlob,
+                format!(
+                    "pack {pack}: {} blob {} is damaged: {err}",
+                    e.blob_type, e.id
+                ),
             )),
         }
     }
     out
+}
+
+/// A finding about pack `pack`.
+fn pack_finding(pack: &Id, kind: FindingKind, message: String) -> CheckFinding {
+    CheckFinding::new(CheckedObject::Pack(*pack), kind, message)
 }

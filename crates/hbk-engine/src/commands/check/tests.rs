@@ -20,7 +20,9 @@ fn assert_clean(r: &CheckReport) {
 #[track_caller]
 fn assert_error(r: &CheckReport, parts: &[&str]) {
     assert!(
-        r.errors.iter().any(|e| parts.iter().all(|p| e.contains(p))),
+        r.errors
+            .iter()
+            .any(|e| parts.iter().all(|p| e.message.contains(p))),
         "no error contains {parts:?}; errors: {:#?}",
         r.errors
     );
@@ -154,7 +156,7 @@ fn blob_missing_from_index_is_an_error() {
     s.t.write_snapshot(tree_id);
     let r = run(&s.t.repo, ReadData::None);
     assert_eq!(
-        r.errors,
+        messages(&r),
         [format!(
             "tree {tree_id}, file \"/g\": blob {ghost} not found in index"
         )]
@@ -179,7 +181,7 @@ fn truncated_pack_has_the_wrong_size() {
     s.t.replace_pack(&pack, &bytes[..n - 1]);
     let r = run(&s.t.repo, ReadData::None);
     assert_eq!(
-        r.errors,
+        messages(&r),
         [format!(
             "pack {pack}: unexpected file size: got {}, expected {n}",
             n - 1
@@ -188,6 +190,8 @@ fn truncated_pack_has_the_wrong_size() {
     let r = run(&s.t.repo, ReadData::All);
     assert_error(&r, &[&pack.to_hex(), "content hash"]);
     assert_error(&r, &[&pack.to_hex(), "header"]);
+    assert_eq!(r.errors[0].kind, FindingKind::SizeMismatch);
+    assert_eq!(r.errors[0].pack(), Some(&pack));
 }
 
 #[test]
@@ -509,4 +513,9 @@ fn parse_subsets() {
         assert!(e.is_err(), "{bad:?} parsed as {e:?}");
         assert!(e.unwrap_err().to_string().contains("invalid subset"));
     }
+}
+
+/// The messages of a report's findings, as `hbk check` prints them.
+fn messages(r: &CheckReport) -> Vec<String> {
+    r.errors.iter().map(ToString::to_string).collect()
 }

@@ -6,7 +6,9 @@ use hbk_repo::blob::decode_blob;
 use hbk_repo::{BlobType, FileType, Id, Index, NodeType, Repository, SnapshotFile, Tree};
 use rayon::prelude::*;
 
-use super::{describe, CheckPhase, CheckReport};
+use super::finding::{CheckFinding, CheckedObject, FindingKind};
+use super::load::{describe, load_each};
+use super::report::{CheckPhase, CheckReport};
 use crate::progress::Progress;
 
 /// Trees checked in parallel at a time; bounds the work list's growth.
@@ -22,7 +24,7 @@ struct Pending {
 
 /// What checking one tree found.
 struct Outcome {
-    errors: Vec<String>,
+    errors: Vec<CheckFinding>,
     subtrees: Vec<Pending>,
 }
 
@@ -43,9 +45,11 @@ pub(super) fn check_snapshots(
     let mut todo: Vec<Pending> = Vec::new();
     for (id, snap) in snapshots.iter().rev() {
         if snap.tree.is_null() {
-            report
-                .errors
-                .push(format!("snapshot {id}: root tree is a null id"));
+            report.errors.push(snapshot_finding(
+                id,
+                FindingKind::InvalidTree,
+                format!("snapshot {id}: root tree is a null id"),
+            ));
         } else if seen.insert(snap.tree) {
             todo.push(Pending {
                 tree: snap.tree,
@@ -87,16 +91,18 @@ fn load_snapshots(
     progress: &dyn Progress,
     report: &mut CheckReport,
 ) -> Vec<(Id, SnapshotFile)> {
-    let loaded = super::load_each(ids, CheckPhase::Snapshots, progress, |id| {
+    let loaded = load_each(ids, CheckPhase::Snapshots, progress, |id| {
         repo.load_snapshot(id)
     });
     let mut out = Vec::with_capacity(loaded.len());
     for (id, r) in loaded {
         match r {
             Ok(s) => out.push((id, s)),
-            Err(e) => report
-                .errors
-                .push(format!("snapshot {id}: unable to load: {}", describe(&e))),
+            Err(e) => report.errors.push(snapshot_finding(
+                &id,
+                FindingKind::Unreadable,
+                format!("snapshot {id}: unable to load: {}", describe(&e)),
+            )),
         }
     }
     report.snapshots = out.len();
@@ -113,9 +119,13 @@ fn check_tree(repo: &Repository, index: &Index, p: &Pending) -> Outcome {
     let tree = match load_tree(repo, index, &p.tree) {
         Ok(t) => t,
         Err(why) => {
-            out.errors.push(format!(
-                "tree {}: {why} (referenced by snapshot {} at {:?})",
-                p.tree, p.snapshot, p.path
+            out.errors.push(tree_finding(
+                &p.tree,
+                FindingKind::Unreadable,
+                format!(
+                    "tree {}: {why} (referenced by snapshot {} at {:?})",
+                    p.tree, p.snapshot, p.path
+                ),
             ));
             return out;
         }
@@ -125,36 +135,48 @@ fn check_tree(repo: &Repository, index: &Index, p: &Pending) -> Outcome {
         let path = crate::walk::join(p.path.as_bytes(), &node.name);
         let path = String::from_utf8_lossy(&path);
         if node.name.is_empty() {
-            out.errors.push(format!(
-                "tree {t}: node {i} in {:?} has an empty name",
-                p.path
+            out.errors.push(tree_finding(
+                &t,
+                FindingKind::InvalidTree,
+                format!("tree {t}: node {i} in {:?} has an empty name", p.path),
             ));
         }
         match &node.node_type {
             NodeType::File => match &node.content {
-                None => out
-                    .errors
-                    .push(format!("tree {t}, file {path:?}: content is null")),
+                None => out.errors.push(tree_finding(
+                    &t,
+                    FindingKind::InvalidTree,
+                    format!("tree {t}, file {path:?}: content is null"),
+                )),
                 Some(content) => {
                     for (n, blob) in content.iter().enumerate() {
                         if blob.is_null() {
-                            out.errors
-                                .push(format!("tree {t}, file {path:?}: blob {n} has a null id"));
+                            out.errors.push(tree_finding(
+                                &t,
+                                FindingKind::InvalidTree,
+                                format!("tree {t}, file {path:?}: blob {n} has a null id"),
+                            ));
                         } else if !index.contains(BlobType::Data, blob) {
-                            out.errors.push(format!(
-                                "tree {t}, file {path:?}: blob {blob} not found in index"
+                            out.errors.push(tree_finding(
+                                &t,
+                                FindingKind::Missing,
+                                format!("tree {t}, file {path:?}: blob {blob} not found in index"),
                             ));
                         }
                     }
                 }
             },
             NodeType::Dir => match node.subtree {
-                None => out
-                    .errors
-                    .push(format!("tree {t}, dir {path:?}: no subtree")),
-                Some(sub) if sub.is_null() => out
-                    .errors
-                    .push(format!("tree {t}, dir {path:?}: subtree is a null id")),
+                None => out.errors.push(tree_finding(
+                    &t,
+                    FindingKind::InvalidTree,
+                    format!("tree {t}, dir {path:?}: no subtree"),
+                )),
+                Some(sub) if sub.is_null() => out.errors.push(tree_finding(
+                    &t,
+                    FindingKind::InvalidTree,
+                    format!("tree {t}, dir {path:?}: subtree is a null id"),
+                )),
                 Some(sub) => out.subtrees.push(Pending {
                     tree: sub,
                     snapshot: p.snapshot,
@@ -166,9 +188,13 @@ fn check_tree(repo: &Repository, index: &Index, p: &Pending) -> Outcome {
             | NodeType::CharDev
             | NodeType::Fifo
             | NodeType::Socket => {}
-            other @ (NodeType::Irregular | NodeType::Other(_)) => out.errors.push(format!(
-                "tree {t}, {path:?}: node has unknown type {:?}",
-                other.as_str()
+            other @ (NodeType::Irregular | NodeType::Other(_)) => out.errors.push(tree_finding(
+                &t,
+                FindingKind::InvalidTree,
+                format!(
+                    "tree {t}, {path:?}: node has unknown type {:?}",
+                    other.as_str()
+                ),
             )),
         }
     }
@@ -188,4 +214,14 @@ fn load_tree(repo: &Repository, index: &Index, id: &Id) -> Result<Tree, String> 
     let plain = decode_blob(repo.key(), id, loc.uncompressed_length, &mut sealed)
         .map_err(|e| format!("damaged blob in pack {}: {e}", loc.pack))?;
     Tree::from_json(&plain).map_err(|e| format!("does not parse: {e}"))
+}
+
+/// A finding about tree `tree`.
+fn tree_finding(tree: &Id, kind: FindingKind, message: String) -> CheckFinding {
+    CheckFinding::new(CheckedObject::Tree(*tree), kind, message)
+}
+
+/// A finding about snapshot `snapshot`.
+fn snapshot_finding(snapshot: &Id, kind: FindingKind, message: String) -> CheckFinding {
+    CheckFinding::new(CheckedObject::Snapshot(*snapshot), kind, message)
 }

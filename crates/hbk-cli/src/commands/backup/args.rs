@@ -1,0 +1,71 @@
+//! `backup`'s flags.
+
+use clap::Args;
+use std::path::PathBuf;
+
+/// `backup`.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    pub paths: Vec<PathBuf>,
+    /// Tags for the new snapshot (`a,b`; repeatable).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Host name to record.
+    #[arg(short = 'H', long)]
+    pub host: Option<String>,
+    /// Snapshot time (`2006-01-02 15:04:05`, local time).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Parent snapshot (default: latest with the same host and paths).
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Read all files, ignoring the parent snapshot.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Exclude a pattern (repeatable).
+    #[arg(short, long)]
+    pub exclude: Vec<String>,
+    /// Exclude a pattern, ignoring case (repeatable).
+    #[arg(long)]
+    pub iexclude: Vec<String>,
+    /// Read exclude patterns from a file (repeatable).
+    #[arg(long = "exclude-file")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Read case-insensitive exclude patterns from a file (repeatable).
+    #[arg(long = "iexclude-file")]
+    pub iexclude_file: Vec<PathBuf>,
+    /// Exclude directories containing this file (`NAME[:HEADER]`, repeatable).
+    #[arg(long = "exclude-if-present")]
+    pub exclude_if_present: Vec<String>,
+    /// Exclude directories marked with a CACHEDIR.TAG.
+    #[arg(long = "exclude-caches")]
+    pub exclude_caches: bool,
+    /// Exclude files larger than this (e.g. 500M, 2G).
+    #[arg(long = "exclude-larger-than")]
+    pub exclude_larger_than: Option<String>,
+    /// Do not cross filesystem boundaries.
+    #[arg(short = 'x', long = "one-file-system")]
+    pub one_file_system: bool,
+    /// Read the paths to back up from a file, one per line (repeatable).
+    #[arg(long = "files-from")]
+    pub files_from: Vec<PathBuf>,
+    /// Back up standard input as one file.
+    #[arg(long)]
+    pub stdin: bool,
+    /// File name for --stdin.
+    #[arg(long = "stdin-filename", default_value = "stdin")]
+    pub stdin_filename: String,
+    /// Do not write anything, only show what would be done.
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    /// Do not compare ctimes when detecting changes.
+    #[arg(long = "ignore-ctime")]
+    pub ignore_ctime: bool,
+    /// Do not compare inodes when detecting changes.
+    #[arg(long = "ignore-inode")]
+    pub ignore_inode: bool,
+    /// Worker threads (default: twice the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}

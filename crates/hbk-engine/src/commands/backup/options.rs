@@ -1,0 +1,87 @@
+//! What a backup is asked to do: tags, host, time, excludes, compression.
+
+use hbk_repo::{GoTime, Id};
+
+/// How data blobs are compressed (repository v2 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompressionMode {
+    /// A fast default level.
+    #[default]
+    Auto,
+    /// No compression of data blobs (trees are still compressed in v2).
+    Off,
+    /// The best ratio, slowly.
+    Max,
+}
+
+impl CompressionMode {
+    /// The zstd level, if any.
+    pub fn level(self) -> Option<i32> {
+        match self {
+            CompressionMode::Auto => Some(3),
+            CompressionMode::Off => None,
+            CompressionMode::Max => Some(19),
+        }
+    }
+}
+
+/// Options of [`backup`], as restic's flags.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Tags for the snapshot.
+    pub tags: Vec<String>,
+    /// Host name to record (default: this host).
+    pub host: Option<String>,
+    /// Snapshot time (default: now).
+    pub time: Option<GoTime>,
+    /// Parent snapshot for change detection (default: the latest with the
+    /// same host and paths).
+    pub parent: Option<Id>,
+    /// Read every file, ignoring the parent.
+    pub force: bool,
+    /// Exclude patterns.
+    pub excludes: Vec<String>,
+    /// Case-insensitive exclude patterns.
+    pub iexcludes: Vec<String>,
+    /// Exclude directories holding a file of this name (`NAME[:HEADER]`).
+    pub exclude_if_present: Vec<String>,
+    /// Exclude directories holding a valid `CACHEDIR.TAG`.
+    pub exclude_caches: bool,
+    /// Exclude files larger than this many bytes.
+    pub exclude_larger_than: Option<u64>,
+    /// Stay on the filesystem of each target.
+    pub one_file_system: bool,
+    /// Compression of data blobs.
+    pub compression: CompressionMode,
+    /// Do not compare ctimes when looking for changed files.
+    pub ignore_ctime: bool,
+    /// Do not compare inodes when looking for changed files.
+    pub ignore_inode: bool,
+    /// Target pack size in bytes.
+    pub pack_size: u64,
+    /// Worker threads (0: a default for this machine).
+    pub threads: usize,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            tags: Vec::new(),
+            host: None,
+            time: None,
+            parent: None,
+            force: false,
+            excludes: Vec::new(),
+            iexcludes: Vec::new(),
+            exclude_if_present: Vec::new(),
+            exclude_caches: false,
+            exclude_larger_than: None,
+            one_file_system: false,
+            compression: CompressionMode::Auto,
+            ignore_ctime: false,
+            ignore_inode: false,
+            pack_size: 16 << 20,
+            threads: 0,
+        }
+    }
+}
