@@ -229,7 +229,7 @@ pub fn copy_snapshots(
 /// `check`, reading `subset` of the data.
 pub fn check_repository(repo: &RepoTarget, subset: ReadData) -> Result<CheckReport> {
     let r = repo.open_uncached();
-    Ok(check(&r, &CheckOptions { read_data: subset })?)
+    Ok(check(&r, &CheckOptions { read_data: subset }, &NoProgress)?)
 }
 
 /// This plan's snapshots in `repo`, oldest first.

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use hbk_engine::commands::check::{check_with_progress, CheckOptions, ReadData};
+use hbk_engine::commands::check::{check, CheckOptions, ReadData};
 
 use crate::phase_bar::PhaseBar;
 
@@ -44,7 +44,7 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
     say("check all packs");
     say("check snapshots, trees and blobs");
     let bar = PhaseBar::new(g.json, g.quiet);
-    let report = check_with_progress(&repo, &CheckOptions { read_data }, &bar)?;
+    let report = check(&repo, &CheckOptions { read_data }, &bar)?;
     if read_data != ReadData::None {
         say(&format!("read data of {} packs", report.packs_read));
     }

@@ -49,16 +49,12 @@ pub use finding::{CheckFinding, CheckedObject, FindingKind};
 pub use options::{parse_subset, CheckOptions, ReadData};
 pub use report::{CheckPhase, CheckReport};
 
-use crate::progress::{NoProgress, Progress};
+use crate::progress::Progress;
 use crate::Result;
 
-/// Checks the repository; see the [module documentation](self).
-pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<CheckReport> {
-    check_with_progress(repo, opts, &NoProgress)
-}
-
-/// [`check`], reporting each [`CheckPhase`] to `progress`.
-pub fn check_with_progress(
+/// Checks the repository, reporting each [`CheckPhase`] to `progress`;
+/// see the [module documentation](self).
+pub fn check(
     repo: &Repository,
     opts: &CheckOptions,
     progress: &dyn Progress,

@@ -25,7 +25,7 @@ impl CompressionMode {
     }
 }
 
-/// Options of [`backup`], as restic's flags.
+/// Options of [`backup`](super::backup), as restic's flags.
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
     /// Tags for the snapshot.

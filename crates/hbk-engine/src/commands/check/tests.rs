@@ -3,10 +3,11 @@ use std::sync::{Arc, Mutex};
 use hbk_repo::{Backend, BlobType, FileType, Id, IndexPack};
 
 use super::*;
+use crate::progress::NoProgress;
 use crate::testutil::{node_json, sample, tree_json, TestRepo};
 
 fn run(repo: &Repository, read_data: ReadData) -> CheckReport {
-    check(repo, &CheckOptions { read_data }).unwrap()
+    check(repo, &CheckOptions { read_data }, &NoProgress).unwrap()
 }
 
 #[track_caller]
@@ -419,7 +420,7 @@ fn progress_reports_every_phase() {
     let opts = CheckOptions {
         read_data: ReadData::All,
     };
-    let r = check_with_progress(&s.t.repo, &opts, &seen).unwrap();
+    let r = check(&s.t.repo, &opts, &seen).unwrap();
     assert_clean(&r);
     let seen = seen.0.lock().unwrap();
     let count = |phase: CheckPhase, event: &str| {

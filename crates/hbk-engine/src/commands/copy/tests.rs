@@ -53,6 +53,7 @@ fn copies_once_and_the_copy_reads_back() {
             &CheckOptions {
                 read_data: ReadData::All,
             },
+            &NoProgress,
         )
         .unwrap();
         assert!(report.errors.is_empty(), "{:?}", report.errors);

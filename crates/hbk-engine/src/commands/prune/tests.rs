@@ -18,6 +18,7 @@ fn check_ok(repo: &Repository) {
         &CheckOptions {
             read_data: ReadData::All,
         },
+        &NoProgress,
     )
     .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
