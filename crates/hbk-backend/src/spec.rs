@@ -125,6 +125,16 @@ impl RepoSpec {
         self
     }
 
+    /// The cache as users choose it (`--no-cache`, `--cache-dir`): none
+    /// when `disabled`, else `dir`, else the default cache directory.
+    pub fn with_cache_choice(self, disabled: bool, dir: Option<PathBuf>) -> RepoSpec {
+        let dir = match disabled {
+            true => None,
+            false => dir.or_else(crate::cache::default_cache_dir),
+        };
+        self.with_cache_dir(dir)
+    }
+
     /// Installs a callback told about warnings (otherwise they are
     /// logged with `tracing`).
     pub fn with_warning_observer(mut self, f: WarningObserver) -> RepoSpec {

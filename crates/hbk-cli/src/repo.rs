@@ -34,16 +34,9 @@ fn backend_options(g: &GlobalOpts) -> Result<Options> {
 /// `-o`, the metadata cache (`--cache-dir`, `--no-cache`) and warnings
 /// on stderr; no guard and no id check (see [`spec`]).
 fn unguarded_spec(g: &GlobalOpts, location: &str) -> Result<RepoSpec> {
-    let cache_dir = match g.no_cache {
-        true => None,
-        false => g
-            .cache_dir
-            .clone()
-            .or_else(hbk_backend::cache::default_cache_dir),
-    };
     Ok(RepoSpec::new(location)?
         .with_options(backend_options(g)?)
-        .with_cache_dir(cache_dir)
+        .with_cache_choice(g.no_cache, g.cache_dir.clone())
         .with_warning_observer(Arc::new(|w: &Warning| eprintln!("warning: {w}"))))
 }
 

@@ -12,13 +12,6 @@ use crate::secret::Secret;
 /// How to open a plan repository: its url, backend options, removable-
 /// disk guard (`require_mount`), expected id and metadata cache.
 pub fn repo_spec(cfg: &RepoConfig) -> Result<RepoSpec, hbk_backend::Error> {
-    let cache_dir = match cfg.no_cache {
-        true => None,
-        false => cfg
-            .cache_dir
-            .clone()
-            .or_else(hbk_backend::cache::default_cache_dir),
-    };
     Ok(RepoSpec::new(&cfg.url)?
         .with_options(hbk_backend::Options::parse(&cfg.options.0)?)
         .with_require_mount(
@@ -26,7 +19,7 @@ pub fn repo_spec(cfg: &RepoConfig) -> Result<RepoSpec, hbk_backend::Error> {
                 .then_some(RequireMount::RepositoryOrParent),
         )
         .with_expected_id(cfg.expect_repository_id.as_deref())
-        .with_cache_dir(cache_dir))
+        .with_cache_choice(cfg.no_cache, cfg.cache_dir.clone()))
 }
 
 /// A `require_mount` repository must sit on a mounted disk: the
