@@ -25,8 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Create the repository (a local directory here; any hbk backend works)
     // with restic's default key derivation, and load its (empty) index.
-    let backend = hbk_backend::open(&work.join("repo").to_string_lossy())?;
-    let repo = init(backend, password, &InitOptions::default())?.into_indexed()?;
+    let spec = hbk_backend::RepoSpec::new(&work.join("repo").to_string_lossy())?;
+    let repo = init(spec.guarded_backend()?, password, &InitOptions::default())?.into_indexed()?;
 
     // Back up under a shared lock (released when dropped), as restic does.
     let lock = RepoLock::acquire(&repo, LockKind::Shared)?;

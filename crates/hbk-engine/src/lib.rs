@@ -4,9 +4,12 @@
 //! programs (the orchestrator, a homelab's own tools) can back up and
 //! restore restic repositories without the CLI:
 //!
-//! 1. get a backend with [`hbk_backend::open`] (`/path`, `local:/path`, …);
-//! 2. create a repository with [`commands::init::init`], or open one with
-//!    [`hbk_repo::Repository::open`] and load its index with
+//! 1. describe the repository with [`hbk_backend::RepoSpec`] (`/path`,
+//!    `local:/path`, `s3:…`, `rest:…`, with options, the removable-disk
+//!    guard and the metadata cache);
+//! 2. create a repository with [`commands::init::init`] on
+//!    [`hbk_backend::RepoSpec::guarded_backend`], or open one with
+//!    [`hbk_backend::RepoSpec::open`], and load its index with
 //!    [`hbk_repo::Repository::into_indexed`];
 //! 3. call a command:
 //!    * [`commands::backup::backup`]: paths into a new snapshot;
@@ -39,8 +42,8 @@
 //! std::fs::create_dir(&source)?;
 //! std::fs::write(source.join("notes.txt"), "hello")?;
 //!
-//! let backend = hbk_backend::open(&dir.path().join("repo").to_string_lossy())?;
-//! let repo = init(backend, b"secret", &InitOptions::default())?.into_indexed()?;
+//! let spec = hbk_backend::RepoSpec::new(&dir.path().join("repo").to_string_lossy())?;
+//! let repo = init(spec.guarded_backend()?, b"secret", &InitOptions::default())?.into_indexed()?;
 //! let lock = RepoLock::acquire(&repo, LockKind::Shared)?;
 //! let summary = backup(
 //!     &repo,
