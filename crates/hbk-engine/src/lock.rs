@@ -54,6 +54,15 @@ impl WriteMode<'_> {
     pub fn is_dry_run(&self) -> bool {
         matches!(self, WriteMode::DryRun)
     }
+
+    /// For a real run, checks that the lock is on `repo` and at least of
+    /// `kind` ([`RepoLock::require`]); a dry run needs no lock.
+    pub fn require(&self, repo: &Repository, kind: LockKind) -> Result<()> {
+        match self {
+            WriteMode::DryRun => Ok(()),
+            WriteMode::Locked(lock) => lock.require(repo, kind),
+        }
+    }
 }
 
 /// A lock older than this is stale.

@@ -197,18 +197,6 @@ fn archiver<'a>(
     })
 }
 
-/// Whether this backup is a dry run; a real one needs a lock (shared or
-/// exclusive) on `repo`.
-fn check_write_mode(repo: &IndexedRepository, mode: WriteMode<'_>) -> Result<bool> {
-    match mode {
-        WriteMode::DryRun => Ok(true),
-        WriteMode::Locked(lock) => {
-            lock.require(repo.repository(), LockKind::Shared)?;
-            Ok(false)
-        }
-    }
-}
-
 fn thread_pool(opts: &BackupOptions) -> Result<rayon::ThreadPool> {
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
@@ -288,7 +276,8 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<BackupSummary> {
     let start = Instant::now();
-    let dry_run = check_write_mode(repo, mode)?;
+    mode.require(repo.repository(), LockKind::Shared)?;
+    let dry_run = mode.is_dry_run();
     let root = targets::build(targets)?;
     let mut paths = targets
         .iter()
@@ -326,7 +315,8 @@ pub fn backup_stdin<R: Read>(
             format!("invalid file name {filename:?} for standard input"),
         ));
     }
-    let dry_run = check_write_mode(repo, mode)?;
+    mode.require(repo.repository(), LockKind::Shared)?;
+    let dry_run = mode.is_dry_run();
     let plan = plan(repo, vec![format!("/{filename}")], opts)?;
     let archiver = archiver(repo, opts, dry_run, progress)?;
     // The reader (stdin) stays on this thread; chunks are still processed

@@ -88,9 +88,7 @@ pub fn forget(
     mode: WriteMode<'_>,
     opts: &ForgetOptions,
 ) -> Result<ForgetReport> {
-    if let WriteMode::Locked(lock) = mode {
-        lock.require(repo, LockKind::Exclusive)?;
-    }
+    mode.require(repo, LockKind::Exclusive)?;
     let mut report = if opts.ids.is_empty() {
         let snapshots = list_snapshots(repo, &opts.filter)?;
         decide(snapshots, &opts.policy, opts.group_by, GoTime::now().0)

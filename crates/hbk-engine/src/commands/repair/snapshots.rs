@@ -169,9 +169,7 @@ pub fn repair_snapshots(
     opts: RepairSnapshotsOptions,
     report: &mut dyn FnMut(RepairMessage),
 ) -> Result<Vec<(Id, Repaired)>> {
-    if let WriteMode::Locked(lock) = mode {
-        lock.require(repo, LockKind::Exclusive)?;
-    }
+    mode.require(repo, LockKind::Exclusive)?;
     let dry_run = mode.is_dry_run();
     let mut rw = Rewriter {
         repo,
