@@ -49,7 +49,6 @@ mod sigpipe;
 pub mod spec;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
-mod upload;
 
 pub use cache::CachedBackend;
 pub use error::Error;

@@ -2,8 +2,8 @@
 //! backoff and jitter, for every backend.
 //!
 //! Only errors the backend classified as transient
-//! ([`BackendError::is_transient`]: timeouts, resets, 5xx, a failed
-//! upload check) are retried; "not found", authentication and other 4xx
+//! ([`BackendError::is_transient`]: timeouts, resets, 5xx) are
+//! retried; "not found", authentication and other 4xx
 //! answers fail at once. When the attempts run out, the error names the
 //! operation, the object and the backend location.
 //!

@@ -11,11 +11,11 @@
 //! thread instead, because blocking a runtime's worker would deadlock.
 //!
 //! Uploads are signed with the SHA-256 of their payload (SigV4 signed
-//! payloads), which AWS S3 checks before it stores an object; every pack
-//! is then checked with a HEAD request for its stored size before
-//! `write` returns. A mismatch is a transient error, so the retry layer
-//! uploads it again. Packs above [`MULTIPART_THRESHOLD`] go up in
-//! multipart uploads.
+//! payloads), which the server checks before it stores an object, so a
+//! body damaged or cut on the way is refused rather than stored; no
+//! request is spent asking for the stored size afterwards (restic does
+//! not either). Packs above [`MULTIPART_THRESHOLD`] go up in multipart
+//! uploads.
 
 use std::future::Future;
 use std::time::Duration;
@@ -33,7 +33,6 @@ use crate::layout;
 use crate::limit::Limiter;
 use crate::location::S3Location;
 use crate::options::Options;
-use crate::upload::verify_stored_size;
 use crate::Error;
 
 /// Packs at least this large are uploaded in parts.
@@ -511,8 +510,7 @@ impl Backend for S3Backend {
             self.block_on(self.store.put_opts(&key, payload, opts))
                 .map(|_| ())
         };
-        res.map_err(|e| self.err(&key, e))?;
-        verify_stored_size(t, data.len(), || self.head_size(&key), || self.what(&key))
+        res.map_err(|e| self.err(&key, e))
     }
 
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {

@@ -97,6 +97,8 @@ pub fn backup_source(repo: &RepoTarget, job: &BackupJob) -> Result<BackupSummary
         excludes: job.excludes.clone(),
         ignore_ctime: job.ignore_ctime,
         one_file_system: job.one_file_system,
+        // Nothing shows progress: no walk for totals.
+        no_scan: true,
         ..BackupOptions::default()
     };
     Ok(backup(

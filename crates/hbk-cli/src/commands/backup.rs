@@ -91,6 +91,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         Some(p) => Some(find_snapshot(&repo, p, &SnapshotFilter::default())?.0),
         None => None,
     };
+    let progress_mode = progress::mode(g.json, g.quiet);
     let opts = BackupOptions {
         tags: a
             .tag
@@ -118,8 +119,9 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         ignore_inode: a.ignore_inode,
         pack_size,
         threads: a.threads.unwrap_or(0),
+        no_scan: a.no_scan || progress_mode == progress::Mode::Quiet,
     };
-    let (progress, reporter) = progress::start(progress::mode(g.json, g.quiet));
+    let (progress, reporter) = progress::start(progress_mode);
     let summary = if a.stdin {
         backup_stdin(
             &repo,

@@ -32,7 +32,8 @@ pub use options::{BackupOptions, CompressionMode};
 
 /// Counts the files and bytes below `targets` (skipping what `excludes`
 /// matches), reporting through `progress`, so progress can show a
-/// percentage. Stops early when `stop` is set.
+/// percentage. Stops early when `stop` is set. Entries are stat'ed
+/// relative to their open directory, so no full path is walked per entry.
 fn scan(
     targets: &[PathBuf],
     excludes: &[Pattern],
@@ -40,32 +41,48 @@ fn scan(
     progress: &dyn Progress,
 ) {
     use std::os::unix::ffi::OsStrExt;
+    let excluded = |p: &std::path::Path| {
+        excludes
+            .iter()
+            .any(|e| e.matches(p.as_os_str().as_bytes()).0)
+    };
     let (mut files, mut bytes) = (0u64, 0u64);
-    let mut stack: Vec<PathBuf> = targets
-        .iter()
-        .filter_map(|t| targets::absolute(t).ok())
-        .collect();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for target in targets.iter().filter_map(|t| targets::absolute(t).ok()) {
+        match std::fs::symlink_metadata(&target) {
+            Ok(m) if m.is_dir() && !excluded(&target) => dirs.push(target),
+            Ok(m) if m.is_file() && !excluded(&target) => {
+                files += 1;
+                bytes += m.len();
+            }
+            _ => {}
+        }
+    }
     let mut last = Instant::now();
-    while let Some(p) = stack.pop() {
+    while let Some(dir) = dirs.pop() {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        if excludes
-            .iter()
-            .any(|e| e.matches(p.as_os_str().as_bytes()).0)
-        {
-            continue;
-        }
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
-        if meta.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if !(meta.is_dir() || meta.is_file()) {
+                continue;
             }
-        } else if meta.is_file() {
-            files += 1;
-            bytes += meta.len();
+            let path = entry.path();
+            if excluded(&path) {
+                continue;
+            }
+            if meta.is_dir() {
+                dirs.push(path);
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
         }
         if last.elapsed().as_millis() >= 200 {
             progress.totals(files, bytes, false);
@@ -290,7 +307,9 @@ pub fn backup(
     let stop = std::sync::atomic::AtomicBool::new(false);
     let pool = thread_pool(opts)?;
     let tree = std::thread::scope(|s| {
-        s.spawn(|| scan(targets, &archiver.excludes, &stop, progress));
+        if !opts.no_scan {
+            s.spawn(|| scan(targets, &archiver.excludes, &stop, progress));
+        }
         let tree = pool.install(|| archiver.archive_root(&root, plan.parent_tree.as_ref()));
         stop.store(true, Ordering::Relaxed);
         tree

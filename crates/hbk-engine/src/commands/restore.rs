@@ -1,14 +1,17 @@
 //! `restore`: write a snapshot's tree into a directory.
 //!
-//! Restore is pack-centric. First the tree is walked and every selected
-//! node is created empty (directories, files sized to their final length,
-//! symlinks, fifos, devices). Then the plan maps each needed pack to the
-//! blobs wanted from it and, for each blob, every file offset that needs
-//! it. Worker threads take one pack at a time, read the wanted byte ranges
-//! once, decrypt and verify each blob and write it to all its places.
-//! Finally metadata is applied: owners, xattrs, modes and times, for files
-//! first and for directories deepest first, so that read-only directories
-//! and directory mtimes come out right.
+//! Restore is pack-centric. The plan maps each needed pack to the blobs
+//! wanted from it and, for each blob, every file offset that needs it.
+//! First the tree is walked and every selected node is created
+//! (directories, symlinks, fifos, devices, files sized to their final
+//! length) except the files whose content lies in a single pack. Worker
+//! threads take one pack at a time, read the wanted byte ranges once,
+//! decrypt and verify each blob and write it to all its places; a file
+//! owned by the pack is created at its first blob and gets its metadata
+//! at its last, through one descriptor, so a small file costs one path
+//! lookup. Finally the remaining metadata is applied: owners, xattrs,
+//! modes and times, for files first and for directories deepest first, so
+//! that read-only directories and directory mtimes come out right.
 //!
 //! Memory stays bounded by the number of workers times the largest range
 //! read at once, whatever the snapshot's size; the per-file bookkeeping is
@@ -18,6 +21,7 @@
 //! [`RestoreStats::errors`] and everything else is restored.
 
 mod apply;
+mod node;
 mod plan;
 
 use std::path::{Path, PathBuf};
@@ -99,7 +103,7 @@ pub fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreStats> {
     let selection = Selection::new(&opts.include, &opts.exclude)?;
-    let mut plan = RestorePlan::build(repo, tree, &selection)?;
+    let mut plan = RestorePlan::build(repo, tree, &selection, opts.verify)?;
     let mut stats = plan.stats();
     progress.totals(stats.files, stats.bytes, true);
     if opts.dry_run {
@@ -110,7 +114,7 @@ pub fn restore(
         .unwrap_or_else(|| nix::unistd::geteuid().is_root());
     std::fs::create_dir_all(target).map_err(|e| crate::Error::io(target, e))?;
     let mut errors = plan.create_nodes(target);
-    errors.extend(plan.write_contents(repo, target, opts, progress));
+    errors.extend(plan.write_contents(repo, target, opts, owners, progress));
     errors.extend(plan.link_hardlinks(target));
     errors.extend(plan.apply_metadata(target, owners));
     if opts.verify {

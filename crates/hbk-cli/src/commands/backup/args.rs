@@ -68,4 +68,8 @@ pub struct BackupArgs {
     /// Worker threads (default: twice the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Do not count the files and bytes first (progress shows no
+    /// percentage); implied when no progress is shown.
+    #[arg(long = "no-scan")]
+    pub no_scan: bool,
 }

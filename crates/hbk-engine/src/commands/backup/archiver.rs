@@ -79,6 +79,24 @@ pub struct Archiver<'a> {
     pub progress: &'a dyn Progress,
 }
 
+/// A directory's tree in the parent snapshot, with its id.
+struct ParentTree {
+    id: Id,
+    tree: Tree,
+}
+
+/// Whether `fresh` (sorted by name) encodes to exactly the bytes of the
+/// parent tree holding `old`: equal nodes, and times with equal offsets
+/// too (`GoTime`'s equality compares instants only).
+fn same_nodes(old: &[Node], fresh: &[Node]) -> bool {
+    let same_offsets = |a: &Node, b: &Node| {
+        a.mtime.0.offset() == b.mtime.0.offset()
+            && a.atime.0.offset() == b.atime.0.offset()
+            && a.ctime.0.offset() == b.ctime.0.offset()
+    };
+    old == fresh && old.iter().zip(fresh).all(|(a, b)| same_offsets(a, b))
+}
+
 fn find_in<'t>(tree: Option<&'t Tree>, name: &[u8]) -> Option<&'t Node> {
     let nodes = &tree?.nodes;
     nodes
@@ -100,9 +118,10 @@ impl<'a> Archiver<'a> {
             .push(w);
     }
 
-    fn parent_tree(&self, parent: Option<&Node>) -> Option<Tree> {
+    fn parent_tree(&self, parent: Option<&Node>) -> Option<ParentTree> {
         let id = parent?.subtree?;
-        self.repo.tree(&id).ok()
+        let tree = self.repo.tree(&id).ok()?;
+        Some(ParentTree { id, tree })
     }
 
     fn excluded(&self, path: &Path, meta: &Metadata) -> bool {
@@ -144,14 +163,19 @@ impl<'a> Archiver<'a> {
 
     /// Archives the virtual top of the tree; returns the root tree id.
     pub fn archive_root(&self, root: &VirtualRoot, parent_tree: Option<&Id>) -> Result<Id> {
-        let parent = parent_tree.and_then(|id| self.repo.tree(id).ok());
+        let parent = parent_tree.and_then(|&id| {
+            let tree = self.repo.tree(&id).ok()?;
+            Some(ParentTree { id, tree })
+        });
         match root {
             VirtualRoot::Target(path) => {
                 let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?;
                 let dev = meta.dev();
                 self.archive_dir_contents(path, parent.as_ref(), dev)
             }
-            VirtualRoot::Entries(entries) => self.archive_virtual(entries, parent.as_ref()),
+            VirtualRoot::Entries(entries) => {
+                self.archive_virtual(entries, parent.as_ref().map(|p| &p.tree))
+            }
         }
     }
 
@@ -183,7 +207,8 @@ impl<'a> Archiver<'a> {
                                 return Ok(None);
                             }
                         };
-                        let (mut node, _) = node_from_metadata(path, name, &meta, &self.names);
+                        let (mut node, _) =
+                            node_from_metadata(path, name, &meta, &self.names, None);
                         let sub = prev
                             .and_then(|p| p.subtree)
                             .and_then(|id| self.repo.tree(&id).ok());
@@ -207,8 +232,9 @@ impl<'a> Archiver<'a> {
         Ok(id)
     }
 
-    /// Archives one filesystem entry; `None` when it is excluded, vanished
-    /// or unreadable (the latter two with a warning).
+    /// Archives one filesystem entry named by its full path; `None` when
+    /// it is excluded, vanished or unreadable (the latter two with a
+    /// warning).
     fn archive_path(
         &self,
         path: &Path,
@@ -216,7 +242,19 @@ impl<'a> Archiver<'a> {
         prev: Option<&Node>,
         dev: u64,
     ) -> Result<Option<Node>> {
-        let meta = match std::fs::symlink_metadata(path) {
+        self.archive_entry(path, name, std::fs::symlink_metadata(path), prev, dev)
+    }
+
+    /// Archives one filesystem entry whose `lstat` result is `meta`.
+    fn archive_entry(
+        &self,
+        path: &Path,
+        name: &[u8],
+        meta: std::io::Result<Metadata>,
+        prev: Option<&Node>,
+        dev: u64,
+    ) -> Result<Option<Node>> {
+        let meta = match meta {
             Ok(m) => m,
             Err(e) => {
                 self.warn(path, e.to_string());
@@ -226,7 +264,10 @@ impl<'a> Archiver<'a> {
         if self.excluded(path, &meta) {
             return Ok(None);
         }
-        let (mut node, warnings) = node_from_metadata(path, name, &meta, &self.names);
+        // With a trusted ctime, an unchanged ctime means unchanged xattrs
+        // and link target: those are taken from the parent, not re-read.
+        let same = prev.filter(|_| !self.opts.ignore_ctime);
+        let (mut node, warnings) = node_from_metadata(path, name, &meta, &self.names, same);
         for w in warnings {
             self.warn(path, w);
         }
@@ -257,12 +298,21 @@ impl<'a> Archiver<'a> {
         Ok(Some(node))
     }
 
-    /// Archives a directory's entries and saves its tree.
-    fn archive_dir_contents(&self, path: &Path, parent: Option<&Tree>, dev: u64) -> Result<Id> {
-        let mut names: Vec<Vec<u8>> = match std::fs::read_dir(path) {
+    /// Archives a directory's entries and saves its tree. Entries are
+    /// stat'ed relative to the open directory while it is listed, so no
+    /// full path is walked per entry. When every node comes out equal to
+    /// the parent's, the parent's tree is reused without encoding it.
+    fn archive_dir_contents(
+        &self,
+        path: &Path,
+        parent: Option<&ParentTree>,
+        dev: u64,
+    ) -> Result<Id> {
+        let mut entries: Vec<(Vec<u8>, std::io::Result<Metadata>)> = match std::fs::read_dir(path)
+        {
             Ok(rd) => rd
                 .filter_map(|e| match e {
-                    Ok(e) => Some(e.file_name().as_bytes().to_vec()),
+                    Ok(e) => Some((e.file_name().as_bytes().to_vec(), e.metadata())),
                     Err(err) => {
                         self.warn(path, err.to_string());
                         None
@@ -274,15 +324,22 @@ impl<'a> Archiver<'a> {
                 Vec::new()
             }
         };
-        names.sort_unstable();
-        let nodes = names
-            .par_iter()
-            .map(|name| {
-                let child = path.join(OsStr::from_bytes(name));
-                self.archive_path(&child, name, find_in(parent, name), dev)
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let parent_tree = parent.map(|p| &p.tree);
+        let nodes = entries
+            .into_par_iter()
+            .map(|(name, meta)| {
+                let child = path.join(OsStr::from_bytes(&name));
+                self.archive_entry(&child, &name, meta, find_in(parent_tree, &name), dev)
             })
             .collect::<Result<Vec<_>>>()?;
-        self.save_tree(nodes.into_iter().flatten().collect())
+        let nodes: Vec<Node> = nodes.into_iter().flatten().collect();
+        if let Some(p) = parent {
+            if same_nodes(&p.tree.nodes, &nodes) && self.saver.has(BlobType::Tree, &p.id) {
+                return Ok(p.id);
+            }
+        }
+        self.save_tree(nodes)
     }
 
     fn unchanged(&self, prev: &Node, node: &Node) -> bool {

@@ -84,11 +84,17 @@ fn node_type(meta: &Metadata) -> NodeType {
 /// The node for `path` (named `name`) from its `lstat` metadata. File
 /// content and directory subtrees are filled in later; problems reading
 /// the link target or xattrs are returned as warnings.
+///
+/// `previous` is the same entry in the parent snapshot, when its ctime can
+/// be trusted: if type, inode, device and ctime are all unchanged, the
+/// link target and extended attributes cannot have changed either (each
+/// change sets the ctime), so they are copied instead of read again.
 pub fn node_from_metadata(
     path: &Path,
     name: &[u8],
     meta: &Metadata,
     names: &NameCache,
+    previous: Option<&Node>,
 ) -> (Node, Vec<String>) {
     let mut warnings = Vec::new();
     let t = node_type(meta);
@@ -106,12 +112,25 @@ pub fn node_from_metadata(
         device_id: meta.dev(),
         ..Node::new(name.to_vec(), t.clone())
     };
+    let unchanged = previous.filter(|p| {
+        p.node_type == node.node_type
+            && p.inode == node.inode
+            && p.device_id == node.device_id
+            && p.ctime == node.ctime
+            && p.ctime.0.offset() == node.ctime.0.offset()
+    });
+    if let Some(p) = unchanged {
+        node.linktarget = p.linktarget.clone();
+        node.linktarget_raw = p.linktarget_raw.clone();
+        node.extended_attributes = p.extended_attributes.clone();
+    }
     match t {
         NodeType::File => {
             node.size = meta.size();
             node.links = meta.nlink();
             node.content = Some(Vec::new());
         }
+        NodeType::Symlink if unchanged.is_some() => node.links = meta.nlink(),
         NodeType::Symlink => {
             node.links = meta.nlink();
             match std::fs::read_link(path) {
@@ -131,7 +150,7 @@ pub fn node_from_metadata(
         }
         _ => {}
     }
-    if t != NodeType::Symlink {
+    if t != NodeType::Symlink && unchanged.is_none() {
         match read_xattrs(path) {
             Ok(x) => node.extended_attributes = x,
             Err(e) => warnings.push(format!("reading extended attributes: {e}")),

@@ -61,6 +61,9 @@ pub struct BackupOptions {
     pub pack_size: u64,
     /// Worker threads (0: a default for this machine).
     pub threads: usize,
+    /// Skip the second walk that counts files and bytes for progress
+    /// totals (restic's `--no-scan`); nothing shows the totals then.
+    pub no_scan: bool,
 }
 
 impl Default for BackupOptions {
@@ -82,6 +85,7 @@ impl Default for BackupOptions {
             ignore_inode: false,
             pack_size: 16 << 20,
             threads: 0,
+            no_scan: false,
         }
     }
 }

@@ -7,9 +7,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use filetime::FileTime;
-use hbk_repo::{mode, Node, NodeType};
+use hbk_repo::{mode, NodeType};
 use nix::sys::stat::{Mode, SFlag};
+
+use super::node::RestoreNode;
 
 /// Removes whatever non-directory is at `path`, so that a symlink left
 /// there can never redirect a write outside the target.
@@ -28,12 +29,49 @@ fn nix_err(e: nix::Error) -> io::Error {
 
 /// Creates the node at `path` (its parent is created if missing): a
 /// directory, a file of its final size (all holes), a symlink, a fifo or a
-/// device.
-pub fn create(path: &Path, node: &Node) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+/// device. Parents normally exist already (the plan lists a directory
+/// before its entries), so they are only looked at when creation fails.
+pub fn create(path: &Path, node: &RestoreNode) -> io::Result<()> {
+    match create_in_existing_parent(path, node) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            create_in_existing_parent(path, node)
+        }
+        other => other,
     }
-    match &node.node_type {
+}
+
+/// Creates a new, empty regular file at `path` for writing, replacing
+/// whatever non-directory is there (so a symlink left at `path` can never
+/// redirect the write). In a fresh target this is one `open`.
+pub fn create_file(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            clear(path)?;
+            open()
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            open()
+        }
+        other => other,
+    }
+}
+
+fn create_in_existing_parent(path: &Path, node: &RestoreNode) -> io::Result<()> {
+    match &node.kind {
         NodeType::Dir => {
             if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
                 fs::remove_file(path)?;
@@ -62,12 +100,12 @@ pub fn create(path: &Path, node: &Node) -> io::Result<()> {
         }
         NodeType::Dev | NodeType::CharDev => {
             clear(path)?;
-            let kind = if node.node_type == NodeType::Dev {
+            let kind = if node.kind == NodeType::Dev {
                 SFlag::S_IFBLK
             } else {
                 SFlag::S_IFCHR
             };
-            nix::sys::stat::mknod(path, kind, Mode::from_bits_truncate(0o600), node.device)
+            nix::sys::stat::mknod(path, kind, Mode::from_bits_truncate(0o600), node.device())
                 .map_err(nix_err)
         }
         other => Err(io::Error::other(format!(
@@ -77,19 +115,41 @@ pub fn create(path: &Path, node: &Node) -> io::Result<()> {
     }
 }
 
-fn file_time(t: &hbk_repo::GoTime) -> FileTime {
-    FileTime::from_unix_time(t.unix_seconds(), t.nanos())
+/// Applies owner, extended attributes, permissions and times to an open
+/// regular file through its descriptor (no path lookups), in the order
+/// [`metadata`] uses.
+pub fn file_metadata(file: &fs::File, node: &RestoreNode, owners: bool) -> io::Result<()> {
+    use xattr::FileExt;
+    if owners {
+        std::os::unix::fs::fchown(file, Some(node.uid), Some(node.gid))?;
+    }
+    for xa in node.xattrs() {
+        match file.set_xattr(&xa.name, &xa.value) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("setting xattr {}: {e}", xa.name),
+                ))
+            }
+        }
+    }
+    file.set_permissions(fs::Permissions::from_mode(mode::unix_permissions(
+        node.mode,
+    )))?;
+    filetime::set_file_handle_times(file, Some(node.atime), Some(node.mtime))
 }
 
 /// Applies owner, extended attributes, permissions and times, in that order
 /// (chown clears set-id bits, and xattrs need write access).
-pub fn metadata(path: &Path, node: &Node, owners: bool) -> io::Result<()> {
-    let is_link = node.node_type == NodeType::Symlink;
+pub fn metadata(path: &Path, node: &RestoreNode, owners: bool) -> io::Result<()> {
+    let is_link = node.kind == NodeType::Symlink;
     if owners {
         std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))?;
     }
     if !is_link {
-        for xa in &node.extended_attributes {
+        for xa in node.xattrs() {
             match xattr::set(path, &xa.name, &xa.value) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {}
@@ -104,5 +164,5 @@ pub fn metadata(path: &Path, node: &Node, owners: bool) -> io::Result<()> {
         let perms = fs::Permissions::from_mode(mode::unix_permissions(node.mode));
         fs::set_permissions(path, perms)?;
     }
-    filetime::set_symlink_file_times(path, file_time(&node.atime), file_time(&node.mtime))
+    filetime::set_symlink_file_times(path, node.atime, node.mtime)
 }

@@ -8,12 +8,14 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use hbk_repo::blob::decode_blob;
-use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, Node, NodeType};
+use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, NodeType};
 use rayon::prelude::*;
 
+use super::node::RestoreNode;
 use super::{apply, ItemError, RestoreOptions, RestoreStats};
 use crate::filter::Selection;
 use crate::pack_range::{cut, entry_end};
@@ -31,13 +33,20 @@ const MAX_OPEN_FILES: usize = 64;
 
 /// One node to restore, at a path relative to the target.
 struct Item {
-    rel: PathBuf,
-    node: Node,
+    rel: Box<Path>,
+    node: RestoreNode,
     /// For a hardlink seen before: the item it links to.
     link_to: Option<usize>,
     /// Whether the node was selected (unselected parent directories are
     /// created but get no metadata).
     selected: bool,
+    /// For a file whose whole content lies in one pack: the worker of
+    /// that pack creates it, writes it and applies its metadata, all
+    /// through one descriptor. Other files are created beforehand and
+    /// get their metadata at the end.
+    owned: bool,
+    /// Set once the file's metadata was applied while it was written.
+    metadata_done: AtomicBool,
 }
 
 /// Where one blob is wanted.
@@ -62,6 +71,21 @@ pub struct RestorePlan {
     bytes: u64,
 }
 
+/// State of the walk that builds a plan.
+struct Walk<'a> {
+    repo: &'a IndexedRepository,
+    selection: &'a Selection,
+    /// Keep content ids in the plan (to verify the restored files).
+    keep_content: bool,
+    /// First item of each hardlinked inode seen.
+    hardlinks: HashMap<(u64, u64), usize>,
+    /// Blobs planned so far: index of the pack in `packs`, of the job in
+    /// its list.
+    jobs: HashMap<Id, (usize, usize)>,
+    /// Index in `packs` of each pack planned so far.
+    packs: HashMap<Id, usize>,
+}
+
 /// Whether a stored name is safe to create inside the target.
 fn safe_name(name: &[u8]) -> bool {
     !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/') && !name.contains(&0)
@@ -71,12 +95,18 @@ fn rel_path(path: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(path)))
 }
 
+fn rel_box(path: &[u8]) -> Box<Path> {
+    rel_path(path).into_boxed_path()
+}
+
 impl RestorePlan {
-    /// Walks `tree` and plans the restore of what `selection` selects.
+    /// Walks `tree` and plans the restore of what `selection` selects;
+    /// `keep_content` keeps what [`RestorePlan::verify`] needs.
     pub fn build(
         repo: &IndexedRepository,
         tree: &Id,
         selection: &Selection,
+        keep_content: bool,
     ) -> Result<RestorePlan> {
         let mut plan = RestorePlan {
             items: Vec::new(),
@@ -84,22 +114,24 @@ impl RestorePlan {
             errors: Vec::new(),
             bytes: 0,
         };
-        let mut hardlinks: HashMap<(u64, u64), usize> = HashMap::new();
-        plan.collect(repo, tree, b"/", selection, &mut hardlinks)?;
-        plan.plan_contents(repo);
+        let mut walk = Walk {
+            repo,
+            selection,
+            keep_content,
+            hardlinks: HashMap::new(),
+            jobs: HashMap::new(),
+            packs: HashMap::new(),
+        };
+        plan.collect(&mut walk, tree, b"/")?;
+        for (_, list) in &mut plan.packs {
+            list.sort_by_key(|j| j.loc.offset);
+        }
         Ok(plan)
     }
 
-    fn collect(
-        &mut self,
-        repo: &IndexedRepository,
-        tree: &Id,
-        prefix: &[u8],
-        selection: &Selection,
-        hardlinks: &mut HashMap<(u64, u64), usize>,
-    ) -> Result<()> {
-        let t = repo.tree(tree)?;
-        for mut node in t.nodes {
+    fn collect(&mut self, walk: &mut Walk<'_>, tree: &Id, prefix: &[u8]) -> Result<()> {
+        let t = walk.repo.tree(tree)?;
+        for node in t.nodes {
             let path = join(prefix, &node.name);
             if !safe_name(&node.name) {
                 self.errors.push(ItemError {
@@ -108,98 +140,103 @@ impl RestorePlan {
                 });
                 continue;
             }
-            let (selected, descend) = selection.decide(&path);
+            let (selected, descend) = walk.selection.decide(&path);
             if node.node_type == NodeType::Dir {
                 if !selected && !descend {
                     continue;
                 }
                 let subtree = node.subtree;
-                node.extra.clear();
                 self.items.push(Item {
-                    rel: rel_path(&path),
-                    node,
+                    rel: rel_box(&path),
+                    node: RestoreNode::new(node, false),
                     link_to: None,
                     selected,
+                    owned: false,
+                    metadata_done: AtomicBool::new(false),
                 });
                 if let Some(sub) = subtree {
-                    self.collect(repo, &sub, &path, selection, hardlinks)?;
+                    self.collect(walk, &sub, &path)?;
                 }
                 continue;
             }
             if !selected || node.node_type == NodeType::Socket {
                 continue;
             }
+            let index = self.items.len();
             let mut link_to = None;
             if node.node_type == NodeType::File && node.links > 1 && node.inode != 0 {
                 let key = (node.device_id, node.inode);
-                match hardlinks.get(&key) {
+                match walk.hardlinks.get(&key) {
                     Some(first) => link_to = Some(*first),
                     None => {
-                        hardlinks.insert(key, self.items.len());
+                        walk.hardlinks.insert(key, index);
                     }
                 }
             }
-            node.extra.clear();
+            let rel = rel_box(&path);
+            let mut owned = false;
+            if node.node_type == NodeType::File && link_to.is_none() {
+                let content = node.content.as_deref().unwrap_or_default();
+                owned = self.plan_file(walk, index, &rel, content);
+            }
             self.items.push(Item {
-                rel: rel_path(&path),
-                node,
+                rel,
+                node: RestoreNode::new(node, walk.keep_content),
                 link_to,
                 selected,
+                owned,
+                metadata_done: AtomicBool::new(false),
             });
         }
         Ok(())
     }
 
-    fn plan_contents(&mut self, repo: &IndexedRepository) {
-        let mut jobs: HashMap<Id, (Id, usize)> = HashMap::new();
-        let mut packs: HashMap<Id, usize> = HashMap::new();
-        for (i, item) in self.items.iter().enumerate() {
-            if item.node.node_type != NodeType::File || item.link_to.is_some() {
-                continue;
+    /// Plans where each content blob of the file `item` goes. Returns
+    /// whether the file is owned by one pack: it has content, all of it in
+    /// that pack, and every blob was found.
+    fn plan_file(&mut self, walk: &mut Walk<'_>, item: usize, rel: &Path, content: &[Id]) -> bool {
+        let mut offset = 0u64;
+        let mut only_pack: Option<Id> = None;
+        let mut owned = !content.is_empty();
+        for id in content {
+            let Some(loc) = walk.repo.index().get(BlobType::Data, id) else {
+                self.errors.push(ItemError {
+                    path: rel.to_path_buf(),
+                    message: format!("data blob {id} not found in index"),
+                });
+                owned = false;
+                break;
+            };
+            if let Err(e) = entry_end(id, &loc) {
+                self.errors.push(ItemError {
+                    path: rel.to_path_buf(),
+                    message: e.to_string(),
+                });
+                owned = false;
+                break;
             }
-            let mut offset = 0u64;
-            for id in item.node.content.iter().flatten() {
-                let Some(loc) = repo.index().get(BlobType::Data, id) else {
-                    self.errors.push(ItemError {
-                        path: item.rel.clone(),
-                        message: format!("data blob {id} not found in index"),
+            owned &= *only_pack.get_or_insert(loc.pack) == loc.pack;
+            let target = Target { item, offset };
+            offset = offset.saturating_add(loc.data_length());
+            match walk.jobs.get(id) {
+                Some(&(p, j)) => self.packs[p].1[j].targets.push(target),
+                None => {
+                    let p = *walk.packs.entry(loc.pack).or_insert_with(|| {
+                        self.packs.push((loc.pack, Vec::new()));
+                        self.packs.len() - 1
                     });
-                    break;
-                };
-                if let Err(e) = entry_end(id, &loc) {
-                    self.errors.push(ItemError {
-                        path: item.rel.clone(),
-                        message: e.to_string(),
+                    let list = &mut self.packs[p].1;
+                    walk.jobs.insert(*id, (p, list.len()));
+                    list.push(BlobJob {
+                        id: *id,
+                        loc,
+                        targets: vec![target],
                     });
-                    break;
-                }
-                let target = Target { item: i, offset };
-                offset = offset.saturating_add(loc.data_length());
-                match jobs.get(id) {
-                    Some(&(pack, j)) => {
-                        let p = packs[&pack];
-                        self.packs[p].1[j].targets.push(target);
-                    }
-                    None => {
-                        let p = *packs.entry(loc.pack).or_insert_with(|| {
-                            self.packs.push((loc.pack, Vec::new()));
-                            self.packs.len() - 1
-                        });
-                        let list = &mut self.packs[p].1;
-                        jobs.insert(*id, (loc.pack, list.len()));
-                        list.push(BlobJob {
-                            id: *id,
-                            loc,
-                            targets: vec![target],
-                        });
-                    }
                 }
             }
-            self.bytes = self.bytes.saturating_add(offset);
         }
-        for (_, list) in &mut self.packs {
-            list.sort_by_key(|j| j.loc.offset);
-        }
+        self.bytes = self.bytes.saturating_add(offset);
+        owned
     }
 
     /// Counts of what the plan restores.
@@ -209,7 +246,7 @@ impl RestorePlan {
             ..Default::default()
         };
         for item in self.items.iter().filter(|i| i.selected) {
-            match item.node.node_type {
+            match item.node.kind {
                 NodeType::Dir => s.dirs += 1,
                 NodeType::File => s.files += 1,
                 _ => s.others += 1,
@@ -220,7 +257,7 @@ impl RestorePlan {
 
     fn error(&self, item: usize, message: impl Into<String>) -> ItemError {
         ItemError {
-            path: self.items[item].rel.clone(),
+            path: self.items[item].rel.to_path_buf(),
             message: message.into(),
         }
     }
@@ -229,7 +266,7 @@ impl RestorePlan {
     pub fn create_nodes(&mut self, target: &Path) -> Vec<ItemError> {
         let mut errors = std::mem::take(&mut self.errors);
         for (i, item) in self.items.iter().enumerate() {
-            if item.link_to.is_some() {
+            if item.link_to.is_some() || item.owned {
                 continue;
             }
             let path = target.join(&item.rel);
@@ -240,21 +277,31 @@ impl RestorePlan {
         errors
     }
 
-    /// Reads every needed pack once and writes its blobs to their files.
+    /// Reads every needed pack once and writes its blobs to their files;
+    /// files owned by a pack are also finished (metadata applied) by it.
     pub fn write_contents(
         &self,
         repo: &IndexedRepository,
         target: &Path,
         opts: &RestoreOptions,
+        owners: bool,
         progress: &dyn Progress,
     ) -> Vec<ItemError> {
         let errors = Mutex::new(Vec::new());
         let run = || {
             self.packs.par_iter().for_each(|(pack, jobs)| {
-                let mut files: HashMap<usize, File> = HashMap::new();
+                let mut files = OpenFiles {
+                    plan: self,
+                    target,
+                    owners,
+                    sparse: opts.sparse,
+                    open: HashMap::new(),
+                    unfinished: HashMap::new(),
+                };
                 for run in read_runs(jobs) {
-                    self.restore_run(repo, target, opts, progress, pack, run, &mut files, &errors);
+                    self.restore_run(repo, opts, progress, pack, run, &mut files, &errors);
                 }
+                files.close_all();
             })
         };
         crate::pool::install(opts.workers, run);
@@ -265,12 +312,11 @@ impl RestorePlan {
     fn restore_run(
         &self,
         repo: &IndexedRepository,
-        target: &Path,
         opts: &RestoreOptions,
         progress: &dyn Progress,
         pack: &Id,
         run: &[BlobJob],
-        files: &mut HashMap<usize, File>,
+        files: &mut OpenFiles<'_>,
         errors: &Mutex<Vec<ItemError>>,
     ) {
         let fail = |job: &BlobJob, msg: String| {
@@ -321,24 +367,17 @@ impl RestorePlan {
                 }
             };
             let skip = opts.sparse && data.iter().all(|b| *b == 0);
+            let len = data.len() as u64;
             for t in &job.targets {
-                if !skip {
-                    if let Err(e) = write_at(
-                        files,
-                        target,
-                        &self.items[t.item].rel,
-                        t.item,
-                        &data,
-                        t.offset,
-                    ) {
-                        errors
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(self.error(t.item, e.to_string()));
-                        continue;
-                    }
+                let data = if skip { None } else { Some(&data[..]) };
+                if let Err(e) = files.write(t.item, data, t.offset) {
+                    errors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(self.error(t.item, e.to_string()));
+                    continue;
                 }
-                progress.bytes_done(data.len() as u64);
+                progress.bytes_done(len);
             }
         }
     }
@@ -364,10 +403,11 @@ impl RestorePlan {
         let mut errors = Vec::new();
         let mut dirs = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
-            if !item.selected || item.link_to.is_some() {
+            if !item.selected || item.link_to.is_some() || item.metadata_done.load(Ordering::Relaxed)
+            {
                 continue;
             }
-            if item.node.node_type == NodeType::Dir {
+            if item.node.kind == NodeType::Dir {
                 dirs.push(i);
                 continue;
             }
@@ -396,7 +436,7 @@ impl RestorePlan {
             let item = &self.items[i];
             let mut f = File::open(target.join(&item.rel)).map_err(|e| e.to_string())?;
             let mut buf = Vec::new();
-            for id in item.node.content.iter().flatten() {
+            for id in item.node.content.iter() {
                 let loc = repo
                     .index()
                     .get(BlobType::Data, id)
@@ -415,7 +455,7 @@ impl RestorePlan {
         };
         let files: Vec<usize> = (0..self.items.len())
             .filter(|&i| {
-                self.items[i].node.node_type == NodeType::File && self.items[i].link_to.is_none()
+                self.items[i].node.kind == NodeType::File && self.items[i].link_to.is_none()
             })
             .collect();
         let run = || {
@@ -465,25 +505,73 @@ fn read_runs(jobs: &[BlobJob]) -> impl Iterator<Item = &[BlobJob]> {
     })
 }
 
-fn write_at(
-    files: &mut HashMap<usize, File>,
-    target: &Path,
-    rel: &Path,
-    item: usize,
-    data: &[u8],
-    offset: u64,
-) -> std::io::Result<()> {
-    // Bound the number of open files per worker.
-    if files.len() >= MAX_OPEN_FILES && !files.contains_key(&item) {
-        files.clear();
-    }
-    let f = match files.entry(item) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(v) => {
-            v.insert(OpenOptions::new().write(true).open(target.join(rel))?)
+/// The files one pack worker has open. An owned file (see [`Item::owned`])
+/// is created at its first blob and finished at its last: metadata applied
+/// through the descriptor, then closed. Other files were created before
+/// and are opened for writing only.
+struct OpenFiles<'p> {
+    plan: &'p RestorePlan,
+    target: &'p Path,
+    owners: bool,
+    sparse: bool,
+    /// Open descriptors, at most [`MAX_OPEN_FILES`].
+    open: HashMap<usize, File>,
+    /// Owned files created by this worker and not finished yet, with the
+    /// number of blob writes still to come.
+    unfinished: HashMap<usize, usize>,
+}
+
+impl OpenFiles<'_> {
+    /// Writes `data` (`None`: an all-zero blob left as a hole) at `offset`
+    /// of item `item`'s file.
+    fn write(&mut self, item: usize, data: Option<&[u8]>, offset: u64) -> std::io::Result<()> {
+        let it = &self.plan.items[item];
+        let file = match self.open.entry(item) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let path = self.target.join(&it.rel);
+                let file = if it.owned && !self.unfinished.contains_key(&item) {
+                    self.unfinished.insert(item, it.node.blobs);
+                    apply::create_file(&path)?
+                } else {
+                    OpenOptions::new().write(true).open(&path)?
+                };
+                v.insert(file)
+            }
+        };
+        if let Some(data) = data {
+            file.write_all_at(data, offset)?;
         }
-    };
-    f.write_all_at(data, offset)
+        if let Some(left) = self.unfinished.get_mut(&item) {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.unfinished.remove(&item);
+                if let Some(file) = self.open.remove(&item) {
+                    if self.sparse {
+                        file.set_len(it.node.size)?;
+                    }
+                    apply::file_metadata(&file, &it.node, self.owners)?;
+                    it.metadata_done.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        if self.open.len() > MAX_OPEN_FILES {
+            self.close_all();
+        }
+        Ok(())
+    }
+
+    /// Closes every open file. An owned file not finished yet (a blob of
+    /// it failed, or it is evicted to bound the open descriptors) gets its
+    /// final size now, so it looks as pre-created files do; its metadata
+    /// is applied at the end of the restore, with the other files.
+    fn close_all(&mut self) {
+        for (item, file) in self.open.drain() {
+            if self.unfinished.contains_key(&item) {
+                let _ = file.set_len(self.plan.items[item].node.size);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
