@@ -308,8 +308,7 @@ impl<'a> Archiver<'a> {
         parent: Option<&ParentTree>,
         dev: u64,
     ) -> Result<Id> {
-        let mut entries: Vec<(Vec<u8>, std::io::Result<Metadata>)> = match std::fs::read_dir(path)
-        {
+        let mut entries: Vec<(Vec<u8>, std::io::Result<Metadata>)> = match std::fs::read_dir(path) {
             Ok(rd) => rd
                 .filter_map(|e| match e {
                     Ok(e) => Some((e.file_name().as_bytes().to_vec(), e.metadata())),

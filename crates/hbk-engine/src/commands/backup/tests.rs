@@ -63,3 +63,83 @@ fn backup_then_restore_on_one_handle() {
     .unwrap();
     assert_eq!(again.data_blobs, 0);
 }
+
+/// The tree of the backed-up directory `source` in snapshot `tree`.
+fn source_tree(
+    repo: &hbk_repo::IndexedRepository,
+    root: hbk_repo::Id,
+    source: &std::path::Path,
+) -> hbk_repo::Tree {
+    let mut tree = repo.tree(&root).unwrap();
+    for part in source.iter().skip(1) {
+        let node = tree
+            .nodes
+            .iter()
+            .find(|n| n.name == part.as_encoded_bytes())
+            .unwrap();
+        tree = repo.tree(&node.subtree.unwrap()).unwrap();
+    }
+    tree
+}
+
+/// An unchanged directory reuses the parent's tree; a change that only
+/// moves the ctime (an extended attribute, a mode) is still seen,
+/// although unchanged entries' xattrs are taken from the parent.
+#[test]
+fn unchanged_trees_are_reused_and_metadata_changes_are_seen() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestRepo::new(2);
+    let repo = t.repo.clone().into_indexed().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    let file = source.path().join("sub/f.txt");
+    std::fs::create_dir(source.path().join("sub")).unwrap();
+    std::fs::write(&file, b"content").unwrap();
+    std::fs::write(source.path().join("g.txt"), b"other").unwrap();
+    let xattrs = xattr::set(&file, "user.hbk", b"one").is_ok();
+    let targets = [source.path().to_path_buf()];
+    let lock = RepoLock::acquire(&repo, LockKind::Shared).unwrap();
+    let mode = WriteMode::Locked(&lock);
+    let opts = BackupOptions {
+        no_scan: true,
+        ..BackupOptions::default()
+    };
+    let run = || {
+        let s = backup(&repo, mode, &targets, &opts, &NoProgress).unwrap();
+        let id: hbk_repo::Id = s.snapshot_id.unwrap().parse().unwrap();
+        repo.load_snapshot(&id).unwrap().tree
+    };
+    let first = source_tree(&repo, run(), source.path());
+    let second = source_tree(&repo, run(), source.path());
+    assert_eq!(first, second);
+    let sub = |t: &hbk_repo::Tree| t.nodes.iter().find(|n| n.name == b"sub").unwrap().subtree;
+    assert_eq!(
+        sub(&first),
+        sub(&second),
+        "unchanged directory reuses its tree"
+    );
+
+    if xattrs {
+        xattr::set(&file, "user.hbk", b"two").unwrap();
+    } else {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let third = source_tree(&repo, run(), source.path());
+    assert_ne!(
+        sub(&second),
+        sub(&third),
+        "a metadata change makes a new tree"
+    );
+    let node = repo
+        .tree(&sub(&third).unwrap())
+        .unwrap()
+        .nodes
+        .into_iter()
+        .find(|n| n.name == b"f.txt")
+        .unwrap();
+    if xattrs {
+        assert_eq!(node.extended_attributes.len(), 1);
+        assert_eq!(node.extended_attributes[0].value, b"two");
+    } else {
+        assert_eq!(node.mode & 0o777, 0o600);
+    }
+}

@@ -50,16 +50,15 @@ impl RestoreNode {
     /// `keep_content` (for verifying).
     pub fn new(node: Node, keep_content: bool) -> RestoreNode {
         let link_target = node.link_target().to_vec();
-        let rare = (!link_target.is_empty()
-            || node.device != 0
-            || !node.extended_attributes.is_empty())
-        .then(|| {
-            Box::new(Rare {
-                link_target,
-                device: node.device,
-                xattrs: node.extended_attributes,
-            })
-        });
+        let rare =
+            (!link_target.is_empty() || node.device != 0 || !node.extended_attributes.is_empty())
+                .then(|| {
+                    Box::new(Rare {
+                        link_target,
+                        device: node.device,
+                        xattrs: node.extended_attributes,
+                    })
+                });
         let content = node.content.unwrap_or_default();
         RestoreNode {
             kind: node.node_type,

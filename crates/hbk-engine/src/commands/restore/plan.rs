@@ -403,7 +403,9 @@ impl RestorePlan {
         let mut errors = Vec::new();
         let mut dirs = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
-            if !item.selected || item.link_to.is_some() || item.metadata_done.load(Ordering::Relaxed)
+            if !item.selected
+                || item.link_to.is_some()
+                || item.metadata_done.load(Ordering::Relaxed)
             {
                 continue;
             }
