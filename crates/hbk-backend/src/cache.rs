@@ -125,6 +125,21 @@ impl Backend for CachedBackend {
         self.inner.read_range(t, id, offset, length)
     }
 
+    fn read_range_stream(
+        &self,
+        t: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Box<dyn std::io::Read + Send + '_>> {
+        if t == FileType::Pack {
+            if let Ok(stream) = self.cache.read_range_stream(t, id, offset, length) {
+                return Ok(stream);
+            }
+        }
+        self.inner.read_range_stream(t, id, offset, length)
+    }
+
     fn read_metadata_range(
         &self,
         t: FileType,

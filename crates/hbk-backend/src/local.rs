@@ -9,6 +9,10 @@ use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
 
 use crate::layout;
 
+/// Read buffer of a streamed range: small blobs are served from it, so a
+/// pack of tiny blobs is read in a few large reads.
+const STREAM_BUFFER: usize = 256 * 1024;
+
 /// A repository stored in a directory, laid out as restic lays it out.
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
@@ -150,6 +154,22 @@ impl Backend for LocalBackend {
         f.read_exact_at(&mut buf, offset)
             .map_err(|e| self.io_err(&p, e))?;
         Ok(buf)
+    }
+
+    fn read_range_stream(
+        &self,
+        t: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Box<dyn std::io::Read + Send + '_>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let p = self.path(t, id);
+        let mut f = File::open(&p).map_err(|e| self.io_err(&p, e))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| self.io_err(&p, e))?;
+        let reader = std::io::BufReader::with_capacity(STREAM_BUFFER, f.take(length));
+        Ok(Box::new(reader))
     }
 
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {

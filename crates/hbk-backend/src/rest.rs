@@ -175,6 +175,27 @@ impl RestBackend {
         Err(status_error(self.what(rel), method, status, &body))
     }
 
+    /// Sends a ranged GET; the answer is checked (a server that ignores
+    /// `Range` answers 200 with the whole file).
+    fn get_range(&self, rel: &str, offset: u64, length: u64) -> BackendResult<Response> {
+        let last = offset
+            .checked_add(length.saturating_sub(1))
+            .ok_or_else(|| BackendError::Other {
+                what: self.what(rel),
+                message: format!("range {offset}+{length} overflows"),
+            })?;
+        let resp = self.send(rel, |c, u| {
+            c.get(u).header(RANGE, format!("bytes={offset}-{last}"))
+        })?;
+        if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+            return Err(BackendError::Other {
+                what: self.what(rel),
+                message: format!("range {offset}+{length} is beyond the end"),
+            });
+        }
+        self.check(rel, "GET", resp)
+    }
+
     fn head_size(&self, rel: &str) -> BackendResult<u64> {
         let resp = self.send(rel, |c, u| c.head(u))?;
         let resp = self.check(rel, "HEAD", resp)?;
@@ -303,22 +324,7 @@ impl Backend for RestBackend {
         if length == 0 {
             return Ok(Vec::new());
         }
-        let last = offset
-            .checked_add(length - 1)
-            .ok_or_else(|| BackendError::Other {
-                what: self.what(&rel),
-                message: format!("range {offset}+{length} overflows"),
-            })?;
-        let resp = self.send(&rel, |c, u| {
-            c.get(u).header(RANGE, format!("bytes={offset}-{last}"))
-        })?;
-        if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
-            return Err(BackendError::Other {
-                what: self.what(&rel),
-                message: format!("range {offset}+{length} is beyond the end"),
-            });
-        }
-        let resp = self.check(&rel, "GET", resp)?;
+        let resp = self.get_range(&rel, offset, length)?;
         let full = resp.status() == StatusCode::OK;
         let mut body = self.body(&rel, resp)?;
         if full {
@@ -339,6 +345,39 @@ impl Backend for RestBackend {
             });
         }
         Ok(body)
+    }
+
+    fn read_range_stream(
+        &self,
+        t: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Box<dyn std::io::Read + Send + '_>> {
+        use std::io::Read;
+        let rel = Self::rel(t, id);
+        if length == 0 {
+            return Ok(Box::new(std::io::empty()));
+        }
+        let resp = self.get_range(&rel, offset, length)?;
+        if resp.status() == StatusCode::OK {
+            // A server that ignores Range sends the whole file: skip to
+            // the offset.
+            let mut whole = resp.take(offset.saturating_add(length));
+            let skipped = std::io::copy(&mut (&mut whole).take(offset), &mut std::io::sink())
+                .map_err(|e| BackendError::Transient {
+                    what: self.what(&rel),
+                    message: e.to_string(),
+                })?;
+            if skipped != offset {
+                return Err(BackendError::Other {
+                    what: self.what(&rel),
+                    message: format!("range {offset}+{length} is beyond the end"),
+                });
+            }
+            return Ok(Box::new(whole));
+        }
+        Ok(Box::new(resp.take(length)))
     }
 
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {

@@ -167,6 +167,22 @@ impl<B: Backend> Backend for RetryBackend<B> {
         )
     }
 
+    /// Opening the stream is retried; an error part-way through is the
+    /// caller's to handle (restore reads the rest again with
+    /// [`Backend::read_range`], which is retried).
+    fn read_range_stream(
+        &self,
+        t: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Box<dyn std::io::Read + Send + '_>> {
+        self.run(
+            || describe("read", t, id),
+            |_| self.inner.read_range_stream(t, id, offset, length),
+        )
+    }
+
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
         self.run(
             || describe("write", t, id),

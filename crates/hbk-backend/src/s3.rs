@@ -416,6 +416,30 @@ fn classify(what: String, e: object_store::Error) -> BackendError {
     }
 }
 
+/// A response body read as it arrives, one chunk at a time, on the
+/// backend's runtime.
+struct BodyReader<'a> {
+    backend: &'a S3Backend,
+    body: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+    chunk: bytes::Bytes,
+}
+
+impl std::io::Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.backend.block_on(self.body.try_next()) {
+                Ok(Some(next)) => self.chunk = next,
+                Ok(None) => return Ok(0),
+                Err(e) => return Err(std::io::Error::other(error_chain(&e))),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        let head = self.chunk.split_to(n);
+        buf[..n].copy_from_slice(&head);
+        Ok(n)
+    }
+}
+
 impl Backend for S3Backend {
     fn location(&self) -> String {
         self.location.clone()
@@ -490,6 +514,37 @@ impl Backend for S3Backend {
             });
         }
         Ok(bytes.to_vec())
+    }
+
+    fn read_range_stream(
+        &self,
+        t: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Box<dyn std::io::Read + Send + '_>> {
+        let key = self.key(t, id);
+        if length == 0 {
+            return Ok(Box::new(std::io::empty()));
+        }
+        let end = offset
+            .checked_add(length)
+            .ok_or_else(|| BackendError::Other {
+                what: self.what(&key),
+                message: format!("range {offset}+{length} overflows"),
+            })?;
+        let opts = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(offset..end)),
+            ..Default::default()
+        };
+        let result = self
+            .block_on(self.store.get_opts(&key, opts))
+            .map_err(|e| self.err(&key, e))?;
+        Ok(Box::new(BodyReader {
+            backend: self,
+            body: result.into_stream(),
+            chunk: bytes::Bytes::new(),
+        }))
     }
 
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {

@@ -34,6 +34,22 @@ pub trait Backend: Send + Sync {
         length: u64,
     ) -> BackendResult<Vec<u8>>;
 
+    /// Like [`Backend::read_range`], as a stream: a large range (a whole
+    /// pack's wanted blobs) is then read piece by piece in one request
+    /// instead of being held in memory at once. A read error part-way is
+    /// an `io::Error` of the stream; a short stream ends early (callers
+    /// read exact lengths). The default reads the range at once.
+    fn read_range_stream(
+        &self,
+        file_type: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Box<dyn std::io::Read + Send + '_>> {
+        let bytes = self.read_range(file_type, id, offset, length)?;
+        Ok(Box::new(std::io::Cursor::new(bytes)))
+    }
+
     /// Like [`Backend::read_range`], for metadata worth keeping in a local
     /// cache: tree blobs, which every command reads again. A caching
     /// backend may fetch the whole pack once and serve later reads locally.

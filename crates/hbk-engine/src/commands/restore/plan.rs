@@ -26,8 +26,14 @@ use crate::Result;
 /// Reads of one pack are merged when the gap between wanted blobs is at
 /// most this many bytes…
 const MAX_GAP: u64 = 256 * 1024;
-/// …and as long as one read stays below this size.
+/// …and as long as one buffered read stays below this size…
 const MAX_READ: u64 = 8 * 1024 * 1024;
+/// …or one streamed read (a whole pack of the default size and more is
+/// one request: memory does not grow with it).
+const MAX_STREAM: u64 = 256 * 1024 * 1024;
+/// Blobs larger than this are not streamed (the chunker makes at most
+/// 8 MiB; a larger length comes from a damaged index).
+const MAX_BLOB: u64 = 64 * 1024 * 1024;
 /// Files a worker keeps open at once.
 const MAX_OPEN_FILES: usize = 64;
 
@@ -290,96 +296,31 @@ impl RestorePlan {
         let errors = Mutex::new(Vec::new());
         let run = || {
             self.packs.par_iter().for_each(|(pack, jobs)| {
-                let mut files = OpenFiles {
+                let mut reader = PackReader {
                     plan: self,
-                    target,
-                    owners,
+                    repo,
+                    pack,
                     sparse: opts.sparse,
-                    open: HashMap::new(),
-                    unfinished: HashMap::new(),
+                    progress,
+                    errors: &errors,
+                    files: OpenFiles {
+                        plan: self,
+                        target,
+                        owners,
+                        sparse: opts.sparse,
+                        open: HashMap::new(),
+                        unfinished: HashMap::new(),
+                    },
+                    sealed: Vec::new(),
                 };
-                for run in read_runs(jobs) {
-                    self.restore_run(repo, opts, progress, pack, run, &mut files, &errors);
+                for run in read_runs(jobs, MAX_STREAM) {
+                    reader.stream(run);
                 }
-                files.close_all();
+                reader.files.close_all();
             })
         };
         crate::pool::install(opts.workers, run);
         errors.into_inner().unwrap_or_default()
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn restore_run(
-        &self,
-        repo: &IndexedRepository,
-        opts: &RestoreOptions,
-        progress: &dyn Progress,
-        pack: &Id,
-        run: &[BlobJob],
-        files: &mut OpenFiles<'_>,
-        errors: &Mutex<Vec<ItemError>>,
-    ) {
-        let fail = |job: &BlobJob, msg: String| {
-            let mut e = errors.lock().unwrap_or_else(|p| p.into_inner());
-            for t in &job.targets {
-                e.push(self.error(t.item, msg.clone()));
-            }
-        };
-        let Some(first) = run.first() else {
-            return;
-        };
-        let start = first.loc.offset;
-        let end = run_end(run);
-        let mut buf =
-            match repo
-                .backend()
-                .read_range(FileType::Pack, pack, start, end.saturating_sub(start))
-            {
-                Ok(b) => b,
-                Err(e) => {
-                    for job in run {
-                        fail(job, format!("reading pack {pack}: {e}"));
-                    }
-                    return;
-                }
-            };
-        let ranges = cut(start, buf.len(), run.iter().map(|j| (&j.id, &j.loc)));
-        for (job, range) in run.iter().zip(ranges) {
-            let sealed = match range {
-                Ok(r) => buf.get_mut(r),
-                Err(e) => {
-                    fail(job, e.to_string());
-                    continue;
-                }
-            };
-            let Some(sealed) = sealed else {
-                fail(
-                    job,
-                    format!("data blob {} lies outside pack {pack}", job.id),
-                );
-                continue;
-            };
-            let data = match decode_blob(repo.key(), &job.id, job.loc.uncompressed_length, sealed) {
-                Ok(d) => d,
-                Err(e) => {
-                    fail(job, format!("data blob {} in pack {pack}: {e}", job.id));
-                    continue;
-                }
-            };
-            let skip = opts.sparse && data.iter().all(|b| *b == 0);
-            let len = data.len() as u64;
-            for t in &job.targets {
-                let data = if skip { None } else { Some(&data[..]) };
-                if let Err(e) = files.write(t.item, data, t.offset) {
-                    errors
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(self.error(t.item, e.to_string()));
-                    continue;
-                }
-                progress.bytes_done(len);
-            }
-        }
     }
 
     /// Creates the second and later names of hardlinked files.
@@ -485,8 +426,9 @@ fn run_end(run: &[BlobJob]) -> u64 {
     run.iter().map(job_end).max().unwrap_or(0)
 }
 
-/// Splits a pack's sorted jobs into runs that are read with one request.
-fn read_runs(jobs: &[BlobJob]) -> impl Iterator<Item = &[BlobJob]> {
+/// Splits a pack's sorted jobs into runs that are read with one request,
+/// each spanning at most `max_read` bytes.
+fn read_runs(jobs: &[BlobJob], max_read: u64) -> impl Iterator<Item = &[BlobJob]> {
     let mut start = 0;
     std::iter::from_fn(move || {
         let first = jobs.get(start)?.loc.offset;
@@ -495,7 +437,7 @@ fn read_runs(jobs: &[BlobJob]) -> impl Iterator<Item = &[BlobJob]> {
         while let Some(next) = jobs.get(end) {
             let gap = next.loc.offset.saturating_sub(reach);
             let span = job_end(next).max(reach).saturating_sub(first);
-            if gap > MAX_GAP || span > MAX_READ {
+            if gap > MAX_GAP || span > max_read {
                 break;
             }
             reach = reach.max(job_end(next));
@@ -505,6 +447,149 @@ fn read_runs(jobs: &[BlobJob]) -> impl Iterator<Item = &[BlobJob]> {
         start = end;
         Some(run)
     })
+}
+
+/// One worker's reading of one pack: blobs are read, decrypted, checked
+/// and written to every place that wants them.
+struct PackReader<'p> {
+    plan: &'p RestorePlan,
+    repo: &'p IndexedRepository,
+    pack: &'p Id,
+    sparse: bool,
+    progress: &'p dyn Progress,
+    errors: &'p Mutex<Vec<ItemError>>,
+    files: OpenFiles<'p>,
+    /// The sealed bytes of the blob being read (reused).
+    sealed: Vec<u8>,
+}
+
+impl PackReader<'_> {
+    /// Records `message` for every file that wanted `job`'s blob.
+    fn fail(&self, job: &BlobJob, message: String) {
+        let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        for t in &job.targets {
+            e.push(self.plan.error(t.item, message.clone()));
+        }
+    }
+
+    /// Reads `run` with one streamed request, blob by blob, so memory
+    /// stays at one blob whatever the run's size. Runs whose entries
+    /// overlap or are implausibly large (a damaged index), and the rest
+    /// of a run whose stream broke, are read with bounded, retried
+    /// buffered reads instead.
+    fn stream(&mut self, run: &[BlobJob]) {
+        let (Some(first), true) = (run.first(), streamable(run)) else {
+            return self.buffered(run);
+        };
+        let start = first.loc.offset;
+        let length = run_end(run).saturating_sub(start);
+        let backend = self.repo.backend();
+        let mut stream = match backend.read_range_stream(FileType::Pack, self.pack, start, length) {
+            Ok(s) => s,
+            Err(e) => {
+                for job in run {
+                    self.fail(job, format!("reading pack {}: {e}", self.pack));
+                }
+                return;
+            }
+        };
+        let mut pos = start;
+        for (k, job) in run.iter().enumerate() {
+            let gap = job.loc.offset.saturating_sub(pos);
+            let mut sealed = std::mem::take(&mut self.sealed);
+            sealed.resize(job.loc.length as usize, 0);
+            let read = std::io::copy(&mut (&mut stream).take(gap), &mut std::io::sink()).and_then(
+                |skipped| match skipped == gap {
+                    true => stream.read_exact(&mut sealed),
+                    false => Err(std::io::ErrorKind::UnexpectedEof.into()),
+                },
+            );
+            if read.is_err() {
+                self.sealed = sealed;
+                drop(stream);
+                return self.buffered(run.get(k..).unwrap_or_default());
+            }
+            pos = job_end(job);
+            self.deliver(job, &mut sealed);
+            self.sealed = sealed;
+        }
+    }
+
+    /// Reads `run` in buffered pieces of at most [`MAX_READ`] bytes.
+    fn buffered(&mut self, run: &[BlobJob]) {
+        for piece in read_runs(run, MAX_READ) {
+            let Some(first) = piece.first() else {
+                continue;
+            };
+            let start = first.loc.offset;
+            let length = run_end(piece).saturating_sub(start);
+            let mut buf =
+                match self
+                    .repo
+                    .backend()
+                    .read_range(FileType::Pack, self.pack, start, length)
+                {
+                    Ok(b) => b,
+                    Err(e) => {
+                        for job in piece {
+                            self.fail(job, format!("reading pack {}: {e}", self.pack));
+                        }
+                        continue;
+                    }
+                };
+            let ranges = cut(start, buf.len(), piece.iter().map(|j| (&j.id, &j.loc)));
+            for (job, range) in piece.iter().zip(ranges) {
+                let sealed = match range {
+                    Ok(r) => buf.get_mut(r),
+                    Err(e) => {
+                        self.fail(job, e.to_string());
+                        continue;
+                    }
+                };
+                match sealed {
+                    Some(sealed) => self.deliver(job, sealed),
+                    None => self.fail(
+                        job,
+                        format!("data blob {} lies outside pack {}", job.id, self.pack),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Decrypts and checks one blob and writes it to all its places.
+    fn deliver(&mut self, job: &BlobJob, sealed: &mut [u8]) {
+        let key = self.repo.key();
+        let data = match decode_blob(key, &job.id, job.loc.uncompressed_length, sealed) {
+            Ok(d) => d,
+            Err(e) => {
+                let pack = self.pack;
+                return self.fail(job, format!("data blob {} in pack {pack}: {e}", job.id));
+            }
+        };
+        let hole = self.sparse && data.iter().all(|b| *b == 0);
+        let len = data.len() as u64;
+        for t in &job.targets {
+            let bytes = if hole { None } else { Some(&data[..]) };
+            if let Err(e) = self.files.write(t.item, bytes, t.offset) {
+                self.errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(self.plan.error(t.item, e.to_string()));
+                continue;
+            }
+            self.progress.bytes_done(len);
+        }
+    }
+}
+
+/// Whether a run can be read as one stream: entries in order without
+/// overlaps, each of a plausible size.
+fn streamable(run: &[BlobJob]) -> bool {
+    run.iter().all(|j| u64::from(j.loc.length) <= MAX_BLOB)
+        && run
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if job_end(a) <= b.loc.offset))
 }
 
 /// The files one pack worker has open. An owned file (see [`Item::owned`])

@@ -6,7 +6,7 @@ use hbk_repo::{BlobLocation, Id, Index, IndexBlob, IndexFile, IndexedRepository}
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use super::{read_runs, run_end, BlobJob};
+use super::{read_runs, run_end, BlobJob, MAX_READ};
 use crate::commands::restore::{restore, RestoreOptions};
 use crate::pack_range::cut;
 use crate::progress::NoProgress;
@@ -51,7 +51,7 @@ proptest! {
             .collect();
         jobs.sort_by_key(|j| j.loc.offset);
         let mut seen = 0;
-        for run in read_runs(&jobs) {
+        for run in read_runs(&jobs, MAX_READ) {
             prop_assert!(!run.is_empty());
             for j in run {
                 prop_assert_eq!(j.id, jobs[seen].id);
