@@ -138,7 +138,7 @@ pub fn file_metadata(file: &fs::File, node: &RestoreNode, owners: bool) -> io::R
     file.set_permissions(fs::Permissions::from_mode(mode::unix_permissions(
         node.mode,
     )))?;
-    filetime::set_file_handle_times(file, Some(node.atime), Some(node.mtime))
+    filetime::set_file_handle_times(file, Some(node.atime()), Some(node.mtime()))
 }
 
 /// Applies owner, extended attributes, permissions and times, in that order
@@ -164,5 +164,5 @@ pub fn metadata(path: &Path, node: &RestoreNode, owners: bool) -> io::Result<()>
         let perms = fs::Permissions::from_mode(mode::unix_permissions(node.mode));
         fs::set_permissions(path, perms)?;
     }
-    filetime::set_symlink_file_times(path, node.atime, node.mtime)
+    filetime::set_symlink_file_times(path, node.atime(), node.mtime())
 }

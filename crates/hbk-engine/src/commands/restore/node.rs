@@ -4,7 +4,7 @@
 //! never reads).
 
 use filetime::FileTime;
-use hbk_repo::{ExtendedAttribute, GoTime, Id, Node, NodeType};
+use hbk_repo::{ExtendedAttribute, Node, NodeType};
 
 /// A node to restore.
 pub struct RestoreNode {
@@ -18,14 +18,12 @@ pub struct RestoreNode {
     pub gid: u32,
     /// Final size of a regular file.
     pub size: u64,
-    /// Access time.
-    pub atime: FileTime,
-    /// Modification time.
-    pub mtime: FileTime,
+    /// Access and modification time: seconds since the epoch…
+    seconds: [i64; 2],
+    /// …and nanoseconds.
+    nanos: [u32; 2],
     /// Number of content blobs of a regular file.
-    pub blobs: usize,
-    /// The content blob ids, kept only when the restore is verified.
-    pub content: Box<[Id]>,
+    pub blobs: u32,
     /// What few nodes have: link target, device number, xattrs.
     pub rare: Option<Box<Rare>>,
 }
@@ -41,14 +39,10 @@ pub struct Rare {
     pub xattrs: Vec<ExtendedAttribute>,
 }
 
-fn file_time(t: &GoTime) -> FileTime {
-    FileTime::from_unix_time(t.unix_seconds(), t.nanos())
-}
-
 impl RestoreNode {
-    /// Keeps what restore needs of `node`; its content ids only when
-    /// `keep_content` (for verifying).
-    pub fn new(node: Node, keep_content: bool) -> RestoreNode {
+    /// Keeps what restore needs of `node` (content ids are planned
+    /// before, and only counted here).
+    pub fn new(node: Node) -> RestoreNode {
         let link_target = node.link_target().to_vec();
         let rare =
             (!link_target.is_empty() || node.device != 0 || !node.extended_attributes.is_empty())
@@ -59,23 +53,28 @@ impl RestoreNode {
                         xattrs: node.extended_attributes,
                     })
                 });
-        let content = node.content.unwrap_or_default();
+        let blobs = node.content.as_ref().map_or(0, Vec::len);
         RestoreNode {
             kind: node.node_type,
             mode: node.mode,
             uid: node.uid,
             gid: node.gid,
             size: node.size,
-            atime: file_time(&node.atime),
-            mtime: file_time(&node.mtime),
-            blobs: content.len(),
-            content: if keep_content {
-                content.into_boxed_slice()
-            } else {
-                Box::default()
-            },
+            seconds: [node.atime.unix_seconds(), node.mtime.unix_seconds()],
+            nanos: [node.atime.nanos(), node.mtime.nanos()],
+            blobs: u32::try_from(blobs).unwrap_or(u32::MAX),
             rare,
         }
+    }
+
+    /// Access time.
+    pub fn atime(&self) -> FileTime {
+        FileTime::from_unix_time(self.seconds[0], self.nanos[0])
+    }
+
+    /// Modification time.
+    pub fn mtime(&self) -> FileTime {
+        FileTime::from_unix_time(self.seconds[1], self.nanos[1])
     }
 
     /// A symlink's target (empty for other nodes).

@@ -42,7 +42,7 @@ struct Item {
     rel: Box<Path>,
     node: RestoreNode,
     /// For a hardlink seen before: the item it links to.
-    link_to: Option<usize>,
+    link_to: Option<u32>,
     /// Whether the node was selected (unselected parent directories are
     /// created but get no metadata).
     selected: bool,
@@ -57,7 +57,7 @@ struct Item {
 
 /// Where one blob is wanted.
 struct Target {
-    item: usize,
+    item: u32,
     offset: u64,
 }
 
@@ -71,6 +71,9 @@ struct BlobJob {
 /// Everything a restore will do, built from the snapshot's trees.
 pub struct RestorePlan {
     items: Vec<Item>,
+    /// Each item's content ids, kept only to verify the restored files
+    /// (empty otherwise).
+    contents: Vec<Box<[Id]>>,
     packs: Vec<(Id, Vec<BlobJob>)>,
     /// Errors found while planning (missing blobs, bad names).
     errors: Vec<ItemError>,
@@ -84,10 +87,10 @@ struct Walk<'a> {
     /// Keep content ids in the plan (to verify the restored files).
     keep_content: bool,
     /// First item of each hardlinked inode seen.
-    hardlinks: HashMap<(u64, u64), usize>,
+    hardlinks: HashMap<(u64, u64), u32>,
     /// Blobs planned so far: index of the pack in `packs`, of the job in
     /// its list.
-    jobs: HashMap<Id, (usize, usize)>,
+    jobs: HashMap<Id, (u32, u32)>,
     /// Index in `packs` of each pack planned so far.
     packs: HashMap<Id, usize>,
 }
@@ -116,6 +119,7 @@ impl RestorePlan {
     ) -> Result<RestorePlan> {
         let mut plan = RestorePlan {
             items: Vec::new(),
+            contents: Vec::new(),
             packs: Vec::new(),
             errors: Vec::new(),
             bytes: 0,
@@ -137,7 +141,7 @@ impl RestorePlan {
 
     fn collect(&mut self, walk: &mut Walk<'_>, tree: &Id, prefix: &[u8]) -> Result<()> {
         let t = walk.repo.tree(tree)?;
-        for node in t.nodes {
+        for mut node in t.nodes {
             let path = join(prefix, &node.name);
             if !safe_name(&node.name) {
                 self.errors.push(ItemError {
@@ -152,9 +156,12 @@ impl RestorePlan {
                     continue;
                 }
                 let subtree = node.subtree;
+                if walk.keep_content {
+                    self.contents.push(Box::default());
+                }
                 self.items.push(Item {
                     rel: rel_box(&path),
-                    node: RestoreNode::new(node, false),
+                    node: RestoreNode::new(node),
                     link_to: None,
                     selected,
                     owned: false,
@@ -169,25 +176,37 @@ impl RestorePlan {
                 continue;
             }
             let index = self.items.len();
+            let Ok(index32) = u32::try_from(index) else {
+                return Err(crate::Error::invalid(
+                    "snapshot",
+                    "more than 4 billion entries to restore",
+                ));
+            };
             let mut link_to = None;
             if node.node_type == NodeType::File && node.links > 1 && node.inode != 0 {
                 let key = (node.device_id, node.inode);
                 match walk.hardlinks.get(&key) {
                     Some(first) => link_to = Some(*first),
                     None => {
-                        walk.hardlinks.insert(key, index);
+                        walk.hardlinks.insert(key, index32);
                     }
                 }
             }
             let rel = rel_box(&path);
             let mut owned = false;
+            let content = node.content.take().unwrap_or_default();
             if node.node_type == NodeType::File && link_to.is_none() {
-                let content = node.content.as_deref().unwrap_or_default();
-                owned = self.plan_file(walk, index, &rel, content);
+                owned = self.plan_file(walk, index32, &rel, &content);
             }
+            let blobs = content.len();
+            if walk.keep_content {
+                self.contents.push(content.into_boxed_slice());
+            }
+            let mut node = RestoreNode::new(node);
+            node.blobs = u32::try_from(blobs).unwrap_or(u32::MAX);
             self.items.push(Item {
                 rel,
-                node: RestoreNode::new(node, walk.keep_content),
+                node,
                 link_to,
                 selected,
                 owned,
@@ -200,7 +219,7 @@ impl RestorePlan {
     /// Plans where each content blob of the file `item` goes. Returns
     /// whether the file is owned by one pack: it has content, all of it in
     /// that pack, and every blob was found.
-    fn plan_file(&mut self, walk: &mut Walk<'_>, item: usize, rel: &Path, content: &[Id]) -> bool {
+    fn plan_file(&mut self, walk: &mut Walk<'_>, item: u32, rel: &Path, content: &[Id]) -> bool {
         let mut offset = 0u64;
         let mut only_pack: Option<Id> = None;
         let mut owned = !content.is_empty();
@@ -224,15 +243,24 @@ impl RestorePlan {
             owned &= *only_pack.get_or_insert(loc.pack) == loc.pack;
             let target = Target { item, offset };
             offset = offset.saturating_add(loc.data_length());
-            match walk.jobs.get(id) {
-                Some(&(p, j)) => self.packs[p].1[j].targets.push(target),
+            let planned = walk.jobs.get(id).and_then(|&(p, j)| {
+                self.packs
+                    .get_mut(p as usize)?
+                    .1
+                    .get_mut(j as usize)
+            });
+            match planned {
+                Some(job) => job.targets.push(target),
                 None => {
                     let p = *walk.packs.entry(loc.pack).or_insert_with(|| {
                         self.packs.push((loc.pack, Vec::new()));
                         self.packs.len() - 1
                     });
-                    let list = &mut self.packs[p].1;
-                    walk.jobs.insert(*id, (p, list.len()));
+                    let Some((_, list)) = self.packs.get_mut(p) else {
+                        continue;
+                    };
+                    let slot = (p as u32, list.len() as u32);
+                    walk.jobs.insert(*id, slot);
                     list.push(BlobJob {
                         id: *id,
                         loc,
@@ -330,7 +358,7 @@ impl RestorePlan {
             if let Some(first) = item.link_to {
                 let path = target.join(&item.rel);
                 let _ = fs::remove_file(&path);
-                if let Err(e) = fs::hard_link(target.join(&self.items[first].rel), &path) {
+                if let Err(e) = fs::hard_link(target.join(&self.items[first as usize].rel), &path) {
                     errors.push(self.error(i, format!("creating hardlink: {e}")));
                 }
             }
@@ -379,7 +407,7 @@ impl RestorePlan {
             let item = &self.items[i];
             let mut f = File::open(target.join(&item.rel)).map_err(|e| e.to_string())?;
             let mut buf = Vec::new();
-            for id in item.node.content.iter() {
+            for id in self.contents.get(i).into_iter().flat_map(|c| c.iter()) {
                 let loc = repo
                     .index()
                     .get(BlobType::Data, id)
@@ -468,7 +496,7 @@ impl PackReader<'_> {
     fn fail(&self, job: &BlobJob, message: String) {
         let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
         for t in &job.targets {
-            e.push(self.plan.error(t.item, message.clone()));
+            e.push(self.plan.error(t.item as usize, message.clone()));
         }
     }
 
@@ -571,11 +599,11 @@ impl PackReader<'_> {
         let len = data.len() as u64;
         for t in &job.targets {
             let bytes = if hole { None } else { Some(&data[..]) };
-            if let Err(e) = self.files.write(t.item, bytes, t.offset) {
+            if let Err(e) = self.files.write(t.item as usize, bytes, t.offset) {
                 self.errors
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push(self.plan.error(t.item, e.to_string()));
+                    .push(self.plan.error(t.item as usize, e.to_string()));
                 continue;
             }
             self.progress.bytes_done(len);
@@ -618,7 +646,7 @@ impl OpenFiles<'_> {
             std::collections::hash_map::Entry::Vacant(v) => {
                 let path = self.target.join(&it.rel);
                 let file = if it.owned && !self.unfinished.contains_key(&item) {
-                    self.unfinished.insert(item, it.node.blobs);
+                    self.unfinished.insert(item, it.node.blobs as usize);
                     apply::create_file(&path)?
                 } else {
                     OpenOptions::new().write(true).open(&path)?
