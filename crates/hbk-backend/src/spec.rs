@@ -154,6 +154,11 @@ impl RepoSpec {
         self
     }
 
+    /// The bandwidth limits (see [`RepoSpec::with_limits`]).
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// The repository's location.
     pub fn location(&self) -> &Location {
         &self.location
