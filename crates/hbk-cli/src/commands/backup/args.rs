@@ -68,4 +68,9 @@ pub struct BackupArgs {
     /// Worker threads (default: twice the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Read at most this many files at the same time (env:
+    /// HBK_READ_CONCURRENCY, RESTIC_READ_CONCURRENCY; default: one per
+    /// worker thread).
+    #[arg(long = "read-concurrency", value_name = "n")]
+    pub read_concurrency: Option<usize>,
 }
