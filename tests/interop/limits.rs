@@ -106,3 +106,20 @@ fn bad_limits_and_read_concurrency_are_refused_clearly() {
     ));
     ok(restic(&repo, &["check", "--read-data"]));
 }
+
+#[test]
+fn a_limited_upload_to_a_rest_server_is_paced_too() {
+    use hbk_tests::servers::{Remote, RestServer};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    random_tree(&src);
+    let rest = RestServer::start();
+    let remote = Remote::new(rest.url(), rest.env());
+    ok(remote.hbk(&["init"]));
+    // 1 MiB at 512 KiB/s, under the retry layer: at least ~2 s.
+    let start = Instant::now();
+    ok(remote.hbk(&["--limit-upload=512", "backup", "-q", src.to_str().unwrap()]));
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(1500), "backup took {took:?}");
+    ok(remote.restic(&["check", "--read-data"]));
+}
