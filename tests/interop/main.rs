@@ -9,6 +9,7 @@ mod fixtures;
 mod forget;
 mod keys;
 mod kill;
+mod limits;
 mod output;
 mod plan;
 mod prune;

@@ -9,7 +9,9 @@
 //! [`location`] plus `-o key=value` [`Options`], the removable-disk guard
 //! ([`mount`]), an expected repository id and the metadata cache
 //! ([`CachedBackend`]). Remote backends come wrapped in a
-//! [`RetryBackend`] that retries transient faults. [`MemoryBackend`]
+//! [`RetryBackend`] that retries transient faults; bandwidth limits
+//! ([`Limits`]) put a [`ThrottledBackend`] under the retries.
+//! [`MemoryBackend`]
 //! keeps a repository in memory (tests, embedders); the `testsuite`
 //! feature adds the conformance suite every backend passes.
 //!
@@ -49,6 +51,7 @@ mod sigpipe;
 pub mod spec;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
+pub mod throttle;
 
 pub use cache::CachedBackend;
 pub use error::Error;
@@ -60,41 +63,62 @@ pub use rest::RestBackend;
 pub use retry::{RetryBackend, RetryEvent, RetryObserver, RetryPolicy};
 pub use s3::S3Backend;
 pub use spec::{RepoSpec, RequireMount, Warning, WarningObserver};
+pub use throttle::{Limits, ThrottledBackend};
 
 use std::sync::Arc;
 
 use hbk_repo::Backend;
 
-/// Opens the backend for a location with default options.
+/// Opens the backend for a location with default options (no limits).
 pub fn open(location: &str) -> Result<Arc<dyn Backend>, Error> {
     open_with(location, &Options::default())
 }
 
 /// Opens the backend for a repository location as restic spells it (see
-/// [`location`]) with `options`. No guard, no cache: to open a
-/// repository, use [`RepoSpec`].
+/// [`location`]) with `options`. No guard, no cache, no limits: to open
+/// a repository, use [`RepoSpec`].
 pub fn open_with(location: &str, options: &Options) -> Result<Arc<dyn Backend>, Error> {
-    open_location(&location::parse(location)?, options)
+    open_location(&location::parse(location)?, options, Limits::NONE)
 }
 
 /// Opens the backend for a parsed location. Remote backends are wrapped
 /// in a [`RetryBackend`] using the options' retry policy and observer;
 /// the local backend is not (its errors do not go away by retrying).
-pub(crate) fn open_location(loc: &Location, options: &Options) -> Result<Arc<dyn Backend>, Error> {
+/// Bandwidth `limits` wrap the backend itself, under the retries, so
+/// that a retried transfer is paced too; without limits there is no
+/// wrapper.
+pub(crate) fn open_location(
+    loc: &Location,
+    options: &Options,
+    limits: Limits,
+) -> Result<Arc<dyn Backend>, Error> {
     let display = loc.to_string();
-    let policy = options.retry_policy()?;
-    let observer = options.retry_observer().cloned();
+    let retry = Some((options.retry_policy()?, options.retry_observer().cloned()));
     Ok(match loc {
-        Location::Local(path) => Arc::new(LocalBackend::new(path)),
-        Location::S3(s3) => Arc::new(RetryBackend::new(
-            S3Backend::open(s3, options, display)?,
-            policy,
-            observer,
-        )),
-        Location::Rest(rest) => Arc::new(RetryBackend::new(
-            RestBackend::open(rest, options, display)?,
-            policy,
-            observer,
-        )),
+        Location::Local(path) => wrap(LocalBackend::new(path), limits, None),
+        Location::S3(s3) => wrap(S3Backend::open(s3, options, display)?, limits, retry),
+        Location::Rest(rest) => wrap(RestBackend::open(rest, options, display)?, limits, retry),
     })
+}
+
+/// `backend` under a [`ThrottledBackend`] when `limits` are set and a
+/// [`RetryBackend`] when `retry` is.
+fn wrap<B: Backend + 'static>(
+    backend: B,
+    limits: Limits,
+    retry: Option<(RetryPolicy, Option<RetryObserver>)>,
+) -> Arc<dyn Backend> {
+    fn retried<B: Backend + 'static>(
+        b: B,
+        retry: Option<(RetryPolicy, Option<RetryObserver>)>,
+    ) -> Arc<dyn Backend> {
+        match retry {
+            Some((policy, observer)) => Arc::new(RetryBackend::new(b, policy, observer)),
+            None => Arc::new(b),
+        }
+    }
+    match limits.is_unlimited() {
+        true => retried(backend, retry),
+        false => retried(ThrottledBackend::new(backend, limits), retry),
+    }
 }

@@ -1,5 +1,6 @@
 //! A counting semaphore for synchronous callers: bounds how many
-//! requests a backend has in flight (`s3.connections`, `rest.connections`).
+//! requests a backend has in flight (`s3.connections`, `rest.connections`)
+//! and how many files a backup reads at once (`--read-concurrency`).
 
 use std::sync::{Condvar, Mutex, PoisonError};
 

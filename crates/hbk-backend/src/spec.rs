@@ -1,8 +1,8 @@
 //! [`RepoSpec`]: everything needed to open a repository, and the one way
 //! to open it. The CLI builds a spec from its flags and environment, a
 //! plan from its `[repositories.NAME]` table; both then call
-//! [`RepoSpec::open`], so both get the same options, retries, removable-
-//! disk guard, repository id check and metadata cache.
+//! [`RepoSpec::open`], so both get the same options, retries, bandwidth
+//! limits, removable-disk guard, repository id check and metadata cache.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use hbk_repo::{Backend, Repository};
 
 use crate::cache::{default_cache_dir, CachedBackend};
 use crate::location::{self, Location};
-use crate::{mount, open_location, Error, Options};
+use crate::{mount, open_location, Error, Limits, Options};
 
 /// Where a repository on a removable disk must be mounted before
 /// anything is read or written (see [`mount::require_mount`]).
@@ -52,11 +52,12 @@ impl fmt::Display for Warning {
 pub type WarningObserver = Arc<dyn Fn(&Warning) + Send + Sync>;
 
 /// How to open one repository: its location (parsed), backend options,
-/// removable-disk guard, expected id and metadata cache.
+/// bandwidth limits, removable-disk guard, expected id and metadata cache.
 #[derive(Clone)]
 pub struct RepoSpec {
     location: Location,
     options: Options,
+    limits: Limits,
     require_mount: Option<RequireMount>,
     expected_id: Option<String>,
     cache_dir: Option<PathBuf>,
@@ -68,6 +69,7 @@ impl fmt::Debug for RepoSpec {
         f.debug_struct("RepoSpec")
             .field("location", &self.location)
             .field("options", &self.options)
+            .field("limits", &self.limits)
             .field("require_mount", &self.require_mount)
             .field("expected_id", &self.expected_id)
             .field("cache_dir", &self.cache_dir)
@@ -89,6 +91,7 @@ impl RepoSpec {
         RepoSpec {
             location,
             options: Options::default(),
+            limits: Limits::NONE,
             require_mount: None,
             expected_id: None,
             cache_dir: default_cache_dir(),
@@ -99,6 +102,15 @@ impl RepoSpec {
     /// Uses `options` (the `-o key=value` set, retry policy and observer).
     pub fn with_options(mut self, options: Options) -> RepoSpec {
         self.options = options;
+        self
+    }
+
+    /// Limits the upload and download rates (`--limit-upload`,
+    /// `--limit-download`); [`Limits::NONE`], the default, limits nothing.
+    /// The metadata cache sits in front of the limits: what it serves
+    /// locally is not paced.
+    pub fn with_limits(mut self, limits: Limits) -> RepoSpec {
+        self.limits = limits;
         self
     }
 
@@ -142,6 +154,11 @@ impl RepoSpec {
         self
     }
 
+    /// The bandwidth limits (see [`RepoSpec::with_limits`]).
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// The repository's location.
     pub fn location(&self) -> &Location {
         &self.location
@@ -172,7 +189,7 @@ impl RepoSpec {
     /// id is not known yet) and no id check.
     pub fn guarded_backend(&self) -> Result<Arc<dyn Backend>, Error> {
         self.check_mount()?;
-        open_location(&self.location, &self.options)
+        open_location(&self.location, &self.options, self.limits)
     }
 
     /// Opens the repository: the removable-disk guard (before anything is
@@ -317,5 +334,26 @@ mod tests {
             .with_cache_dir(Some(cache.clone()));
         spec.open(b"pw").unwrap();
         assert!(!cache.exists(), "a local repository got a cache");
+    }
+
+    #[test]
+    fn limits_reach_the_opened_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = RepoSpec::new(dir.path().join("repo").to_str().unwrap())
+            .unwrap()
+            .with_limits(Limits {
+                upload_kib: 200,
+                download_kib: 0,
+            });
+        let backend = spec.guarded_backend().unwrap();
+        backend.create().unwrap();
+        let data = vec![7u8; 80 << 10];
+        let start = std::time::Instant::now();
+        backend
+            .write(hbk_repo::FileType::Pack, &Id::hash(&data), &data)
+            .unwrap();
+        // 80 KiB at 200 KiB/s, less the 20 KiB burst: at least 0.3 s.
+        let took = start.elapsed();
+        assert!(took >= std::time::Duration::from_millis(290), "{took:?}");
     }
 }

@@ -35,6 +35,24 @@ pub struct GlobalOpts {
     /// default: $XDG_CACHE_HOME/hbk).
     #[arg(long = "cache-dir", global = true, value_name = "dir")]
     pub cache_dir: Option<PathBuf>,
+    /// Limit uploads to a maximum rate in KiB/s (default: unlimited).
+    #[arg(
+        long = "limit-upload",
+        global = true,
+        value_name = "KiB/s",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    pub limit_upload: u64,
+    /// Limit downloads to a maximum rate in KiB/s (default: unlimited).
+    #[arg(
+        long = "limit-download",
+        global = true,
+        value_name = "KiB/s",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    pub limit_download: u64,
     /// Compression of new data: auto, off or max.
     #[arg(long, global = true, default_value = "auto")]
     pub compression: String,
@@ -55,4 +73,38 @@ pub struct GlobalOpts {
     /// recorded for a removable disk; env: HBK_EXPECT_REPOSITORY_ID).
     #[arg(long = "expect-repository-id", global = true, value_name = "id")]
     pub expect_repository_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["hbk"].iter().chain(args))
+    }
+
+    #[test]
+    fn bandwidth_limits_are_whole_kib_per_second() {
+        let cli = parse(&["snapshots"]).unwrap();
+        assert_eq!((cli.global.limit_upload, cli.global.limit_download), (0, 0));
+        // Global: before or after the command.
+        let cli = parse(&[
+            "--limit-upload",
+            "512",
+            "snapshots",
+            "--limit-download=2048",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.limit_upload, 512);
+        assert_eq!(cli.global.limit_download, 2048);
+        for bad in ["abc", "1.5", "-1", "512KiB", ""] {
+            let e = parse(&["snapshots", &format!("--limit-upload={bad}")]).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("--limit-upload"), "{bad}: {text}");
+            // A usage error, as for every other malformed flag value.
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+    }
 }

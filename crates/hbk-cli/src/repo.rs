@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use hbk_backend::{Options, RepoSpec, RequireMount, RetryEvent, Warning};
+use hbk_backend::{Limits, Options, RepoSpec, RequireMount, RetryEvent, Warning};
 use hbk_repo::{IndexedRepository, Repository};
 
 use crate::global::GlobalOpts;
@@ -31,11 +31,16 @@ fn backend_options(g: &GlobalOpts) -> Result<Options> {
 }
 
 /// How to open the repository at `location` with the options of `g`:
-/// `-o`, the metadata cache (`--cache-dir`, `--no-cache`) and warnings
-/// on stderr; no guard and no id check (see [`spec`]).
+/// `-o`, the bandwidth limits (`--limit-upload`, `--limit-download`),
+/// the metadata cache (`--cache-dir`, `--no-cache`) and warnings on
+/// stderr; no guard and no id check (see [`spec`]).
 fn unguarded_spec(g: &GlobalOpts, location: &str) -> Result<RepoSpec> {
     Ok(RepoSpec::new(location)?
         .with_options(backend_options(g)?)
+        .with_limits(Limits {
+            upload_kib: g.limit_upload,
+            download_kib: g.limit_download,
+        })
         .with_cache_choice(g.no_cache, g.cache_dir.clone())
         .with_warning_observer(Arc::new(|w: &Warning| eprintln!("warning: {w}"))))
 }

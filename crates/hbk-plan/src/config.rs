@@ -90,6 +90,14 @@ pub struct RepoConfig {
     /// Use no metadata cache.
     #[serde(default)]
     pub no_cache: bool,
+    /// Upper bound of the upload rate to this repository in KiB/s, as
+    /// `hbk --limit-upload` (none or 0: unlimited).
+    #[serde(default)]
+    pub limit_upload: Option<u64>,
+    /// Upper bound of the download rate from this repository in KiB/s,
+    /// as `hbk --limit-download` (none or 0: unlimited).
+    #[serde(default)]
+    pub limit_download: Option<u64>,
     /// What `forget` keeps.
     #[serde(default)]
     pub retention: Retention,

@@ -9,11 +9,16 @@ use crate::config::RepoConfig;
 use crate::engine::RepoTarget;
 use crate::secret::Secret;
 
-/// How to open a plan repository: its url, backend options, removable-
-/// disk guard (`require_mount`), expected id and metadata cache.
+/// How to open a plan repository: its url, backend options, bandwidth
+/// limits, removable-disk guard (`require_mount`), expected id and
+/// metadata cache.
 pub fn repo_spec(cfg: &RepoConfig) -> Result<RepoSpec, hbk_backend::Error> {
     Ok(RepoSpec::new(&cfg.url)?
         .with_options(hbk_backend::Options::parse(&cfg.options.0)?)
+        .with_limits(hbk_backend::Limits {
+            upload_kib: cfg.limit_upload.unwrap_or(0),
+            download_kib: cfg.limit_download.unwrap_or(0),
+        })
         .with_require_mount(
             cfg.require_mount
                 .then_some(RequireMount::RepositoryOrParent),
@@ -82,5 +87,19 @@ mod tests {
         let e = check_mount(&spec).unwrap_err();
         assert!(e.contains("is the USB disk mounted"), "{e}");
         assert!(!sub.join("repo").exists());
+    }
+
+    #[test]
+    fn bandwidth_limits_reach_the_spec() {
+        let cfg: RepoConfig =
+            toml::from_str("url = \"/srv/r\"\npassword = { env = \"X\" }\nlimit_upload = 512\n")
+                .unwrap();
+        let limits = repo_spec(&cfg).unwrap().limits();
+        assert_eq!(limits.upload_kib, 512);
+        assert_eq!(limits.download_kib, 0);
+        let bad = toml::from_str::<RepoConfig>(
+            "url = \"/r\"\npassword = { env = \"X\" }\nlimit_download = -1\n",
+        );
+        assert!(bad.is_err());
     }
 }

@@ -58,6 +58,19 @@ pub(crate) fn compression(g: &GlobalOpts) -> Result<CompressionMode> {
     })
 }
 
+/// `--read-concurrency`, else `HBK_READ_CONCURRENCY` or
+/// `RESTIC_READ_CONCURRENCY`, else the engine's default.
+fn read_concurrency(flag: Option<usize>) -> Result<usize> {
+    match (flag, crate::password::env("READ_CONCURRENCY")) {
+        (Some(n), _) => Ok(n),
+        (None, Some(v)) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("invalid READ_CONCURRENCY {v:?}: expected a whole number")),
+        (None, None) => Ok(BackupOptions::default().read_concurrency),
+    }
+}
+
 /// Backs up paths (or stdin) into a new snapshot.
 pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     let mut paths = a.paths.clone();
@@ -120,6 +133,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         pack_size,
         threads: a.threads.unwrap_or(0),
         no_scan: a.no_scan || progress_mode == progress::Mode::Quiet,
+        read_concurrency: read_concurrency(a.read_concurrency)?,
     };
     let (progress, reporter) = progress::start(progress_mode);
     let summary = if a.stdin {

@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use hbk_backend::limit::Limiter;
 use hbk_repo::{BlobSaver, FileType, GoTime, Id, IndexedRepository, SnapshotFile};
 
 use crate::filter::Pattern;
@@ -211,6 +212,7 @@ fn archiver<'a>(
         counters: Counters::default(),
         warnings: Mutex::new(Vec::new()),
         progress,
+        read_slots: (opts.read_concurrency > 0).then(|| Limiter::new(opts.read_concurrency)),
     })
 }
 

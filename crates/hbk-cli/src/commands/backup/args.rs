@@ -72,4 +72,9 @@ pub struct BackupArgs {
     /// percentage); implied when no progress is shown.
     #[arg(long = "no-scan")]
     pub no_scan: bool,
+    /// Read at most this many files at the same time (env:
+    /// HBK_READ_CONCURRENCY, RESTIC_READ_CONCURRENCY; default: one per
+    /// worker thread).
+    #[arg(long = "read-concurrency", value_name = "n")]
+    pub read_concurrency: Option<usize>,
 }

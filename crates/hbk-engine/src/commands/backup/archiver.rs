@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use hbk_backend::limit::Limiter;
 use hbk_repo::{BlobSaver, BlobType, Id, IndexedRepository, Node, NodeType, Tree};
 use rayon::prelude::*;
 
@@ -77,6 +78,9 @@ pub struct Archiver<'a> {
     pub warnings: Mutex<Vec<Warning>>,
     /// Progress sink.
     pub progress: &'a dyn Progress,
+    /// Bounds how many threads read file contents at once
+    /// ([`BackupOptions::read_concurrency`]); `None`: unbounded.
+    pub read_slots: Option<Limiter>,
 }
 
 /// A directory's tree in the parent snapshot, with its id.
@@ -401,24 +405,33 @@ impl<'a> Archiver<'a> {
 
     /// Chunks and stores everything `reader` yields; returns the content
     /// ids and the byte count. The outer error is fatal, the inner one a
-    /// read error.
+    /// read error. A batch is read holding one of the read slots and
+    /// stored after giving it back, so that a thread waiting for a slot
+    /// never holds one (no deadlock on the pool) and storing goes on in
+    /// parallel with the next reads.
     pub fn read_stream<R: Read>(&self, reader: R) -> Result<std::io::Result<(Vec<Id>, u64)>> {
         let mut stream = hbk_chunker::Chunks::new(reader, self.chunkers.make());
         let mut content = Vec::new();
         let mut size = 0u64;
-        loop {
+        let mut ended = false;
+        while !ended {
             let mut batch: Vec<Vec<u8>> = Vec::new();
             let mut batch_bytes = 0;
+            let reading = self.read_slots.as_ref().map(Limiter::acquire);
             while batch_bytes < BATCH_BYTES {
                 match stream.next() {
                     Some(Ok(chunk)) => {
                         batch_bytes += chunk.len();
                         batch.push(chunk);
                     }
-                    None => break,
+                    None => {
+                        ended = true;
+                        break;
+                    }
                     Some(Err(e)) => return Ok(Err(e)),
                 }
             }
+            drop(reading);
             if batch.is_empty() {
                 break;
             }

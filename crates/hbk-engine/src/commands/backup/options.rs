@@ -64,6 +64,18 @@ pub struct BackupOptions {
     /// Skip the second walk that counts files and bytes for progress
     /// totals (restic's `--no-scan`); nothing shows the totals then.
     pub no_scan: bool,
+    /// How many threads read file contents at the same time, as
+    /// restic's `--read-concurrency` (0: no bound beyond the worker
+    /// threads). Lower it for a disk that slows down when read in many
+    /// places at once (a spinning disk); hashing and storing what was
+    /// read keep using every worker.
+    ///
+    /// The default is 0, not restic's 2: hbk's workers read, hash and
+    /// store, so a bound leaves workers waiting that would otherwise
+    /// walk directories; on a 2-core machine with an SSD a bound of 2
+    /// made a backup of 30,000 small files 5–15% slower and one of large
+    /// files no faster.
+    pub read_concurrency: usize,
 }
 
 impl Default for BackupOptions {
@@ -86,6 +98,7 @@ impl Default for BackupOptions {
             pack_size: 16 << 20,
             threads: 0,
             no_scan: false,
+            read_concurrency: 0,
         }
     }
 }

@@ -143,3 +143,54 @@ fn unchanged_trees_are_reused_and_metadata_changes_are_seen() {
         assert_eq!(node.mode & 0o777, 0o600);
     }
 }
+
+/// A source that counts how many of its kind are being read at once.
+struct Watched<'a> {
+    left: usize,
+    now: &'a std::sync::atomic::AtomicUsize,
+    max: &'a std::sync::atomic::AtomicUsize,
+}
+
+impl std::io::Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = buf.len().min(self.left).min(4096);
+        let at_once = self.now.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(at_once, SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            *b = (self.left.wrapping_sub(i) % 251) as u8;
+        }
+        self.left -= n;
+        self.now.fetch_sub(1, SeqCst);
+        Ok(n)
+    }
+}
+
+#[test]
+fn read_concurrency_bounds_the_files_read_at_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let t = TestRepo::new(2);
+    let repo = t.repo.clone().into_indexed().unwrap();
+    let opts = BackupOptions {
+        read_concurrency: 2,
+        ..BackupOptions::default()
+    };
+    let archiver = super::archiver(&repo, &opts, true, &NoProgress).unwrap();
+    let (now, max) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                let source = Watched {
+                    left: 64 << 10,
+                    now: &now,
+                    max: &max,
+                };
+                let (_, size) = archiver.read_stream(source).unwrap().unwrap();
+                assert_eq!(size, 64 << 10);
+            });
+        }
+    });
+    let max = max.load(SeqCst);
+    assert!((1..=2).contains(&max), "{max} sources read at once");
+}

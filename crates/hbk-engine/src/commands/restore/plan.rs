@@ -243,12 +243,10 @@ impl RestorePlan {
             owned &= *only_pack.get_or_insert(loc.pack) == loc.pack;
             let target = Target { item, offset };
             offset = offset.saturating_add(loc.data_length());
-            let planned = walk.jobs.get(id).and_then(|&(p, j)| {
-                self.packs
-                    .get_mut(p as usize)?
-                    .1
-                    .get_mut(j as usize)
-            });
+            let planned = walk
+                .jobs
+                .get(id)
+                .and_then(|&(p, j)| self.packs.get_mut(p as usize)?.1.get_mut(j as usize));
             match planned {
                 Some(job) => job.targets.push(target),
                 None => {
