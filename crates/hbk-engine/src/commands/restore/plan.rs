@@ -134,7 +134,7 @@ impl RestorePlan {
         };
         plan.collect(&mut walk, tree, b"/")?;
         for (_, list) in &mut plan.packs {
-            list.sort_by_key(|j| j.loc.offset);
+            list.sort_unstable_by_key(|j| j.loc.offset);
         }
         Ok(plan)
     }
