@@ -93,7 +93,7 @@ pub fn encode_blob(
     };
     let compressed = level
         .filter(|_| !data.is_empty() && data.len() <= u32::MAX as usize)
-        .and_then(|l| zstd::bulk::compress(data, l).ok())
+        .and_then(|l| crate::unpacked::compress(data, l).ok())
         .filter(|c| always || c.len() < data.len());
     let (payload, ulen) = match &compressed {
         Some(c) => (c.as_slice(), NonZeroU32::new(data.len() as u32)),

@@ -40,7 +40,7 @@ pub fn encode_unpacked(version: u32, json: &[u8]) -> Result<Vec<u8>> {
         return Ok(json.to_vec());
     }
     let mut out = vec![2u8];
-    out.extend(zstd::bulk::compress(json, 3).map_err(|e| Error::format("zstd", e))?);
+    out.extend(compress(json, 3).map_err(|e| Error::format("zstd", e))?);
     Ok(out)
 }
 
@@ -49,6 +49,23 @@ thread_local! {
     /// per blob showed up in profiles of tree-heavy work.
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { RefCell::new(None) };
+    /// One compression context per thread with its level, reused: a
+    /// backup of many small files compresses a blob per file.
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+}
+
+/// Compresses `data` into one zstd frame at `level`, with this thread's
+/// context.
+pub(crate) fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let cctx = match slot.as_mut() {
+            Some((l, c)) if *l == level => c,
+            _ => &mut slot.insert((level, zstd::bulk::Compressor::new(level)?)).1,
+        };
+        cctx.compress(data)
+    })
 }
 
 /// Decodes one or more concatenated zstd frames. Frames need not carry their
