@@ -45,14 +45,17 @@ pub fn create(path: &Path, node: &RestoreNode) -> io::Result<()> {
 
 /// Creates a new, empty regular file at `path` for writing, replacing
 /// whatever non-directory is there (so a symlink left at `path` can never
-/// redirect the write). In a fresh target this is one `open`.
-pub fn create_file(path: &Path) -> io::Result<fs::File> {
+/// redirect the write). In a fresh target this is one `open`. The file is
+/// created with `node`'s permission bits (the umask applies; the
+/// descriptor can write whatever they say), so [`file_metadata`] usually
+/// has no `chmod` to make.
+pub fn create_file(path: &Path, node: &RestoreNode) -> io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let open = || {
         OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(creation_mode(node))
             .open(path)
     };
     match open() {
@@ -67,6 +70,17 @@ pub fn create_file(path: &Path) -> io::Result<fs::File> {
             open()
         }
         other => other,
+    }
+}
+
+/// The mode a file is created with: its own permission bits, or owner
+/// read-write while extended attributes are still to be set (setting them
+/// needs write permission on the file, whatever the descriptor allows).
+fn creation_mode(node: &RestoreNode) -> u32 {
+    if node.xattrs().is_empty() {
+        mode::unix_permissions(node.mode) & 0o777
+    } else {
+        0o600
     }
 }
 
@@ -118,9 +132,16 @@ fn create_in_existing_parent(path: &Path, node: &RestoreNode) -> io::Result<()> 
 /// Applies owner, extended attributes, permissions and times to an open
 /// regular file through its descriptor (no path lookups), in the order
 /// [`metadata`] uses.
+///
+/// Owner and mode are read back first and only changed when they differ,
+/// which for a file just made by [`create_file`] is rare: each change
+/// costs an inode update.
 pub fn file_metadata(file: &fs::File, node: &RestoreNode, owners: bool) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     use xattr::FileExt;
-    if owners {
+    let stat = file.metadata()?;
+    let wrong_owner = stat.uid() != node.uid || stat.gid() != node.gid;
+    if owners && wrong_owner {
         std::os::unix::fs::fchown(file, Some(node.uid), Some(node.gid))?;
     }
     for xa in node.xattrs() {
@@ -135,9 +156,11 @@ pub fn file_metadata(file: &fs::File, node: &RestoreNode, owners: bool) -> io::R
             }
         }
     }
-    file.set_permissions(fs::Permissions::from_mode(mode::unix_permissions(
-        node.mode,
-    )))?;
+    let permissions = mode::unix_permissions(node.mode);
+    // chown clears set-id bits: then the mode is set again in any case.
+    if (owners && wrong_owner) || stat.mode() & 0o7777 != permissions {
+        file.set_permissions(fs::Permissions::from_mode(permissions))?;
+    }
     filetime::set_file_handle_times(file, Some(node.atime()), Some(node.mtime()))
 }
 

@@ -645,7 +645,7 @@ impl OpenFiles<'_> {
                 let path = self.target.join(&it.rel);
                 let file = if it.owned && !self.unfinished.contains_key(&item) {
                     self.unfinished.insert(item, it.node.blobs as usize);
-                    apply::create_file(&path)?
+                    apply::create_file(&path, &it.node)?
                 } else {
                     OpenOptions::new().write(true).open(&path)?
                 };
