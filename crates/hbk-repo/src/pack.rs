@@ -190,6 +190,17 @@ impl PackWriter {
         }
     }
 
+    /// An empty pack writing into `buf` (cleared; its allocation is
+    /// reused, so a saver can recycle the buffers of uploaded packs).
+    pub fn with_buffer(mut buf: Vec<u8>, capacity: usize) -> Self {
+        buf.clear();
+        buf.reserve(capacity);
+        PackWriter {
+            buf,
+            ..Default::default()
+        }
+    }
+
     /// Appends a sealed blob.
     pub fn add(&mut self, blob: &crate::blob::SealedBlob) {
         let entry = PackBlob {

@@ -26,6 +26,10 @@ const INDEX_EVERY_PACKS: usize = 8;
 const INDEX_MAX_BLOBS: usize = 50_000;
 /// …or when the oldest unindexed pack is this old.
 const INDEX_EVERY: Duration = Duration::from_secs(30);
+/// Buffers of uploaded packs kept for the next packs. Reusing them keeps
+/// a backup from allocating (and the kernel from zeroing) a fresh pack
+/// buffer every 16 MiB, and the allocator from holding freed ones.
+const SPARE_BUFFERS: usize = 2;
 
 /// Counters of what a saver added.
 #[derive(Debug, Default)]
@@ -80,6 +84,8 @@ pub struct BlobSaver<'a> {
     data_pack: Mutex<PackWriter>,
     tree_pack: Mutex<PackWriter>,
     pending: Mutex<PendingIndex>,
+    /// Buffers of uploaded packs, for the next packs.
+    spare: Mutex<Vec<Vec<u8>>>,
     /// Uploaded packs, kept only when asked for (prune needs them; a
     /// large backup should not hold them all in memory).
     written: Option<Mutex<Vec<IndexPack>>>,
@@ -113,6 +119,7 @@ impl<'a> BlobSaver<'a> {
                 packs: Vec::new(),
                 since: None,
             }),
+            spare: Mutex::new(Vec::new()),
             written: None,
             pack_size,
             level: if v2 { level } else { None },
@@ -162,7 +169,7 @@ impl<'a> BlobSaver<'a> {
             if p.size() >= self.pack_size {
                 // Reserve the next pack's buffer up front so it never
                 // doubles past the target size.
-                let next = PackWriter::with_capacity(self.pack_size as usize + (1 << 20));
+                let next = self.next_pack();
                 Some(std::mem::replace(&mut *p, next))
             } else {
                 None
@@ -174,6 +181,15 @@ impl<'a> BlobSaver<'a> {
         Ok(true)
     }
 
+    /// An empty data pack, in a recycled buffer when there is one.
+    fn next_pack(&self) -> PackWriter {
+        let capacity = self.pack_size as usize + (1 << 20);
+        match lock(&self.spare).pop() {
+            Some(buf) => PackWriter::with_buffer(buf, capacity),
+            None => PackWriter::with_capacity(capacity),
+        }
+    }
+
     fn upload(&self, pack: PackWriter) -> Result<()> {
         if pack.is_empty() {
             return Ok(());
@@ -181,6 +197,12 @@ impl<'a> BlobSaver<'a> {
         let (id, bytes, blobs) = pack.finish(self.repo.key());
         if !self.dry_run {
             self.repo.backend().write(FileType::Pack, &id, &bytes)?;
+        }
+        {
+            let mut spare = lock(&self.spare);
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(bytes);
+            }
         }
         self.stats.packs.fetch_add(1, Ordering::Relaxed);
         let entry = IndexPack {
