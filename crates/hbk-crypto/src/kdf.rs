@@ -82,11 +82,27 @@ impl Key {
     pub fn derive(password: &[u8], salt: &[u8], params: KdfParams) -> Result<Key> {
         params.validate()?;
         let log_n = params.n.trailing_zeros() as u8;
-        let sp = scrypt::Params::new(log_n, params.r, params.p, 64)
+        // The scrypt crate's checks of the parameters (N a power of two,
+        // r·p in range); the work itself runs lanes in parallel.
+        scrypt::Params::new(log_n, params.r, params.p, 64)
             .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
+        if params.n < 2 || !params.n.is_power_of_two() {
+            return Err(Error::InvalidKdfParams(format!(
+                "N = {} is not a power of two above 1",
+                params.n
+            )));
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let mut out = [0u8; 64];
-        scrypt::scrypt(password, salt, &sp, &mut out)
-            .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
+        crate::romix::scrypt(
+            password,
+            salt,
+            params.n as usize,
+            params.r as usize,
+            params.p as usize,
+            threads,
+            &mut out,
+        );
         Key::from_slices(&out[..32], &out[32..48], &out[48..64])
     }
 }

@@ -19,6 +19,7 @@
 
 mod kdf;
 mod key;
+mod romix;
 
 pub use kdf::{KdfParams, MAX_KDF_MEMORY, MAX_KDF_WORK};
 pub use key::Key;

@@ -431,7 +431,8 @@ impl<'a> Archiver<'a> {
                 .unwrap_or(usize::MAX)
                 .clamp(MIN_READ_BUFFER, hbk_chunker::DEFAULT_READ_BUFFER)
         });
-        let mut stream = hbk_chunker::Chunks::with_buffer_size(reader, self.chunkers.make(), buffer);
+        let mut stream =
+            hbk_chunker::Chunks::with_buffer_size(reader, self.chunkers.make(), buffer);
         let mut content = Vec::new();
         let mut size = 0u64;
         let mut ended = false;
