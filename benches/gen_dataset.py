@@ -12,7 +12,10 @@ of tens to a few hundred text-like bytes in about 18,500 directories nested
 three levels deep (scaled by S), unevenly filled as real trees are.
 
 Deterministic for a given seed, mode and scale, so runs are comparable.
-Usage: gen_dataset.py DIR [--mode mixed|tiny] [--scale S]
+--parts picks parts of the mixed mode (the WAN benchmark uses vm,pbs: bulk
+data in few directories, at S=0.3 about 440 MB).
+
+Usage: gen_dataset.py DIR [--mode mixed|tiny] [--scale S] [--parts small,vm,pbs]
 (mixed: S=1 is about 1.5 GiB, S=1.14 about 1.7 GiB).
 """
 import argparse
@@ -108,15 +111,21 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--mode", choices=("mixed", "tiny"), default="mixed")
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--parts", default="small,vm,pbs", help="parts of the mixed mode")
     a = ap.parse_args()
-    rng = random.Random(20261127)
+    parts = set(a.parts.split(","))
     s = a.scale
     if a.mode == "tiny":
-        tiny_tree(a.dir, rng, max(1, int(200000 * s)), max(4, int(18500 * s)))
+        tiny_tree(a.dir, random.Random(20261127), max(1, int(200000 * s)), max(4, int(18500 * s)))
         return
-    small_files(a.dir, rng, int(20000 * s))
-    vm_images(a.dir, rng, 2, int(512 * s))
-    pbs_datastore(a.dir, rng, int(160 * s))
+    # Each part draws from its own generator, so leaving one out does not
+    # change the others.
+    if "small" in parts:
+        small_files(a.dir, random.Random(20261127), int(20000 * s))
+    if "vm" in parts:
+        vm_images(a.dir, random.Random(20261128), 2, int(512 * s))
+    if "pbs" in parts:
+        pbs_datastore(a.dir, random.Random(20261129), int(160 * s))
 
 
 if __name__ == "__main__":
