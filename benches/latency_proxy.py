@@ -29,7 +29,7 @@ import os
 import signal
 import time
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 1 << 20
 
 
 class RequestCounter:
