@@ -92,6 +92,10 @@ class Bench:
         os.makedirs(self.work, exist_ok=True)
         self.tools = [t for t in TOOLS if t in args.tools.split(",")]
         self.bins = {"hbk": args.hbk, "restic": args.restic, "rustic": args.rustic}
+        for tool in list(self.tools):
+            if not shutil.which(self.bins[tool]):
+                log(f"warning: {tool} not found at {self.bins[tool]!r}; its cells stay empty")
+                self.tools.remove(tool)
         self.venv = args.venv
         self.results = []
         self.datasets = {}

@@ -248,10 +248,13 @@ def machine(bins, args):
             f"{first_line([bins['hbk'], '--version'])} (commit {commit}"
             + (", with uncommitted changes)" if dirty else ")"),
             first_line([bins["restic"], "version"]),
-            first_line([bins["rustic"], "--version"]),
+            first_line([bins["rustic"], "--version"]) if "rustic" in args.tools else "no rustic",
         ]
     )
-    run = f"size factor {args.size_factor:g}, repeat {args.repeat}, scenarios {args.only}"
+    run = (
+        f"size factor {args.size_factor:g}, repeat {args.repeat}, scenarios {args.only}, "
+        f"tools {args.tools}, delay {args.delay_ms:g} ms each way"
+    )
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores ({cpu}), {ram:.0f} GiB RAM, "
