@@ -181,6 +181,10 @@ def render(data):
             out.append(
                 f"| reference: `tar x` of the same tree | {cell(rows['tar'], step)} | | | | |"
             )
+        for tool in TOOLS:
+            r = rows.get(tool)
+            if r and r.get("note", "").startswith("restore differs"):
+                out.append(f"| WARNING: {tool}'s {r['note']} | | | | | |")
     out += [
         "",
         "| scenario | step | tool | wall s | CPU s | peak RSS MB | requests | MB up | MB down "
