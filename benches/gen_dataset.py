@@ -121,11 +121,11 @@ def main():
     # Each part draws from its own generator, so leaving one out does not
     # change the others.
     if "small" in parts:
-        small_files(a.dir, random.Random(20261127), int(20000 * s))
+        small_files(a.dir, random.Random(20261127), max(1, int(20000 * s)))
     if "vm" in parts:
-        vm_images(a.dir, random.Random(20261128), 2, int(512 * s))
+        vm_images(a.dir, random.Random(20261128), 2, max(1, int(512 * s)))
     if "pbs" in parts:
-        pbs_datastore(a.dir, random.Random(20261129), int(160 * s))
+        pbs_datastore(a.dir, random.Random(20261129), max(1, int(160 * s)))
 
 
 if __name__ == "__main__":
