@@ -15,7 +15,7 @@ with the source.
 Scenarios: mixed (~1.7 GiB of mixed homelab data, local repository), tiny
 (200,000 tiny files, local repository, plus `tar x` as a reference), rest
 (~440 MB over `rclone serve restic` behind the proxy), s3 (the same over
-moto's S3 server; rustic is left out there).
+moto's S3 server; rustic through a profile file with opendal's S3 options).
 """
 import argparse
 import json
@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 
@@ -100,6 +101,9 @@ class Bench:
         self.results = []
         self.datasets = {}
         self.scenario_data = {}
+        # rustic reaches S3 only through a profile file (opendal options);
+        # its text, with {PORT} for the port of the step.
+        self.profiles = {}
         self.pass_file = os.path.join(self.work, "pass")
         with open(self.pass_file, "w") as f:
             f.write("bench\n")
@@ -157,7 +161,7 @@ class Bench:
         p = None
         if proxy is not None:
             p, port = proxy.start()
-            argv = [a.replace("{PORT}", str(port)) for a in argv]
+            argv = self.at_port(argv, port)
         try:
             with open(logf, "w") as out:
                 out.write(" ".join(argv) + "\n")
@@ -200,9 +204,32 @@ class Bench:
 
     # ----- commands ---------------------------------------------------------
 
+    def at_port(self, argv, port):
+        """argv for a server reached at port: fills in {PORT}, writes profiles."""
+        for a in argv:
+            if a in self.profiles:
+                with open(a, "w") as f:
+                    f.write(self.profiles[a].replace("{PORT}", str(port)))
+        return [a.replace("{PORT}", str(port)) for a in argv]
+
+    def rustic_s3_profile(self, bucket):
+        """A rustic profile reaching bucket on moto through {PORT}."""
+        path = os.path.join(self.work, f"rustic-{bucket}.toml")
+        self.profiles[path] = (
+            '[repository]\nrepository = "opendal:s3"\n[repository.options]\n'
+            f'bucket = "{bucket}"\nroot = "/"\nendpoint = "http://127.0.0.1:{{PORT}}"\n'
+            f'region = "{S3_ENV["AWS_DEFAULT_REGION"]}"\n'
+            f'access_key_id = "{S3_ENV["AWS_ACCESS_KEY_ID"]}"\n'
+            f'secret_access_key = "{S3_ENV["AWS_SECRET_ACCESS_KEY"]}"\n'
+        )
+        return path
+
     def command(self, tool, repo, cache, *args):
         """The argv of `tool` on `repo`; cache is a directory or None (no cache)."""
-        argv = [self.bins[tool], "-r", repo]
+        if repo in self.profiles:
+            argv = [self.bins[tool], "-P", repo]
+        else:
+            argv = [self.bins[tool], "-r", repo]
         argv += ["--no-cache"] if cache is None else ["--cache-dir", cache]
         if tool == "rustic":
             argv.append("--no-progress")
@@ -210,9 +237,8 @@ class Bench:
             argv.append("-q")
         return argv + list(args)
 
-    def init(self, tool, repo, env):
-        """Creates a repository (not measured)."""
-        argv = self.command(tool, repo, None, "init")
+    def init(self, argv, env):
+        """Creates a repository (not measured) with the argv of an init."""
         r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True)
         if r.returncode != 0:
             log(f"init failed: {' '.join(argv)}\n{r.stdout.decode()}{r.stderr.decode()}")
@@ -237,7 +263,7 @@ class Bench:
                 shutil.rmtree(caches[tool], ignore_errors=True)
                 os.makedirs(os.path.dirname(repo), exist_ok=True)
                 res = Result(scenario, "backup", tool)
-                if not self.init(tool, repo, self.env):
+                if not self.init(self.command(tool, repo, None, "init"), self.env):
                     res.ok, res.note = False, "init failed"
                     self.results.append(res)
                     continue
@@ -287,7 +313,7 @@ class Bench:
 
     def run_remote(self, scenario, data):
         """backup / no-op / restore (no local cache) through the latency proxy."""
-        tools = [t for t in self.tools if not (scenario == "s3" and t == "rustic")]
+        tools = self.tools
         if scenario == "s3":
             server = Server.moto(self.venv, self.work)
             env = dict(self.env, **S3_ENV)
@@ -303,13 +329,15 @@ class Bench:
                     if scenario == "s3":
                         server.make_bucket(name)
                         path = f"s3:http://127.0.0.1:{{PORT}}/{name}"
+                        if tool == "rustic":
+                            path = self.rustic_s3_profile(name)
                     else:
                         path = f"rest:http://127.0.0.1:{{PORT}}/{name}/"
                     caches[tool] = os.path.join(self.work, "cache", scenario, tool)
                     shutil.rmtree(caches[tool], ignore_errors=True)
                     res = Result(scenario, "backup", tool)
-                    direct = path.replace("{PORT}", str(server.port))
-                    if not self.init(tool, direct, env):
+                    argv = self.at_port(self.command(tool, path, None, "init"), server.port)
+                    if not self.init(argv, env):
                         res.ok, res.note = False, "init failed"
                         self.results.append(res)
                         continue

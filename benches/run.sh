@@ -5,7 +5,7 @@
 #   mixed  ~1.7 GiB of mixed homelab data: backup, no-op, restore
 #   tiny   200,000 tiny files in ~18,500 dirs: backup, no-op, restore (+ tar x)
 #   rest   ~440 MB to `rclone serve restic` behind a 15 ms-each-way proxy
-#   s3     the same to moto's S3 server (hbk and restic)
+#   s3     the same to moto's S3 server
 #
 # Usage: benches/run.sh [--only mixed,tiny,rest,s3] [--tools hbk,restic,rustic]
 #          [--size-factor F] [--repeat N] [--record] [--work DIR] [--hbk BIN]
