@@ -88,7 +88,7 @@ def cell(r, step):
         return "—"
     if not r["ok"]:
         return "failed"
-    s = f"{r['wall']:.2f} s, {rss_mb(r):.0f} MB"
+    s = f"{r['wall']:.2f} s, {r['cpu']:.2f} CPU-s, {rss_mb(r):.0f} MB"
     if r.get("requests") is not None:
         s += f", {r['requests']} req"
         if step == "restore":
