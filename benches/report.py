@@ -100,6 +100,14 @@ def cell(r, step):
     return s
 
 
+def ratio_note(rows, tool):
+    """", hbk 0.64×": hbk's wall time over this tool's, for a tool's cell."""
+    h, r = rows.get("hbk"), rows.get(tool)
+    if tool == "hbk" or not h or not r or not h["ok"] or not r["ok"] or r["wall"] <= 0:
+        return ""
+    return f" (hbk {h['wall'] / r['wall']:.2f}×)"
+
+
 def verdict(target, rows):
     """(holds?, why) for one job: "yes"/"no"/"?" and the measured ratios."""
     h = rows.get("hbk")
@@ -169,7 +177,7 @@ def render(data):
         if not rows:
             continue
         holds, why = verdict(target, rows)
-        cells = [cell(rows.get(t), step) for t in TOOLS]
+        cells = [cell(rows.get(t), step) + ratio_note(rows, t) for t in TOOLS]
         tgt = target.text() if target else "—"
         if scenario == "tiny" and step == "restore" and rows.get("tar"):
             tgt += f" (`tar x` of the same tree: {rows['tar']['wall']:.2f} s)"
