@@ -82,6 +82,7 @@ class Result:
     methods: dict = field(default_factory=dict)
     bytes_up: int | None = None
     bytes_down: int | None = None
+    proxy_cpu: float | None = None
 
 
 class Bench:
@@ -194,6 +195,7 @@ class Bench:
             res.methods = counts["methods"]
             res.bytes_up = counts["bytes_up"]
             res.bytes_down = counts["bytes_down"]
+            res.proxy_cpu = counts.get("cpu_seconds")
         self.results.append(res)
         log(
             f"{name}: {res.wall:.2f} s wall, {res.cpu:.2f} s CPU, {res.rss_kib / 1024:.0f} MiB"
@@ -419,6 +421,7 @@ def merge(results):
             m.bytes_up = int(statistics.median(r.bytes_up for r in good))
             m.bytes_down = int(statistics.median(r.bytes_down for r in good))
             m.methods = good[len(good) // 2].methods
+            m.proxy_cpu = statistics.median(r.proxy_cpu or 0.0 for r in good)
         out.append(m)
     return out
 

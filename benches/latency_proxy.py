@@ -14,7 +14,8 @@ The benchmark puts it between a backup tool and a REST or S3 server on
   requests by method; bytes are counted in each direction.
 
 Counts go to the JSON file --stats as {"port", "requests", "methods",
-"bytes_up", "bytes_down", "connections"}: written once when listening (so a
+"bytes_up", "bytes_down", "connections", "cpu_seconds"} (the last is the
+proxy's own CPU time, which it takes from the machine): written once when listening (so a
 caller learns the port and knows the proxy is ready), every second, and on
 SIGTERM or SIGINT, after which the proxy exits. No HTTP control endpoint
 exists, so nothing the proxy serves is ever counted by mistake.
@@ -155,6 +156,7 @@ class Stats:
             "bytes_up": self.bytes_up,
             "bytes_down": self.bytes_down,
             "connections": self.connections,
+            "cpu_seconds": round(time.process_time(), 3),
         }
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:

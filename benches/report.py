@@ -196,8 +196,8 @@ def render(data):
     out += [
         "",
         "| scenario | step | tool | wall s | CPU s | peak RSS MB | requests | MB up | MB down "
-        "| hbk/tool wall | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| proxy CPU s | hbk/tool wall | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario, step, _, _ in ROWS:
         rows = by.get((scenario, step), {})
@@ -209,15 +209,17 @@ def render(data):
             ratio = ""
             if h and h["ok"] and r["ok"] and tool != "hbk" and r["wall"] > 0:
                 ratio = f"{h['wall'] / r['wall']:.2f}"
-            req = up = down = ""
+            req = up = down = pcpu = ""
             if r.get("requests") is not None:
                 methods = ", ".join(f"{m} {n}" for m, n in sorted(r["methods"].items()))
                 req = f"{r['requests']} ({methods})"
                 up, down = f"{r['bytes_up'] / MB:.1f}", f"{r['bytes_down'] / MB:.1f}"
+                if r.get("proxy_cpu") is not None:
+                    pcpu = f"{r['proxy_cpu']:.2f}"
             note = r["note"] if r["ok"] or r["note"] else "failed"
             out.append(
                 f"| {scenario} | {step} | {tool} | {r['wall']:.2f} | {r['cpu']:.2f} | "
-                f"{rss_mb(r):.0f} | {req} | {up} | {down} | {ratio} | {note} |"
+                f"{rss_mb(r):.0f} | {req} | {up} | {down} | {pcpu} | {ratio} | {note} |"
             )
     out.append("")
     out.append("Datasets: " + "; ".join(
