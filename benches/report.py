@@ -74,6 +74,8 @@ ROWS = [
         "full restore over that link from S3, no local cache",
         Target("restic", 0.6, requests=True),
     ),
+    ("scale", "backup", "initial backup, {files} files in {dirs} dirs", None),
+    ("scale", "noop", "no-op incremental of the {files}-file tree", Target("restic", 0.3)),
 ]
 
 

@@ -6,6 +6,7 @@
 #   tiny   200,000 tiny files in ~18,500 dirs: backup, no-op, restore (+ tar x)
 #   rest   ~440 MB to `rclone serve restic` behind a 15 ms-each-way proxy
 #   s3     the same to moto's S3 server
+#   scale  (only with --scale-case) 1,000,000 tiny files: backup, no-op
 #
 # Usage: benches/run.sh [--only mixed,tiny,rest,s3] [--tools hbk,restic,rustic]
 #          [--size-factor F] [--repeat N] [--record] [--work DIR] [--hbk BIN]
