@@ -36,6 +36,11 @@ def tree_stats(root):
     return st
 
 
+def tree_bytes(root):
+    """Bytes of all regular files under root (a repository's size)."""
+    return tree_stats(root).bytes
+
+
 class FreshFs:
     """Context manager: a new ext4 file system mounted for one restore."""
 

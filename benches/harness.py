@@ -275,6 +275,8 @@ class Bench:
                     continue
                 repos[tool] = repo
                 self.measure(res, self.command(tool, repo, caches[tool], "backup", data))
+                if res.ok and not res.note:
+                    res.note = f"repository {freshfs.tree_bytes(repo) / 1e6:.0f} MB"
         for rep in range(self.args.repeat):
             for tool in repos:
                 argv = self.command(tool, repos[tool], caches[tool], "backup", data)
