@@ -31,6 +31,10 @@ import signal
 import time
 
 READ_SIZE = 1 << 20
+# Bytes one direction of one connection may hold in flight, like a TCP
+# window: 32 MiB per 15 ms is over 2 GB/s, so it never limits throughput,
+# but a slow server makes the client wait instead of filling our memory.
+WINDOW = 32 << 20
 
 
 class RequestCounter:
@@ -169,17 +173,24 @@ async def pump(reader, writer, delay, not_before, on_data):
 
     A reader task queues (arrival time, bytes); this writer loop sleeps until
     each chunk is due, so throughput is not limited by the delay. No chunk is
-    delivered before the monotonic time `not_before`.
+    delivered before the monotonic time `not_before`. At most WINDOW bytes
+    wait in the queue.
     """
     queue = asyncio.Queue()
+    window = asyncio.Condition()
+    queued = 0
 
     async def read():
+        nonlocal queued
         try:
             while True:
+                async with window:
+                    await window.wait_for(lambda: queued < WINDOW)
                 data = await reader.read(READ_SIZE)
                 if not data:
                     break
                 on_data(data)
+                queued += len(data)
                 queue.put_nowait((time.monotonic(), data))
         except (ConnectionError, OSError):
             pass
@@ -199,6 +210,9 @@ async def pump(reader, writer, delay, not_before, on_data):
                 break
             writer.write(data)
             await writer.drain()
+            queued -= len(data)
+            async with window:
+                window.notify_all()
     except (ConnectionError, OSError):
         pass
     finally:
