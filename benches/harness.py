@@ -161,6 +161,8 @@ class Bench:
         name = f"{res.scenario}-{res.step}-{res.tool}"
         logf = os.path.join(self.logs, name + ".log")
         timef = os.path.join(self.work, "time.out")
+        if os.path.exists(timef):
+            os.remove(timef)  # never read the figures of an earlier step
         self.drop_caches()
         counts = None
         p = None
