@@ -20,6 +20,7 @@ with --scale-case also scale (a 1-million-file tree: backup and no-op; the
 5-million-blob index part is still to do, see docs/benchmarks.md).
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -129,7 +130,16 @@ class Bench:
         name = f"data-{mode}-{scale:g}" + (f"-{parts.replace(',', '-')}" if parts else "")
         path = os.path.join(self.work, name)
         marker = path + ".complete"
-        if not os.path.exists(marker):
+        # The marker holds the generator's hash: a changed generator means
+        # a changed dataset, so a cached one from before is made again.
+        with open(os.path.join(HERE, "gen_dataset.py"), "rb") as f:
+            version = hashlib.sha256(f.read()).hexdigest()
+        try:
+            with open(marker) as f:
+                current = f.read().strip() == version
+        except OSError:
+            current = False
+        if not current:
             shutil.rmtree(path, ignore_errors=True)
             log(f"generating {mode} dataset at scale {scale:g} in {path}")
             subprocess.run(
@@ -138,7 +148,8 @@ class Bench:
                 + (["--parts", parts] if parts else []),
                 check=True,
             )
-            open(marker, "w").close()
+            with open(marker, "w") as f:
+                f.write(version + "\n")
         if path not in self.datasets:
             self.datasets[path] = freshfs.tree_stats(path)
         return path
