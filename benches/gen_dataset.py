@@ -7,8 +7,16 @@
 * pbs/     a Proxmox Backup Server datastore: .chunks/XXXX/<sha256> files
            of 1-4 MiB plus vm/ID/TIME/ index files.
 
-Deterministic for a given seed and scale, so runs are comparable.
-Usage: gen_dataset.py DIR [--scale S] (S=1 is about 1.5 GiB).
+With --mode tiny it makes instead the many-small-files case: 200,000 files
+of tens to a few hundred text-like bytes in about 18,500 directories nested
+three levels deep (scaled by S), unevenly filled as real trees are.
+
+Deterministic for a given seed, mode and scale, so runs are comparable.
+--parts picks parts of the mixed mode (the WAN benchmark uses vm,pbs: bulk
+data in few directories, at S=0.3 about 440 MB).
+
+Usage: gen_dataset.py DIR [--mode mixed|tiny] [--scale S] [--parts small,vm,pbs]
+(mixed: S=1 is about 1.5 GiB, S=1.14 about 1.7 GiB).
 """
 import argparse
 import hashlib
@@ -64,16 +72,60 @@ def pbs_datastore(root, rng, chunks):
             write(os.path.join(base, "vm", str(vmid), t, "index.json.blob"), b'{"backup-type":"vm"}')
 
 
+WORDS = (
+    "the of and to in is for on with as at by from port host name user "
+    "path value true false enable disable listen server client timeout "
+    "# = : { } [ ] - 0 1 2 8 10 80 443 1024 3600 /etc /var/lib /srv"
+).split()
+
+
+def tiny_tree(root, rng, files, dirs):
+    """`files` files of 10-600 bytes in about `dirs` directories, 3 levels."""
+    side = dirs ** (1 / 3)
+    top = max(1, round(side * 0.95))
+    mid = max(1, round(side * 1.06))
+    leaf = max(1, round((dirs - top - top * mid) / (top * mid)))
+    all_dirs = []
+    for a in range(top):
+        da = os.path.join(root, f"proj{a:02d}")
+        all_dirs.append(da)
+        for b in range(mid):
+            db = os.path.join(da, f"mod{b:02d}")
+            all_dirs.append(db)
+            for c in range(leaf):
+                all_dirs.append(os.path.join(db, f"pkg{c:02d}"))
+    for d in all_dirs:
+        os.makedirs(d, exist_ok=True)
+    # Uneven fill: a few directories hold many files, most hold a few.
+    weights = [rng.paretovariate(1.5) for _ in all_dirs]
+    targets = rng.choices(range(len(all_dirs)), weights=weights, k=files)
+    for i, d in enumerate(targets):
+        size = min(600, max(10, int(rng.lognormvariate(4.6, 0.8))))
+        text = " ".join(rng.choices(WORDS, k=size // 3 + 1)).encode()[:size]
+        with open(os.path.join(all_dirs[d], f"f{i:06d}.conf"), "wb") as f:
+            f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
+    ap.add_argument("--mode", choices=("mixed", "tiny"), default="mixed")
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--parts", default="small,vm,pbs", help="parts of the mixed mode")
     a = ap.parse_args()
-    rng = random.Random(20261127)
+    parts = set(a.parts.split(","))
     s = a.scale
-    small_files(a.dir, rng, int(20000 * s))
-    vm_images(a.dir, rng, 2, int(512 * s))
-    pbs_datastore(a.dir, rng, int(160 * s))
+    if a.mode == "tiny":
+        tiny_tree(a.dir, random.Random(20261127), max(1, int(200000 * s)), max(4, int(18500 * s)))
+        return
+    # Each part draws from its own generator, so leaving one out does not
+    # change the others.
+    if "small" in parts:
+        small_files(a.dir, random.Random(20261127), max(1, int(20000 * s)))
+    if "vm" in parts:
+        vm_images(a.dir, random.Random(20261128), 2, max(1, int(512 * s)))
+    if "pbs" in parts:
+        pbs_datastore(a.dir, random.Random(20261129), max(1, int(160 * s)))
 
 
 if __name__ == "__main__":

