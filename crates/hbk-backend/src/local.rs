@@ -156,6 +156,11 @@ impl Backend for LocalBackend {
         Ok(buf)
     }
 
+    /// A directory listing shows a renamed file at once, to every process.
+    fn lists_writes_at_once(&self) -> bool {
+        true
+    }
+
     fn read_range_stream(
         &self,
         t: FileType,

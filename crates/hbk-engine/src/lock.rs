@@ -69,7 +69,9 @@ impl WriteMode<'_> {
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
 /// How often a held lock is refreshed.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
-/// Pause between writing our lock and checking for a racing one.
+/// Pause between writing our lock and checking for a racing one, so a
+/// lock written at the same time shows in a remote listing (a local
+/// directory lists it at once: no pause there).
 const RECHECK_DELAY: Duration = Duration::from_millis(200);
 
 /// Whether `lock` no longer protects anything.
@@ -211,7 +213,9 @@ impl RepoLock {
             return Err(locked_error(&id, &l));
         }
         let id = repo.save_unpacked(FileType::Lock, &new_lock_file(kind).to_json()?)?;
-        std::thread::sleep(RECHECK_DELAY);
+        if !repo.backend().lists_writes_at_once() {
+            std::thread::sleep(RECHECK_DELAY);
+        }
         if let Some((other, l)) = conflict(repo, kind, Some(&id))? {
             let _ = repo.backend().remove(FileType::Lock, &id);
             return Err(locked_error(&other, &l));

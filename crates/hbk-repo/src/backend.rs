@@ -63,6 +63,14 @@ pub trait Backend: Send + Sync {
         self.read_range(file_type, id, offset, length)
     }
 
+    /// Whether a written file shows in the next listing at once, from
+    /// every process (a local directory). Lock acquisition then checks for
+    /// a racing lock right after writing its own instead of waiting for
+    /// slower listings to catch up. The default assumes a delay.
+    fn lists_writes_at_once(&self) -> bool {
+        false
+    }
+
     /// Stores a new file atomically.
     fn write(&self, file_type: FileType, id: &Id, data: &[u8]) -> BackendResult<()>;
 

@@ -20,8 +20,11 @@ use crate::blob::{encode_blob, Compression};
 use crate::pack::PackWriter;
 use crate::{BlobType, FileType, Id, Index, IndexBlob, IndexFile, IndexPack, Repository, Result};
 
-/// Index files are written after this many packs…
-const INDEX_EVERY_PACKS: usize = 8;
+/// Index files are written after this many packs (a backup interrupted
+/// before its index was written leaves packs the next backup adopts, so
+/// this only bounds the work lost; each index file is one more request
+/// over a WAN)…
+const INDEX_EVERY_PACKS: usize = 64;
 /// …or when they hold this many blobs (restic keeps index files small)…
 const INDEX_MAX_BLOBS: usize = 50_000;
 /// …or when the oldest unindexed pack is this old.
