@@ -201,6 +201,17 @@ impl S3Backend {
         }
     }
 
+    /// Where the range `offset`+`length` of `key` ends; an overflow is
+    /// an error.
+    fn range_end(&self, key: &ObjectPath, offset: u64, length: u64) -> BackendResult<u64> {
+        offset
+            .checked_add(length)
+            .ok_or_else(|| BackendError::Other {
+                what: self.what(key),
+                message: format!("range {offset}+{length} overflows"),
+            })
+    }
+
     fn key(&self, t: FileType, id: &Id) -> ObjectPath {
         self.key_str(&layout::relative_path(t, id))
     }
@@ -495,12 +506,7 @@ impl Backend for S3Backend {
 
     fn read_range(&self, t: FileType, id: &Id, offset: u64, length: u64) -> BackendResult<Vec<u8>> {
         let key = self.key(t, id);
-        let end = offset
-            .checked_add(length)
-            .ok_or_else(|| BackendError::Other {
-                what: self.what(&key),
-                message: format!("range {offset}+{length} overflows"),
-            })?;
+        let end = self.range_end(&key, offset, length)?;
         let bytes = self
             .block_on(self.store.get_range(&key, offset..end))
             .map_err(|e| self.err(&key, e))?;
@@ -527,12 +533,7 @@ impl Backend for S3Backend {
         if length == 0 {
             return Ok(Box::new(std::io::empty()));
         }
-        let end = offset
-            .checked_add(length)
-            .ok_or_else(|| BackendError::Other {
-                what: self.what(&key),
-                message: format!("range {offset}+{length} overflows"),
-            })?;
+        let end = self.range_end(&key, offset, length)?;
         let opts = object_store::GetOptions {
             range: Some(object_store::GetRange::Bounded(offset..end)),
             ..Default::default()

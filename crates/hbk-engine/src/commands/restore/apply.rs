@@ -144,8 +144,20 @@ pub fn file_metadata(file: &fs::File, node: &RestoreNode, owners: bool) -> io::R
     if owners && wrong_owner {
         std::os::unix::fs::fchown(file, Some(node.uid), Some(node.gid))?;
     }
+    set_xattrs(node, |name, value| file.set_xattr(name, value))?;
+    let permissions = mode::unix_permissions(node.mode);
+    // chown clears set-id bits: then the mode is set again in any case.
+    if (owners && wrong_owner) || stat.mode() & 0o7777 != permissions {
+        file.set_permissions(fs::Permissions::from_mode(permissions))?;
+    }
+    filetime::set_file_handle_times(file, Some(node.atime()), Some(node.mtime()))
+}
+
+/// Sets `node`'s extended attributes with `set`; a file system without
+/// them is not an error.
+fn set_xattrs(node: &RestoreNode, set: impl Fn(&str, &[u8]) -> io::Result<()>) -> io::Result<()> {
     for xa in node.xattrs() {
-        match file.set_xattr(&xa.name, &xa.value) {
+        match set(&xa.name, &xa.value) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {}
             Err(e) => {
@@ -156,12 +168,7 @@ pub fn file_metadata(file: &fs::File, node: &RestoreNode, owners: bool) -> io::R
             }
         }
     }
-    let permissions = mode::unix_permissions(node.mode);
-    // chown clears set-id bits: then the mode is set again in any case.
-    if (owners && wrong_owner) || stat.mode() & 0o7777 != permissions {
-        file.set_permissions(fs::Permissions::from_mode(permissions))?;
-    }
-    filetime::set_file_handle_times(file, Some(node.atime()), Some(node.mtime()))
+    Ok(())
 }
 
 /// Applies owner, extended attributes, permissions and times, in that order
@@ -172,18 +179,7 @@ pub fn metadata(path: &Path, node: &RestoreNode, owners: bool) -> io::Result<()>
         std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))?;
     }
     if !is_link {
-        for xa in node.xattrs() {
-            match xattr::set(path, &xa.name, &xa.value) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {}
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("setting xattr {}: {e}", xa.name),
-                    ))
-                }
-            }
-        }
+        set_xattrs(node, |name, value| xattr::set(path, name, value))?;
         let perms = fs::Permissions::from_mode(mode::unix_permissions(node.mode));
         fs::set_permissions(path, perms)?;
     }
