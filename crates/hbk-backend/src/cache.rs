@@ -84,6 +84,10 @@ impl Backend for CachedBackend {
         self.inner.location()
     }
 
+    fn lists_writes_at_once(&self) -> bool {
+        self.inner.lists_writes_at_once()
+    }
+
     fn create(&self) -> BackendResult<()> {
         self.inner.create()
     }

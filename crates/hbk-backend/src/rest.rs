@@ -62,6 +62,31 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
+/// Bytes reserved up front for a ranged read at most; a longer body grows
+/// the buffer as it arrives.
+const MAX_RESERVE: usize = 64 << 20;
+
+/// A response body read as it arrives; reads and the drop run off any
+/// tokio runtime (see [`off_runtime`]).
+struct BodyReader(Option<Response>);
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.as_mut() {
+            Some(resp) => off_runtime(|| resp.read(buf)),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for BodyReader {
+    fn drop(&mut self) {
+        if let Some(resp) = self.0.take() {
+            off_runtime(move || drop(resp));
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct V2Entry {
     name: String,
@@ -319,22 +344,23 @@ impl Backend for RestBackend {
         self.body(&rel, resp)
     }
 
+    /// The range read through [`Backend::read_range_stream`], so both
+    /// handle a server that ignores `Range` the same way.
     fn read_range(&self, t: FileType, id: &Id, offset: u64, length: u64) -> BackendResult<Vec<u8>> {
+        use std::io::Read;
         let rel = Self::rel(t, id);
-        if length == 0 {
-            return Ok(Vec::new());
-        }
-        let resp = self.get_range(&rel, offset, length)?;
-        let full = resp.status() == StatusCode::OK;
-        let mut body = self.body(&rel, resp)?;
-        if full {
-            // A server that ignores Range sends the whole file.
-            let start = usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .min(body.len());
-            body.drain(..start);
-            body.truncate(usize::try_from(length).unwrap_or(usize::MAX));
-        }
+        let mut stream = self.read_range_stream(t, id, offset, length)?;
+        // The length comes from an index entry: reserve at most a bound.
+        let reserve = usize::try_from(length)
+            .unwrap_or(usize::MAX)
+            .min(MAX_RESERVE);
+        let mut body = Vec::with_capacity(reserve);
+        stream
+            .read_to_end(&mut body)
+            .map_err(|e| BackendError::Transient {
+                what: self.what(&rel),
+                message: e.to_string(),
+            })?;
         if body.len() as u64 != length {
             return Err(BackendError::Other {
                 what: self.what(&rel),
@@ -360,10 +386,12 @@ impl Backend for RestBackend {
             return Ok(Box::new(std::io::empty()));
         }
         let resp = self.get_range(&rel, offset, length)?;
-        if resp.status() == StatusCode::OK {
+        let full = resp.status() == StatusCode::OK;
+        let body = BodyReader(Some(resp));
+        if full {
             // A server that ignores Range sends the whole file: skip to
             // the offset.
-            let mut whole = resp.take(offset.saturating_add(length));
+            let mut whole = body.take(offset.saturating_add(length));
             let skipped = std::io::copy(&mut (&mut whole).take(offset), &mut std::io::sink())
                 .map_err(|e| BackendError::Transient {
                     what: self.what(&rel),
@@ -377,7 +405,7 @@ impl Backend for RestBackend {
             }
             return Ok(Box::new(whole));
         }
-        Ok(Box::new(resp.take(length)))
+        Ok(Box::new(body.take(length)))
     }
 
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {

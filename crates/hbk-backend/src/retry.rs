@@ -148,6 +148,10 @@ impl<B: Backend> Backend for RetryBackend<B> {
         self.inner.location()
     }
 
+    fn lists_writes_at_once(&self) -> bool {
+        self.inner.lists_writes_at_once()
+    }
+
     fn create(&self) -> BackendResult<()> {
         self.run(|| "create repository".into(), |_| self.inner.create())
     }

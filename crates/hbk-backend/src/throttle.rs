@@ -8,8 +8,9 @@
 //! worth of bytes and may go into debt: a transfer takes its bytes at
 //! once and waits until the debt is paid back at the limited rate. A
 //! write waits before it is sent (its bytes leave when the rate allows);
-//! a ranged read waits before it is requested; a whole-file read, whose
-//! size is not known beforehand, waits after it arrived. The [`Backend`]
+//! a ranged read (streamed or not) waits before it is requested; a
+//! whole-file read, whose size is not known beforehand, waits after it
+//! arrived. The [`Backend`]
 //! calls move whole files, so the limit holds on average over a file: a
 //! single pack still goes over the wire at the link's speed, and the
 //! pauses between files bring the rate down to the limit.
@@ -141,6 +142,10 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
         self.inner.location()
     }
 
+    fn lists_writes_at_once(&self) -> bool {
+        self.inner.lists_writes_at_once()
+    }
+
     fn create(&self) -> BackendResult<()> {
         self.inner.create()
     }
@@ -158,6 +163,17 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
     fn read_range(&self, t: FileType, id: &Id, offset: u64, length: u64) -> BackendResult<Vec<u8>> {
         pace(&self.download, length);
         self.inner.read_range(t, id, offset, length)
+    }
+
+    fn read_range_stream(
+        &self,
+        t: FileType,
+        id: &Id,
+        offset: u64,
+        length: u64,
+    ) -> BackendResult<Box<dyn std::io::Read + Send + '_>> {
+        pace(&self.download, length);
+        self.inner.read_range_stream(t, id, offset, length)
     }
 
     fn read_metadata_range(

@@ -26,6 +26,12 @@ impl GoTime {
         off.timestamp_opt(secs, nanos).single().map(GoTime)
     }
 
+    /// Whether both are the same instant written with the same offset, so
+    /// they encode to the same text (`==` compares instants only).
+    pub fn is_identical(&self, other: &GoTime) -> bool {
+        self == other && self.0.offset() == other.0.offset()
+    }
+
     /// The current time in the local zone.
     pub fn now() -> GoTime {
         GoTime(chrono::Local::now().fixed_offset())

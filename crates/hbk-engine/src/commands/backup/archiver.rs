@@ -94,15 +94,15 @@ struct ParentTree {
 }
 
 /// Whether `fresh` (sorted by name) encodes to exactly the bytes of the
-/// parent tree holding `old`: equal nodes, and times with equal offsets
-/// too (`GoTime`'s equality compares instants only).
+/// parent tree holding `old`: equal nodes, and times written with equal
+/// offsets too (`GoTime`'s equality compares instants only).
 fn same_nodes(old: &[Node], fresh: &[Node]) -> bool {
-    let same_offsets = |a: &Node, b: &Node| {
-        a.mtime.0.offset() == b.mtime.0.offset()
-            && a.atime.0.offset() == b.atime.0.offset()
-            && a.ctime.0.offset() == b.ctime.0.offset()
+    let same_times = |a: &Node, b: &Node| {
+        a.mtime.is_identical(&b.mtime)
+            && a.atime.is_identical(&b.atime)
+            && a.ctime.is_identical(&b.ctime)
     };
-    old == fresh && old.iter().zip(fresh).all(|(a, b)| same_offsets(a, b))
+    old == fresh && old.iter().zip(fresh).all(|(a, b)| same_times(a, b))
 }
 
 fn find_in<'t>(tree: Option<&'t Tree>, name: &[u8]) -> Option<&'t Node> {
@@ -126,8 +126,9 @@ impl<'a> Archiver<'a> {
             .push(w);
     }
 
-    fn parent_tree(&self, parent: Option<&Node>) -> Option<ParentTree> {
-        let id = parent?.subtree?;
+    /// The parent snapshot's tree `id`, when it loads.
+    fn parent_tree(&self, id: Option<Id>) -> Option<ParentTree> {
+        let id = id?;
         let tree = self.repo.tree(&id).ok()?;
         Some(ParentTree { id, tree })
     }
@@ -171,10 +172,7 @@ impl<'a> Archiver<'a> {
 
     /// Archives the virtual top of the tree; returns the root tree id.
     pub fn archive_root(&self, root: &VirtualRoot, parent_tree: Option<&Id>) -> Result<Id> {
-        let parent = parent_tree.and_then(|&id| {
-            let tree = self.repo.tree(&id).ok()?;
-            Some(ParentTree { id, tree })
-        });
+        let parent = self.parent_tree(parent_tree.copied());
         match root {
             VirtualRoot::Target(path) => {
                 let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?;
@@ -217,10 +215,9 @@ impl<'a> Archiver<'a> {
                         };
                         let (mut node, _) =
                             node_from_metadata(path, name, &meta, &self.names, None);
-                        let sub = prev
-                            .and_then(|p| p.subtree)
-                            .and_then(|id| self.repo.tree(&id).ok());
-                        node.subtree = Some(self.archive_virtual(children, sub.as_ref())?);
+                        let sub = self.parent_tree(prev.and_then(|p| p.subtree));
+                        node.subtree =
+                            Some(self.archive_virtual(children, sub.as_ref().map(|p| &p.tree))?);
                         Ok(Some(node))
                     }
                 }
@@ -287,7 +284,10 @@ impl<'a> Archiver<'a> {
                 if self.opts.one_file_system && meta.dev() != dev {
                     return Ok(None);
                 }
-                let parent = self.parent_tree(prev.filter(|p| p.node_type == NodeType::Dir));
+                let parent = self.parent_tree(
+                    prev.filter(|p| p.node_type == NodeType::Dir)
+                        .and_then(|p| p.subtree),
+                );
                 let id = self.archive_dir_contents(path, parent.as_ref(), dev)?;
                 let counter = match prev.and_then(|p| p.subtree) {
                     None => &self.counters.dirs_new,

@@ -116,8 +116,7 @@ pub fn node_from_metadata(
         p.node_type == node.node_type
             && p.inode == node.inode
             && p.device_id == node.device_id
-            && p.ctime == node.ctime
-            && p.ctime.0.offset() == node.ctime.0.offset()
+            && p.ctime.is_identical(&node.ctime)
     });
     if let Some(p) = unchanged {
         node.linktarget = p.linktarget.clone();

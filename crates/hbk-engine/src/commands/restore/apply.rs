@@ -32,30 +32,34 @@ fn nix_err(e: nix::Error) -> io::Error {
 /// device. Parents normally exist already (the plan lists a directory
 /// before its entries), so they are only looked at when creation fails.
 pub fn create(path: &Path, node: &RestoreNode) -> io::Result<()> {
-    match create_in_existing_parent(path, node) {
+    with_parent(path, || create_in_existing_parent(path, node))
+}
+
+/// Runs `make` (which creates `path`); when it fails because the parent
+/// is missing, creates the parent and runs it again.
+fn with_parent<T>(path: &Path, make: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    match make() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent)?;
             }
-            create_in_existing_parent(path, node)
+            make()
         }
         other => other,
     }
 }
 
-/// Creates a new, empty regular file at `path` for writing, replacing
-/// whatever non-directory is there (so a symlink left at `path` can never
-/// redirect the write). In a fresh target this is one `open`. The file is
-/// created with `node`'s permission bits (the umask applies; the
-/// descriptor can write whatever they say), so [`file_metadata`] usually
-/// has no `chmod` to make.
-pub fn create_file(path: &Path, node: &RestoreNode) -> io::Result<fs::File> {
+/// Creates a new, empty regular file with `mode` (the umask applies) for
+/// writing, replacing whatever non-directory is at `path` (so a symlink
+/// left there can never redirect the write). In a fresh target this is
+/// one `open`.
+fn new_file(path: &Path, mode: u32) -> io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let open = || {
         OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(creation_mode(node))
+            .mode(mode)
             .open(path)
     };
     match open() {
@@ -63,14 +67,16 @@ pub fn create_file(path: &Path, node: &RestoreNode) -> io::Result<fs::File> {
             clear(path)?;
             open()
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            open()
-        }
         other => other,
     }
+}
+
+/// Creates `node`'s regular file at `path` for writing (see [`new_file`];
+/// its parent is created if missing), with `node`'s permission bits (the
+/// descriptor can write whatever they say), so [`file_metadata`] usually
+/// has no `chmod` to make.
+pub fn create_file(path: &Path, node: &RestoreNode) -> io::Result<fs::File> {
+    with_parent(path, || new_file(path, creation_mode(node)))
 }
 
 /// The mode a file is created with: its own permission bits, or owner
@@ -95,15 +101,7 @@ fn create_in_existing_parent(path: &Path, node: &RestoreNode) -> io::Result<()> 
                 other => other,
             }
         }
-        NodeType::File => {
-            clear(path)?;
-            let f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(path)?;
-            f.set_len(node.size)
-        }
+        NodeType::File => new_file(path, 0o666)?.set_len(node.size),
         NodeType::Symlink => {
             clear(path)?;
             std::os::unix::fs::symlink(OsStr::from_bytes(node.link_target()), path)

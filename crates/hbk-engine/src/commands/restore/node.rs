@@ -4,7 +4,7 @@
 //! never reads).
 
 use filetime::FileTime;
-use hbk_repo::{ExtendedAttribute, Node, NodeType};
+use hbk_repo::{ExtendedAttribute, Id, Node, NodeType};
 
 /// A node to restore.
 pub struct RestoreNode {
@@ -40,9 +40,10 @@ pub struct Rare {
 }
 
 impl RestoreNode {
-    /// Keeps what restore needs of `node` (content ids are planned
-    /// before, and only counted here).
-    pub fn new(node: Node) -> RestoreNode {
+    /// Keeps what restore needs of `node` and hands back its content ids
+    /// (planned by the caller, counted here).
+    pub fn new(mut node: Node) -> (RestoreNode, Vec<Id>) {
+        let content = node.content.take().unwrap_or_default();
         let link_target = node.link_target().to_vec();
         let rare =
             (!link_target.is_empty() || node.device != 0 || !node.extended_attributes.is_empty())
@@ -53,8 +54,7 @@ impl RestoreNode {
                         xattrs: node.extended_attributes,
                     })
                 });
-        let blobs = node.content.as_ref().map_or(0, Vec::len);
-        RestoreNode {
+        let restore = RestoreNode {
             kind: node.node_type,
             mode: node.mode,
             uid: node.uid,
@@ -62,9 +62,10 @@ impl RestoreNode {
             size: node.size,
             seconds: [node.atime.unix_seconds(), node.mtime.unix_seconds()],
             nanos: [node.atime.nanos(), node.mtime.nanos()],
-            blobs: u32::try_from(blobs).unwrap_or(u32::MAX),
+            blobs: u32::try_from(content.len()).unwrap_or(u32::MAX),
             rare,
-        }
+        };
+        (restore, content)
     }
 
     /// Access time.

@@ -141,7 +141,7 @@ impl RestorePlan {
 
     fn collect(&mut self, walk: &mut Walk<'_>, tree: &Id, prefix: &[u8]) -> Result<()> {
         let t = walk.repo.tree(tree)?;
-        for mut node in t.nodes {
+        for node in t.nodes {
             let path = join(prefix, &node.name);
             if !safe_name(&node.name) {
                 self.errors.push(ItemError {
@@ -161,7 +161,7 @@ impl RestorePlan {
                 }
                 self.items.push(Item {
                     rel: rel_box(&path),
-                    node: RestoreNode::new(node),
+                    node: RestoreNode::new(node).0,
                     link_to: None,
                     selected,
                     owned: false,
@@ -193,17 +193,13 @@ impl RestorePlan {
                 }
             }
             let rel = rel_box(&path);
-            let mut owned = false;
-            let content = node.content.take().unwrap_or_default();
-            if node.node_type == NodeType::File && link_to.is_none() {
-                owned = self.plan_file(walk, index32, &rel, &content);
-            }
-            let blobs = content.len();
+            let (node, content) = RestoreNode::new(node);
+            let owned = node.kind == NodeType::File
+                && link_to.is_none()
+                && self.plan_file(walk, index32, &rel, &content);
             if walk.keep_content {
                 self.contents.push(content.into_boxed_slice());
             }
-            let mut node = RestoreNode::new(node);
-            node.blobs = u32::try_from(blobs).unwrap_or(u32::MAX);
             self.items.push(Item {
                 rel,
                 node,
@@ -326,7 +322,6 @@ impl RestorePlan {
                     plan: self,
                     repo,
                     pack,
-                    sparse: opts.sparse,
                     progress,
                     errors: &errors,
                     files: OpenFiles {
@@ -481,7 +476,6 @@ struct PackReader<'p> {
     plan: &'p RestorePlan,
     repo: &'p IndexedRepository,
     pack: &'p Id,
-    sparse: bool,
     progress: &'p dyn Progress,
     errors: &'p Mutex<Vec<ItemError>>,
     files: OpenFiles<'p>,
@@ -492,10 +486,17 @@ struct PackReader<'p> {
 impl PackReader<'_> {
     /// Records `message` for every file that wanted `job`'s blob.
     fn fail(&self, job: &BlobJob, message: String) {
-        let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
         for t in &job.targets {
-            e.push(self.plan.error(t.item as usize, message.clone()));
+            self.record(t.item, message.clone());
         }
+    }
+
+    /// Records a problem with item `item`.
+    fn record(&self, item: u32, message: String) {
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(self.plan.error(item as usize, message));
     }
 
     /// Reads `run` with one streamed request, blob by blob, so memory
@@ -593,15 +594,12 @@ impl PackReader<'_> {
                 return self.fail(job, format!("data blob {} in pack {pack}: {e}", job.id));
             }
         };
-        let hole = self.sparse && data.iter().all(|b| *b == 0);
+        let hole = self.files.sparse && data.iter().all(|b| *b == 0);
         let len = data.len() as u64;
         for t in &job.targets {
             let bytes = if hole { None } else { Some(&data[..]) };
             if let Err(e) = self.files.write(t.item as usize, bytes, t.offset) {
-                self.errors
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(self.plan.error(t.item as usize, e.to_string()));
+                self.record(t.item, e.to_string());
                 continue;
             }
             self.progress.bytes_done(len);
@@ -644,8 +642,9 @@ impl OpenFiles<'_> {
             std::collections::hash_map::Entry::Vacant(v) => {
                 let path = self.target.join(&it.rel);
                 let file = if it.owned && !self.unfinished.contains_key(&item) {
+                    let file = apply::create_file(&path, &it.node)?;
                     self.unfinished.insert(item, it.node.blobs as usize);
-                    apply::create_file(&path, &it.node)?
+                    file
                 } else {
                     OpenOptions::new().write(true).open(&path)?
                 };
