@@ -51,10 +51,19 @@ impl<R: Read, C: FindCut> Chunks<R, C> {
 
     fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
         let mut chunk = Vec::new();
+        Ok(self.next_into(&mut chunk)?.map(|_| chunk))
+    }
+
+    /// Appends the next chunk to `out` and returns its length; `None` at
+    /// the end. Lets a caller collect many chunks in one reused buffer
+    /// instead of allocating each.
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> io::Result<Option<usize>> {
+        let start = out.len();
         loop {
             if self.pos == self.filled {
                 if self.eof {
-                    return Ok((!chunk.is_empty()).then_some(chunk));
+                    let len = out.len() - start;
+                    return Ok((len > 0).then_some(len));
                 }
                 self.pos = 0;
                 self.filled = 0;
@@ -64,6 +73,7 @@ impl<R: Read, C: FindCut> Chunks<R, C> {
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => {
                             self.eof = true;
+                            out.truncate(start);
                             return Err(e);
                         }
                     }
@@ -77,15 +87,15 @@ impl<R: Read, C: FindCut> Chunks<R, C> {
             let avail = &self.buf[self.pos..self.filled];
             match self.cutter.find_cut(avail) {
                 Some(n) => {
-                    chunk.extend_from_slice(&avail[..n]);
+                    out.extend_from_slice(&avail[..n]);
                     self.pos += n;
-                    return Ok(Some(chunk));
+                    return Ok(Some(out.len() - start));
                 }
                 None => {
-                    if chunk.capacity() == 0 {
-                        chunk.reserve(self.reserve.max(avail.len()));
+                    if out.capacity() - out.len() < avail.len() {
+                        out.reserve(self.reserve.max(avail.len()));
                     }
-                    chunk.extend_from_slice(avail);
+                    out.extend_from_slice(avail);
                     self.pos = self.filled;
                 }
             }

@@ -89,6 +89,25 @@ fn via_reader<C: FindCut>(c: C, data: &[u8], sizes: &[usize], bufsize: usize) ->
         .unwrap()
 }
 
+/// The chunks' lengths, gathered with `next_into` in one buffer that must
+/// end up equal to the input.
+fn via_next_into<C: FindCut>(c: C, data: &[u8], sizes: &[usize], bufsize: usize) -> Vec<usize> {
+    let reader = Pieces {
+        data,
+        sizes,
+        next: 0,
+    };
+    let mut chunks = Chunks::with_buffer_size(reader, c, bufsize);
+    let mut all = b"prefix".to_vec();
+    let mut lengths = Vec::new();
+    while let Some(n) = chunks.next_into(&mut all).unwrap() {
+        lengths.push(n);
+    }
+    assert_eq!(&all[..6], b"prefix");
+    assert_eq!(&all[6..], data);
+    lengths
+}
+
 /// Byte-at-a-time model of restic's boundary rule (§6.4, §6.5).
 fn rabin_model(t: &RabinTables, data: &[u8], min: usize, max: usize, bits: u32) -> Vec<usize> {
     let (out, modt) = (t.out_table(), t.mod_table());
@@ -171,6 +190,7 @@ proptest! {
         let mut c = RabinChunker::new(Polynomial(pol)).unwrap().with_sizes(min, max, bits).unwrap();
         prop_assert_eq!(&c.chunk_lengths(&data), &expected);
         prop_assert_eq!(&streamed(&mut c, &data, &sizes), &expected);
+        prop_assert_eq!(&via_next_into(c.clone(), &data, &sizes, bufsize), &expected);
         let chunks = via_reader(c, &data, &sizes, bufsize);
         prop_assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), expected.clone());
         prop_assert_eq!(chunks.concat(), data.clone());

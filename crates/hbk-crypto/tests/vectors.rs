@@ -46,6 +46,7 @@ fn every_flipped_bit_is_detected() {
 fn short_buffers_are_errors() {
     for n in 0..32 {
         assert!(vector_key().open(&vec![7u8; n]).is_err());
+        assert!(vector_key().seal_in_place(&mut vec![7u8; n]).is_err());
     }
 }
 
@@ -153,6 +154,17 @@ proptest::proptest! {
         let key = Key::random();
         let sealed = key.seal(&data);
         proptest::prop_assert_eq!(key.open(&sealed).unwrap(), data);
+    }
+
+    #[test]
+    fn seal_in_place_opens_like_seal(data in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
+        let key = Key::random();
+        let mut buf = vec![0u8; 16];
+        buf.extend_from_slice(&data);
+        buf.extend_from_slice(&[0u8; 16]);
+        key.seal_in_place(&mut buf).unwrap();
+        proptest::prop_assert_eq!(buf.len(), data.len() + 32);
+        proptest::prop_assert_eq!(key.open(&buf).unwrap(), data);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hbk_repo::blob::{decode_blob, encode_blob, Compression};
+use hbk_repo::blob::{decode_blob, encode_blob, BlobScratch, Compression};
 use hbk_repo::{BlobType, Id, Key};
 
 fn chunk(compressible: bool) -> Vec<u8> {
@@ -44,16 +44,35 @@ fn bench(c: &mut Criterion) {
             ("encode_zstd3", Compression::IfSmaller(3)),
         ] {
             g.bench_with_input(BenchmarkId::new(cname, name), &data, |b, d| {
-                b.iter(|| encode_blob(&key, BlobType::Data, Id::hash(d), d, comp))
+                let mut scratch = BlobScratch::default();
+                b.iter(|| {
+                    encode_blob(&key, BlobType::Data, Id::hash(d), d, comp, &mut scratch)
+                        .sealed
+                        .len()
+                })
             });
         }
-        let blob = encode_blob(&key, BlobType::Data, id, &data, Compression::IfSmaller(3));
-        g.bench_with_input(BenchmarkId::new("decode_zstd3", name), &blob, |b, blob| {
-            b.iter(|| {
-                let mut s = blob.sealed.clone();
-                decode_blob(&key, &id, blob.uncompressed_length, &mut s).unwrap()
-            })
-        });
+        let mut scratch = BlobScratch::default();
+        let blob = encode_blob(
+            &key,
+            BlobType::Data,
+            id,
+            &data,
+            Compression::IfSmaller(3),
+            &mut scratch,
+        );
+        let sealed = blob.sealed.to_vec();
+        let ulen = blob.uncompressed_length;
+        g.bench_with_input(
+            BenchmarkId::new("decode_zstd3", name),
+            &sealed,
+            |b, sealed| {
+                b.iter(|| {
+                    let mut s = sealed.clone();
+                    decode_blob(&key, &id, ulen, &mut s).unwrap()
+                })
+            },
+        );
     }
     g.finish();
 }

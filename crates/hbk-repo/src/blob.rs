@@ -52,15 +52,16 @@ pub fn decode_blob(
     Ok(data)
 }
 
-/// A blob ready to be put into a pack: sealed, maybe compressed.
-#[derive(Debug, Clone)]
-pub struct SealedBlob {
+/// A blob ready to be put into a pack: sealed, maybe compressed. Its bytes
+/// live in the [`BlobScratch`] it was encoded into.
+#[derive(Debug, Clone, Copy)]
+pub struct SealedBlob<'a> {
     /// Data or tree.
     pub blob_type: crate::BlobType,
     /// SHA-256 of the plaintext.
     pub id: Id,
     /// `IV || ciphertext || MAC` of the (maybe compressed) plaintext.
-    pub sealed: Vec<u8>,
+    pub sealed: &'a [u8],
     /// Plaintext length when compressed.
     pub uncompressed_length: Option<NonZeroU32>,
 }
@@ -77,32 +78,78 @@ pub enum Compression {
     Always(i32),
 }
 
-/// Compresses `data` as `compression` says and seals it. `id` must be the
-/// SHA-256 of `data`.
-pub fn encode_blob(
+/// The buffer one thread reuses to encode blob after blob: allocating a
+/// fresh compressed and sealed copy of every chunk made the allocator
+/// hold far more memory than a backup has in flight. A blob is compressed
+/// (or copied) right behind the IV's room and sealed where it lies.
+#[derive(Debug, Default)]
+pub struct BlobScratch {
+    /// Initialised up to its length, which only grows (no re-zeroing).
+    buf: Vec<u8>,
+}
+
+impl BlobScratch {
+    /// A buffer grown past this by a huge blob is let go after use, so a
+    /// thread does not keep it for the rest of the run.
+    const KEEP: usize = 16 << 20;
+
+    /// Releases a buffer a huge blob made large.
+    pub fn trim(&mut self) {
+        if self.buf.len() > Self::KEEP {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// The buffer, at least `len` bytes long.
+    fn room(&mut self, len: usize) -> &mut [u8] {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        &mut self.buf
+    }
+}
+
+/// Compresses `data` as `compression` says and seals it into `scratch`.
+/// `id` must be the SHA-256 of `data`.
+pub fn encode_blob<'a>(
     key: &Key,
     blob_type: crate::BlobType,
     id: Id,
     data: &[u8],
     compression: Compression,
-) -> SealedBlob {
+    scratch: &'a mut BlobScratch,
+) -> SealedBlob<'a> {
+    use hbk_crypto::{IV_LEN, OVERHEAD};
     let (level, always) = match compression {
         Compression::Off => (None, false),
         Compression::IfSmaller(l) => (Some(l), false),
         Compression::Always(l) => (Some(l), true),
     };
-    let compressed = level
-        .filter(|_| !data.is_empty() && data.len() <= u32::MAX as usize)
-        .and_then(|l| crate::unpacked::compress(data, l).ok())
-        .filter(|c| always || c.len() < data.len());
-    let (payload, ulen) = match &compressed {
-        Some(c) => (c.as_slice(), NonZeroU32::new(data.len() as u32)),
-        None => (data, None),
+    let level = level.filter(|_| !data.is_empty() && data.len() <= u32::MAX as usize);
+    let bound = match level {
+        Some(_) => zstd::zstd_safe::compress_bound(data.len()).max(data.len()),
+        None => data.len(),
     };
+    let room = scratch.room(bound.saturating_add(OVERHEAD));
+    let compressed = level
+        .and_then(|l| {
+            crate::unpacked::compress_into(data, l, &mut room[IV_LEN..IV_LEN + bound]).ok()
+        })
+        .filter(|&n| always || n < data.len());
+    let (len, ulen) = match compressed {
+        Some(n) => (n, NonZeroU32::new(data.len() as u32)),
+        None => {
+            room[IV_LEN..IV_LEN + data.len()].copy_from_slice(data);
+            (data.len(), None)
+        }
+    };
+    let sealed = &mut room[..len + OVERHEAD];
+    // The slice is never shorter than the overhead, so sealing cannot fail.
+    let _ = key.seal_in_place(sealed);
     SealedBlob {
         blob_type,
         id,
-        sealed: key.seal(payload),
+        sealed,
         uncompressed_length: ulen,
     }
 }
@@ -122,10 +169,12 @@ mod tests {
             (Vec::new(), Compression::Always(3), false),
         ] {
             let id = Id::hash(&data);
-            let mut b = encode_blob(&key, crate::BlobType::Data, id, &data, c);
+            let mut scratch = BlobScratch::default();
+            let b = encode_blob(&key, crate::BlobType::Data, id, &data, c, &mut scratch);
             assert_eq!(b.uncompressed_length.is_some(), compressed);
             let ulen = b.uncompressed_length;
-            assert_eq!(decode_blob(&key, &id, ulen, &mut b.sealed).unwrap(), data);
+            let mut sealed = b.sealed.to_vec();
+            assert_eq!(decode_blob(&key, &id, ulen, &mut sealed).unwrap(), data);
         }
     }
 
@@ -140,9 +189,10 @@ mod tests {
             let key = Key::random();
             let data: Vec<u8> = (0..2000u32).map(|i| (i % 7) as u8).collect();
             let id = Id::hash(&data);
-            let b = encode_blob(&key, crate::BlobType::Data, id, &data, Compression::Always(3));
+            let mut scratch = BlobScratch::default();
+            let b = encode_blob(&key, crate::BlobType::Data, id, &data, Compression::Always(3), &mut scratch);
             let ulen = ulen.and_then(NonZeroU32::new);
-            let mut broken = crate::fuzz::apply(&b.sealed, &edits);
+            let mut broken = crate::fuzz::apply(b.sealed, &edits);
             let _ = decode_blob(&key, &id, ulen, &mut broken);
             let frame = zstd::bulk::compress(&data, 3).unwrap();
             let mut resealed = key.seal(&crate::fuzz::apply(&frame, &edits));

@@ -202,7 +202,7 @@ impl PackWriter {
     }
 
     /// Appends a sealed blob.
-    pub fn add(&mut self, blob: &crate::blob::SealedBlob) {
+    pub fn add(&mut self, blob: &crate::blob::SealedBlob<'_>) {
         let entry = PackBlob {
             blob_type: blob.blob_type,
             id: blob.id,
@@ -211,7 +211,7 @@ impl PackWriter {
             uncompressed_length: blob.uncompressed_length,
         };
         self.header_size += entry.entry_size();
-        self.buf.extend_from_slice(&blob.sealed);
+        self.buf.extend_from_slice(blob.sealed);
         self.blobs.push(entry);
     }
 
@@ -285,12 +285,14 @@ mod tests {
         for (i, t) in [BlobType::Tree, BlobType::Tree].into_iter().enumerate() {
             let data = vec![i as u8; 1000];
             let id = Id::hash(&data);
+            let mut scratch = crate::blob::BlobScratch::default();
             w.add(&crate::blob::encode_blob(
                 &key,
                 t,
                 id,
                 &data,
                 crate::blob::Compression::Always(3),
+                &mut scratch,
             ));
         }
         let expected = w.size();

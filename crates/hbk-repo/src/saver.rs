@@ -13,10 +13,10 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::blob::{encode_blob, Compression};
+use crate::blob::{encode_blob, BlobScratch, Compression, SealedBlob};
 use crate::pack::PackWriter;
 use crate::{BlobType, FileType, Id, Index, IndexBlob, IndexFile, IndexPack, Repository, Result};
 
@@ -32,7 +32,20 @@ const INDEX_EVERY: Duration = Duration::from_secs(30);
 /// Buffers of uploaded packs kept for the next packs. Reusing them keeps
 /// a backup from allocating (and the kernel from zeroing) a fresh pack
 /// buffer every 16 MiB, and the allocator from holding freed ones.
-const SPARE_BUFFERS: usize = 2;
+const SPARE_BUFFERS: usize = 1;
+/// Full packs held in memory (uploading or waiting to) before threads with
+/// new blobs wait: a backend slower than hashing and compressing holds the
+/// producers back instead of piling up 16 MiB packs.
+const MAX_FULL_PACKS: usize = 2;
+/// Room a data pack's buffer has beyond the target pack size. A blob that
+/// does not fit any more goes to the next pack, so packs stay below target
+/// plus this much and their buffers never reallocate.
+const PACK_SLACK: usize = 1 << 20;
+
+thread_local! {
+    /// Each thread's buffers for compressing and sealing blobs.
+    static SCRATCH: std::cell::RefCell<BlobScratch> = std::cell::RefCell::default();
+}
 
 /// Counters of what a saver added.
 #[derive(Debug, Default)]
@@ -87,8 +100,8 @@ pub struct BlobSaver<'a> {
     data_pack: Mutex<PackWriter>,
     tree_pack: Mutex<PackWriter>,
     pending: Mutex<PendingIndex>,
-    /// Buffers of uploaded packs, for the next packs.
-    spare: Mutex<Vec<Vec<u8>>>,
+    /// Full packs in flight and the buffers of uploaded ones.
+    buffers: PackBuffers,
     /// Uploaded packs, kept only when asked for (prune needs them; a
     /// large backup should not hold them all in memory).
     written: Option<Mutex<Vec<IndexPack>>>,
@@ -116,13 +129,13 @@ impl<'a> BlobSaver<'a> {
             repo,
             index,
             seen: Mutex::new(HashSet::new()),
-            data_pack: Mutex::new(PackWriter::with_capacity(pack_size as usize + (1 << 20))),
+            data_pack: Mutex::new(PackWriter::with_capacity(pack_capacity(pack_size))),
             tree_pack: Mutex::new(PackWriter::default()),
             pending: Mutex::new(PendingIndex {
                 packs: Vec::new(),
                 since: None,
             }),
-            spare: Mutex::new(Vec::new()),
+            buffers: PackBuffers::default(),
             written: None,
             pack_size,
             level: if v2 { level } else { None },
@@ -154,59 +167,80 @@ impl<'a> BlobSaver<'a> {
             (BlobType::Data, true, None) => Compression::Off,
             (BlobType::Tree, true, l) => Compression::Always(l.unwrap_or(3)),
         };
-        let blob = encode_blob(self.repo.key(), t, id, data, compression);
-        let (counter, packer) = match t {
+        self.buffers.wait_for_room();
+        self.stats
+            .data_added
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        SCRATCH
+            .with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let blob = encode_blob(self.repo.key(), t, id, data, compression, &mut scratch);
+                let full = self.add_to_pack(&blob);
+                scratch.trim();
+                full
+            })
+            .into_iter()
+            .try_for_each(|pack| self.upload(pack))?;
+        Ok(true)
+    }
+
+    /// Counts and appends a sealed blob to the open pack of its type;
+    /// returns the packs that became full (to upload outside the lock).
+    fn add_to_pack(&self, blob: &SealedBlob<'_>) -> Vec<PackWriter> {
+        let (counter, packer) = match blob.blob_type {
             BlobType::Data => (&self.stats.data_blobs, &self.data_pack),
             BlobType::Tree => (&self.stats.tree_blobs, &self.tree_pack),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         self.stats
-            .data_added
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.stats
             .data_added_packed
             .fetch_add(blob.sealed.len() as u64, Ordering::Relaxed);
-        let full = {
-            let mut p = lock(packer);
-            p.add(&blob);
-            if p.size() >= self.pack_size {
-                // Reserve the next pack's buffer up front so it never
-                // doubles past the target size.
-                let next = self.next_pack();
-                Some(std::mem::replace(&mut *p, next))
-            } else {
-                None
-            }
+        let mut full = Vec::new();
+        let mut p = lock(packer);
+        // A blob that would grow the pack past its buffer closes the pack
+        // first: a buffer that doubled (a pack near its target size plus
+        // a large chunk) would stay that big, resident, for every pack it
+        // is recycled into.
+        if !p.is_empty() && p.size() + blob.sealed.len() as u64 > self.pack_capacity() as u64 {
+            full.push(self.close(&mut p));
+        }
+        p.add(blob);
+        if p.size() >= self.pack_size {
+            full.push(self.close(&mut p));
+        }
+        full
+    }
+
+    fn pack_capacity(&self) -> usize {
+        pack_capacity(self.pack_size)
+    }
+
+    /// Swaps the open pack for an empty one (in a recycled buffer when
+    /// there is one) and returns it, counted as in flight until uploaded.
+    fn close(&self, open: &mut PackWriter) -> PackWriter {
+        let next = match self.buffers.closed() {
+            Some(buf) => PackWriter::with_buffer(buf, self.pack_capacity()),
+            None => PackWriter::with_capacity(self.pack_capacity()),
         };
-        if let Some(pack) = full {
-            self.upload(pack)?;
-        }
-        Ok(true)
+        std::mem::replace(open, next)
     }
 
-    /// An empty data pack, in a recycled buffer when there is one.
-    fn next_pack(&self) -> PackWriter {
-        let capacity = self.pack_size as usize + (1 << 20);
-        match lock(&self.spare).pop() {
-            Some(buf) => PackWriter::with_buffer(buf, capacity),
-            None => PackWriter::with_capacity(capacity),
-        }
-    }
-
+    /// Uploads a pack [`BlobSaver::close`] or [`BlobSaver::flush`] took,
+    /// adds it to the index and writes an index file when one is due.
     fn upload(&self, pack: PackWriter) -> Result<()> {
         if pack.is_empty() {
+            self.buffers.uploaded(None);
             return Ok(());
         }
         let (id, bytes, blobs) = pack.finish(self.repo.key());
-        if !self.dry_run {
-            self.repo.backend().write(FileType::Pack, &id, &bytes)?;
-        }
-        {
-            let mut spare = lock(&self.spare);
-            if spare.len() < SPARE_BUFFERS {
-                spare.push(bytes);
-            }
-        }
+        let written = match self.dry_run {
+            true => Ok(()),
+            false => self.repo.backend().write(FileType::Pack, &id, &bytes),
+        };
+        // The buffer goes back whether or not the write worked, so
+        // waiting threads never wait for a pack that is gone.
+        self.buffers.uploaded(Some(bytes));
+        written?;
         self.stats.packs.fetch_add(1, Ordering::Relaxed);
         let entry = IndexPack {
             id,
@@ -273,15 +307,219 @@ impl<'a> BlobSaver<'a> {
     pub fn flush(&self) -> Result<()> {
         let data = std::mem::take(&mut *lock(&self.data_pack));
         let tree = std::mem::take(&mut *lock(&self.tree_pack));
-        self.upload(data)?;
-        self.upload(tree)?;
+        for pack in [data, tree] {
+            // Counted like a closed pack; `upload` gives its buffer back.
+            let _ = self.buffers.closed();
+            self.upload(pack)?;
+        }
         let packs = std::mem::take(&mut lock(&self.pending).packs);
         self.write_index(packs)
     }
+}
+
+/// Full packs in flight, and buffers of uploaded ones for the next packs.
+#[derive(Default)]
+struct PackBuffers {
+    state: Mutex<BufferState>,
+    uploaded: Condvar,
+}
+
+#[derive(Default)]
+struct BufferState {
+    /// Packs closed and not yet uploaded (or failed).
+    in_flight: usize,
+    /// Buffers of uploaded packs.
+    spare: Vec<Vec<u8>>,
+}
+
+impl PackBuffers {
+    /// Waits while [`MAX_FULL_PACKS`] full packs are in flight. Called
+    /// before a blob is encoded, holding no lock and no full pack, so the
+    /// uploads it waits for never wait for it.
+    fn wait_for_room(&self) {
+        let mut state = lock(&self.state);
+        while state.in_flight >= MAX_FULL_PACKS {
+            state = self.uploaded.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Counts a pack as closed; returns a spare buffer for the next pack.
+    fn closed(&self) -> Option<Vec<u8>> {
+        let mut state = lock(&self.state);
+        state.in_flight += 1;
+        state.spare.pop()
+    }
+
+    /// Counts a closed pack as done, keeping its buffer when one is needed.
+    fn uploaded(&self, buffer: Option<Vec<u8>>) {
+        let mut state = lock(&self.state);
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if let Some(b) = buffer.filter(|_| state.spare.len() < SPARE_BUFFERS) {
+            state.spare.push(b);
+        }
+        drop(state);
+        self.uploaded.notify_all();
+    }
+}
+
+/// Bytes reserved for each data pack of a saver writing packs of about
+/// `pack_size` bytes: the target size plus room for the blob that reaches it.
+fn pack_capacity(pack_size: u64) -> usize {
+    usize::try_from(pack_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(PACK_SLACK)
 }
 
 /// Locks a mutex, recovering from poisoning (a panicked worker must not
 /// hide the data other workers saved).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::{Backend, BackendResult};
+    use crate::{Config, KdfParams};
+
+    /// A memory backend whose pack writes are slow, counting how many run
+    /// at once.
+    #[derive(Default)]
+    struct SlowPacks {
+        files: Mutex<std::collections::HashMap<(FileType, Id), Vec<u8>>>,
+        running: AtomicUsize,
+        most: AtomicUsize,
+        pack_sizes: Mutex<Vec<usize>>,
+    }
+
+    impl Backend for SlowPacks {
+        fn location(&self) -> String {
+            "slow".into()
+        }
+        fn create(&self) -> BackendResult<()> {
+            Ok(())
+        }
+        fn list(&self, t: FileType) -> BackendResult<Vec<(Id, u64)>> {
+            let files = lock(&self.files);
+            let of_type = files.iter().filter(|((ft, _), _)| *ft == t);
+            Ok(of_type.map(|((_, id), d)| (*id, d.len() as u64)).collect())
+        }
+        fn read_full(&self, t: FileType, id: &Id) -> BackendResult<Vec<u8>> {
+            lock(&self.files)
+                .get(&(t, *id))
+                .cloned()
+                .ok_or(crate::BackendError::NotFound {
+                    what: id.to_string(),
+                })
+        }
+        fn read_range(&self, t: FileType, id: &Id, o: u64, l: u64) -> BackendResult<Vec<u8>> {
+            let all = self.read_full(t, id)?;
+            Ok(all[o as usize..(o + l) as usize].to_vec())
+        }
+        fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
+            if t == FileType::Pack {
+                let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most.fetch_max(now, Ordering::SeqCst);
+                lock(&self.pack_sizes).push(data.len());
+                std::thread::sleep(Duration::from_millis(20));
+                self.running.fetch_sub(1, Ordering::SeqCst);
+            }
+            lock(&self.files).insert((t, *id), data.to_vec());
+            Ok(())
+        }
+        fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
+            lock(&self.files).remove(&(t, *id));
+            Ok(())
+        }
+    }
+
+    fn repo() -> (Arc<SlowPacks>, crate::IndexedRepository) {
+        let backend = Arc::new(SlowPacks::default());
+        let config = Config {
+            version: 2,
+            id: Id::random(),
+            chunker_polynomial: 0x3DA3358B4DC173,
+            extra: Default::default(),
+        };
+        let kdf = KdfParams {
+            n: 1024,
+            r: 8,
+            p: 1,
+        };
+        let repo = Repository::init(backend.clone(), b"pw", config, kdf, "me", "host")
+            .unwrap()
+            .into_indexed()
+            .unwrap();
+        (backend, repo)
+    }
+
+    /// Incompressible bytes, different for each seed.
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_blob_that_does_not_fit_starts_the_next_pack() {
+        let (backend, repo) = repo();
+        let pack_size = 64 << 10;
+        let saver = BlobSaver::new(&repo, repo.index(), pack_size, Some(3), false);
+        let small = noise(1, 60 << 10);
+        let big = noise(2, 3 << 20);
+        let ids = [
+            saver.save(BlobType::Data, &small).unwrap(),
+            saver.save(BlobType::Data, &big).unwrap(),
+        ];
+        saver.flush().unwrap();
+        // The small blob's pack was closed before the big one was added:
+        // no pack buffer holds a pack of both.
+        let mut sizes = lock(&backend.pack_sizes).clone();
+        sizes.sort_unstable();
+        assert_eq!(sizes.len(), 2, "{sizes:?}");
+        assert!(
+            sizes[0] < (61 << 10) + 200 && sizes[1] < (3 << 20) + 200,
+            "{sizes:?}"
+        );
+        for (id, data) in ids.iter().zip([&small, &big]) {
+            assert_eq!(&repo.blob(BlobType::Data, id).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn producers_wait_while_full_packs_are_in_flight() {
+        let (backend, repo) = repo();
+        let saver = BlobSaver::new(&repo, repo.index(), 32 << 10, None, false);
+        std::thread::scope(|s| {
+            for t in 0..6u64 {
+                let saver = &saver;
+                s.spawn(move || {
+                    for i in 0..40 {
+                        saver
+                            .save(BlobType::Data, &noise(t * 1000 + i, 20 << 10))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        saver.flush().unwrap();
+        assert!(lock(&backend.pack_sizes).len() >= 100);
+        // Six producers, but uploads never outnumber the bound (a pack is
+        // written by the thread that closed it, so more producers would
+        // otherwise mean more packs in memory).
+        let most = backend.most.load(Ordering::SeqCst);
+        assert!(
+            (1..=MAX_FULL_PACKS).contains(&most),
+            "{most} uploads at once"
+        );
+    }
 }

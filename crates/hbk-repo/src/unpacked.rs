@@ -58,13 +58,22 @@ thread_local! {
 /// Compresses `data` into one zstd frame at `level`, with this thread's
 /// context.
 pub(crate) fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    let mut out = vec![0; zstd::zstd_safe::compress_bound(data.len())];
+    let n = compress_into(data, level, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// [`compress`] into `out`; returns the frame's length. Fails when `out`
+/// is shorter than the frame.
+pub(crate) fn compress_into(data: &[u8], level: i32, out: &mut [u8]) -> std::io::Result<usize> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let cctx = match slot.as_mut() {
             Some((l, c)) if *l == level => c,
             _ => &mut slot.insert((level, zstd::bulk::Compressor::new(level)?)).1,
         };
-        cctx.compress(data)
+        cctx.compress_to_buffer(data, out)
     })
 }
 

@@ -213,6 +213,7 @@ fn archiver<'a>(
         warnings: Mutex::new(Vec::new()),
         progress,
         read_slots: (opts.read_concurrency > 0).then(|| Limiter::new(opts.read_concurrency)),
+        batches: Default::default(),
     })
 }
 

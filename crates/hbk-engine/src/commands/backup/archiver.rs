@@ -31,7 +31,10 @@ use crate::Result;
 
 /// Chunks hashed and stored in one parallel batch hold at most this many
 /// bytes, which bounds the memory a large file takes.
-const BATCH_BYTES: usize = 8 << 20;
+const BATCH_BYTES: usize = 4 << 20;
+/// Room a batch buffer has beyond [`BATCH_BYTES`] for the chunk that
+/// completes the batch (chunks average 1 MiB).
+const BATCH_SLACK: usize = 2 << 20;
 
 /// The smallest read buffer of a file (a file that grew since it was
 /// stat'ed is still read whole, in more reads).
@@ -85,6 +88,8 @@ pub struct Archiver<'a> {
     /// Bounds how many threads read file contents at once
     /// ([`BackupOptions::read_concurrency`]); `None`: unbounded.
     pub read_slots: Option<Limiter>,
+    /// Buffers for the chunks of one read batch.
+    pub batches: BatchBuffers,
 }
 
 /// A directory's tree in the parent snapshot, with its id.
@@ -436,32 +441,46 @@ impl<'a> Archiver<'a> {
         let mut content = Vec::new();
         let mut size = 0u64;
         let mut ended = false;
-        while !ended {
-            let mut batch: Vec<Vec<u8>> = Vec::new();
-            let mut batch_bytes = 0;
+        let mut batch = self.batches.take();
+        let mut ends: Vec<usize> = Vec::new();
+        let result = loop {
+            if ended {
+                break Ok(Ok((content, size)));
+            }
+            batch.clear();
+            ends.clear();
             let reading = self.read_slots.as_ref().map(Limiter::acquire);
-            while batch_bytes < BATCH_BYTES {
-                match stream.next() {
-                    Some(Ok(chunk)) => {
-                        batch_bytes += chunk.len();
-                        batch.push(chunk);
-                    }
-                    None => {
+            let mut failed = None;
+            while batch.len() < BATCH_BYTES {
+                match stream.next_into(&mut batch) {
+                    Ok(Some(_)) => ends.push(batch.len()),
+                    Ok(None) => {
                         ended = true;
                         break;
                     }
-                    Some(Err(e)) => return Ok(Err(e)),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
             drop(reading);
-            if batch.is_empty() {
-                break;
+            if let Some(e) = failed {
+                break Ok(Err(e));
+            }
+            if ends.is_empty() {
+                continue;
             }
             self.counters
                 .bytes_read
-                .fetch_add(batch_bytes as u64, Ordering::Relaxed);
-            size += batch_bytes as u64;
-            let ids = batch
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            size += batch.len() as u64;
+            let chunks: Vec<&[u8]> = std::iter::once(0)
+                .chain(ends.iter().copied())
+                .zip(ends.iter().copied())
+                .filter_map(|(start, end)| batch.get(start..end))
+                .collect();
+            let stored = chunks
                 .par_iter()
                 .map(|chunk| {
                     let id = Id::hash(chunk);
@@ -469,10 +488,41 @@ impl<'a> Archiver<'a> {
                     self.progress.bytes_done(chunk.len() as u64);
                     Ok(id)
                 })
-                .collect::<Result<Vec<_>>>()?;
-            content.extend(ids);
+                .collect::<Result<Vec<_>>>();
+            match stored {
+                Ok(ids) => content.extend(ids),
+                Err(fatal) => break Err(fatal),
+            }
+        };
+        self.batches.give_back(batch);
+        result
+    }
+}
+
+/// Batch buffers of finished reads, for the next reads: a file's chunks
+/// are gathered in one buffer instead of one allocation each, and the
+/// buffer goes to the next file.
+#[derive(Default)]
+pub struct BatchBuffers(Mutex<Vec<Vec<u8>>>);
+
+impl BatchBuffers {
+    /// Buffers kept; more are in use only while more files are read at
+    /// once, and are freed after.
+    const KEEP: usize = 4;
+
+    /// A buffer with room for a batch and the chunk that ends it (a
+    /// buffer growing by doubling would copy itself and end up twice as
+    /// large).
+    fn take(&self) -> Vec<u8> {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        kept.unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + BATCH_SLACK))
+    }
+
+    fn give_back(&self, buffer: Vec<u8>) {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() < Self::KEEP && buffer.capacity() > 0 {
+            kept.push(buffer);
         }
-        Ok(Ok((content, size)))
     }
 }
 
