@@ -176,6 +176,14 @@ impl Backend for CachedBackend {
         Ok(())
     }
 
+    fn write_bytes(&self, t: FileType, id: &Id, data: bytes::Bytes) -> BackendResult<()> {
+        self.inner.write_bytes(t, id, data.clone())?;
+        if cached_type(t) {
+            self.keep(t, id, &data);
+        }
+        Ok(())
+    }
+
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
         let _ = self.cache.remove(t, id);
         self.inner.remove(t, id)

@@ -409,8 +409,11 @@ impl Backend for RestBackend {
     }
 
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
+        self.write_bytes(t, id, bytes::Bytes::copy_from_slice(data))
+    }
+
+    fn write_bytes(&self, t: FileType, id: &Id, payload: bytes::Bytes) -> BackendResult<()> {
         let rel = Self::rel(t, id);
-        let payload = data.to_vec();
         let resp = self.send(&rel, move |c, u| {
             c.post(u)
                 .header(CONTENT_TYPE, "application/octet-stream")

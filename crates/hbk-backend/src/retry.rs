@@ -197,6 +197,16 @@ impl<B: Backend> Backend for RetryBackend<B> {
         )
     }
 
+    fn write_bytes(&self, t: FileType, id: &Id, data: bytes::Bytes) -> BackendResult<()> {
+        self.run(
+            || describe("write", t, id),
+            |retried| match self.inner.write_bytes(t, id, data.clone()) {
+                Err(BackendError::AlreadyExists { .. }) if retried => Ok(()),
+                other => other,
+            },
+        )
+    }
+
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
         self.run(
             || describe("remove", t, id),

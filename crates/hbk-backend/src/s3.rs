@@ -242,7 +242,7 @@ impl S3Backend {
     async fn put_multipart(
         &self,
         key: &ObjectPath,
-        data: &[u8],
+        data: bytes::Bytes,
         attrs: Attributes,
     ) -> object_store::Result<()> {
         let opts = PutMultipartOptions {
@@ -250,9 +250,9 @@ impl S3Backend {
             ..Default::default()
         };
         let mut upload = self.store.put_multipart_opts(key, opts).await?;
-        for part in data.chunks(PART_SIZE) {
-            let payload = PutPayload::from(bytes::Bytes::copy_from_slice(part));
-            if let Err(e) = upload.put_part(payload).await {
+        for start in (0..data.len()).step_by(PART_SIZE) {
+            let part = data.slice(start..data.len().min(start + PART_SIZE));
+            if let Err(e) = upload.put_part(PutPayload::from(part)).await {
                 let _ = upload.abort().await;
                 return Err(e);
             }
@@ -549,6 +549,10 @@ impl Backend for S3Backend {
     }
 
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
+        self.write_bytes(t, id, bytes::Bytes::copy_from_slice(data))
+    }
+
+    fn write_bytes(&self, t: FileType, id: &Id, data: bytes::Bytes) -> BackendResult<()> {
         let key = self.key(t, id);
         let mut attrs = Attributes::new();
         if let (FileType::Pack, Some(class)) = (t, &self.storage_class) {
@@ -562,8 +566,7 @@ impl Backend for S3Backend {
                 attributes: attrs,
                 ..Default::default()
             };
-            let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
-            self.block_on(self.store.put_opts(&key, payload, opts))
+            self.block_on(self.store.put_opts(&key, PutPayload::from(data), opts))
                 .map(|_| ())
         };
         res.map_err(|e| self.err(&key, e))

@@ -192,6 +192,11 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
         self.inner.write(t, id, data)
     }
 
+    fn write_bytes(&self, t: FileType, id: &Id, data: bytes::Bytes) -> BackendResult<()> {
+        pace(&self.upload, data.len() as u64);
+        self.inner.write_bytes(t, id, data)
+    }
+
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
         self.inner.remove(t, id)
     }

@@ -74,6 +74,15 @@ pub trait Backend: Send + Sync {
     /// Stores a new file atomically.
     fn write(&self, file_type: FileType, id: &Id, data: &[u8]) -> BackendResult<()>;
 
+    /// [`Backend::write`] of shared bytes: a backend that sends them over
+    /// the network hands them to the request as they are (a pack is 16
+    /// MiB; copying it per upload doubled the memory of packs in flight),
+    /// and a retry resends them without a copy. The default writes the
+    /// slice.
+    fn write_bytes(&self, file_type: FileType, id: &Id, data: bytes::Bytes) -> BackendResult<()> {
+        self.write(file_type, id, &data)
+    }
+
     /// Deletes a file; a missing file is [`BackendError::NotFound`].
     fn remove(&self, file_type: FileType, id: &Id) -> BackendResult<()>;
 }

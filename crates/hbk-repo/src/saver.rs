@@ -33,14 +33,17 @@ const INDEX_EVERY: Duration = Duration::from_secs(30);
 /// a backup from allocating (and the kernel from zeroing) a fresh pack
 /// buffer every 16 MiB, and the allocator from holding freed ones.
 const SPARE_BUFFERS: usize = 1;
-/// Full packs held in memory (uploading or waiting to) before threads with
-/// new blobs wait: a backend slower than hashing and compressing holds the
-/// producers back instead of piling up 16 MiB packs.
+/// Full packs held in memory (uploading) before the thread that fills the
+/// next one waits: a backend slower than hashing and compressing holds the
+/// producers back instead of piling up 16 MiB packs, while a remote one
+/// still has a few uploads in flight to hide its latency.
 const MAX_FULL_PACKS: usize = 2;
-/// Room a data pack's buffer has beyond the target pack size. A blob that
-/// does not fit any more goes to the next pack, so packs stay below target
-/// plus this much and their buffers never reallocate.
-const PACK_SLACK: usize = 1 << 20;
+/// Room a data pack's buffer has beyond the target pack size, so that it
+/// never reallocates: a blob that would not fit goes to the next pack.
+/// Chunks average 1 MiB and rarely exceed 4, so packs still close once
+/// they reach the target, as restic's do (as many packs, and requests),
+/// while a recycled buffer never holds more than target plus this much.
+const PACK_SLACK: usize = 4 << 20;
 
 thread_local! {
     /// Each thread's buffers for compressing and sealing blobs.
@@ -167,7 +170,6 @@ impl<'a> BlobSaver<'a> {
             (BlobType::Data, true, None) => Compression::Off,
             (BlobType::Tree, true, l) => Compression::Always(l.unwrap_or(3)),
         };
-        self.buffers.wait_for_room();
         self.stats
             .data_added
             .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -202,11 +204,14 @@ impl<'a> BlobSaver<'a> {
         // a large chunk) would stay that big, resident, for every pack it
         // is recycled into.
         if !p.is_empty() && p.size() + blob.sealed.len() as u64 > self.pack_capacity() as u64 {
-            full.push(self.close(&mut p));
+            full.push(self.close(&mut p, true));
         }
         p.add(blob);
         if p.size() >= self.pack_size {
-            full.push(self.close(&mut p));
+            // A thread holding a pack it closed must not wait for room:
+            // that pack's upload may be what frees it.
+            let wait = full.is_empty();
+            full.push(self.close(&mut p, wait));
         }
         full
     }
@@ -217,8 +222,8 @@ impl<'a> BlobSaver<'a> {
 
     /// Swaps the open pack for an empty one (in a recycled buffer when
     /// there is one) and returns it, counted as in flight until uploaded.
-    fn close(&self, open: &mut PackWriter) -> PackWriter {
-        let next = match self.buffers.closed() {
+    fn close(&self, open: &mut PackWriter, wait: bool) -> PackWriter {
+        let next = match self.buffers.closed(wait) {
             Some(buf) => PackWriter::with_buffer(buf, self.pack_capacity()),
             None => PackWriter::with_capacity(self.pack_capacity()),
         };
@@ -233,13 +238,19 @@ impl<'a> BlobSaver<'a> {
             return Ok(());
         }
         let (id, bytes, blobs) = pack.finish(self.repo.key());
+        let shared = bytes::Bytes::from(bytes);
         let written = match self.dry_run {
             true => Ok(()),
-            false => self.repo.backend().write(FileType::Pack, &id, &bytes),
+            false => self
+                .repo
+                .backend()
+                .write_bytes(FileType::Pack, &id, shared.clone()),
         };
         // The buffer goes back whether or not the write worked, so
-        // waiting threads never wait for a pack that is gone.
-        self.buffers.uploaded(Some(bytes));
+        // waiting threads never wait for a pack that is gone; it is
+        // reused only when the backend kept no reference to it.
+        self.buffers
+            .uploaded(shared.try_into_mut().ok().map(Vec::from));
         written?;
         self.stats.packs.fetch_add(1, Ordering::Relaxed);
         let entry = IndexPack {
@@ -309,7 +320,7 @@ impl<'a> BlobSaver<'a> {
         let tree = std::mem::take(&mut *lock(&self.tree_pack));
         for pack in [data, tree] {
             // Counted like a closed pack; `upload` gives its buffer back.
-            let _ = self.buffers.closed();
+            let _ = self.buffers.closed(false);
             self.upload(pack)?;
         }
         let packs = std::mem::take(&mut lock(&self.pending).packs);
@@ -333,19 +344,16 @@ struct BufferState {
 }
 
 impl PackBuffers {
-    /// Waits while [`MAX_FULL_PACKS`] full packs are in flight. Called
-    /// before a blob is encoded, holding no lock and no full pack, so the
-    /// uploads it waits for never wait for it.
-    fn wait_for_room(&self) {
+    /// Counts a pack as closed, first waiting (when asked to) while
+    /// [`MAX_FULL_PACKS`] are in flight; returns a spare buffer for the
+    /// next pack. The wait happens under the open pack's lock, so the
+    /// other producers wait too; the uploads it waits for take no such
+    /// lock, and the waiting thread holds no closed pack.
+    fn closed(&self, wait: bool) -> Option<Vec<u8>> {
         let mut state = lock(&self.state);
-        while state.in_flight >= MAX_FULL_PACKS {
+        while wait && state.in_flight >= MAX_FULL_PACKS {
             state = self.uploaded.wait(state).unwrap_or_else(|p| p.into_inner());
         }
-    }
-
-    /// Counts a pack as closed; returns a spare buffer for the next pack.
-    fn closed(&self) -> Option<Vec<u8>> {
-        let mut state = lock(&self.state);
         state.in_flight += 1;
         state.spare.pop()
     }
@@ -470,12 +478,25 @@ mod tests {
     }
 
     #[test]
+    fn uploaded_pack_buffers_come_back_without_a_copy() {
+        let mut buf = Vec::with_capacity(1 << 20);
+        buf.extend_from_slice(&[7; 1000]);
+        let at = buf.as_ptr();
+        let shared = bytes::Bytes::from(buf);
+        let sent = shared.clone();
+        drop(sent);
+        let back = Vec::from(shared.try_into_mut().unwrap());
+        assert_eq!((back.as_ptr(), back.len()), (at, 1000));
+        assert!(back.capacity() >= 1 << 20);
+    }
+
+    #[test]
     fn a_blob_that_does_not_fit_starts_the_next_pack() {
         let (backend, repo) = repo();
         let pack_size = 64 << 10;
         let saver = BlobSaver::new(&repo, repo.index(), pack_size, Some(3), false);
         let small = noise(1, 60 << 10);
-        let big = noise(2, 3 << 20);
+        let big = noise(2, PACK_SLACK + (1 << 20));
         let ids = [
             saver.save(BlobType::Data, &small).unwrap(),
             saver.save(BlobType::Data, &big).unwrap(),
@@ -486,10 +507,8 @@ mod tests {
         let mut sizes = lock(&backend.pack_sizes).clone();
         sizes.sort_unstable();
         assert_eq!(sizes.len(), 2, "{sizes:?}");
-        assert!(
-            sizes[0] < (61 << 10) + 200 && sizes[1] < (3 << 20) + 200,
-            "{sizes:?}"
-        );
+        assert!(sizes[0] < (61 << 10) + 200, "{sizes:?}");
+        assert!(sizes[1] < big.len() + 200, "{sizes:?}");
         for (id, data) in ids.iter().zip([&small, &big]) {
             assert_eq!(&repo.blob(BlobType::Data, id).unwrap(), data);
         }

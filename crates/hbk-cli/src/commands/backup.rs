@@ -140,7 +140,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         backup_stdin(
             &repo,
             mode,
-            std::io::stdin().lock(),
+            std::io::stdin(),
             &a.stdin_filename,
             &opts,
             &progress,

@@ -322,7 +322,7 @@ pub fn backup(
 
 /// Backs up everything `reader` yields as one file named `filename` at the
 /// root of a new snapshot (restic's `backup --stdin`).
-pub fn backup_stdin<R: Read>(
+pub fn backup_stdin<R: Read + Send>(
     repo: &IndexedRepository,
     mode: WriteMode<'_>,
     reader: R,
@@ -341,8 +341,8 @@ pub fn backup_stdin<R: Read>(
     let dry_run = mode.is_dry_run();
     let plan = plan(repo, vec![format!("/{filename}")], opts)?;
     let archiver = archiver(repo, opts, dry_run, progress)?;
-    // The reader (stdin) stays on this thread; chunks are still processed
-    // in parallel on rayon's global pool.
+    // Chunks are processed in parallel on rayon's global pool while the
+    // next batch is read.
     let (content, size) = archiver
         .read_stream(reader)?
         .map_err(|e| Error::io("stdin", e))?;

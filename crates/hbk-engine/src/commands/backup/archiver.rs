@@ -31,7 +31,7 @@ use crate::Result;
 
 /// Chunks hashed and stored in one parallel batch hold at most this many
 /// bytes, which bounds the memory a large file takes.
-const BATCH_BYTES: usize = 4 << 20;
+const BATCH_BYTES: usize = 2 << 20;
 /// Room a batch buffer has beyond [`BATCH_BYTES`] for the chunk that
 /// completes the batch (chunks average 1 MiB).
 const BATCH_SLACK: usize = 2 << 20;
@@ -418,15 +418,20 @@ impl<'a> Archiver<'a> {
     /// stored after giving it back, so that a thread waiting for a slot
     /// never holds one (no deadlock on the pool) and storing goes on in
     /// parallel with the next reads.
-    pub fn read_stream<R: Read>(&self, reader: R) -> Result<std::io::Result<(Vec<Id>, u64)>> {
+    pub fn read_stream<R: Read + Send>(
+        &self,
+        reader: R,
+    ) -> Result<std::io::Result<(Vec<Id>, u64)>> {
         self.read_sized(reader, None)
     }
 
     /// [`Archiver::read_stream`] of a source expected to hold `size_hint`
     /// bytes: a small file gets a read buffer of its size, not the
     /// default 1 MiB (allocating and clearing that per small file cost a
-    /// third of a backup of many small files).
-    fn read_sized<R: Read>(
+    /// third of a backup of many small files). A file of more than one
+    /// batch is read and chunked ahead while the previous batch is hashed,
+    /// compressed and stored, so a lone large file keeps every core busy.
+    fn read_sized<R: Read + Send>(
         &self,
         reader: R,
         size_hint: Option<u64>,
@@ -440,62 +445,95 @@ impl<'a> Archiver<'a> {
             hbk_chunker::Chunks::with_buffer_size(reader, self.chunkers.make(), buffer);
         let mut content = Vec::new();
         let mut size = 0u64;
-        let mut ended = false;
-        let mut batch = self.batches.take();
-        let mut ends: Vec<usize> = Vec::new();
-        let result = loop {
-            if ended {
-                break Ok(Ok((content, size)));
-            }
-            batch.clear();
-            ends.clear();
-            let reading = self.read_slots.as_ref().map(Limiter::acquire);
-            let mut failed = None;
-            while batch.len() < BATCH_BYTES {
-                match stream.next_into(&mut batch) {
-                    Ok(Some(_)) => ends.push(batch.len()),
-                    Ok(None) => {
-                        ended = true;
-                        break;
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+        let mut current = Batch::new(self.batches.take());
+        let mut ahead: Option<Batch> = None;
+        let outcome = (|| -> Result<std::io::Result<()>> {
+            let mut ended = match self.fill_batch(&mut stream, &mut current) {
+                Ok(ended) => ended,
+                Err(e) => return Ok(Err(e)),
+            };
+            while !current.ends.is_empty() {
+                size += current.buf.len() as u64;
+                if ended {
+                    content.extend(self.store_batch(&current)?);
+                    break;
                 }
+                let next = ahead.get_or_insert_with(|| Batch::new(self.batches.take()));
+                let (stored, filled) = rayon::join(
+                    || self.store_batch(&current),
+                    || self.fill_batch(&mut stream, next),
+                );
+                content.extend(stored?);
+                match filled {
+                    Ok(e) => ended = e,
+                    Err(e) => return Ok(Err(e)),
+                }
+                std::mem::swap(&mut current, next);
             }
-            drop(reading);
-            if let Some(e) = failed {
-                break Ok(Err(e));
+            Ok(Ok(()))
+        })();
+        self.batches.give_back(current.buf);
+        if let Some(b) = ahead {
+            self.batches.give_back(b.buf);
+        }
+        outcome.map(|read| read.map(|()| (content, size)))
+    }
+
+    /// Reads the next batch of chunks (holding a read slot); returns
+    /// whether the source ended.
+    fn fill_batch<R: Read>(
+        &self,
+        stream: &mut hbk_chunker::Chunks<R, hbk_chunker::Chunker>,
+        batch: &mut Batch,
+    ) -> std::io::Result<bool> {
+        batch.buf.clear();
+        batch.ends.clear();
+        let _reading = self.read_slots.as_ref().map(Limiter::acquire);
+        let mut ended = false;
+        while !ended && batch.buf.len() < BATCH_BYTES {
+            match stream.next_into(&mut batch.buf)? {
+                Some(_) => batch.ends.push(batch.buf.len()),
+                None => ended = true,
             }
-            if ends.is_empty() {
-                continue;
-            }
-            self.counters
-                .bytes_read
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            size += batch.len() as u64;
-            let chunks: Vec<&[u8]> = std::iter::once(0)
-                .chain(ends.iter().copied())
-                .zip(ends.iter().copied())
-                .filter_map(|(start, end)| batch.get(start..end))
-                .collect();
-            let stored = chunks
-                .par_iter()
-                .map(|chunk| {
-                    let id = Id::hash(chunk);
-                    self.saver.save_with_id(BlobType::Data, id, chunk)?;
-                    self.progress.bytes_done(chunk.len() as u64);
-                    Ok(id)
-                })
-                .collect::<Result<Vec<_>>>();
-            match stored {
-                Ok(ids) => content.extend(ids),
-                Err(fatal) => break Err(fatal),
-            }
-        };
-        self.batches.give_back(batch);
-        result
+        }
+        self.counters
+            .bytes_read
+            .fetch_add(batch.buf.len() as u64, Ordering::Relaxed);
+        Ok(ended)
+    }
+
+    /// Hashes and stores a batch's chunks in parallel; returns their ids.
+    fn store_batch(&self, batch: &Batch) -> Result<Vec<Id>> {
+        let chunks: Vec<&[u8]> = std::iter::once(0)
+            .chain(batch.ends.iter().copied())
+            .zip(batch.ends.iter().copied())
+            .filter_map(|(start, end)| batch.buf.get(start..end))
+            .collect();
+        chunks
+            .par_iter()
+            .map(|chunk| {
+                let id = Id::hash(chunk);
+                self.saver.save_with_id(BlobType::Data, id, chunk)?;
+                self.progress.bytes_done(chunk.len() as u64);
+                Ok(id)
+            })
+            .collect()
+    }
+}
+
+/// A batch of one file's chunks: their bytes one after another, and where
+/// each ends.
+struct Batch {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn new(buf: Vec<u8>) -> Batch {
+        Batch {
+            buf,
+            ends: Vec::new(),
+        }
     }
 }
 
@@ -520,7 +558,9 @@ impl BatchBuffers {
 
     fn give_back(&self, buffer: Vec<u8>) {
         let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if kept.len() < Self::KEEP && buffer.capacity() > 0 {
+        // A buffer a huge chunk grew is not kept for the next files.
+        let capacity = buffer.capacity();
+        if kept.len() < Self::KEEP && capacity > 0 && capacity <= BATCH_BYTES + BATCH_SLACK {
             kept.push(buffer);
         }
     }
