@@ -255,7 +255,7 @@ mod tests {
         let json = f.to_json().unwrap();
         // An unknown key sends the document down the generic path.
         let text = String::from_utf8(json.clone()).unwrap();
-        let odd = text.replacen('{', r#"{"extra":1,"#, 1);
+        let odd = text.replacen('{', r#"{"extra":{"a":1},"#, 1);
         for doc in [json, odd.into_bytes()] {
             let e = FileEntries::parse(&doc).unwrap();
             let mut b = Builder::default();

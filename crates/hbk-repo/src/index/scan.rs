@@ -8,9 +8,12 @@
 //!
 //! It accepts a strict subset of what [`IndexFile::from_json`] accepts,
 //! with the same meaning: both top-level forms, any whitespace and key
-//! order, `null` for empty lists, the `supersedes` list. Anything else
-//! (string escapes, unknown or repeated keys, a pack's `blobs` before its
-//! `id`, numbers with a sign, fraction or exponent, invalid values) makes
+//! order, `null` for empty lists, the `supersedes` list, and unknown keys
+//! whose values are plain strings, non-negative integers, `true`, `false`
+//! or `null` (rustic adds a `time` to each pack), which the generic path
+//! ignores too. Anything else (string escapes, unknown keys with other
+//! values, repeated keys, a pack's `blobs` before its `id`, numbers with a
+//! sign, fraction or exponent, invalid values) makes
 //! it give up with [`Unsupported`], and the caller parses the document
 //! with the generic path, which then decides, exactly as before, whether
 //! it is valid and what it means.
@@ -119,9 +122,11 @@ impl<'a> Scanner<'a> {
         Ok(s)
     }
 
-    /// An object key and its colon.
+    /// An object key (valid UTF-8, as the generic parser insists even for
+    /// keys it ignores) and its colon.
     fn key(&mut self) -> Scan<&'a [u8]> {
         let k = self.string()?;
+        std::str::from_utf8(k).map_err(|_| Unsupported)?;
         self.expect(b':')?;
         Ok(k)
     }
@@ -231,6 +236,21 @@ impl<'a> Scanner<'a> {
         Ok(v)
     }
 
+    /// Skips the value of a key the index does not use, if it is a plain
+    /// string (valid UTF-8, no escapes), a non-negative integer, `true`,
+    /// `false` or `null`.
+    fn skip_simple(&mut self) -> Scan<()> {
+        self.ws();
+        match self.peek()? {
+            b'"' => std::str::from_utf8(self.string()?)
+                .map(drop)
+                .map_err(|_| Unsupported),
+            b'0'..=b'9' => self.number(u64::MAX).map(drop),
+            _ if self.lit(b"true") || self.lit(b"false") || self.lit(b"null") => Ok(()),
+            _ => Err(Unsupported),
+        }
+    }
+
     /// Consumes `null` if it is next.
     fn null(&mut self) -> Scan<bool> {
         self.ws();
@@ -282,7 +302,7 @@ impl<'a> Scanner<'a> {
             let bit = match k {
                 b"supersedes" => 1,
                 b"packs" => 2,
-                _ => return Err(Unsupported),
+                _ => return s.skip_simple(),
             };
             once(&mut seen, bit)?;
             match bit {
@@ -306,7 +326,10 @@ impl<'a> Scanner<'a> {
                 sink.pack(s.id()?);
                 Ok(())
             }
-            b"blobs" if seen == 1 => {
+            b"blobs" => {
+                if seen & 1 == 0 {
+                    return Err(Unsupported);
+                }
                 once(&mut seen, 2)?;
                 s.array(|s| {
                     let blob = s.blob()?;
@@ -314,7 +337,7 @@ impl<'a> Scanner<'a> {
                     Ok(())
                 })
             }
-            _ => Err(Unsupported),
+            _ => s.skip_simple(),
         })?;
         match seen & 1 {
             1 => Ok(()),
@@ -366,7 +389,7 @@ impl<'a> Scanner<'a> {
                         n => blob.uncompressed_length = Some(n),
                     }
                 }
-                _ => return Err(Unsupported),
+                _ => s.skip_simple()?,
             }
             Ok(())
         })?;
@@ -449,6 +472,10 @@ mod tests {
             "{}".to_string(),
             "[]".to_string(),
             format!(r#"{{"packs":[{{"id":"{A}"}}]}}"#),
+            format!(
+                r#"{{"packs":[{{"id":"{A}","blobs":[{},{{"x":1,"id":"{B}","type":"data","offset":1,"length":4,"y":"é"}}],"time":"2026-01-02T03:04:05+01:00","size":null}}],"extra":true,"more":false}}"#,
+                blob(A, "tree", 0)
+            ),
         ]
     }
 
@@ -464,7 +491,11 @@ mod tests {
     fn anything_else_is_left_to_the_generic_parser() {
         let blob = r#""type":"data","offset":0,"length":48"#;
         for doc in [
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"x":1}}]}}]}}"#),
+            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"x":{{}}}}]}}]}}"#),
+            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"x":-1}}]}}]}}"#),
+            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"x":1.5}}]}}]}}"#),
+            format!(r#"{{"packs":[{{"id":"{A}","time":"\u0041","blobs":[]}}]}}"#),
+            format!(r#"{{"packs":[{{"id":"{A}","time":[],"blobs":[]}}]}}"#),
             format!(r#"{{"packs":[{{"blobs":[],"id":"{A}"}}]}}"#),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"offset":1}}]}}]}}"#),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":1.0,"length":4}}]}}]}}"#),
@@ -473,7 +504,7 @@ mod tests {
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":1,"length":4294967296}}]}}]}}"#),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"uncompressed_length":0}}]}}]}}"#),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"blob","offset":1,"length":4}}]}}]}}"#),
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob}}}]}}],"extra":1}}"#),
+            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob}}}]}}],"extra":[1]}}"#),
             format!(r#"{{"packs":[{{"id":"\u0030{}"}}]}}"#, &A[1..]),
             format!(r#"{{"packs":[{{"id":"{}"}}]}}"#, &A[1..]),
             format!(r#"{{"packs":[{{"id":"{}g"}}]}}"#, &A[1..]),
@@ -494,7 +525,7 @@ mod tests {
         #[test]
         fn never_disagrees_with_the_generic_parser(
             edits in crate::fuzz::edits(6),
-            which in 0usize..9,
+            which in 0usize..10,
         ) {
             let doc = accepted()[which].clone();
             let bytes = crate::fuzz::apply(doc.as_bytes(), &edits);
