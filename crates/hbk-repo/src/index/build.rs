@@ -9,7 +9,7 @@
 use std::collections::hash_map::Entry as Slot;
 use std::collections::HashMap;
 
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 
 use super::memory::{Entry, WideOffsets, WIDE};
 use super::scan::{scan, IndexSink};
@@ -150,17 +150,20 @@ impl Builder {
         for v in [&mut data, &mut tree] {
             match repeated_pack {
                 true => v.sort_by_key(|e| e.id),
-                false => v.par_sort_unstable_by(|a, b| {
-                    prefix(&a.id)
-                        .cmp(&prefix(&b.id))
-                        .then_with(|| (a.id, a.pack, a.offset).cmp(&(b.id, b.pack, b.offset)))
-                }),
+                false => v.par_sort_unstable_by(order),
             }
             v.dedup_by_key(|e| e.id);
             v.shrink_to_fit();
         }
         Index::from_sorted(packs, data, tree, wide)
     }
+}
+
+/// The order of entries: by id, then pack, then offset.
+fn order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    prefix(&a.id)
+        .cmp(&prefix(&b.id))
+        .then_with(|| (a.id, a.pack, a.offset).cmp(&(b.id, b.pack, b.offset)))
 }
 
 /// An id's first eight bytes as a number: ordered like the id's bytes,
