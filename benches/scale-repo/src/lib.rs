@@ -94,10 +94,14 @@ pub fn generate(
     layout: &Layout,
 ) -> Result<Summary, GenError> {
     if layout.blobs == 0 || layout.blobs_per_pack == 0 || layout.packs_per_index == 0 {
-        return Err(GenError::Layout("blobs, blobs per pack and packs per index must be > 0"));
+        return Err(GenError::Layout(
+            "blobs, blobs per pack and packs per index must be > 0",
+        ));
     }
     if layout.blobs_per_pack > hbk_repo::pack::MAX_HEADER_SIZE / 41 {
-        return Err(GenError::Layout("more blobs per pack than a pack header holds"));
+        return Err(GenError::Layout(
+            "more blobs per pack than a pack header holds",
+        ));
     }
     let config = Config {
         version: 2,

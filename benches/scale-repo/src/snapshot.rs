@@ -4,8 +4,8 @@
 use hbk_repo::blob::{encode_blob, Compression};
 use hbk_repo::pack::PackWriter;
 use hbk_repo::{
-    BlobType, FileType, GoTime, Id, IndexBlob, IndexPack, Node, NodeType, Repository,
-    SnapshotFile, Tree,
+    BlobType, FileType, GoTime, Id, IndexBlob, IndexPack, Node, NodeType, Repository, SnapshotFile,
+    Tree,
 };
 use sha2::{Digest, Sha256};
 

@@ -264,7 +264,10 @@ mod tests {
             let mut b = Builder::default();
             b.add(e);
             let idx = b.finish();
-            assert_eq!(idx.get(BlobType::Tree, &Id::hash(b"b")).unwrap().offset, 1 << 40);
+            assert_eq!(
+                idx.get(BlobType::Tree, &Id::hash(b"b")).unwrap().offset,
+                1 << 40
+            );
             assert_eq!(idx.len(BlobType::Data), 1);
         }
         assert!(FileEntries::parse(b"{\"packs\":7}").is_err());

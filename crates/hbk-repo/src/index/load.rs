@@ -1,7 +1,7 @@
 //! Loading the whole index: index files read, decrypted and parsed on all
 //! cores, merged in listing order as they arrive.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -14,10 +14,27 @@ use crate::{Error, FileType, Id, Index, Repository, Result};
 /// small next to the index.
 const FILES_PER_THREAD: usize = 2;
 
-thread_local! {
-    /// Each thread's buffer for decompressed index JSON, reused from
-    /// file to file during a load and released after it.
-    static JSON: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+/// Buffers for decompressed index JSON, reused from file to file during
+/// one load (fresh multi-megabyte buffers cost a page fault per page) and
+/// released with it. At most one per file in flight.
+#[derive(Default)]
+struct Buffers(Mutex<Vec<Vec<u8>>>);
+
+impl Buffers {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, buffer: Vec<u8>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(buffer);
+    }
 }
 
 /// Builds the index of `repo` from its index files `ids`. Files are
@@ -25,25 +42,23 @@ thread_local! {
 /// kept does not depend on timing.
 pub(crate) fn load_index(repo: &Repository, ids: &[Id]) -> Result<Index> {
     let mut builder = Builder::default();
+    let buffers = Buffers::default();
     let batch = rayon::current_num_threads().max(1) * FILES_PER_THREAD;
-    let mut result = Ok(());
     for chunk in ids.chunks(batch) {
-        let parsed: Vec<Result<FileEntries>> =
-            chunk.par_iter().map(|id| read_entries(repo, id)).collect();
-        result = parsed
-            .into_iter()
-            .try_for_each(|entries| entries.map(|e| builder.add(e)));
-        if result.is_err() {
-            break;
+        let parsed: Vec<Result<FileEntries>> = chunk
+            .par_iter()
+            .map(|id| read_entries(repo, id, &buffers))
+            .collect();
+        for entries in parsed {
+            builder.add(entries?);
         }
     }
-    rayon::broadcast(|_| JSON.with(|b| drop(b.take())));
-    result.map(|()| builder.finish())
+    Ok(builder.finish())
 }
 
 /// One index file's entries: loaded and checked, decrypted in place and
-/// decompressed into this thread's buffer.
-fn read_entries(repo: &Repository, id: &Id) -> Result<FileEntries> {
+/// decompressed into a reused buffer.
+fn read_entries(repo: &Repository, id: &Id, buffers: &Buffers) -> Result<FileEntries> {
     let corrupt = |e: Error| Error::Corrupt {
         file_type: FileType::Index,
         id: *id,
@@ -54,10 +69,13 @@ fn read_entries(repo: &Repository, id: &Id) -> Result<FileEntries> {
         .key()
         .open_in_place(&mut sealed)
         .map_err(|e| corrupt(Error::Other(e.to_string())))?;
-    JSON.with(|cell| {
-        let mut buffer = cell.borrow_mut();
-        with_unpacked(repo.config().version, plain, &mut buffer, FileEntries::parse)
-            .map_err(corrupt)?
-            .map_err(corrupt)
-    })
+    let mut buffer = buffers.take();
+    let entries = with_unpacked(
+        repo.config().version,
+        plain,
+        &mut buffer,
+        FileEntries::parse,
+    );
+    buffers.give_back(buffer);
+    entries.map_err(corrupt)?.map_err(corrupt)
 }

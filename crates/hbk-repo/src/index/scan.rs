@@ -447,7 +447,9 @@ mod tests {
     /// Documents the scanner must read exactly as the generic parser does.
     fn accepted() -> Vec<String> {
         let blob = |id: &str, t: &str, off: u64| {
-            format!(r#"{{"id":"{id}","type":"{t}","offset":{off},"length":48,"uncompressed_length":7}}"#)
+            format!(
+                r#"{{"id":"{id}","type":"{t}","offset":{off},"length":48,"uncompressed_length":7}}"#
+            )
         };
         vec![
             format!(
@@ -498,19 +500,33 @@ mod tests {
             format!(r#"{{"packs":[{{"id":"{A}","time":[],"blobs":[]}}]}}"#),
             format!(r#"{{"packs":[{{"blobs":[],"id":"{A}"}}]}}"#),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"offset":1}}]}}]}}"#),
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":1.0,"length":4}}]}}]}}"#),
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":01,"length":4}}]}}]}}"#),
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":-1,"length":4}}]}}]}}"#),
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":1,"length":4294967296}}]}}]}}"#),
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"uncompressed_length":0}}]}}]}}"#),
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"blob","offset":1,"length":4}}]}}]}}"#),
+            format!(
+                r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":1.0,"length":4}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":01,"length":4}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":-1,"length":4}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":1,"length":4294967296}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob},"uncompressed_length":0}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"blob","offset":1,"length":4}}]}}]}}"#
+            ),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob}}}]}}],"extra":[1]}}"#),
             format!(r#"{{"packs":[{{"id":"\u0030{}"}}]}}"#, &A[1..]),
             format!(r#"{{"packs":[{{"id":"{}"}}]}}"#, &A[1..]),
             format!(r#"{{"packs":[{{"id":"{}g"}}]}}"#, &A[1..]),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob}}}]}}]}} x"#),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob}}},]}}]}}"#),
-            format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":1}}]}}]}}"#),
+            format!(
+                r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}","type":"data","offset":1}}]}}]}}"#
+            ),
             format!(r#"{{"packs":[{{"id":"{A}","blobs":[{{"id":"{B}",{blob}"#),
             r#"{"packs":[],"packs":[]}"#.to_string(),
             String::new(),
