@@ -1,6 +1,6 @@
 //! One group of packs and the index file that lists them.
 
-use hbk_repo::blob::{encode_blob, Compression};
+use hbk_repo::blob::{encode_blob, BlobScratch, Compression};
 use hbk_repo::pack::PackWriter;
 use hbk_repo::{BlobType, FileType, Id, IndexBlob, IndexFile, IndexPack, Repository};
 use sha2::{Digest, Sha256};
@@ -39,6 +39,7 @@ pub fn write_group(
         ..Default::default()
     };
     let mut content = Vec::with_capacity(crate::content::MAX_LEN);
+    let mut scratch = BlobScratch::default();
     let mut start = first;
     while start < end {
         let stop = end.min(start.saturating_add(layout.blobs_per_pack));
@@ -55,6 +56,7 @@ pub fn write_group(
                 id,
                 &content,
                 compression,
+                &mut scratch,
             ));
         }
         let (pack_id, bytes, blobs) = writer.finish(repo.key());

@@ -1,7 +1,7 @@
 //! The one snapshot of a generated repository, so commands that start
 //! from a snapshot (ls, restore, an incremental backup) have one.
 
-use hbk_repo::blob::{encode_blob, Compression};
+use hbk_repo::blob::{encode_blob, BlobScratch, Compression};
 use hbk_repo::pack::PackWriter;
 use hbk_repo::{
     BlobType, FileType, GoTime, Id, IndexBlob, IndexPack, Node, NodeType, Repository, SnapshotFile,
@@ -46,6 +46,7 @@ pub fn write_snapshot(repo: &Repository, seed: u64) -> Result<(IndexPack, Id), G
         tree_id,
         &tree,
         compression,
+        &mut BlobScratch::default(),
     ));
     let (pack_id, bytes, blobs) = writer.finish(repo.key());
     repo.backend().write(FileType::Pack, &pack_id, &bytes)?;
