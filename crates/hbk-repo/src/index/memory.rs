@@ -47,6 +47,9 @@ pub(super) struct Entry {
     pub(super) uncompressed_length: u32,
 }
 
+// The size the memory goal of issue #11 counts on.
+const _: () = assert!(std::mem::size_of::<Entry>() == 48);
+
 /// An [`Entry::offset`] meaning "too big for 32 bits: see the side table".
 pub(super) const WIDE: u32 = u32::MAX;
 
