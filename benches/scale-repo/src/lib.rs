@@ -24,7 +24,7 @@ pub use snapshot::SNAPSHOT_PATH;
 
 /// The chunker polynomial written into the config (any valid one does;
 /// no content is chunked here).
-const POLYNOMIAL: u64 = 0x3DA3_358B_4DC1_73;
+const POLYNOMIAL: u64 = 0x003D_A335_8B4D_C173;
 
 /// Errors of the generator.
 #[derive(Debug, thiserror::Error)]

@@ -25,9 +25,9 @@ pub fn write_snapshot(repo: &Repository, seed: u64) -> Result<(IndexPack, Id), G
     let now = GoTime::now();
     let file = Node {
         mode: 0o644,
-        mtime: now.clone(),
-        atime: now.clone(),
-        ctime: now.clone(),
+        mtime: now,
+        atime: now,
+        ctime: now,
         size: content.len() as u64,
         links: 1,
         content: Some(vec![Id(Sha256::digest(&content).into())]),
