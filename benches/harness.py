@@ -16,8 +16,12 @@ Scenarios: mixed (~1.7 GiB of mixed homelab data, local repository), tiny
 (200,000 tiny files, local repository, plus `tar x` as a reference), rest
 (~440 MB over `rclone serve restic` behind the proxy), s3 (the same over
 moto's S3 server; rustic through a profile file with opendal's S3 options);
-with --scale-case also scale (a 1-million-file tree: backup and no-op; the
-5-million-blob index part is still to do, see docs/benchmarks.md).
+with --scale-case also scale: a 1-million-file tree (backup and no-op) and a
+repository whose index holds 5 million blobs, written by benches/scale-repo
+(`hbk-scale-repo`): each tool backs up a tiny directory into it and into an
+empty repository; the difference is the cost of loading the index (wall
+time, and peak RSS per indexed blob). `--scale-case index` (or `tree`) runs
+one half only.
 """
 import argparse
 import hashlib
@@ -47,6 +51,9 @@ REST_SCALE = 0.3  # ~440 MB of the vm and pbs parts
 REST_PARTS = "vm,pbs"
 # The scale case's source tree: the tiny tree five times over (1M files).
 SCALE_FILES_FACTOR = 5
+# The scale case's index: data blobs in the generated repository.
+INDEX_BLOBS = 5_000_000
+SCALE_PARTS = ("tree", "index")
 DELAY_MS = 15.0
 S3_ENV = {
     # moto accepts any key; without one the tools would ask EC2's metadata.
@@ -105,6 +112,7 @@ class Bench:
                 self.tools.remove(tool)
         self.venv = args.venv
         self.results = []
+        self.index_blobs = None
         self.datasets = {}
         self.scenario_data = {}
         # rustic reaches S3 only through a profile file (opendal options);
@@ -334,6 +342,63 @@ class Bench:
             res.note = f"restore differs from the source ({len(lines)} differences)"
             log(f"WARNING: {res.scenario} {res.tool}: {res.note}, e.g. {lines[:3]}")
 
+    def index_repo(self, blobs):
+        """Generates (once) the scale case's repository of `blobs` indexed blobs."""
+        path = os.path.join(self.work, f"index-repo-{blobs}")
+        marker = path + ".complete"
+        # A changed generator means a changed repository: key the cache on it.
+        with open(self.args.scale_repo, "rb") as f:
+            version = f"{hashlib.sha256(f.read()).hexdigest()} {blobs}"
+        try:
+            with open(marker) as f:
+                current = f.read().strip() == version
+        except OSError:
+            current = False
+        if not current:
+            shutil.rmtree(path, ignore_errors=True)
+            log(f"generating a repository of {blobs:,} indexed blobs in {path}")
+            argv = [self.args.scale_repo, "--repo", path, "--password-file", self.pass_file]
+            out = subprocess.run(argv + ["--blobs", str(blobs)], check=True, capture_output=True)
+            log(out.stdout.decode().strip())
+            with open(marker, "w") as f:
+                f.write(version + "\n")
+        return path
+
+    def run_index_scale(self, factor):
+        """Backs up a tiny directory into a repository of many blobs and an empty one.
+
+        The empty run pays what every command pays (start, key derivation,
+        the backup itself); the difference to the full one is loading the
+        index. Each tool works on a hard-linked copy of the generated
+        repository (every tool only adds files), so each run starts from
+        the same index.
+        """
+        blobs = max(1000, int(INDEX_BLOBS * factor))
+        self.index_blobs = blobs
+        repo = self.index_repo(blobs)
+        src = os.path.join(self.work, "index-source")
+        os.makedirs(src, exist_ok=True)
+        for name in ("a", "b"):
+            with open(os.path.join(src, name), "w") as f:
+                f.write(f"a tiny file {name}\n")
+        for rep in range(self.args.repeat):
+            for tool in self.tools:
+                empty = os.path.join(self.work, "repos", f"index-empty-{tool}")
+                shutil.rmtree(empty, ignore_errors=True)
+                os.makedirs(os.path.dirname(empty), exist_ok=True)
+                res = Result("scale", "index-empty", tool)
+                if not self.init(self.command(tool, empty, None, "init"), self.env):
+                    res.ok, res.note = False, "init failed"
+                    self.results.append(res)
+                else:
+                    self.measure(res, self.command(tool, empty, None, "backup", src))
+                copy = os.path.join(self.work, "repos", f"index-{tool}")
+                shutil.rmtree(copy, ignore_errors=True)
+                subprocess.run(["cp", "-al", repo, copy], check=True)
+                res = Result("scale", "index", tool)
+                self.measure(res, self.command(tool, copy, None, "backup", src))
+                shutil.rmtree(copy, ignore_errors=True)
+
     def run_remote(self, scenario, data):
         """backup / no-op / restore (no local cache) through the latency proxy."""
         tools = self.tools
@@ -380,11 +445,15 @@ class Bench:
     def run(self):
         """Runs the selected scenarios, then prints (and records) the tables."""
         f = self.args.size_factor
-        only = self.args.only.split(",")
+        only = [s for s in self.args.only.split(",") if s]
         for s in only:
             if s not in SCENARIOS:
                 sys.exit(f"unknown scenario {s!r}; known: {', '.join(SCENARIOS)}")
-        if self.args.scale_case:
+        parts = [p for p in (self.args.scale_case or "").split(",") if p]
+        for p in parts:
+            if p not in SCALE_PARTS:
+                sys.exit(f"unknown scale part {p!r}; known: {', '.join(SCALE_PARTS)}")
+        if parts:
             only.append("scale")
         for scenario in SCENARIOS + ("scale",):
             if scenario not in only:
@@ -395,6 +464,10 @@ class Bench:
             elif scenario == "tiny":
                 data = self.dataset("tiny", f)
             elif scenario == "scale":
+                if "index" in parts:
+                    self.run_index_scale(f)
+                if "tree" not in parts:
+                    continue
                 data = self.dataset("tiny", SCALE_FILES_FACTOR * f)
             else:
                 data = self.dataset("mixed", REST_SCALE * f, REST_PARTS)
@@ -415,6 +488,7 @@ class Bench:
             "meta": meta,
             "datasets": {os.path.basename(p): asdict(s) for p, s in self.datasets.items()},
             "scenario_data": self.scenario_data,
+            "index_blobs": self.index_blobs,
             "results": [asdict(r) for r in merged],
             "runs": [asdict(r) for r in self.results],
         }
@@ -572,8 +646,13 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (median)")
     ap.add_argument("--delay-ms", type=float, default=DELAY_MS, help="WAN delay each way")
     ap.add_argument(
-        "--scale-case", action="store_true", help="also the 1M-file scale case (slow)"
+        "--scale-case",
+        nargs="?",
+        const=",".join(SCALE_PARTS),
+        metavar="PARTS",
+        help="also the scale case (slow): tree (1M files), index (5M blobs), or both",
     )
+    ap.add_argument("--scale-repo", help="the hbk-scale-repo binary (for --scale-case index)")
     ap.add_argument("--record", metavar="FILE", help="append the result to this markdown file")
     ap.add_argument("--work", required=True)
     ap.add_argument("--hbk", required=True)
@@ -583,6 +662,8 @@ def main():
     args = ap.parse_args()
     if args.repeat < 1:
         sys.exit("--repeat must be at least 1")
+    if args.scale_case and "index" in args.scale_case and not args.scale_repo:
+        sys.exit("--scale-case index needs --scale-repo (benches/run.sh builds it)")
     Bench(args).run()
 
 

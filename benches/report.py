@@ -76,7 +76,53 @@ ROWS = [
     ),
     ("scale", "backup", "initial backup, {files} files in {dirs} dirs", None),
     ("scale", "noop", "no-op incremental of the {files}-file tree", Target("restic", 0.3)),
+    ("scale", "index-empty", "backup of a tiny directory into an empty repository", None),
+    ("scale", "index", "the same into a repository of {blobs} indexed blobs", None),
 ]
+
+# Issue #11's goals for the index half of the scale case.
+INDEX_LOAD_S = 1.5
+INDEX_BYTES_PER_BLOB = 60
+
+
+def index_cost(rows, tool, blobs):
+    """(load seconds, bytes per blob) of a tool: its index run over its empty run."""
+    full, empty = rows["index"].get(tool), rows["index-empty"].get(tool)
+    if not full or not empty or not full["ok"] or not empty["ok"] or not blobs:
+        return None
+    load = full["wall"] - empty["wall"]
+    per_blob = (full["rss_kib"] - empty["rss_kib"]) * 1024 / blobs
+    return load, per_blob
+
+
+def index_row(by, data):
+    """The main table's row for the index: load time and memory per blob."""
+    rows = {step: by.get(("scale", step), {}) for step in ("index", "index-empty")}
+    blobs = data.get("index_blobs")
+    if not rows["index"] or not blobs:
+        return None
+    costs = {t: index_cost(rows, t, blobs) for t in TOOLS}
+    h = costs.get("hbk")
+    cells = []
+    for t in TOOLS:
+        c = costs.get(t)
+        if c is None:
+            cells.append("—" if t not in rows["index"] else "failed")
+            continue
+        text = f"{c[0]:.2f} s, {c[1]:.0f} B/blob"
+        if t != "hbk" and h and c[0] > 0 and c[1] > 0:
+            text += f" (hbk {h[0] / c[0]:.2f}× time, {h[1] / c[1]:.2f}× memory)"
+        cells.append(text)
+    target = f"≤ {INDEX_LOAD_S:g} s, ≤ {INDEX_BYTES_PER_BLOB} B/blob"
+    if h is None:
+        verdict = "? (no hbk result)"
+    else:
+        ok = h[0] <= INDEX_LOAD_S and h[1] <= INDEX_BYTES_PER_BLOB
+        verdict = f"{'yes' if ok else 'no'} ({h[0]:.2f} s; {h[1]:.0f} B/blob)"
+    return (
+        f"| index load, {blobs:,} blobs (wall and peak RSS over the empty repository's) | "
+        f"{' | '.join(cells)} | {target} | {verdict} |"
+    )
 
 
 def rss_mb(r):
@@ -158,6 +204,7 @@ def label(template, scenario, data):
         files=f"{ds['files']:,}",
         dirs=f"{ds['dirs']:,}",
         delay=f"{data['meta']['delay_ms']:g}",
+        blobs=f"{data.get('index_blobs') or 0:,}",
     )
 
 
@@ -195,6 +242,9 @@ def render(data):
             r = rows.get(tool)
             if r and r.get("note", "").startswith("restore differs"):
                 out.append(f"| WARNING: {tool}'s {r['note']} | | | | | |")
+    row = index_row(by, data)
+    if row:
+        out.append(row)
     out += [
         "",
         "| scenario | step | tool | wall s | CPU s | peak RSS MB | requests | MB up | MB down "
@@ -224,6 +274,14 @@ def render(data):
                 f"{rss_mb(r):.0f} | {req} | {up} | {down} | {pcpu} | {ratio} | {note} |"
             )
     out.append("")
+    if data.get("index_blobs"):
+        out.append(
+            f"Index case: a repository of {data['index_blobs']:,} data blobs of 16–64 bytes "
+            "written by benches/scale-repo; load = wall over the empty repository's, "
+            "memory = peak RSS over the empty repository's, per blob."
+        )
+    if not data["datasets"]:
+        return "\n".join(out)
     out.append("Datasets: " + "; ".join(
         f"{k}: {v['bytes'] / MB:.0f} MB in {v['files']:,} files, {v['dirs']:,} dirs"
         for k, v in sorted(data["datasets"].items())

@@ -6,15 +6,20 @@
 #   tiny   200,000 tiny files in ~18,500 dirs: backup, no-op, restore (+ tar x)
 #   rest   ~440 MB to `rclone serve restic` behind a 15 ms-each-way proxy
 #   s3     the same to moto's S3 server
-#   scale  (only with --scale-case) 1,000,000 tiny files: backup, no-op
+#   scale  (only with --scale-case) 1,000,000 tiny files: backup, no-op; and
+#          a generated repository whose index holds 5,000,000 blobs: index
+#          load time and peak RSS per indexed blob (a backup of a tiny
+#          directory into it, against the same into an empty repository)
 #
 # Usage: benches/run.sh [--only mixed,tiny,rest,s3] [--tools hbk,restic,rustic]
 #          [--size-factor F] [--repeat N] [--record] [--work DIR] [--hbk BIN]
-#          [--scale-case] [--self-check]
+#          [--scale-case[=tree,index]] [--self-check]
 #   --size-factor F  scales every dataset (0.05 for a quick pass)
 #   --repeat N       runs each measurement N times and reports the median
 #   --record         appends the tables to docs/benchmarks.md
 #   --hbk BIN        measures this hbk binary instead of building one
+#   --scale-case     adds the scale case; =tree or =index runs one half
+#                    (with --only '' nothing else: --only '' --scale-case=index)
 #   --self-check     only runs the latency proxy's tests
 # Needs root (drops the page cache, loop-mounts a fresh ext4 per restore).
 # Installs what is missing: GNU time and restic (Debian's package registry),
@@ -24,13 +29,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=target/bench
 HBK=
+SCALE=
 TOOLS=hbk,restic,rustic
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --only|--size-factor|--repeat|--delay-ms) args+=("$1" "$2"); shift 2 ;;
     --tools) TOOLS=$2; shift 2 ;;
-    --scale-case) args+=("$1"); shift ;;
+    --scale-case) args+=("$1"); SCALE=tree,index; shift ;;
+    --scale-case=*) args+=("$1"); SCALE=${1#*=}; shift ;;
     --record) args+=(--record "$PWD/docs/benchmarks.md"); shift ;;
     --work) WORK=$2; shift 2 ;;
     --hbk) HBK=$(realpath "$2"); shift 2 ;;
@@ -74,6 +81,12 @@ if [ -z "$HBK" ]; then
   cargo build --release --locked -p hbk-cli >&2
   HBK=${CARGO_TARGET_DIR:-$PWD/target}/release/hbk
 fi
+case ",$SCALE," in
+  *,index,*)
+    # The generator of the 5-million-blob repository (benches/scale-repo).
+    cargo build --release --locked -p hbk-scale-repo >&2
+    args+=(--scale-repo "${CARGO_TARGET_DIR:-$PWD/target}/release/hbk-scale-repo") ;;
+esac
 
 if ! out=$(python3 benches/test_latency_proxy.py 2>&1); then
   echo "$out" >&2

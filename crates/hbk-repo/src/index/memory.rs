@@ -30,9 +30,38 @@ impl BlobLocation {
     }
 }
 
+/// One indexed blob: 48 bytes. The pack is a number into the index's
+/// pack list; an `uncompressed_length` of 0 means not compressed.
+///
+/// Offsets are 32 bits: restic's packs stay below 4 GiB by a wide margin
+/// (a 16 MiB target, 128 MiB at most, plus one blob of at most 8 MiB of
+/// data; a pack header holds at most ~409k entries), so every real offset
+/// fits. An offset that does not is stored as [`WIDE`] with its value in
+/// the index's side table, so nothing is ever truncated.
 #[derive(Clone, Copy)]
-struct Entry {
-    id: Id,
+pub(super) struct Entry {
+    pub(super) id: Id,
+    pub(super) pack: u32,
+    pub(super) length: u32,
+    pub(super) offset: u32,
+    pub(super) uncompressed_length: u32,
+}
+
+// The size the memory goal of issue #11 counts on.
+const _: () = assert!(std::mem::size_of::<Entry>() == 48);
+
+/// An [`Entry::offset`] meaning "too big for 32 bits: see the side table".
+pub(super) const WIDE: u32 = u32::MAX;
+
+/// The side table of offsets that do not fit an [`Entry`], keyed by blob
+/// type, pack number and blob id. Empty for every repository restic
+/// writes.
+pub(super) type WideOffsets = HashMap<(BlobType, u32, Id), u64>;
+
+/// A blob of a pack added after loading: hashed, so its offset is kept
+/// whole.
+#[derive(Clone, Copy)]
+struct AddedEntry {
     pack: u32,
     length: u32,
     offset: u64,
@@ -57,6 +86,7 @@ pub struct Index {
     tree: Vec<Entry>,
     data_starts: Vec<u32>,
     tree_starts: Vec<u32>,
+    wide: WideOffsets,
     /// Blobs of packs added after loading; looked up only once there are any.
     added: RwLock<Added>,
     has_added: AtomicBool,
@@ -66,7 +96,7 @@ pub struct Index {
 #[derive(Default)]
 struct Added {
     packs: Vec<Id>,
-    blobs: HashMap<(BlobType, Id), Entry>,
+    blobs: HashMap<(BlobType, Id), AddedEntry>,
     data: usize,
     tree: usize,
 }
@@ -95,40 +125,33 @@ fn bucket_starts(entries: &[Entry]) -> Vec<u32> {
 }
 
 impl Index {
-    /// Merges parsed index files into one index.
+    /// Merges parsed index files into one index. A blob listed in
+    /// several packs is kept once, at its first location in file order.
     pub fn from_files<'a>(files: impl IntoIterator<Item = &'a IndexFile>) -> Index {
-        let mut idx = Index::default();
-        let mut pack_numbers = std::collections::HashMap::new();
+        let mut builder = super::build::Builder::default();
         for file in files {
-            for p in &file.packs {
-                let n = *pack_numbers.entry(p.id).or_insert_with(|| {
-                    idx.packs.push(p.id);
-                    (idx.packs.len() - 1) as u32
-                });
-                for b in &p.blobs {
-                    let e = Entry {
-                        id: b.id,
-                        pack: n,
-                        length: b.length,
-                        offset: b.offset,
-                        uncompressed_length: b.uncompressed_length.unwrap_or(0),
-                    };
-                    match b.blob_type {
-                        BlobType::Data => idx.data.push(e),
-                        BlobType::Tree => idx.tree.push(e),
-                    }
-                }
-            }
+            builder.add(super::build::FileEntries::from_file(file));
         }
-        for v in [&mut idx.data, &mut idx.tree] {
-            // Stable sort keeps the first copy of a duplicated blob first.
-            v.sort_by_key(|e| e.id);
-            v.dedup_by_key(|e| e.id);
-            v.shrink_to_fit();
+        builder.finish()
+    }
+
+    /// The index over `data` and `tree`, each sorted by id with one entry
+    /// per id, whose pack numbers point into `packs`.
+    pub(super) fn from_sorted(
+        packs: Vec<Id>,
+        data: Vec<Entry>,
+        tree: Vec<Entry>,
+        wide: WideOffsets,
+    ) -> Index {
+        Index {
+            data_starts: bucket_starts(&data),
+            tree_starts: bucket_starts(&tree),
+            packs,
+            data,
+            tree,
+            wide,
+            ..Default::default()
         }
-        idx.data_starts = bucket_starts(&idx.data);
-        idx.tree_starts = bucket_starts(&idx.tree);
-        idx
     }
 
     fn entries(&self, t: BlobType) -> &[Entry] {
@@ -156,8 +179,7 @@ impl Index {
             if self.find(b.blob_type, &b.id).is_some() {
                 continue;
             }
-            let entry = Entry {
-                id: b.id,
+            let entry = AddedEntry {
                 pack: number,
                 length: b.length,
                 offset: b.offset,
@@ -194,22 +216,29 @@ impl Index {
 
     /// Where the blob of type `t` with id `id` is stored, if anywhere.
     pub fn get(&self, t: BlobType, id: &Id) -> Option<BlobLocation> {
-        let location = |e: &Entry, packs: &[Id]| {
-            Some(BlobLocation {
-                pack: *packs.get(e.pack as usize)?,
-                offset: e.offset,
+        if let Some(e) = self.find(t, id) {
+            let offset = match e.offset {
+                WIDE => *self.wide.get(&(t, e.pack, e.id))?,
+                small => u64::from(small),
+            };
+            return Some(BlobLocation {
+                pack: *self.packs.get(e.pack as usize)?,
+                offset,
                 length: e.length,
                 uncompressed_length: NonZeroU32::new(e.uncompressed_length),
-            })
-        };
-        if let Some(e) = self.find(t, id) {
-            return location(e, &self.packs);
+            });
         }
         if !self.has_added.load(Ordering::Acquire) {
             return None;
         }
         let added = self.added();
-        location(added.blobs.get(&(t, *id))?, &added.packs)
+        let e = added.blobs.get(&(t, *id))?;
+        Some(BlobLocation {
+            pack: *added.packs.get(e.pack as usize)?,
+            offset: e.offset,
+            length: e.length,
+            uncompressed_length: NonZeroU32::new(e.uncompressed_length),
+        })
     }
 
     /// Whether the index knows the blob.
