@@ -137,18 +137,8 @@ class Bench:
         """Generates (once) and returns the path of a dataset."""
         name = f"data-{mode}-{scale:g}" + (f"-{parts.replace(',', '-')}" if parts else "")
         path = os.path.join(self.work, name)
-        marker = path + ".complete"
-        # The marker holds the generator's hash: a changed generator means
-        # a changed dataset, so a cached one from before is made again.
-        with open(os.path.join(HERE, "gen_dataset.py"), "rb") as f:
-            version = hashlib.sha256(f.read()).hexdigest()
-        try:
-            with open(marker) as f:
-                current = f.read().strip() == version
-        except OSError:
-            current = False
-        if not current:
-            shutil.rmtree(path, ignore_errors=True)
+
+        def make():
             log(f"generating {mode} dataset at scale {scale:g} in {path}")
             subprocess.run(
                 [sys.executable, os.path.join(HERE, "gen_dataset.py"), path]
@@ -156,8 +146,8 @@ class Bench:
                 + (["--parts", parts] if parts else []),
                 check=True,
             )
-            with open(marker, "w") as f:
-                f.write(version + "\n")
+
+        generated_once(path, file_hash(os.path.join(HERE, "gen_dataset.py")), make)
         if path not in self.datasets:
             self.datasets[path] = freshfs.tree_stats(path)
         return path
@@ -345,23 +335,15 @@ class Bench:
     def index_repo(self, blobs):
         """Generates (once) the scale case's repository of `blobs` indexed blobs."""
         path = os.path.join(self.work, f"index-repo-{blobs}")
-        marker = path + ".complete"
-        # A changed generator means a changed repository: key the cache on it.
-        with open(self.args.scale_repo, "rb") as f:
-            version = f"{hashlib.sha256(f.read()).hexdigest()} {blobs}"
-        try:
-            with open(marker) as f:
-                current = f.read().strip() == version
-        except OSError:
-            current = False
-        if not current:
-            shutil.rmtree(path, ignore_errors=True)
+
+        def make():
             log(f"generating a repository of {blobs:,} indexed blobs in {path}")
             argv = [self.args.scale_repo, "--repo", path, "--password-file", self.pass_file]
             out = subprocess.run(argv + ["--blobs", str(blobs)], check=True, capture_output=True)
             log(out.stdout.decode().strip())
-            with open(marker, "w") as f:
-                f.write(version + "\n")
+
+        # A changed generator means a changed repository: key the cache on it.
+        generated_once(path, f"{file_hash(self.args.scale_repo)} {blobs}", make)
         return path
 
     def run_index_scale(self, factor):
@@ -499,6 +481,31 @@ class Bench:
         if self.args.record:
             report.record(self.args.record, text, meta)
             log(f"recorded in {self.args.record}")
+
+
+def file_hash(path):
+    """SHA-256 of a file's bytes, as hex."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def generated_once(path, version, make):
+    """Runs `make()` to (re)create `path` unless its marker holds `version`.
+
+    The marker beside `path` records what made it (a generator's hash), so a
+    changed generator makes its output again instead of reusing an old one.
+    """
+    marker = path + ".complete"
+    try:
+        with open(marker) as f:
+            if f.read().strip() == version:
+                return
+    except OSError:
+        pass
+    shutil.rmtree(path, ignore_errors=True)
+    make()
+    with open(marker, "w") as f:
+        f.write(version + "\n")
 
 
 def merge(results):

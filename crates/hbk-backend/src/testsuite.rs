@@ -270,7 +270,10 @@ pub fn large_object(b: &dyn Backend) {
     let big: Vec<u8> = (0..LARGE_OBJECT as u32).map(|i| (i % 251) as u8).collect();
     let id = Id::hash(&big);
     let shared = bytes::Bytes::from(big.clone());
-    unwrap("write a large pack", b.write_bytes(FileType::Pack, &id, shared));
+    unwrap(
+        "write a large pack",
+        b.write_bytes(FileType::Pack, &id, shared),
+    );
     assert_eq!(
         unwrap("list packs", b.list(FileType::Pack)),
         vec![(id, big.len() as u64)]

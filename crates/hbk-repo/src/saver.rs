@@ -464,17 +464,13 @@ mod tests {
         (backend, repo)
     }
 
-    /// Incompressible bytes, different for each seed.
+    /// Incompressible bytes, different for each seed: a chain of hashes.
     fn noise(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+        let blocks = (0..len.div_ceil(32) as u64)
+            .map(|i| Id::hash(&[seed, i].map(u64::to_le_bytes).concat()));
+        let mut bytes: Vec<u8> = blocks.flat_map(|id| id.0).collect();
+        bytes.truncate(len);
+        bytes
     }
 
     #[test]

@@ -23,16 +23,13 @@ fn length() -> impl Strategy<Value = u32> {
 }
 
 fn job(offset: u64, length: u32, n: u8) -> BlobJob {
-    BlobJob {
-        id: Id([n; 32]),
-        loc: BlobLocation {
-            pack: Id([0xee; 32]),
-            offset,
-            length,
-            uncompressed_length: None,
-        },
-        targets: Vec::new(),
-    }
+    let loc = BlobLocation {
+        pack: Id([0xee; 32]),
+        offset,
+        length,
+        uncompressed_length: None,
+    };
+    BlobJob::new(Id([n; 32]), loc, super::Target { item: 0, offset: 0 })
 }
 
 proptest! {
