@@ -13,7 +13,5 @@ mod load;
 mod memory;
 mod scan;
 
-pub(crate) use load::load_index;
-
 pub use file::{IndexBlob, IndexFile, IndexPack};
 pub use memory::{BlobLocation, Index};

@@ -312,19 +312,6 @@ impl Repository {
             .ok_or_else(|| corrupt(Error::format("pack", "header longer than the pack")))
     }
 
-    /// The whole index, built while the index files are read on all
-    /// cores: no parsed [`IndexFile`] of the whole repository is held, so
-    /// the peak memory is about the index itself (48 bytes a blob).
-    /// Equal to [`Index::from_files`] over [`Repository::index_files`].
-    pub fn load_index(&self) -> Result<Index> {
-        let ids: Vec<Id> = self
-            .list(FileType::Index)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        crate::index::load_index(self, &ids)
-    }
-
     /// Loads the whole index and returns the repository ready for blob reads.
     pub fn into_indexed(self) -> Result<IndexedRepository> {
         let index = self.load_index()?;

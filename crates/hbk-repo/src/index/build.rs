@@ -174,6 +174,18 @@ fn prefix(id: &Id) -> u64 {
     u64::from_be_bytes([a, b, c, d, e, f, g, h])
 }
 
+impl Index {
+    /// Merges parsed index files into one index. A blob listed in
+    /// several packs is kept once, at its first location in file order.
+    pub fn from_files<'a>(files: impl IntoIterator<Item = &'a IndexFile>) -> Index {
+        let mut builder = Builder::default();
+        for file in files {
+            builder.add(FileEntries::from_file(file));
+        }
+        builder.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

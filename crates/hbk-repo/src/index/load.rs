@@ -40,7 +40,7 @@ impl Buffers {
 /// Builds the index of `repo` from its index files `ids`. Files are
 /// merged in the order of `ids`, so which copy of a duplicated blob is
 /// kept does not depend on timing.
-pub(crate) fn load_index(repo: &Repository, ids: &[Id]) -> Result<Index> {
+fn load_index(repo: &Repository, ids: &[Id]) -> Result<Index> {
     let mut builder = Builder::default();
     let buffers = Buffers::default();
     let batch = rayon::current_num_threads().max(1) * FILES_PER_THREAD;
@@ -54,6 +54,22 @@ pub(crate) fn load_index(repo: &Repository, ids: &[Id]) -> Result<Index> {
         }
     }
     Ok(builder.finish())
+}
+
+impl Repository {
+    /// The whole index, built while the index files are read on all
+    /// cores: no parsed [`IndexFile`](crate::IndexFile) of the whole
+    /// repository is held, so the peak memory is about the index itself
+    /// (48 bytes a blob). Equal to [`Index::from_files`] over
+    /// [`Repository::index_files`].
+    pub fn load_index(&self) -> Result<Index> {
+        let ids: Vec<Id> = self
+            .list(FileType::Index)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        load_index(self, &ids)
+    }
 }
 
 /// One index file's entries: loaded and checked, decrypted in place and

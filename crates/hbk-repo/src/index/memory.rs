@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::{BlobType, Id, IndexFile, IndexPack};
+use crate::{BlobType, Id, IndexPack};
 
 /// Where a blob is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,16 +125,6 @@ fn bucket_starts(entries: &[Entry]) -> Vec<u32> {
 }
 
 impl Index {
-    /// Merges parsed index files into one index. A blob listed in
-    /// several packs is kept once, at its first location in file order.
-    pub fn from_files<'a>(files: impl IntoIterator<Item = &'a IndexFile>) -> Index {
-        let mut builder = super::build::Builder::default();
-        for file in files {
-            builder.add(super::build::FileEntries::from_file(file));
-        }
-        builder.finish()
-    }
-
     /// The index over `data` and `tree`, each sorted by id with one entry
     /// per id, whose pack numbers point into `packs`.
     pub(super) fn from_sorted(
@@ -274,7 +264,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{IndexBlob, IndexPack};
+    use crate::{IndexBlob, IndexFile, IndexPack};
 
     fn file(ids: &[Id], t: BlobType) -> IndexFile {
         IndexFile {
