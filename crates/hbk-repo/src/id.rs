@@ -48,14 +48,18 @@ impl Id {
 #[error("invalid id {0:?}: expected 64 hex digits")]
 pub struct ParseIdError(pub String);
 
+impl Id {
+    /// The id spelled by exactly 64 hex digits (either case), if they are.
+    pub fn from_hex(digits: &[u8]) -> Option<Id> {
+        let mut b = [0u8; 32];
+        (digits.len() == 64 && hex::decode_to_slice(digits, &mut b).is_ok()).then_some(Id(b))
+    }
+}
+
 impl FromStr for Id {
     type Err = ParseIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut b = [0u8; 32];
-        if s.len() != 64 || hex::decode_to_slice(s, &mut b).is_err() {
-            return Err(ParseIdError(s.chars().take(80).collect()));
-        }
-        Ok(Id(b))
+        Id::from_hex(s.as_bytes()).ok_or_else(|| ParseIdError(s.chars().take(80).collect()))
     }
 }
 

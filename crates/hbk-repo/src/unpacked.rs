@@ -107,15 +107,17 @@ thread_local! {
 /// Compresses `data` into one zstd frame at `level`, with this thread's
 /// context.
 pub(crate) fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
-    let mut out = vec![0; zstd::zstd_safe::compress_bound(data.len())];
-    let n = compress_into(data, level, &mut out)?;
-    out.truncate(n);
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+    compress_into(data, level, &mut out)?;
     Ok(out)
 }
 
-/// [`compress`] into `out`; returns the frame's length. Fails when `out`
-/// is shorter than the frame.
-pub(crate) fn compress_into(data: &[u8], level: i32, out: &mut [u8]) -> std::io::Result<usize> {
+/// [`compress`] into `out` (a slice, or a vector's spare room); returns
+/// the frame's length. Fails when `out` is shorter than the frame.
+pub(crate) fn compress_into<C>(data: &[u8], level: i32, out: &mut C) -> std::io::Result<usize>
+where
+    C: zstd::zstd_safe::WriteBuf + ?Sized,
+{
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let cctx = match slot.as_mut() {

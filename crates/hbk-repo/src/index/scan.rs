@@ -4,7 +4,7 @@
 //! million blobs are ~750 MB of JSON. The generic serde path builds an
 //! [`IndexFile`](crate::IndexFile) with a `String`-backed id per blob
 //! first; this scanner instead walks the bytes once and hands every pack
-//! and blob straight to an [`IndexSink`], with a table-driven hex decoder.
+//! and blob straight to an [`IndexSink`].
 //!
 //! It accepts a strict subset of what [`IndexFile::from_json`] accepts,
 //! with the same meaning: both top-level forms, any whitespace and key
@@ -52,23 +52,6 @@ pub(crate) fn scan(json: &[u8], sink: &mut impl IndexSink) -> Scan<()> {
         false => Err(Unsupported),
     }
 }
-
-/// Value of each hex digit, or 0xff.
-const HEX: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut c = 0;
-    while c < 10 {
-        t[b'0' as usize + c] = c as u8;
-        c += 1;
-    }
-    let mut c = 0;
-    while c < 6 {
-        t[b'a' as usize + c] = 10 + c as u8;
-        t[b'A' as usize + c] = 10 + c as u8;
-        c += 1;
-    }
-    t
-};
 
 struct Scanner<'a> {
     b: &'a [u8],
@@ -144,20 +127,9 @@ impl<'a> Scanner<'a> {
         if digits[64] != b'"' {
             return Err(Unsupported);
         }
-        let mut id = [0u8; 32];
-        let mut bad = 0u8;
-        for (out, pair) in id.iter_mut().zip(digits.chunks_exact(2)) {
-            if let [h, l] = pair {
-                let (hi, lo) = (HEX[usize::from(*h)], HEX[usize::from(*l)]);
-                bad |= hi | lo;
-                *out = hi << 4 | lo;
-            }
-        }
-        if bad > 0x0f {
-            return Err(Unsupported);
-        }
+        let id = Id::from_hex(&digits[..64]).ok_or(Unsupported)?;
         self.i += 65;
-        Ok(Id(id))
+        Ok(id)
     }
 
     /// Consumes the literal `s` if the bytes at the cursor are exactly it.
