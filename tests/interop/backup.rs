@@ -148,6 +148,51 @@ fn unreadable_file_is_a_warning_and_exit_3() {
     assert!(!listing.contains("secret"), "{listing}");
 }
 
+#[test]
+fn missing_sources_are_skipped_and_all_missing_is_refused() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    small_tree(&src);
+    let missing = dir.path().join("does/not/exist");
+    let repo = hbk_repo(dir.path(), 2);
+    // Every source missing: restic's refusal (exit 1), and no snapshot,
+    // so a keep-last policy cannot lose a real one to an empty one.
+    let out = hbk(&repo, &["backup", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("all source directories/files do not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains("does/not/exist"),
+        "the argument is named: {err}"
+    );
+    let listed = ok(hbk(&repo, &["snapshots", "--json"]));
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+    // A present and a missing source: the snapshot of the present one, and
+    // exit 3 as restic 0.19 (0.14 exited 0).
+    let out = hbk(
+        &repo,
+        &[
+            "backup",
+            "--json",
+            src.to_str().unwrap(),
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let summary = json_summary(&out);
+    assert!(summary["snapshot_id"].is_string(), "{summary}");
+    ok(restic(&repo, &["check"]));
+    let listed = ok(restic(&repo, &["snapshots", "--json"]));
+    let snaps: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        snaps[0]["paths"],
+        serde_json::json!([src.to_str().unwrap()])
+    );
+}
+
 fn chown_tree(path: &Path, id: u32) {
     std::os::unix::fs::lchown(path, Some(id), Some(id)).unwrap();
     if path.is_dir() && !path.is_symlink() {

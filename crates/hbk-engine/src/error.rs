@@ -73,6 +73,9 @@ pub enum Error {
     /// A worker thread pool could not be started.
     #[error("thread pool: {0}")]
     ThreadPool(String),
+    /// Every source of a backup is missing; nothing was written.
+    #[error("all source directories/files do not exist")]
+    NoSourceData,
     /// A command was given a lock that does not serve it (another
     /// repository's, or a shared one where it needs an exclusive one), or
     /// a plan made under another lock.

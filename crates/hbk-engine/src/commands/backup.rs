@@ -287,6 +287,9 @@ fn finish(
     })
 }
 
+/// The warning for a source that does not exist (restic's words).
+const MISSING_SOURCE: &str = "does not exist, skipping";
+
 /// Backs up `targets` into a new snapshot.
 pub fn backup(
     repo: &IndexedRepository,
@@ -296,9 +299,19 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<BackupSummary> {
     let start = Instant::now();
+    let (targets, missing) = targets::split_missing(targets);
+    if targets.is_empty() && !missing.is_empty() {
+        for m in &missing {
+            progress.warning(&Warning {
+                path: m.clone(),
+                message: MISSING_SOURCE.into(),
+            });
+        }
+        return Err(Error::NoSourceData);
+    }
     mode.require(repo.repository(), LockKind::Shared)?;
     let dry_run = mode.is_dry_run();
-    let root = targets::build(targets)?;
+    let root = targets::build(&targets)?;
     let mut paths = targets
         .iter()
         .map(|t| targets::absolute(t).map(|p| p.to_string_lossy().into_owned()))
@@ -307,11 +320,14 @@ pub fn backup(
     paths.dedup();
     let plan = plan(repo, paths, opts)?;
     let archiver = archiver(repo, opts, dry_run, progress)?;
+    for m in &missing {
+        archiver.warn(m, MISSING_SOURCE);
+    }
     let stop = std::sync::atomic::AtomicBool::new(false);
     let pool = thread_pool(opts)?;
     let tree = std::thread::scope(|s| {
         if !opts.no_scan {
-            s.spawn(|| scan(targets, &archiver.excludes, &stop, progress));
+            s.spawn(|| scan(&targets, &archiver.excludes, &stop, progress));
         }
         let tree = pool.install(|| archiver.archive_root(&root, plan.parent_tree.as_ref()));
         stop.store(true, Ordering::Relaxed);

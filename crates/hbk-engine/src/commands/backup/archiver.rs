@@ -119,7 +119,9 @@ fn find_in<'t>(tree: Option<&'t Tree>, name: &[u8]) -> Option<&'t Node> {
 }
 
 impl<'a> Archiver<'a> {
-    fn warn(&self, path: &Path, message: impl Into<String>) {
+    /// Records a problem with one source item: reported at once and
+    /// counted in the summary (the backup then exits 3).
+    pub(super) fn warn(&self, path: &Path, message: impl Into<String>) {
         let w = Warning {
             path: path.to_path_buf(),
             message: message.into(),

@@ -71,6 +71,18 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(clean(&cwd.join(p)))
 }
 
+/// Splits `targets` into those that exist and those that do not, keeping
+/// their order. Like restic, a missing target is skipped with a warning
+/// and a backup with no target left is refused, so it never writes an
+/// empty snapshot that could push real ones out of a `keep-last` policy.
+/// Only "not found" counts as missing: a target that cannot be examined
+/// for another reason (permissions) stays, and the archiver reports it.
+pub fn split_missing(targets: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    targets.iter().cloned().partition(|t| {
+        !matches!(std::fs::symlink_metadata(t), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    })
+}
+
 /// Builds the virtual root for `targets` (as given by the user).
 pub fn build(targets: &[PathBuf]) -> Result<VirtualRoot> {
     if targets.is_empty() {

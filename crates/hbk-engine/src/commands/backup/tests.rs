@@ -194,3 +194,38 @@ fn read_concurrency_bounds_the_files_read_at_once() {
     let max = max.load(SeqCst);
     assert!((1..=2).contains(&max), "{max} sources read at once");
 }
+
+#[test]
+fn missing_sources_are_skipped_and_none_left_is_refused() {
+    let t = TestRepo::new(2);
+    let repo = t.repo.clone().into_indexed().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("a.txt"), b"present").unwrap();
+    let missing = source.path().join("gone/deeper");
+    let lock = RepoLock::acquire(&repo, LockKind::Shared).unwrap();
+    let mode = WriteMode::Locked(&lock);
+    let opts = BackupOptions::default();
+
+    // Nothing exists: refused, and no snapshot written.
+    let err = backup(&repo, mode, &[missing.clone()], &opts, &NoProgress).unwrap_err();
+    assert!(matches!(err, crate::Error::NoSourceData), "{err}");
+    assert!(find_snapshot(&repo, "latest", &SnapshotFilter::default()).is_err());
+
+    // One of two exists: the snapshot holds it, the missing one is named
+    // in a warning (the whole path, not its first missing parent) and
+    // left out of the snapshot's paths.
+    let present = source.path().join("a.txt");
+    let summary = backup(
+        &repo,
+        mode,
+        &[present.clone(), missing.clone()],
+        &opts,
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(summary.snapshot_id.is_some());
+    assert_eq!(summary.warnings.len(), 1);
+    assert_eq!(summary.warnings[0].path, missing);
+    let (_, latest) = find_snapshot(&repo, "latest", &SnapshotFilter::default()).unwrap();
+    assert_eq!(latest.paths, vec![present.to_string_lossy().into_owned()]);
+}
