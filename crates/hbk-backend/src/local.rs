@@ -144,11 +144,12 @@ impl Backend for LocalBackend {
         // of the file before allocating for it.
         let size = f.metadata().map_err(|e| self.io_err(&p, e))?.len();
         if !matches!(offset.checked_add(length), Some(end) if end <= size) {
-            let eof = std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("range {offset}+{length} beyond the end of a {size}-byte file"),
-            );
-            return Err(self.io_err(&p, eof));
+            return Err(BackendError::ShortRead {
+                what: p.display().to_string(),
+                offset,
+                length,
+                got: size.saturating_sub(offset),
+            });
         }
         let mut buf = vec![0u8; len];
         f.read_exact_at(&mut buf, offset)

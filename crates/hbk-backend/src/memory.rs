@@ -95,12 +95,11 @@ impl Backend for MemoryBackend {
         });
         match range {
             Some(bytes) => Ok(bytes.to_vec()),
-            None => Err(BackendError::Other {
+            None => Err(BackendError::ShortRead {
                 what: Self::what(t, id),
-                message: format!(
-                    "range {offset}+{length} is beyond the end ({} bytes)",
-                    data.len()
-                ),
+                offset,
+                length,
+                got: (data.len() as u64).saturating_sub(offset),
             }),
         }
     }

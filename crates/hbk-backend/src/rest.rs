@@ -213,9 +213,11 @@ impl RestBackend {
             c.get(u).header(RANGE, format!("bytes={offset}-{last}"))
         })?;
         if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
-            return Err(BackendError::Other {
+            return Err(BackendError::ShortRead {
                 what: self.what(rel),
-                message: format!("range {offset}+{length} is beyond the end"),
+                offset,
+                length,
+                got: 0,
             });
         }
         self.check(rel, "GET", resp)
@@ -362,12 +364,11 @@ impl Backend for RestBackend {
                 message: e.to_string(),
             })?;
         if body.len() as u64 != length {
-            return Err(BackendError::Other {
+            return Err(BackendError::ShortRead {
                 what: self.what(&rel),
-                message: format!(
-                    "read {} bytes at offset {offset}, wanted {length}",
-                    body.len()
-                ),
+                offset,
+                length,
+                got: body.len() as u64,
             });
         }
         Ok(body)
@@ -398,9 +399,11 @@ impl Backend for RestBackend {
                     message: e.to_string(),
                 })?;
             if skipped != offset {
-                return Err(BackendError::Other {
+                return Err(BackendError::ShortRead {
                     what: self.what(&rel),
-                    message: format!("range {offset}+{length} is beyond the end"),
+                    offset,
+                    length,
+                    got: 0,
                 });
             }
             return Ok(Box::new(whole));

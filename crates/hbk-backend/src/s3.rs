@@ -511,12 +511,11 @@ impl Backend for S3Backend {
             .block_on(self.store.get_range(&key, offset..end))
             .map_err(|e| self.err(&key, e))?;
         if bytes.len() as u64 != length {
-            return Err(BackendError::Other {
+            return Err(BackendError::ShortRead {
                 what: self.what(&key),
-                message: format!(
-                    "read {} bytes at offset {offset}, wanted {length}",
-                    bytes.len()
-                ),
+                offset,
+                length,
+                got: bytes.len() as u64,
             });
         }
         Ok(bytes.to_vec())

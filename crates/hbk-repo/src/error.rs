@@ -36,6 +36,19 @@ pub enum BackendError {
         /// What the backend said.
         message: String,
     },
+    /// The object is shorter than a read of it needs: a truncated or
+    /// damaged file (the index or header says more bytes are there).
+    #[error("{what} is shorter than expected (truncated?): reading {length} bytes at offset {offset} found only {got}")]
+    ShortRead {
+        /// The object.
+        what: String,
+        /// Where the read started.
+        offset: u64,
+        /// How many bytes it wanted.
+        length: u64,
+        /// How many bytes were there.
+        got: u64,
+    },
     /// Any other permanent failure reported by the backend.
     #[error("{what}: {message}")]
     Other {
@@ -76,7 +89,7 @@ pub enum Error {
     #[error(transparent)]
     Backend(#[from] BackendError),
     /// A stored object failed authentication, hashing or decoding.
-    #[error("{file_type} {id} is damaged: {reason}")]
+    #[error("{} is damaged: {reason}", damaged_object(*file_type, id))]
     Corrupt {
         /// The kind of object.
         file_type: FileType,
@@ -166,4 +179,38 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// How a damaged object is named: the config by its name alone (its id is
+/// all zero), everything else by type and id.
+fn damaged_object(file_type: FileType, id: &Id) -> String {
+    match file_type {
+        FileType::Config => "the repository config".into(),
+        _ => format!("{file_type} {id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_config_is_named_without_its_all_zero_id() {
+        let e = Error::Corrupt {
+            file_type: FileType::Config,
+            id: Id::default(),
+            reason: "ciphertext verification failed".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the repository config is damaged: ciphertext verification failed"
+        );
+        let id = Id::hash(b"k");
+        let e = Error::Corrupt {
+            file_type: FileType::Key,
+            id,
+            reason: "bad".into(),
+        };
+        assert_eq!(e.to_string(), format!("key {id} is damaged: bad"));
+    }
 }
