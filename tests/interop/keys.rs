@@ -275,3 +275,72 @@ fn list_prints_what_restic_lists() {
     let out = hbk(&repo, &["list", "nonsense"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 }
+
+/// The only key file of `repo`.
+fn only_key(repo: &Repo) -> std::path::PathBuf {
+    let keys: Vec<_> = std::fs::read_dir(repo.path.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    keys.into_iter().next().unwrap()
+}
+
+#[test]
+fn key_file_that_no_longer_matches_its_name_warns_and_opens() {
+    let dir = tempdir();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), "kept").unwrap();
+    ok(hbk(&repo, &["backup", "-q", src.to_str().unwrap()]));
+    // Reformat the key file: its MAC still verifies, its hash is no
+    // longer its name. restic opens such a repository; hbk warns and goes
+    // on, and check names the key.
+    let key = only_key(&repo);
+    let mut text = std::fs::read(&key).unwrap();
+    text.extend_from_slice(b"\n\n");
+    std::fs::write(&key, &text).unwrap();
+    ok(restic(&repo, &["snapshots"]));
+    let target = dir.path().join("restored");
+    let out = ok(hbk(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = key.file_name().unwrap().to_str().unwrap();
+    assert!(
+        err.contains("Warning: key file") && err.contains(name),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(target.join(src.strip_prefix("/").unwrap()).join("f")).unwrap(),
+        b"kept"
+    );
+    let listed = ok(hbk(&repo, &["key", "list", "--json"]));
+    assert_eq!(key_ids(&listed, true).len(), 1, "{}", describe(&listed));
+    let check = hbk(&repo, &["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", describe(&check));
+    let report = describe(&check);
+    assert!(
+        report.contains(&format!("key {name}: content does not match its name")),
+        "{report}"
+    );
+
+    // A bit flipped inside the key's sealed data: the MAC fails, so the
+    // key is damaged, and hbk says so instead of "wrong password".
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&key).unwrap()).unwrap();
+    let data = v["data"].as_str().unwrap().to_string();
+    let flipped = format!(
+        "{}{}",
+        if data.starts_with('A') { "B" } else { "A" },
+        &data[1..]
+    );
+    v["data"] = Value::String(flipped);
+    std::fs::write(&key, serde_json::to_vec(&v).unwrap()).unwrap();
+    let out = hbk(&repo, &["snapshots"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(name) && err.contains("damaged"), "{err}");
+}

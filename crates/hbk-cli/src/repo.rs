@@ -76,7 +76,16 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     // fails at once.
     spec.check_mount()?;
     let pw = password::password(g)?;
-    Ok(spec.open(pw.as_bytes())?)
+    Ok(shown(spec.open(pw.as_bytes())?))
+}
+
+/// Prints what opening `repo` worked around (on stderr, so `--json`
+/// output stays parseable) and hands it on.
+fn shown(repo: Repository) -> Repository {
+    for w in repo.open_warnings() {
+        eprintln!("Warning: {w}");
+    }
+    repo
 }
 
 /// Opens the repository and loads its index.
@@ -132,7 +141,7 @@ impl FromRepoArgs {
                     hbk_backend::location::redact(&location)
                 )
             })?;
-        Ok(Some(repo))
+        Ok(Some(shown(repo)))
     }
 }
 

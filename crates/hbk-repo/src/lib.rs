@@ -76,7 +76,7 @@ pub use id::{Id, ParseIdError};
 pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexPack};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::LockFile;
-pub use repository::{IndexedRepository, Repository, MAX_KEYS_TRIED};
+pub use repository::{IndexedRepository, OpenWarning, Repository, StoredKey, MAX_KEYS_TRIED};
 pub use saver::{BlobSaver, SaverStats};
 pub use snapshot::SnapshotFile;
 pub use tree::{ExtendedAttribute, Node, NodeType, Tree};

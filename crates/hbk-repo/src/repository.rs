@@ -27,6 +27,43 @@ pub struct Repository {
     key: Key,
     key_id: Id,
     config: Config,
+    warnings: Vec<OpenWarning>,
+}
+
+/// Why a key file is reported as damaged when its content no longer
+/// hashes to its name.
+const KEY_NAME_MISMATCH: &str = "content does not match its name";
+
+/// A fault [`Repository::open`] found and worked around; front ends show
+/// it, `check` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenWarning {
+    /// The key file that opened the repository no longer hashes to its
+    /// name, although the key inside verifies (a reformatted or renamed
+    /// file). restic opens such a repository; so does hbk.
+    KeyNameMismatch(Id),
+}
+
+impl std::fmt::Display for OpenWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenWarning::KeyNameMismatch(id) => write!(
+                f,
+                "key file {id}: {KEY_NAME_MISMATCH}; the key inside still verifies and opens the \
+                 repository (add a new key and remove this one to repair it)"
+            ),
+        }
+    }
+}
+
+/// A key file as stored, and whether its content still hashes to its name.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    /// The parsed key file.
+    pub file: KeyFile,
+    /// Whether the file's SHA-256 is its name, as it was when written.
+    pub name_matches: bool,
 }
 
 impl std::fmt::Debug for Repository {
@@ -48,21 +85,48 @@ impl Repository {
         let sealed_config = read_config(backend.as_ref())?;
         let mut keys = backend.list(FileType::Key)?;
         keys.sort();
+        // A damaged key file does not stop the search: another key may
+        // open the repository. It is reported only when none does.
+        let mut damaged: Option<(Id, String)> = None;
         for (id, _) in keys.into_iter().take(MAX_KEYS_TRIED) {
-            let kf = load_key_file(backend.as_ref(), &id)?;
-            match kf.open(password) {
-                Ok(key) => return Self::with_key(backend, key, id, &sealed_config),
-                Err(KeyFileError::WrongPassword) => continue,
+            let stored = match read_key_file(backend.as_ref(), &id) {
+                Ok(k) => k,
+                Err(Error::Corrupt { reason, .. }) => {
+                    damaged.get_or_insert((id, reason));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match stored.file.open(password) {
+                Ok(key) => {
+                    let mut repo = Self::with_key(backend, key, id, &sealed_config)?;
+                    // The key's MAC verified, so only the file around it
+                    // changed (or it was renamed): warn and go on, as
+                    // restic does; `check` reports it.
+                    if !stored.name_matches {
+                        repo.warnings.push(OpenWarning::KeyNameMismatch(id));
+                    }
+                    return Ok(repo);
+                }
+                Err(KeyFileError::WrongPassword) if !stored.name_matches => {
+                    damaged.get_or_insert((id, KEY_NAME_MISMATCH.into()));
+                }
+                Err(KeyFileError::WrongPassword) => {}
                 Err(KeyFileError::Invalid(e)) => {
-                    return Err(Error::Corrupt {
-                        file_type: FileType::Key,
-                        id,
-                        reason: e.to_string(),
-                    })
+                    damaged.get_or_insert((id, e.to_string()));
                 }
             }
         }
-        Err(Error::WrongPassword)
+        Err(match damaged {
+            Some((id, reason)) => Error::Corrupt {
+                file_type: FileType::Key,
+                id,
+                reason: format!(
+                    "{reason}, and no other key opens the repository with this password"
+                ),
+            },
+            None => Error::WrongPassword,
+        })
     }
 
     fn with_key(
@@ -85,6 +149,7 @@ impl Repository {
             key,
             key_id,
             config,
+            warnings: Vec::new(),
         })
     }
 
@@ -124,6 +189,7 @@ impl Repository {
             key: master,
             key_id,
             config,
+            warnings: Vec::new(),
         })
     }
 
@@ -157,6 +223,18 @@ impl Repository {
         &self.config
     }
 
+    /// Faults opening the repository worked around; front ends show them.
+    pub fn open_warnings(&self) -> &[OpenWarning] {
+        &self.warnings
+    }
+
+    /// Reads and parses the key file `id` without checking its name
+    /// against its content, which [`StoredKey::name_matches`] reports:
+    /// `key list` and `check` show such a key rather than fail on it.
+    pub fn load_key_file(&self, id: &Id) -> Result<StoredKey> {
+        read_key_file(self.backend.as_ref(), id)
+    }
+
     /// Wraps the open master key with another `password` in a new key file
     /// (fresh salt, scrypt with `kdf`), stores it under its SHA-256 name
     /// and returns that id.
@@ -176,8 +254,15 @@ impl Repository {
         let bytes = kf.to_json()?;
         let id = Id::hash(&bytes);
         self.backend.write(FileType::Key, &id, &bytes)?;
-        let reopened = load_key_file(self.backend.as_ref(), &id).and_then(|k| {
-            k.open(password).map_err(|e| Error::Corrupt {
+        let reopened = read_key_file(self.backend.as_ref(), &id).and_then(|k| {
+            if !k.name_matches {
+                return Err(Error::Corrupt {
+                    file_type: FileType::Key,
+                    id,
+                    reason: KEY_NAME_MISMATCH.into(),
+                });
+            }
+            k.file.open(password).map_err(|e| Error::Corrupt {
                 file_type: FileType::Key,
                 id,
                 reason: e.to_string(),
@@ -333,17 +418,17 @@ fn read_config(backend: &dyn Backend) -> Result<Vec<u8>> {
         })
 }
 
-fn load_key_file(backend: &dyn Backend, id: &Id) -> Result<KeyFile> {
+fn read_key_file(backend: &dyn Backend, id: &Id) -> Result<StoredKey> {
     let bytes = backend.read_full(FileType::Key, id)?;
-    let corrupt = |reason: String| Error::Corrupt {
+    let file = KeyFile::from_json(&bytes).map_err(|e| Error::Corrupt {
         file_type: FileType::Key,
         id: *id,
-        reason,
-    };
-    if Id::hash(&bytes) != *id {
-        return Err(corrupt("content does not match its name".into()));
-    }
-    KeyFile::from_json(&bytes).map_err(|e| corrupt(e.to_string()))
+        reason: e.to_string(),
+    })?;
+    Ok(StoredKey {
+        file,
+        name_matches: Id::hash(&bytes) == *id,
+    })
 }
 
 /// An open repository with its index loaded: blobs can be read by id.

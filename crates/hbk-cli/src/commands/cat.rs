@@ -7,7 +7,7 @@ use base64::Engine;
 use clap::Args;
 use hbk_engine::snapshots::{find_id, find_snapshot, SnapshotFilter};
 use hbk_engine::walk::resolve_path;
-use hbk_repo::{BlobType, FileType, Id, KeyFile};
+use hbk_repo::{BlobType, FileType, Id};
 use serde_json::json;
 
 use crate::global::GlobalOpts;
@@ -54,7 +54,7 @@ pub fn run(g: &GlobalOpts, a: CatArgs) -> Result<i32> {
         }
         "key" => {
             let id = find_id(&repo, FileType::Key, &need_id()?)?;
-            let kf = KeyFile::from_json(&repo.load_raw(FileType::Key, &id)?)?;
+            let kf = repo.load_key_file(&id)?.file;
             pretty(&kf.to_json()?)?
         }
         "pack" => {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use hbk_engine::commands::key::{add_key, change_password, remove_key, NewKeyOptions};
-use hbk_repo::{FileType, KeyFile};
+use hbk_repo::FileType;
 use serde_json::json;
 
 use crate::global::GlobalOpts;
@@ -35,7 +35,7 @@ fn list(g: &GlobalOpts) -> Result<i32> {
     let _lock = RepoLock::acquire(&repo, LockKind::Shared)?;
     let mut keys = Vec::new();
     for (id, _) in repo.list(FileType::Key)? {
-        let kf = KeyFile::from_json(&repo.load_raw(FileType::Key, &id)?)?;
+        let kf = repo.load_key_file(&id)?.file;
         keys.push((id, kf));
     }
     keys.sort_by_key(|k| k.1.created);

@@ -3,6 +3,8 @@
 //! Modelled on `restic check` 0.14. [`check`] runs these steps and collects
 //! every problem it finds instead of stopping at the first one:
 //!
+//! 0. **Key files.** Each must parse and hash to its name (a key whose
+//!    file changed around it still opens the repository; this names it).
 //! 1. **Index files.** Each one is loaded, decrypted and parsed (in
 //!    parallel). A file that fails is an error naming it; the others are
 //!    still used. The legacy array format gives a hint.
@@ -33,6 +35,7 @@
 //! list the repository's files make [`check`] itself fail.
 
 mod finding;
+mod keys;
 mod load;
 mod options;
 mod packs;
@@ -67,6 +70,7 @@ pub fn check(
         .collect();
     snapshot_ids.sort();
 
+    keys::check_keys(repo, &mut report)?;
     let mut files = packs::load_index_files(repo, progress, &mut report)?;
     let packs = packs::check_packs(repo, &mut files, progress, &mut report)?;
 

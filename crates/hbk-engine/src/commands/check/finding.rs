@@ -10,6 +10,8 @@ use hbk_repo::Id;
 /// The stored object a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CheckedObject {
+    /// A key file.
+    Key(Id),
     /// An index file.
     Index(Id),
     /// A pack file.
