@@ -4,6 +4,7 @@
 mod backends;
 mod backup;
 mod copy;
+mod damage;
 mod everyday;
 mod fixtures;
 mod forget;

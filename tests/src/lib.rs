@@ -3,6 +3,7 @@
 //! S3 and REST servers and a fault-injecting proxy.
 
 pub mod compare;
+pub mod damage;
 pub mod drivers;
 pub mod faults;
 pub mod locks;

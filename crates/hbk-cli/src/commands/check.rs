@@ -53,10 +53,17 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
             eprintln!("{h}");
         }
     }
-    if g.verbose > 0 {
+    // As restic: listed unless quiet, since after a lost index file they
+    // are the only trace of it.
+    if !g.quiet && !g.json && !report.orphaned_packs.is_empty() {
         for p in &report.orphaned_packs {
-            eprintln!("pack {p}: not referenced in any index");
+            println!("pack {p}: not referenced in any index");
         }
+        println!(
+            "{} additional files were found in the repo, which likely contain duplicate data.\n\
+             This is non-critical, you can run `hbk prune` to correct this.",
+            report.orphaned_packs.len()
+        );
     }
     for e in &report.errors {
         eprintln!("error: {e}");
