@@ -184,7 +184,7 @@ pub fn fast_repo(dir: &Path, version: u32) -> Repo {
     let config = Config {
         version,
         id: Id::random(),
-        chunker_polynomial: 0x3DA3_358B_4DC1_73,
+        chunker_polynomial: 0x003D_A335_8B4D_C173,
         extra: Default::default(),
     };
     Repository::init(
