@@ -207,13 +207,7 @@ fn every_damaged_file_is_detected_named_and_never_restored_wrong() {
     source(&src);
     let mut bases = Vec::new();
     for version in [1u32, 2] {
-        let home = dir.path().join(format!("v{version}"));
-        std::fs::create_dir(&home).unwrap();
-        let base = Repo::new(&home);
-        ok(hbk(
-            &base,
-            &["init", "--repository-version", &version.to_string()],
-        ));
+        let base = fast_repo(&dir.path().join(format!("v{version}")), version);
         ok(hbk(&base, &["backup", "-q", src.to_str().unwrap()]));
         bases.push((version, base));
     }
