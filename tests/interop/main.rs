@@ -7,6 +7,7 @@ mod copy;
 mod everyday;
 mod fixtures;
 mod forget;
+mod full_disk;
 mod keys;
 mod kill;
 mod limits;
