@@ -58,7 +58,10 @@ fn backup_into_a_full_repository_disk() {
     ok(hbk(&repo, &["init"]));
     // 20 MiB left: half the source fits, then the disk is full.
     let filler = disk.fill("filler", 20 << 20);
-    let out = hbk(&repo, &["--pack-size", "4", "backup", src.to_str().unwrap()]);
+    let out = hbk(
+        &repo,
+        &["--pack-size", "4", "backup", src.to_str().unwrap()],
+    );
     assert_full_disk_error(&out, repo.path.to_str().unwrap());
 
     // restic checks a copy (on the full disk it could not write its lock):
@@ -75,10 +78,16 @@ fn backup_into_a_full_repository_disk() {
 
     // With room again, the same backup completes and restores exactly.
     std::fs::remove_file(filler).unwrap();
-    ok(hbk(&repo, &["--pack-size", "4", "backup", src.to_str().unwrap()]));
+    ok(hbk(
+        &repo,
+        &["--pack-size", "4", "backup", src.to_str().unwrap()],
+    ));
     ok(restic(&repo, &["check", "--read-data"]));
     let target = dir.path().join("restore");
-    ok(hbk(&repo, &["restore", "latest", "--target", target.to_str().unwrap()]));
+    ok(hbk(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    ));
     assert_same_tree(&src, &restored(&target, &src), compare_options());
 }
 
@@ -93,7 +102,10 @@ fn restore_onto_a_full_target() {
     let disk = Tmpfs::mount(&dir.path().join("disk"), 64);
     let filler = disk.fill("filler", 16 << 20);
     let target = disk.path().join("target");
-    let out = hbk(&repo, &["restore", "latest", "--target", target.to_str().unwrap()]);
+    let out = hbk(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
     // Restore names each file it could not write, as restic does, by its
     // path under the target.
     assert_full_disk_error(&out, "src/f");
@@ -107,7 +119,10 @@ fn restore_onto_a_full_target() {
 
     // With room again, the same restore completes over the partial one.
     std::fs::remove_file(filler).unwrap();
-    ok(hbk(&repo, &["restore", "latest", "--target", target.to_str().unwrap()]));
+    ok(hbk(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    ));
     assert_same_tree(&src, &restored(&target, &src), compare_options());
 }
 
@@ -135,7 +150,8 @@ fn cache_on_a_full_disk() {
     assert!(out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.to_lowercase().contains("no space left on device") && err.contains(cache.to_str().unwrap()),
+        err.to_lowercase().contains("no space left on device")
+            && err.contains(cache.to_str().unwrap()),
         "{}",
         describe(&out)
     );
@@ -153,6 +169,11 @@ fn cache_on_a_full_disk() {
     ok(cached(&["check", "--read-data"]));
     ok(remote.restic(&["check", "--read-data"]));
     let target = dir.path().join("restore");
-    ok(cached(&["restore", "latest", "--target", target.to_str().unwrap()]));
+    ok(cached(&[
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+    ]));
     assert_same_tree(&src, &restored(&target, &src), compare_options());
 }

@@ -118,7 +118,8 @@ impl Campaign {
         ok(c.target.hbk(&["init"]));
         c.base = c.dataset();
         let base = c.base.to_str().unwrap().to_string();
-        ok(c.target.hbk(&["--pack-size", "4", "backup", "-q", "--tag", "keep", &base]));
+        ok(c.target
+            .hbk(&["--pack-size", "4", "backup", "-q", "--tag", "keep", &base]));
         ok(c.target.restic(&["backup", "-q", "--tag", "keep", &base]));
         c.keep = c.snapshots_tagged("keep");
         assert_eq!(c.keep.len(), 2);
@@ -177,7 +178,14 @@ impl Campaign {
         match step {
             Step::Backup => {
                 let d = self.dataset();
-                own(&["--pack-size", "4", "backup", "--tag", "round", d.to_str().unwrap()])
+                own(&[
+                    "--pack-size",
+                    "4",
+                    "backup",
+                    "--tag",
+                    "round",
+                    d.to_str().unwrap(),
+                ])
             }
             Step::Copy => {
                 let d = self.dataset();
@@ -185,7 +193,10 @@ impl Campaign {
                     &self.source,
                     &["backup", "--json", "--tag", "round", d.to_str().unwrap()],
                 ));
-                let id = json_summary(&out)["snapshot_id"].as_str().unwrap().to_string();
+                let id = json_summary(&out)["snapshot_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 own(&[
                     "--pack-size",
                     "4",
@@ -322,7 +333,10 @@ impl Campaign {
             );
         }
         let failures: Vec<&String> = self.rows.iter().flat_map(|(_, r)| &r.failures).collect();
-        assert!(failures.is_empty(), "not clean after a kill:\n{failures:#?}");
+        assert!(
+            failures.is_empty(),
+            "not clean after a kill:\n{failures:#?}"
+        );
         let killed: u32 = self.rows.iter().map(|(_, r)| r.killed).sum();
         let runs: u32 = self.rows.iter().map(|(_, r)| r.runs).sum();
         // Kill moments lie inside the measured duration, so most land;
@@ -387,5 +401,9 @@ fn kill_campaign_s3() {
 fn kill_campaign_rest() {
     let rest = RestServer::start();
     let remote = Remote::new(rest.url(), rest.env());
-    campaign("rest", Target::Remote(remote), &[Step::Copy, Step::ForgetPrune]);
+    campaign(
+        "rest",
+        Target::Remote(remote),
+        &[Step::Copy, Step::ForgetPrune],
+    );
 }
