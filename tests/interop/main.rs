@@ -8,6 +8,7 @@ mod damage;
 mod everyday;
 mod fixtures;
 mod forget;
+mod full_disk;
 mod keys;
 mod kill;
 mod limits;

@@ -6,9 +6,12 @@ pub mod compare;
 pub mod damage;
 pub mod drivers;
 pub mod faults;
+pub mod kill;
 pub mod locks;
 pub mod proxmox_emulator;
 pub mod servers;
+pub mod target;
+pub mod tmpfs;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

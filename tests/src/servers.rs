@@ -315,10 +315,14 @@ impl Remote {
 
     /// `hbk` with this repository and extra `args`, not yet run.
     pub fn hbk_command(&self, args: &[&str]) -> Command {
+        self.hbk_command_cached_in(&self.dir.path().join("hbk-cache"), args)
+    }
+
+    /// Like [`Remote::hbk_command`] with the metadata cache in `cache`.
+    pub fn hbk_command_cached_in(&self, cache: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(hbk_binary());
         self.prepare(&mut cmd);
-        cmd.arg("--cache-dir")
-            .arg(self.dir.path().join("hbk-cache"));
+        cmd.arg("--cache-dir").arg(cache);
         cmd.args(args);
         cmd
     }

@@ -28,6 +28,17 @@ fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     v
 }
 
+/// Writes random (incompressible) files `f0`, `f1`, … of `kib[i]` KiB
+/// into `dir` (created if needed), from `seed`: data that neither
+/// compresses nor deduplicates against anything else.
+pub fn random_files(dir: &Path, seed: u64, kib: &[usize]) {
+    fs::create_dir_all(dir).unwrap();
+    for (i, k) in kib.iter().enumerate() {
+        let seed = seed.wrapping_mul(1000).wrapping_add(i as u64);
+        write(&dir.join(format!("f{i}")), &random_bytes(seed, k * 1024));
+    }
+}
+
 fn write(path: &Path, data: &[u8]) {
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).unwrap();
