@@ -3,6 +3,7 @@
 
 mod backends;
 mod backup;
+mod concurrent;
 mod copy;
 mod everyday;
 mod fixtures;
@@ -10,6 +11,7 @@ mod forget;
 mod keys;
 mod kill;
 mod limits;
+mod netfaults;
 mod output;
 mod plan;
 mod prune;

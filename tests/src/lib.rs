@@ -8,6 +8,7 @@ pub mod faults;
 pub mod locks;
 pub mod proxmox_emulator;
 pub mod servers;
+pub mod sources;
 pub mod tree;
 
 use std::path::{Path, PathBuf};
