@@ -216,7 +216,11 @@ fn concurrent_writers(t: &Target) {
     let after = running(&mut children);
     let restic_refused = !restic_check.status.success();
     if restic_refused {
-        assert!(stderr(&restic_check).contains("locked"), "{}", describe(&restic_check));
+        assert!(
+            stderr(&restic_check).contains("locked"),
+            "{}",
+            describe(&restic_check)
+        );
         assert_eq!(restic_check.status.code(), Some(1));
     } else {
         assert!(
@@ -254,7 +258,10 @@ fn concurrent_writers(t: &Target) {
     let out = ok(t.restic(&["snapshots", "--json"]));
     let snaps: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let snaps = snaps.as_array().unwrap();
-    let mut hosts: Vec<&str> = snaps.iter().map(|s| s["hostname"].as_str().unwrap()).collect();
+    let mut hosts: Vec<&str> = snaps
+        .iter()
+        .map(|s| s["hostname"].as_str().unwrap())
+        .collect();
     hosts.sort();
     assert_eq!(hosts, ["a", "b", "c"], "{snaps:?}");
     ok(t.restic(&["check", "--read-data"]));
@@ -275,7 +282,14 @@ fn concurrent_writers(t: &Target) {
     ok(t.hbk(&["prune"]));
     ok(t.restic(&["check", "--read-data"]));
     let to = target.join("after-prune");
-    ok(t.restic(&["restore", "latest", "--host", "b", "--target", to.to_str().unwrap()]));
+    ok(t.restic(&[
+        "restore",
+        "latest",
+        "--host",
+        "b",
+        "--target",
+        to.to_str().unwrap(),
+    ]));
     assert_same_tree(&b, &restored(&to, &b), content_options());
 }
 
@@ -340,7 +354,14 @@ fn prune_refuses_while_a_backup_runs() {
 
     let backup = held_backup(
         &t,
-        t.hbk_command(&["backup", "--stdin", "--stdin-filename", "held.bin", "--host", "a"]),
+        t.hbk_command(&[
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "held.bin",
+            "--host",
+            "a",
+        ]),
     );
     let prune = t.hbk(&["prune"]);
     assert_eq!(prune.status.code(), Some(11), "{}", describe(&prune));
@@ -358,7 +379,14 @@ fn prune_refuses_while_a_backup_runs() {
     // The same with restic's backup holding the lock.
     let backup = held_backup(
         &t,
-        t.restic_command(&["backup", "--stdin", "--stdin-filename", "held.bin", "--host", "c"]),
+        t.restic_command(&[
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "held.bin",
+            "--host",
+            "c",
+        ]),
     );
     let prune = t.hbk(&["prune"]);
     assert_eq!(prune.status.code(), Some(11), "{}", describe(&prune));

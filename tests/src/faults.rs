@@ -350,7 +350,9 @@ fn cut_exchange(mut client: TcpStream, mut server: TcpStream, head: &[u8], body_
     let body_len = content_length(head).unwrap_or(0);
     if body_len > 0 {
         let half = body_len / 2;
-        let first = usize::try_from(half).unwrap_or(usize::MAX).min(body_start.len());
+        let first = usize::try_from(half)
+            .unwrap_or(usize::MAX)
+            .min(body_start.len());
         let sent = server.write_all(&body_start[..first]).is_ok();
         if sent {
             copy_at_most(&mut client, &mut server, half - first as u64);
@@ -358,7 +360,9 @@ fn cut_exchange(mut client: TcpStream, mut server: TcpStream, head: &[u8], body_
     } else if let Some((rhead, rbody)) = read_head(&mut server) {
         let half = content_length(&rhead).unwrap_or(rbody.len() as u64) / 2;
         let first = usize::try_from(half).unwrap_or(usize::MAX).min(rbody.len());
-        if client.write_all(&close_head(&rhead)).is_ok() && client.write_all(&rbody[..first]).is_ok() {
+        if client.write_all(&close_head(&rhead)).is_ok()
+            && client.write_all(&rbody[..first]).is_ok()
+        {
             copy_at_most(&mut server, &mut client, half - first as u64);
         }
     }

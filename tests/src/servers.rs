@@ -150,7 +150,10 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(250));
         }
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        panic!("the server did not come back on port {}; its log:\n{log}", self.port);
+        panic!(
+            "the server did not come back on port {}; its log:\n{log}",
+            self.port
+        );
     }
 
     fn kill(&mut self) {
@@ -248,7 +251,10 @@ impl S3Server {
     /// starts it again on the same port with the same objects; returns
     /// how long it was gone. Only for [`S3Server::start_on_disk`].
     pub fn restart(&mut self, down_for: Duration) -> Duration {
-        assert!(self.on_disk, "moto keeps objects in memory: a restart loses them");
+        assert!(
+            self.on_disk,
+            "moto keeps objects in memory: a restart loses them"
+        );
         self.proc.restart(down_for)
     }
 
