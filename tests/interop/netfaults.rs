@@ -344,7 +344,6 @@ fn s3_server_restarted_mid_backup_and_restore() {
         ok(direct.restic(&["restore", &id, "--target", to.to_str().unwrap()]));
         assert_same_tree(&src, &restored(&to, &src), options());
     }
-    ok(direct.hbk(&["check"]));
 
     let (_moto, proxy, direct, through) = s3_pair_on(S3Server::start());
     ok(direct.hbk(&["init"]));
