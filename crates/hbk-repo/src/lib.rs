@@ -74,6 +74,8 @@ pub use file_type::{BlobType, FileType};
 pub use gotime::GoTime;
 pub use id::{Id, ParseIdError};
 pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexPack};
+#[cfg(feature = "fuzzing")]
+pub use index::scan_index;
 pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::LockFile;
 pub use repository::{IndexedRepository, Repository, MAX_KEYS_TRIED};
