@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(config) = Config::from_json(&json) else {
         return;
     };
-    assert!((1..=2).contains(&config.version), "unsupported version accepted");
+    assert!(
+        (1..=2).contains(&config.version),
+        "unsupported version accepted"
+    );
     let written = config.to_json().expect("a parsed config can be written");
     assert_round_trip("config", &config, Config::from_json(&written));
 });

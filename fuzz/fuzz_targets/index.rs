@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
     let index = Index::from_files([&file]);
     for p in &file.packs {
         for b in &p.blobs {
-            assert!(index.contains(b.blob_type, &b.id), "a listed blob is missing");
+            assert!(
+                index.contains(b.blob_type, &b.id),
+                "a listed blob is missing"
+            );
         }
     }
 });

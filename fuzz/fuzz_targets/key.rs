@@ -19,10 +19,14 @@ fuzz_target!(|data: &[u8]| {
     if input.sealed {
         let mut wrapped = fixture.key_file.clone();
         wrapped.data.clear();
-        fixture.user.seal_with_iv(&[7; 16], input.body, &mut wrapped.data);
+        fixture
+            .user
+            .seal_with_iv(&[7; 16], input.body, &mut wrapped.data);
         match wrapped.open_with_user_key(&fixture.user) {
             Ok(_) | Err(KeyFileError::Invalid(_)) => {}
-            Err(KeyFileError::WrongPassword) => panic!("a correctly sealed master key fails its MAC"),
+            Err(KeyFileError::WrongPassword) => {
+                panic!("a correctly sealed master key fails its MAC")
+            }
         }
         return;
     }
@@ -41,6 +45,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = file.open(PASSWORD);
     }
     if let Ok(master) = file.open_with_user_key(&fixture.user) {
-        assert!(master == fixture.master, "the user key opened some other master key");
+        assert!(
+            master == fixture.master,
+            "the user key opened some other master key"
+        );
     }
 });

@@ -41,7 +41,11 @@ fn header(plain: &[u8]) {
             (b.blob_type, b.length, ulen, b.id.0)
         })
         .collect();
-    assert_eq!(Some(ours), reference, "hbk and restic read the header differently");
+    assert_eq!(
+        Some(ours),
+        reference,
+        "hbk and restic read the header differently"
+    );
     check_offsets(&blobs);
     let encoded = pack::encode_header(&blobs);
     assert_round_trip("pack header", &blobs, pack::parse_header(&encoded));

@@ -24,5 +24,8 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => panic!("plan: parsed, written, then rejected: {e}\n{written}"),
     };
     let rewritten = toml::to_string(&again).expect("a plan written once can be written again");
-    assert_eq!(rewritten, written, "plan: written and parsed again, it changed");
+    assert_eq!(
+        rewritten, written,
+        "plan: written and parsed again, it changed"
+    );
 });

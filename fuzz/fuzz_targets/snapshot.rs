@@ -13,6 +13,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(snapshot) = SnapshotFile::from_json(&json) else {
         return;
     };
-    let written = snapshot.to_json().expect("a parsed snapshot can be written");
+    let written = snapshot
+        .to_json()
+        .expect("a parsed snapshot can be written");
     assert_round_trip("snapshot", &snapshot, SnapshotFile::from_json(&written));
 });

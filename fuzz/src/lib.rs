@@ -109,9 +109,16 @@ impl<'a> Input<'a> {
 
 /// Checks that a document that parsed, written back and parsed again,
 /// means the same: `again` is the second parse of what `first` wrote.
-pub fn assert_round_trip<T: PartialEq + Debug, E: Debug>(what: &str, first: &T, again: Result<T, E>) {
+pub fn assert_round_trip<T: PartialEq + Debug, E: Debug>(
+    what: &str,
+    first: &T,
+    again: Result<T, E>,
+) {
     match again {
-        Ok(again) => assert_eq!(&again, first, "{what}: written and parsed again, it changed"),
+        Ok(again) => assert_eq!(
+            &again, first,
+            "{what}: written and parsed again, it changed"
+        ),
         Err(e) => panic!("{what}: parsed, written, then rejected: {e:?}"),
     }
 }

@@ -23,10 +23,10 @@ use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, RANGE};
 use reqwest::StatusCode;
 
 use crate::layout;
-use crate::rest_listing::{parse_listing, Listing};
 use crate::limit::Limiter;
 use crate::location::RestLocation;
 use crate::options::Options;
+use crate::rest_listing::{parse_listing, Listing};
 use crate::Error;
 
 const V2: &str = "application/vnd.x.restic.rest.v2";

@@ -73,9 +73,9 @@ pub use error::{error_chain, BackendError, Error, Result};
 pub use file_type::{BlobType, FileType};
 pub use gotime::GoTime;
 pub use id::{Id, ParseIdError};
-pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexPack};
 #[cfg(feature = "fuzzing")]
 pub use index::scan_index;
+pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexPack};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::LockFile;
 pub use repository::{IndexedRepository, Repository, MAX_KEYS_TRIED};
