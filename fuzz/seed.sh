@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Writes the seed corpora of the fuzz targets into fuzz/seeds/<target>/
+# Writes the seed corpora of the fuzz targets into fuzz/seeds/<target>/,
+# and the fixture repositories' keys into fuzz/keys/,
 # from the restic-made fixture repositories (fixtures/restic-0.14) and
 # docs/plan.example.toml. The seeds are committed (about 60 KB); run this
 # again when the fixtures or the targets' input format change.
@@ -30,6 +31,7 @@ cleanup() {
 trap cleanup EXIT
 
 rm -rf "$out"
+mkdir -p fuzz/keys
 for t in pack index key tree snapshot config lock rest_listing plan; do
   mkdir -p "$out/$t"
 done
@@ -57,6 +59,20 @@ for v in 1 2; do
   sealed=$(printf '%o' $((v - 1 + 2)))
   r cat masterkey > "$tmp/masterkey"
   key=$(python3 -c 'import base64,json,sys; print(base64.b64decode(json.load(open(sys.argv[1]))["encrypt"]).hex())' "$tmp/masterkey")
+
+  # The fixture's keys for the targets, so no process spends seconds in
+  # scrypt: the user key (scrypt of the password) then the master key,
+  # 64 bytes each (AES key, MAC k, MAC r); fuzz/src/lib.rs checks that
+  # the one opens the key file to the other.
+  python3 - "$repo"/keys/* "$tmp/masterkey" > fuzz/keys/v$v.bin <<'PY'
+import base64, hashlib, json, sys
+kf = json.load(open(sys.argv[1]))
+mk = json.load(open(sys.argv[2]))
+b = base64.b64decode
+user = hashlib.scrypt(b"testpass", salt=b(kf["salt"]), n=kf["N"], r=kf["r"],
+                      p=kf["p"], maxmem=1 << 30, dklen=64)
+sys.stdout.buffer.write(user + b(mk["encrypt"]) + b(mk["mac"]["k"]) + b(mk["mac"]["r"]))
+PY
 
   seed config "v$v-sealed" "$sealed" "$repo/config"
   decrypt "$key" "$repo/config" > "$tmp/plain"

@@ -45,6 +45,9 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
+# Outside the clone, like the test servers' venv: a clean clone on a
+# machine that ran this before rebuilds only what changed.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hbk/fuzz-target}
 cd fuzz
 start=$(date +%s)
 cargo +nightly fuzz build "${build[@]}"

@@ -22,8 +22,15 @@ const KEY_FILES: [&[u8]; 2] = [
     ),
 ];
 
-/// One fixture repository's keys, opened once per process (one scrypt
-/// run each) with [`PASSWORD`].
+/// Each fixture repository's user key (scrypt of [`PASSWORD`]) and
+/// master key, 64 bytes each, written by `fuzz/seed.sh`: a process
+/// starts fuzzing at once instead of spending seconds in scrypt.
+const KEYS: [&[u8; 128]; 2] = [
+    include_bytes!("../keys/v1.bin"),
+    include_bytes!("../keys/v2.bin"),
+];
+
+/// One fixture repository's keys.
 pub struct Fixture {
     /// Its key file as restic wrote it, parsed.
     pub key_file: KeyFile,
@@ -33,18 +40,24 @@ pub struct Fixture {
     pub master: Key,
 }
 
+/// A key from its 64 bytes: AES key, MAC `k`, MAC `r`.
+fn key(b: &[u8]) -> Key {
+    Key::from_slices(&b[..32], &b[32..48], &b[48..64]).expect("64 key bytes")
+}
+
 /// The fixture repository of format `version` (1, or 2 for anything
-/// else).
+/// else); checked once per process: the stored user key opens the
+/// fixture's key file to the stored master key.
 pub fn fixture(version: u32) -> &'static Fixture {
     static FIXTURES: [OnceLock<Fixture>; 2] = [OnceLock::new(), OnceLock::new()];
     let i = usize::from(version == 2);
     FIXTURES[i].get_or_init(|| {
         let key_file = KeyFile::from_json(KEY_FILES[i]).expect("the fixture key file parses");
-        let user = Key::derive(PASSWORD, &key_file.salt, key_file.kdf_params())
-            .expect("the fixture's scrypt parameters are valid");
-        let master = key_file
+        let (user, master) = (key(&KEYS[i][..64]), key(&KEYS[i][64..]));
+        let opened = key_file
             .open_with_user_key(&user)
-            .expect("the fixture password opens the fixture key");
+            .expect("fuzz/keys holds the fixture's user key (rerun fuzz/seed.sh)");
+        assert!(opened == master, "fuzz/keys holds the fixture's master key");
         Fixture {
             key_file,
             user,
