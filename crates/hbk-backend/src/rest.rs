@@ -26,6 +26,7 @@ use crate::layout;
 use crate::limit::Limiter;
 use crate::location::RestLocation;
 use crate::options::Options;
+use crate::rest_listing::{parse_listing, Listing};
 use crate::Error;
 
 const V2: &str = "application/vnd.x.restic.rest.v2";
@@ -84,40 +85,6 @@ impl Drop for BodyReader {
         if let Some(resp) = self.0.take() {
             off_runtime(move || drop(resp));
         }
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct V2Entry {
-    name: String,
-    size: u64,
-}
-
-/// A directory listing as the server sent it.
-#[derive(Debug, PartialEq)]
-enum Listing {
-    /// Version 2: ids with their sizes.
-    Sized(Vec<(Id, u64)>),
-    /// Version 1: ids only; each size takes a HEAD request.
-    Names(Vec<Id>),
-}
-
-/// Parses a listing body, of version 2 when the server said so. Names that
-/// are not ids (temporary files, strays) are skipped.
-fn parse_listing(body: &[u8], v2: bool) -> Result<Listing, serde_json::Error> {
-    if v2 {
-        let entries: Vec<V2Entry> = serde_json::from_slice(body)?;
-        Ok(Listing::Sized(
-            entries
-                .into_iter()
-                .filter_map(|e| Some((layout::parse_name(&e.name)?, e.size)))
-                .collect(),
-        ))
-    } else {
-        let names: Vec<String> = serde_json::from_slice(body)?;
-        Ok(Listing::Names(
-            names.iter().filter_map(|n| layout::parse_name(n)).collect(),
-        ))
     }
 }
 
@@ -489,53 +456,6 @@ mod tests {
         assert_eq!(b.list(FileType::Key).unwrap(), vec![(id, 42)]);
         let seen = server.join().unwrap();
         assert_eq!(seen[1], format!("HEAD /repo/keys/{} HTTP/1.1", id.to_hex()));
-    }
-
-    #[test]
-    fn listings_of_both_versions_parse() {
-        let id = Id::hash(b"x");
-        let v2 = format!(r#"[{{"name":"{id}","size":7}},{{"name":"tmp","size":1}}]"#);
-        assert_eq!(
-            parse_listing(v2.as_bytes(), true).unwrap(),
-            Listing::Sized(vec![(id, 7)])
-        );
-        let v1 = format!(r#"["{id}","x"]"#);
-        assert_eq!(
-            parse_listing(v1.as_bytes(), false).unwrap(),
-            Listing::Names(vec![id])
-        );
-        assert!(parse_listing(b"{}", true).is_err());
-    }
-
-    proptest::proptest! {
-        /// Arbitrary bytes as a listing of either version: no panic.
-        #[test]
-        fn random_listings_never_panic(
-            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
-            v2 in proptest::bool::ANY,
-        ) {
-            let _ = parse_listing(&body, v2);
-        }
-
-        /// A valid listing with one byte changed or the tail cut: no panic.
-        #[test]
-        fn mutated_listings_never_panic(
-            pos in proptest::num::usize::ANY,
-            byte in proptest::num::u8::ANY,
-            cut in proptest::num::usize::ANY,
-            sizes in proptest::collection::vec(proptest::num::u64::ANY, 1..4),
-        ) {
-            let entries: Vec<String> = sizes
-                .iter()
-                .map(|s| format!(r#"{{"name":"{}","size":{s}}}"#, Id::hash(&s.to_le_bytes())))
-                .collect();
-            let mut body = format!("[{}]", entries.join(",")).into_bytes();
-            let i = pos % body.len();
-            body[i] = byte;
-            body.truncate(cut % (body.len() + 1));
-            let _ = parse_listing(&body, true);
-            let _ = parse_listing(&body, false);
-        }
     }
 
     #[test]

@@ -96,10 +96,26 @@ impl fmt::Debug for GoTime {
     }
 }
 
+/// Why a time string is not an RFC 3339 time as Go reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseTimeError {
+    /// Not RFC 3339.
+    #[error(transparent)]
+    Format(#[from] chrono::ParseError),
+    /// Second 60: chrono keeps a leap second, which hbk would write back
+    /// as second 59 (Go rejects it: "second out of range").
+    #[error("second out of range")]
+    LeapSecond,
+}
+
 impl std::str::FromStr for GoTime {
-    type Err = chrono::ParseError;
+    type Err = ParseTimeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DateTime::parse_from_rfc3339(s).map(GoTime)
+        let t = DateTime::parse_from_rfc3339(s)?;
+        if t.nanosecond() >= 1_000_000_000 {
+            return Err(ParseTimeError::LeapSecond);
+        }
+        Ok(GoTime(t))
     }
 }
 
@@ -132,6 +148,18 @@ mod tests {
             assert_eq!(s.parse::<GoTime>().unwrap().to_string(), s);
         }
         assert_eq!(GoTime::default().to_string(), "0001-01-01T00:00:00Z");
+    }
+
+    /// Found by the `tree` and `snapshot` fuzz targets: a time at second
+    /// 60 parsed (as a leap second) but was written back as second 59,
+    /// so rewriting a snapshot changed its time; Go rejects it.
+    #[test]
+    fn second_60_is_rejected() {
+        for s in ["2026-11-26T23:47:60.758435432Z", "2016-12-31T23:59:60Z"] {
+            assert_eq!(s.parse::<GoTime>(), Err(ParseTimeError::LeapSecond), "{s}");
+        }
+        let snapshot = br#"{"time":"2026-11-26T23:47:60.615109939Z","tree":"41dfd80213e7fce0f4123cbe305d15b3cdbe7cc76ce686c7fb42445043086dcd"}"#;
+        assert!(crate::SnapshotFile::from_json(snapshot).is_err());
     }
 
     #[test]

@@ -15,3 +15,5 @@ mod scan;
 
 pub use file::{IndexBlob, IndexFile, IndexPack};
 pub use memory::{BlobLocation, Index};
+#[cfg(feature = "fuzzing")]
+pub use scan::scan_index;

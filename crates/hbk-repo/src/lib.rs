@@ -71,8 +71,10 @@ pub use backend::{Backend, BackendResult};
 pub use config::Config;
 pub use error::{error_chain, BackendError, Error, Result};
 pub use file_type::{BlobType, FileType};
-pub use gotime::GoTime;
+pub use gotime::{GoTime, ParseTimeError};
 pub use id::{Id, ParseIdError};
+#[cfg(feature = "fuzzing")]
+pub use index::scan_index;
 pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexPack};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::LockFile;

@@ -36,7 +36,7 @@ pub struct PackBlob {
 }
 
 impl PackBlob {
-    /// Bytes this blob's entry takes in the header.
+    /// Bytes this blob's entry takes in a header hbk writes.
     pub fn entry_size(&self) -> usize {
         if self.uncompressed_length.is_some() {
             COMPRESSED_ENTRY_SIZE
@@ -83,6 +83,8 @@ pub fn parse_header(plain: &[u8]) -> Result<Vec<PackBlob>> {
                 format!("blob length {length} too small"),
             ));
         }
+        // A compressed entry whose uncompressed length is 0 stands for a
+        // blob stored raw (restic reads it so), but still takes 41 bytes.
         let blob = PackBlob {
             blob_type,
             id: Id(id),
@@ -90,7 +92,7 @@ pub fn parse_header(plain: &[u8]) -> Result<Vec<PackBlob>> {
             length,
             uncompressed_length: NonZeroU32::new(ulen),
         };
-        pos += blob.entry_size();
+        pos = id_at + 32;
         offset += u64::from(length);
         blobs.push(blob);
     }
@@ -300,6 +302,32 @@ mod tests {
         assert_eq!(bytes.len() as u64, expected);
         assert_eq!(id, Id::hash(&bytes));
         assert_eq!(parse_pack(&key, &bytes).unwrap(), blobs);
+    }
+
+    /// Found by the `pack` fuzz target: a compressed entry (type 3) with
+    /// uncompressed length 0, which restic reads as a raw tree blob of 41
+    /// header bytes, was taken for a 37-byte entry, so the parser read the
+    /// next entry from the middle of its id and rejected the header.
+    #[test]
+    fn compressed_entry_of_zero_length_takes_41_bytes() {
+        let header = [
+            0x03, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x7f, 0x00, 0x03, 0x01, 0x03,
+            0xfd, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x03, 0xfd, 0x01, 0x63,
+            0x00, 0x00, 0x00, 0xfd, 0x01, 0x63, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let blobs = parse_header(&header).unwrap();
+        assert_eq!(blobs.len(), 1);
+        assert_eq!(blobs[0].blob_type, BlobType::Tree);
+        assert_eq!(blobs[0].length, 42);
+        assert_eq!(blobs[0].uncompressed_length, None);
+        assert_eq!(&blobs[0].id.0[..], &header[9..]);
+        // Followed by a plain entry: read from byte 41, at offset 42.
+        let mut two = header.to_vec();
+        two.extend(encode_header(&[blob(BlobType::Data, 50, 0, 5)]));
+        let blobs = parse_header(&two).unwrap();
+        assert_eq!(blobs.len(), 2);
+        assert_eq!(blobs[1].id, Id([5; 32]));
+        assert_eq!(blobs[1].offset, 42);
     }
 
     #[test]

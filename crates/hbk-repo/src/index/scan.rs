@@ -385,32 +385,51 @@ fn narrow(v: u64) -> Scan<u32> {
     u32::try_from(v).map_err(|_| Unsupported)
 }
 
+/// Collects what the scanner hands out, as index packs.
+#[cfg(any(test, feature = "fuzzing"))]
+#[derive(Default)]
+struct Collect(Vec<crate::IndexPack>);
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl IndexSink for Collect {
+    fn pack(&mut self, id: Id) {
+        self.0.push(crate::IndexPack {
+            id,
+            blobs: Vec::new(),
+        });
+    }
+    fn blob(&mut self, blob: IndexBlob) {
+        if let Some(p) = self.0.last_mut() {
+            p.blobs.push(blob);
+        }
+    }
+}
+
+/// The scanner's reading of `json` as index packs.
+#[cfg(any(test, feature = "fuzzing"))]
+fn scan_packs(json: &[u8]) -> Scan<Vec<crate::IndexPack>> {
+    let mut c = Collect::default();
+    scan(json, &mut c).map(|()| c.0)
+}
+
+/// What the fast index scanner reads from an index document, as packs;
+/// `None` where it leaves the document to [`IndexFile::from_json`].
+/// Only with the `fuzzing` feature: the fuzz target checks that whatever
+/// the scanner accepts, the generic parser reads the same.
+///
+/// [`IndexFile::from_json`]: crate::IndexFile::from_json
+#[cfg(feature = "fuzzing")]
+pub fn scan_index(json: &[u8]) -> Option<Vec<crate::IndexPack>> {
+    scan_packs(json).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{IndexFile, IndexPack};
 
-    /// Collects what the scanner hands out, as index packs.
-    #[derive(Default)]
-    struct Collect(Vec<IndexPack>);
-
-    impl IndexSink for Collect {
-        fn pack(&mut self, id: Id) {
-            self.0.push(IndexPack {
-                id,
-                blobs: Vec::new(),
-            });
-        }
-        fn blob(&mut self, blob: IndexBlob) {
-            if let Some(p) = self.0.last_mut() {
-                p.blobs.push(blob);
-            }
-        }
-    }
-
     fn scanned(doc: &str) -> Scan<Vec<IndexPack>> {
-        let mut c = Collect::default();
-        scan(doc.as_bytes(), &mut c).map(|()| c.0)
+        scan_packs(doc.as_bytes())
     }
 
     const A: &str = "2e2dd0f5092d28b34699d3b1b58ba25fb07c687cf4bfce29b571e0da503e49d0";
@@ -517,10 +536,9 @@ mod tests {
         ) {
             let doc = accepted()[which].clone();
             let bytes = crate::fuzz::apply(doc.as_bytes(), &edits);
-            let mut c = Collect::default();
-            if scan(&bytes, &mut c).is_ok() {
+            if let Ok(packs) = scan_packs(&bytes) {
                 let generic = IndexFile::from_json(&bytes);
-                proptest::prop_assert_eq!(generic.map(|f| f.packs).ok(), Some(c.0));
+                proptest::prop_assert_eq!(generic.map(|f| f.packs).ok(), Some(packs));
             }
         }
     }
