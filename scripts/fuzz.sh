@@ -50,7 +50,7 @@ fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hbk/fuzz-target}
 cd fuzz
 start=$(date +%s)
-cargo +nightly fuzz build "${build[@]}"
+cargo +nightly fuzz build "${build[@]}" --features libfuzzer
 echo "fuzz build: $(($(date +%s) - start)) s"
 
 tmp=$(mktemp -d)
@@ -65,7 +65,7 @@ for t in "${targets[@]}"; do
   fi
   mkdir -p "$corpus"
   result=ok
-  cargo +nightly fuzz run "${build[@]}" "$t" "$corpus" "seeds/$t" -- \
+  cargo +nightly fuzz run "${build[@]}" --features libfuzzer "$t" "$corpus" "seeds/$t" -- \
     -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
     > "$tmp/$t.log" 2>&1 || result=CRASH
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$tmp/$t.log" | tail -1)

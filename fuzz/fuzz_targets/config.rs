@@ -1,23 +1,6 @@
-//! The config file: sealed (opened with the master key, never framed,
-//! as the repository reads it) or plaintext, parsed, written and parsed
-//! again to the same config.
+//! cargo-fuzz entry of the `config` target; its body is
+//! `hbk_fuzz::targets::config::run`, which the stable smoke test
+//! (fuzz/tests/smoke.rs) runs too.
 #![no_main]
 
-use hbk_fuzz::{assert_round_trip, Input};
-use hbk_repo::Config;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Some(json) = Input::new(data).and_then(|i| i.plaintext()) else {
-        return;
-    };
-    let Ok(config) = Config::from_json(&json) else {
-        return;
-    };
-    assert!(
-        (1..=2).contains(&config.version),
-        "unsupported version accepted"
-    );
-    let written = config.to_json().expect("a parsed config can be written");
-    assert_round_trip("config", &config, Config::from_json(&written));
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hbk_fuzz::targets::config::run(data));

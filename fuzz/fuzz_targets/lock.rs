@@ -1,18 +1,6 @@
-//! Lock files: sealed or plaintext, through the unpacked-file decoder,
-//! parsed, written and parsed again to the same lock.
+//! cargo-fuzz entry of the `lock` target; its body is
+//! `hbk_fuzz::targets::lock::run`, which the stable smoke test
+//! (fuzz/tests/smoke.rs) runs too.
 #![no_main]
 
-use hbk_fuzz::{assert_round_trip, Input};
-use hbk_repo::LockFile;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Some(json) = Input::new(data).and_then(|i| i.unpacked()) else {
-        return;
-    };
-    let Ok(lock) = LockFile::from_json(&json) else {
-        return;
-    };
-    let written = lock.to_json().expect("a parsed lock can be written");
-    assert_round_trip("lock", &lock, LockFile::from_json(&written));
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hbk_fuzz::targets::lock::run(data));

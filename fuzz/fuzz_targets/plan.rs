@@ -1,31 +1,6 @@
-//! The plan file (TOML, validated): parsed; a plan that parses and
-//! validates is written back as TOML, which must parse and validate
-//! again and write the same text.
+//! cargo-fuzz entry of the `plan` target; its body is
+//! `hbk_fuzz::targets::plan::run`, which the stable smoke test
+//! (fuzz/tests/smoke.rs) runs too.
 #![no_main]
 
-use std::path::Path;
-
-use hbk_plan::config::Plan;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let path = Path::new("plan.toml");
-    let Ok(plan) = Plan::parse(text, path) else {
-        return;
-    };
-    let Ok(written) = toml::to_string(&plan) else {
-        return;
-    };
-    let again = match Plan::parse(&written, path) {
-        Ok(again) => again,
-        Err(e) => panic!("plan: parsed, written, then rejected: {e}\n{written}"),
-    };
-    let rewritten = toml::to_string(&again).expect("a plan written once can be written again");
-    assert_eq!(
-        rewritten, written,
-        "plan: written and parsed again, it changed"
-    );
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hbk_fuzz::targets::plan::run(data));

@@ -1,20 +1,6 @@
-//! Snapshot files: sealed or plaintext, through the unpacked-file
-//! decoder, parsed, written and parsed again to the same snapshot.
+//! cargo-fuzz entry of the `snapshot` target; its body is
+//! `hbk_fuzz::targets::snapshot::run`, which the stable smoke test
+//! (fuzz/tests/smoke.rs) runs too.
 #![no_main]
 
-use hbk_fuzz::{assert_round_trip, Input};
-use hbk_repo::SnapshotFile;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Some(json) = Input::new(data).and_then(|i| i.unpacked()) else {
-        return;
-    };
-    let Ok(snapshot) = SnapshotFile::from_json(&json) else {
-        return;
-    };
-    let written = snapshot
-        .to_json()
-        .expect("a parsed snapshot can be written");
-    assert_round_trip("snapshot", &snapshot, SnapshotFile::from_json(&written));
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hbk_fuzz::targets::snapshot::run(data));

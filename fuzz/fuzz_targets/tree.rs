@@ -1,16 +1,6 @@
-//! Tree blobs (plaintext JSON: the pack target covers their decryption
-//! and decompression): parsed, written back as restic writes trees (Go's
-//! JSON, names Go-quoted) and parsed again to the same tree.
+//! cargo-fuzz entry of the `tree` target; its body is
+//! `hbk_fuzz::targets::tree::run`, which the stable smoke test
+//! (fuzz/tests/smoke.rs) runs too.
 #![no_main]
 
-use hbk_fuzz::assert_round_trip;
-use hbk_repo::Tree;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(tree) = Tree::from_json(data) else {
-        return;
-    };
-    let written = tree.to_go_json().expect("a parsed tree can be written");
-    assert_round_trip("tree", &tree, Tree::from_json(&written));
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hbk_fuzz::targets::tree::run(data));

@@ -3,6 +3,8 @@
 //! seeds, and the one-byte prefix that says where in the read path an
 //! input enters: as the file is stored (sealed) or as its plaintext.
 
+pub mod targets;
+
 use std::fmt::Debug;
 use std::sync::OnceLock;
 
