@@ -54,7 +54,11 @@ fn header(plain: &[u8]) {
 /// (0 data, 1 tree; 2 and 3 the same, compressed), the sealed length and,
 /// for types 2 and 3, the uncompressed length (0 meaning not compressed),
 /// then the id; 37 bytes an entry, 41 for types 2 and 3.
-fn restic_entries(mut plain: &[u8]) -> Option<Vec<(BlobType, u32, u32, [u8; 32])>> {
+/// A header entry as restic reads it: type, length, uncompressed length
+/// (0 when stored raw) and id.
+type RawEntry = (BlobType, u32, u32, [u8; 32]);
+
+fn restic_entries(mut plain: &[u8]) -> Option<Vec<RawEntry>> {
     let u32_at = |b: &[u8], at: usize| -> Option<u32> {
         Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
     };
