@@ -12,9 +12,12 @@ pub mod rest_listing;
 pub mod snapshot;
 pub mod tree;
 
+/// A target's body: takes any bytes, panics only on a fault.
+pub type Body = fn(&[u8]);
+
 /// Every target by name (the name of its cargo-fuzz entry and of its
 /// seed directory, fuzz/seeds/NAME), with its body.
-pub const ALL: [(&str, fn(&[u8])); 9] = [
+pub const ALL: [(&str, Body); 9] = [
     ("pack", pack::run),
     ("index", index::run),
     ("key", key::run),
