@@ -29,6 +29,9 @@ export HBK_TEST_RCLONE="$venv/bin/rclone"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
+# Most interop tests wait on restic, servers and throttled links rather
+# than on the CPU: four at a time on two cores keeps CI under 30 minutes.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
 cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 # Every fuzz target's body ran above on its seeds and mutations of them
 # (fuzz/tests/smoke.rs, stable). The libFuzzer smoke needs a nightly build
