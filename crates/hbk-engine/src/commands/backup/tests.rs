@@ -207,7 +207,14 @@ fn missing_sources_are_skipped_and_none_left_is_refused() {
     let opts = BackupOptions::default();
 
     // Nothing exists: refused, and no snapshot written.
-    let err = backup(&repo, mode, &[missing.clone()], &opts, &NoProgress).unwrap_err();
+    let err = backup(
+        &repo,
+        mode,
+        std::slice::from_ref(&missing),
+        &opts,
+        &NoProgress,
+    )
+    .unwrap_err();
     assert!(matches!(err, crate::Error::NoSourceData), "{err}");
     assert!(find_snapshot(&repo, "latest", &SnapshotFilter::default()).is_err());
 
