@@ -8,10 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hbk_repo::{BlobType, Config, FileType, Id, KdfParams, Repository};
+use hbk_repo::{BlobType, FileType, Id, Repository};
 use rand::Rng;
-
-use crate::drivers::Repo;
 
 /// The kinds of repository file the matrix damages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,31 +170,6 @@ pub fn pick(repo: &Path, password: &str, object: Object) -> (PathBuf, String) {
         Object::Key => file("keys", &first(FileType::Key)),
         Object::Config => (repo.join("config"), "config".into()),
     }
-}
-
-/// A new, empty repository of format `version` in `dir/repo` whose key
-/// opens with cheap scrypt parameters (restic opens it too), so the
-/// matrix's hundreds of commands do not spend their time in the KDF.
-pub fn fast_repo(dir: &Path, version: u32) -> Repo {
-    std::fs::create_dir_all(dir).unwrap();
-    let repo = Repo::new(dir);
-    let password = std::fs::read_to_string(&repo.password_file).unwrap();
-    let config = Config {
-        version,
-        id: Id::random(),
-        chunker_polynomial: 0x003D_A335_8B4D_C173,
-        extra: Default::default(),
-    };
-    Repository::init(
-        Arc::new(hbk_backend::LocalBackend::new(&repo.path)),
-        password.trim_end().as_bytes(),
-        config,
-        KdfParams::INSECURE_FOR_TESTS,
-        "hbk-tests",
-        "localhost",
-    )
-    .unwrap();
-    repo
 }
 
 /// What a command did within its time bound.
