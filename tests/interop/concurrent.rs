@@ -76,17 +76,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Contents only: the three trees are plain files written by this test.
-fn content_options() -> CompareOptions {
-    CompareOptions {
-        owners: false,
-        mtimes: true,
-        xattrs: false,
-        modes: true,
-        hardlinks: false,
-    }
-}
-
 const MIB: usize = 1 << 20;
 
 /// Three source trees: `shared/` is the same in all (same names, same
@@ -276,7 +265,7 @@ fn concurrent_writers(t: &Target) {
         };
         let to = target.join(id);
         ok(t.hbk(&["restore", id, "--target", to.to_str().unwrap()]));
-        assert_same_tree(src, &restored(&to, src), content_options());
+        assert_same_tree(src, &restored(&to, src), CompareOptions::plain_files());
     }
     // The blobs stored twice by racing writers are pruned without damage.
     ok(t.hbk(&["prune"]));
@@ -290,7 +279,7 @@ fn concurrent_writers(t: &Target) {
         "--target",
         to.to_str().unwrap(),
     ]));
-    assert_same_tree(&b, &restored(&to, &b), content_options());
+    assert_same_tree(&b, &restored(&to, &b), CompareOptions::plain_files());
 }
 
 #[test]

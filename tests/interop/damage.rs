@@ -140,17 +140,7 @@ fn damaged_cell(
         LIMIT,
     );
     let restore_differs = if restore.code == Some(0) {
-        compare_trees(
-            src,
-            &restored(&target, src),
-            CompareOptions {
-                owners: false,
-                mtimes: false,
-                xattrs: false,
-                modes: false,
-                hardlinks: false,
-            },
-        )
+        compare_trees(src, &restored(&target, src), CompareOptions::default())
     } else {
         Vec::new()
     };

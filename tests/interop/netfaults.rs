@@ -87,16 +87,6 @@ fn source(root: &Path, seed: u64) -> PathBuf {
     src
 }
 
-fn options() -> CompareOptions {
-    CompareOptions {
-        owners: false,
-        mtimes: true,
-        xattrs: false,
-        modes: true,
-        hardlinks: false,
-    }
-}
-
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -184,7 +174,7 @@ fn proxy_faults(label: &str, proxy: &FaultProxy, direct: &Remote, through: &Remo
         );
         assert!(injected > 0, "restore under {name}: no fault injected");
         assert!(took < bound(), "restore under {name} took {took:?}");
-        assert_same_tree(src, &restored(&to, src), options());
+        assert_same_tree(src, &restored(&to, src), CompareOptions::plain_files());
     }
     ok(direct.restic(&["check", "--read-data"]));
     ok(direct.hbk(&["check", "--read-data"]));
@@ -308,7 +298,7 @@ fn restart_mid_restore(
     );
     assert!(restarted, "the restore ended before reading data");
     assert!(out.status.success(), "restore: {}", describe(&out));
-    assert_same_tree(src, &restored(to, src), options());
+    assert_same_tree(src, &restored(to, src), CompareOptions::plain_files());
 }
 
 fn rounds() -> u64 {
@@ -342,7 +332,7 @@ fn s3_server_restarted_mid_backup_and_restore() {
         );
         let to = dir.path().join(format!("restic-restore-{round}"));
         ok(direct.restic(&["restore", &id, "--target", to.to_str().unwrap()]));
-        assert_same_tree(&src, &restored(&to, &src), options());
+        assert_same_tree(&src, &restored(&to, &src), CompareOptions::plain_files());
     }
 
     let (_moto, proxy, direct, through) = s3_pair_on(S3Server::start());

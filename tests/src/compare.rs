@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// What to compare besides names, types and contents.
-#[derive(Debug, Clone, Copy)]
+/// What to compare besides names, types and contents (the default:
+/// nothing else).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CompareOptions {
     /// uid and gid.
     pub owners: bool,
@@ -25,6 +26,15 @@ pub struct CompareOptions {
 }
 
 impl CompareOptions {
+    /// Plain files a test wrote itself: contents, modes and mtimes.
+    pub fn plain_files() -> Self {
+        CompareOptions {
+            modes: true,
+            mtimes: true,
+            ..Default::default()
+        }
+    }
+
     /// Compare everything.
     pub fn all() -> Self {
         CompareOptions {
