@@ -4,7 +4,9 @@
 
 #![allow(missing_docs)]
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+#[path = "../../../benches/throughput.rs"]
+mod throughput;
+
 use hbk_chunker::{Chunks, FastCdcChunker, FindCut, Polynomial, RabinChunker};
 
 const LEN: usize = 64 << 20;
@@ -21,36 +23,28 @@ fn data() -> Vec<u8> {
         .collect()
 }
 
-fn bench(c: &mut Criterion) {
+fn main() {
     let data = data();
-    let mut g = c.benchmark_group("chunk");
-    g.throughput(Throughput::Bytes(LEN as u64));
-    g.sample_size(10);
-
+    let len = LEN as u64;
     let mut rabin = RabinChunker::new(Polynomial(0x3DA3358B4DC173)).unwrap();
-    g.bench_function("rabin/slice", |b| {
-        b.iter(|| rabin.chunk_lengths(&data).len())
+    throughput::report("chunk/rabin/slice", len, || {
+        rabin.chunk_lengths(&data).len()
     });
     let mut rabin_nomin = rabin.clone().with_sizes(64, 8 << 20, 20).unwrap();
-    g.bench_function("rabin/slice-min64", |b| {
-        b.iter(|| rabin_nomin.chunk_lengths(&data).len())
+    throughput::report("chunk/rabin/slice-min64", len, || {
+        rabin_nomin.chunk_lengths(&data).len()
     });
-    g.bench_function("rabin/read-1MiB", |b| {
-        b.iter(|| Chunks::new(&data[..], rabin.clone()).count())
+    throughput::report("chunk/rabin/read-1MiB", len, || {
+        Chunks::new(&data[..], rabin.clone()).count()
     });
-
     let mut fast = FastCdcChunker::default();
-    g.bench_function("fastcdc/slice", |b| {
-        b.iter(|| fast.chunk_lengths(&data).len())
+    throughput::report("chunk/fastcdc/slice", len, || {
+        fast.chunk_lengths(&data).len()
     });
-    g.bench_function("fastcdc/read-1MiB", |b| {
-        b.iter(|| Chunks::new(&data[..], fast.clone()).count())
+    throughput::report("chunk/fastcdc/read-1MiB", len, || {
+        Chunks::new(&data[..], fast.clone()).count()
     });
-    g.bench_function("fastcdc-crate/slice", |b| {
-        b.iter(|| fastcdc::v2020::FastCDC::new(&data, 512 << 10, 1 << 20, 8 << 20).count())
+    throughput::report("chunk/fastcdc-crate/slice", len, || {
+        fastcdc::v2020::FastCDC::new(&data, 512 << 10, 1 << 20, 8 << 20).count()
     });
-    g.finish();
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);

@@ -3,7 +3,9 @@
 
 #![allow(missing_docs)]
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+#[path = "../../../benches/throughput.rs"]
+mod throughput;
+
 use hbk_repo::blob::{decode_blob, encode_blob, BlobScratch, Compression};
 use hbk_repo::{BlobType, Id, Key};
 
@@ -23,35 +25,34 @@ fn chunk(compressible: bool) -> Vec<u8> {
         .collect()
 }
 
-fn bench(c: &mut Criterion) {
+fn main() {
+    const MIB: u64 = 1 << 20;
     let key = Key::random();
-    let mut g = c.benchmark_group("blob_1MiB");
-    g.throughput(Throughput::Bytes(1 << 20));
     for (name, data) in [("random", chunk(false)), ("text", chunk(true))] {
-        g.bench_with_input(BenchmarkId::new("sha256", name), &data, |b, d| {
-            b.iter(|| Id::hash(d))
-        });
-        g.bench_with_input(BenchmarkId::new("seal", name), &data, |b, d| {
-            b.iter(|| key.seal(d))
-        });
+        let case = |what: &str| format!("blob_1MiB/{what}/{name}");
+        throughput::report(&case("sha256"), MIB, || Id::hash(&data));
+        throughput::report(&case("seal"), MIB, || key.seal(&data));
         let sealed = key.seal(&data);
-        g.bench_with_input(BenchmarkId::new("open", name), &sealed, |b, s| {
-            b.iter(|| key.open(s).unwrap())
-        });
-        let id = Id::hash(&data);
+        throughput::report(&case("open"), MIB, || key.open(&sealed).unwrap());
         for (cname, comp) in [
             ("encode_off", Compression::Off),
             ("encode_zstd3", Compression::IfSmaller(3)),
         ] {
-            g.bench_with_input(BenchmarkId::new(cname, name), &data, |b, d| {
-                let mut scratch = BlobScratch::default();
-                b.iter(|| {
-                    encode_blob(&key, BlobType::Data, Id::hash(d), d, comp, &mut scratch)
-                        .sealed
-                        .len()
-                })
+            let mut scratch = BlobScratch::default();
+            throughput::report(&case(cname), MIB, || {
+                encode_blob(
+                    &key,
+                    BlobType::Data,
+                    Id::hash(&data),
+                    &data,
+                    comp,
+                    &mut scratch,
+                )
+                .sealed
+                .len()
             });
         }
+        let id = Id::hash(&data);
         let mut scratch = BlobScratch::default();
         let blob = encode_blob(
             &key,
@@ -63,19 +64,9 @@ fn bench(c: &mut Criterion) {
         );
         let sealed = blob.sealed.to_vec();
         let ulen = blob.uncompressed_length;
-        g.bench_with_input(
-            BenchmarkId::new("decode_zstd3", name),
-            &sealed,
-            |b, sealed| {
-                b.iter(|| {
-                    let mut s = sealed.clone();
-                    decode_blob(&key, &id, ulen, &mut s).unwrap()
-                })
-            },
-        );
+        throughput::report(&case("decode_zstd3"), MIB, || {
+            let mut s = sealed.clone();
+            decode_blob(&key, &id, ulen, &mut s).unwrap()
+        });
     }
-    g.finish();
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);
