@@ -69,6 +69,7 @@
 
 pub mod chunker;
 pub mod commands;
+pub mod duration;
 mod error;
 pub mod filter;
 pub mod lock;

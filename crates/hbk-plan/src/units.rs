@@ -1,4 +1,4 @@
-//! Durations (`500ms`, `30s`, `10m`, `2h`, `1d`) and sizes (`512MiB`,
+//! Durations (`500ms`, `30s`, `10m`, `2h`, `1d`, `1h30m`) and sizes (`512MiB`,
 //! `10G`, `16m`) as the plan file writes them.
 
 use std::fmt;
@@ -6,37 +6,20 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A duration written as a number and a unit: `ms`, `s`, `m`, `h` or `d`.
+/// A duration written as numbers with units: `ms`, `s`, `m`, `h`, `d`
+/// (and Go's other spellings, e.g. `1h30m`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span(pub Duration);
 
 impl std::str::FromStr for Span {
     type Err = String;
 
+    /// Parsed by the engine's one duration parser
+    /// ([`hbk_engine::duration::parse_duration`]).
     fn from_str(s: &str) -> Result<Span, String> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("duration {s:?} needs a unit (ms, s, m, h, d)"))?;
-        let (num, unit) = s.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("duration {s:?} must start with a whole number"))?;
-        let ms = match unit.trim() {
-            "ms" => 1,
-            "s" => 1000,
-            "m" | "min" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            u => {
-                return Err(format!(
-                    "duration {s:?}: unknown unit {u:?} (ms, s, m, h, d)"
-                ))
-            }
-        };
-        n.checked_mul(ms)
-            .map(|ms| Span(Duration::from_millis(ms)))
-            .ok_or_else(|| format!("duration {s:?} is too large"))
+        hbk_engine::duration::parse_duration(s)
+            .map(Span)
+            .map_err(|e| e.to_string())
     }
 }
 
