@@ -143,6 +143,7 @@ fn fast_options() -> Options {
         max_attempts: 3,
         initial_delay: std::time::Duration::from_millis(20),
         max_delay: std::time::Duration::from_millis(100),
+        ..RetryPolicy::default()
     })
 }
 

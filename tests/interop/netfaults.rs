@@ -8,17 +8,16 @@
 //!
 //! The server restarts are real where the server keeps its state: SIGKILL,
 //! a pause, the same binary on the same port over the same directory
-//! (`rclone serve restic`; `rclone serve s3` for S3 mid-backup, since moto
-//! keeps objects in memory and would come back empty). hbk cannot restore
-//! from `rclone serve s3`, which answers ranged reads `200` instead of
-//! `206`, so the S3 restore meets its outage on moto, behind a proxy that
-//! refuses every connection for 2 s.
+//! (`rclone serve restic`; `rclone serve s3` for S3, since moto keeps
+//! objects in memory and would come back empty).
 //!
 //! hbk's HTTP clients (crates/hbk-backend: `rest.rs`, `s3.rs`) connect
-//! within 10 s and give a request 600 s in all; a stalled request ends
-//! when the server closes it or at 600 s, and is retried (8 attempts).
-//! CI stalls connections for 3 s; `HBK_RELIABILITY_LONG=1` stalls them
-//! for 60 s and runs every fault three times.
+//! within 10 s; a request that makes no progress for the stuck-request
+//! timeout (5 min, `--stuck-request-timeout`) is abandoned and retried
+//! (8 attempts, none started after 15 min). CI stalls connections for
+//! 3 s, and holds some forever under a 2 s stuck-request timeout;
+//! `HBK_RELIABILITY_LONG=1` stalls them for 60 s and runs every fault
+//! three times.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -192,6 +191,75 @@ fn rest_proxy_faults_stall_truncate_503() {
     proxy_faults("rest", &proxy, &direct, &through);
 }
 
+/// Requests that never get an answer: the proxy holds a third of them
+/// silent for an hour. With `--stuck-request-timeout 2s` each such
+/// request is abandoned after 2 s and retried, so a backup completes
+/// well within its bound; with every request held and 3 attempts, a
+/// command fails clearly ("giving up after 3 attempts") in seconds
+/// instead of hanging.
+fn stuck_requests(label: &str, proxy: &FaultProxy, direct: &Remote, through: &Remote) {
+    let dir = tempdir();
+    ok(direct.hbk(&["init"]));
+    let forever = Duration::from_secs(3600);
+    let src = source(dir.path(), 300);
+    let (out, took, injected) = under(
+        proxy,
+        through,
+        Mode::Stall(0.3, forever),
+        &[
+            "-v",
+            "--stuck-request-timeout",
+            "2s",
+            "--pack-size",
+            "4",
+            "backup",
+            src.to_str().unwrap(),
+        ],
+    );
+    eprintln!("{label} backup with stuck requests: {injected} held, {took:?}");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(injected > 0, "no request held");
+    assert!(stderr(&out).contains("retrying"), "{}", describe(&out));
+    assert!(
+        took < Duration::from_secs(2 * FAULTS_PER_COMMAND + 120),
+        "took {took:?}"
+    );
+
+    proxy.limit_faults(1000);
+    proxy.set_mode(Mode::Stall(1.0, forever));
+    let started = Instant::now();
+    let out = through.hbk(&[
+        "--stuck-request-timeout",
+        "1s",
+        "-o",
+        "retry.max-attempts=3",
+        "snapshots",
+    ]);
+    let took = started.elapsed();
+    proxy.set_mode(Mode::Pass);
+    eprintln!("{label} snapshots with every request held: {took:?}");
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("giving up after 3 attempts"),
+        "{}",
+        describe(&out)
+    );
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    ok(direct.restic(&["check", "--read-data"]));
+}
+
+#[test]
+fn rest_stuck_requests_end_at_the_stuck_request_timeout() {
+    let (_rest, proxy, direct, through) = rest_pair();
+    stuck_requests("rest", &proxy, &direct, &through);
+}
+
+#[test]
+fn s3_stuck_requests_end_at_the_stuck_request_timeout() {
+    let (_s3, proxy, direct, through) = s3_pair_on(S3Server::start());
+    stuck_requests("s3", &proxy, &direct, &through);
+}
+
 /// Runs `args` through the proxy and, as soon as `due` says so, kills the
 /// server and starts it again after 2 s; returns the output, how long the
 /// command took and whether the restart happened while it ran.
@@ -309,12 +377,11 @@ fn rounds() -> u64 {
     }
 }
 
-/// S3, mid-backup: `rclone serve s3` over a directory, killed and
-/// restarted (moto would come back empty); restic verifies and restores,
-/// because `rclone serve s3` answers ranged GETs with `200` instead of
-/// `206`, which hbk's S3 client (object_store) refuses to read.
-/// Mid-restore: moto, unreachable for 2 s (the proxy refuses every
-/// connection), as a restarting server is.
+/// S3: `rclone serve s3` over a directory (moto keeps objects in memory
+/// and would come back empty), killed and restarted mid-backup and
+/// mid-restore; restic verifies and restores what hbk wrote. rclone
+/// answers ranged GETs with `200`, which hbk reads by fetching the whole
+/// object.
 #[test]
 fn s3_server_restarted_mid_backup_and_restore() {
     let dir = tempdir();
@@ -333,32 +400,17 @@ fn s3_server_restarted_mid_backup_and_restore() {
         let to = dir.path().join(format!("restic-restore-{round}"));
         ok(direct.restic(&["restore", &id, "--target", to.to_str().unwrap()]));
         assert_same_tree(&src, &restored(&to, &src), CompareOptions::plain_files());
-    }
-
-    let (_moto, proxy, direct, through) = s3_pair_on(S3Server::start());
-    ok(direct.hbk(&["init"]));
-    let src = source(dir.path(), 200);
-    let out = ok(through.hbk(&[
-        "--pack-size",
-        "4",
-        "backup",
-        "--json",
-        src.to_str().unwrap(),
-    ]));
-    let id = hbk_tests::drivers::json_summary(&out)["snapshot_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    for round in 0..rounds() {
         let to = dir.path().join(format!("restore-{round}"));
-        let mut outage = |d: Duration| {
-            proxy.set_mode(Mode::Refuse);
-            std::thread::sleep(d);
-            proxy.set_mode(Mode::Pass);
-            d
-        };
-        restart_mid_restore("s3 (moto)", &proxy, &through, (&src, &id), &to, &mut outage);
+        restart_mid_restore(
+            "s3 (rclone serve s3)",
+            &proxy,
+            &through,
+            (&src, &id),
+            &to,
+            &mut |d| s3.restart(d),
+        );
     }
+    ok(direct.hbk(&["check", "--read-data"]));
     ok(direct.restic(&["check", "--read-data"]));
 }
 

@@ -17,7 +17,12 @@ pub struct Options {
     values: BTreeMap<String, String>,
     on_retry: Option<RetryObserver>,
     retry: Option<RetryPolicy>,
+    stuck_request_timeout: Option<Duration>,
 }
+
+/// How long a request may go without progress before it counts as stuck
+/// and is retried: restic's `--stuck-request-timeout` default.
+pub const DEFAULT_STUCK_REQUEST_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 impl fmt::Debug for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -25,6 +30,7 @@ impl fmt::Debug for Options {
             .field("values", &self.values)
             .field("on_retry", &self.on_retry.is_some())
             .field("retry", &self.retry)
+            .field("stuck_request_timeout", &self.stuck_request_timeout)
             .finish()
     }
 }
@@ -119,6 +125,21 @@ impl Options {
     pub fn with_retry_policy(mut self, p: RetryPolicy) -> Options {
         self.retry = Some(p);
         self
+    }
+
+    /// Sets how long a request may wait for an answer, or between two
+    /// reads of its body, before it is abandoned as stuck (and retried):
+    /// `--stuck-request-timeout`.
+    pub fn with_stuck_request_timeout(mut self, timeout: Duration) -> Options {
+        self.stuck_request_timeout = Some(timeout);
+        self
+    }
+
+    /// The stuck-request timeout: the one set, or
+    /// [`DEFAULT_STUCK_REQUEST_TIMEOUT`].
+    pub fn stuck_request_timeout(&self) -> Duration {
+        self.stuck_request_timeout
+            .unwrap_or(DEFAULT_STUCK_REQUEST_TIMEOUT)
     }
 
     /// The retry callback, if any.

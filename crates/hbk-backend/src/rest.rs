@@ -96,12 +96,16 @@ impl RestBackend {
         display: String,
     ) -> Result<RestBackend, Error> {
         // The client's I/O thread starts here and inherits the blocked
-        // SIGPIPE.
+        // SIGPIPE. Blocking reqwest applies its timeout to each wait
+        // separately (sending and the answer's head, then every read of
+        // the body), so it is the stuck-request timeout: a slow transfer
+        // that keeps moving is never cut, a silent one is.
+        let stuck = options.stuck_request_timeout();
         let client = off_runtime(|| {
             crate::sigpipe::blocked(|| {
                 Client::builder()
                     .connect_timeout(Duration::from_secs(10))
-                    .timeout(Duration::from_secs(600))
+                    .timeout(stuck)
                     .build()
             })
         })

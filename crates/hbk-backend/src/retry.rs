@@ -14,7 +14,7 @@
 //! exists" after a transient failure.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
 use rand::Rng;
@@ -46,17 +46,24 @@ pub struct RetryPolicy {
     pub initial_delay: Duration,
     /// Upper bound of one delay.
     pub max_delay: Duration,
+    /// No retry starts once this much time has passed since the first
+    /// attempt: attempts that each wait long (a server that accepts and
+    /// never answers, cut off by the stuck-request timeout) still end in
+    /// bounded time.
+    pub max_elapsed: Duration,
 }
 
 impl Default for RetryPolicy {
     /// 8 attempts from 0.5 s doubling to at most 15 s: about a minute
-    /// and a half of trying before giving up, which outlasts a brief
-    /// network outage or a server restart.
+    /// and a half of backoff before giving up, which outlasts a brief
+    /// network outage or a server restart; and no retry after 15 minutes
+    /// (restic's limit too).
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 8,
             initial_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(15),
+            max_elapsed: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -105,10 +112,15 @@ impl<B: Backend> RetryBackend<B> {
     ) -> BackendResult<T> {
         let mut retried = false;
         let mut attempt = 1;
+        let start = Instant::now();
         loop {
             match attempt_fn(retried) {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && attempt < self.policy.max_attempts => {
+                Err(e)
+                    if e.is_transient()
+                        && attempt < self.policy.max_attempts
+                        && start.elapsed() < self.policy.max_elapsed =>
+                {
                     let delay = self.policy.delay(attempt);
                     if let Some(obs) = &self.observer {
                         obs(&RetryEvent {
@@ -127,7 +139,10 @@ impl<B: Backend> RetryBackend<B> {
                 Err(e) if e.is_transient() => {
                     return Err(BackendError::Other {
                         what: format!("{} on {}", operation(), self.inner.location()),
-                        message: format!("giving up after {attempt} attempts: {e}"),
+                        message: format!(
+                            "giving up after {attempt} attempts in {:.0} s: {e}",
+                            start.elapsed().as_secs_f64()
+                        ),
                     })
                 }
                 Err(e) => return Err(e),
@@ -281,6 +296,7 @@ mod tests {
             max_attempts,
             initial_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(4),
+            max_elapsed: Duration::from_secs(60),
         }
     }
 
@@ -345,6 +361,21 @@ mod tests {
             .remove(FileType::Lock, &Id::hash(b"l"))
             .unwrap_err()
             .is_not_found());
+    }
+
+    #[test]
+    fn no_retry_starts_after_max_elapsed() {
+        let policy = RetryPolicy {
+            max_elapsed: Duration::from_millis(30),
+            ..fast(1000)
+        };
+        let b = RetryBackend::new(flaky(u32::MAX, transient), policy, None);
+        let started = Instant::now();
+        let err = b.list(FileType::Snapshot).unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+        assert!(err.contains("giving up after"), "{err}");
+        let calls = b.inner().calls.load(Ordering::SeqCst);
+        assert!((2..1000).contains(&calls), "{calls} attempts");
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn retry_memory() {
         max_attempts: 2,
         initial_delay: std::time::Duration::from_millis(1),
         max_delay: std::time::Duration::from_millis(1),
+        ..RetryPolicy::default()
     };
     testsuite::run(&|| {
         Arc::new(RetryBackend::new(

@@ -1,6 +1,7 @@
 //! The options every command takes.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -73,6 +74,20 @@ pub struct GlobalOpts {
     /// recorded for a removable disk; env: HBK_EXPECT_REPOSITORY_ID).
     #[arg(long = "expect-repository-id", global = true, value_name = "id")]
     pub expect_repository_id: Option<String>,
+    /// How long a backend request may make no progress before it is
+    /// abandoned and retried, as a Go duration (default: 5m0s).
+    #[arg(
+        long = "stuck-request-timeout",
+        global = true,
+        value_name = "duration",
+        value_parser = parse_duration
+    )]
+    pub stuck_request_timeout: Option<Duration>,
+}
+
+/// Parses a duration flag with the engine's one duration parser.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    hbk_engine::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -83,6 +98,19 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(["hbk"].iter().chain(args))
+    }
+
+    #[test]
+    fn stuck_request_timeout_takes_go_durations() {
+        let cli = parse(&["snapshots"]).unwrap();
+        assert_eq!(cli.global.stuck_request_timeout, None);
+        let cli = parse(&["snapshots", "--stuck-request-timeout", "1m30s"]).unwrap();
+        assert_eq!(
+            cli.global.stuck_request_timeout,
+            Some(std::time::Duration::from_secs(90))
+        );
+        let e = parse(&["snapshots", "--stuck-request-timeout=90"]).unwrap_err();
+        assert!(e.to_string().contains("--stuck-request-timeout"), "{e}");
     }
 
     #[test]

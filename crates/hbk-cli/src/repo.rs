@@ -11,10 +11,13 @@ use hbk_repo::{IndexedRepository, Repository};
 use crate::global::GlobalOpts;
 use crate::password;
 
-/// The backend options given by `-o`, with retries reported on stderr
-/// under `-v`.
+/// The backend options given by `-o` and `--stuck-request-timeout`, with
+/// retries reported on stderr under `-v`.
 fn backend_options(g: &GlobalOpts) -> Result<Options> {
     let mut o = Options::parse(&g.options)?;
+    if let Some(t) = g.stuck_request_timeout {
+        o = o.with_stuck_request_timeout(t);
+    }
     if g.verbose > 0 {
         o = o.with_retry_observer(Arc::new(|e: &RetryEvent| {
             eprintln!(
