@@ -145,6 +145,14 @@ fn damaged_cell(
         Vec::new()
     };
     let restic_check = run_bounded(restic_command(&repo, &["check", "--read-data"]), LIMIT);
+    eprintln!(
+        "v{version} {} {}: hbk check {:.1?}, hbk restore {:.1?}, restic check {:.1?}",
+        object.name(),
+        fault.name(),
+        hbk_check.took,
+        restore.took,
+        restic_check.took
+    );
     Cell {
         version,
         object,

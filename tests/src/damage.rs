@@ -181,6 +181,8 @@ pub struct Bounded {
     pub hung: bool,
     /// stdout and stderr, together.
     pub output: String,
+    /// How long it ran.
+    pub took: Duration,
 }
 
 impl Bounded {
@@ -234,5 +236,10 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Bounded {
     };
     let mut output = String::from_utf8_lossy(&out.join().unwrap()).into_owned();
     output.push_str(&String::from_utf8_lossy(&err.join().unwrap()));
-    Bounded { code, hung, output }
+    Bounded {
+        code,
+        hung,
+        output,
+        took: started.elapsed(),
+    }
 }
