@@ -6,6 +6,7 @@ mod backup;
 mod concurrent;
 mod copy;
 mod damage;
+mod dropin;
 mod everyday;
 mod fixtures;
 mod forget;

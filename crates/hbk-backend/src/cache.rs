@@ -202,29 +202,94 @@ fn mark_cache_dir(base: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One repository's cache directory, as `hbk cache` lists it.
+#[derive(Debug, Clone)]
+pub struct CacheDir {
+    /// The repository id (the directory's name).
+    pub repo_id: Id,
+    /// The directory.
+    pub path: PathBuf,
+    /// When a command last opened it (its `last-used` stamp, else the
+    /// directory's own modification time).
+    pub last_used: SystemTime,
+}
+
+impl CacheDir {
+    /// Whether it went unused for longer than `max_age` before `now`.
+    pub fn older_than(&self, max_age: Duration, now: SystemTime) -> bool {
+        now.duration_since(self.last_used)
+            .is_ok_and(|age| age > max_age)
+    }
+
+    /// The bytes of the files in it (0 for what cannot be read).
+    pub fn size(&self) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.path)
+    }
+}
+
+/// The repository caches under `base`, least recently used first; none
+/// when `base` does not exist. Other entries (`CACHEDIR.TAG`, foreign
+/// directories) are not caches and are left out.
+pub fn list_caches(base: &Path) -> std::io::Result<Vec<CacheDir>> {
+    let entries = match std::fs::read_dir(base) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut dirs: Vec<CacheDir> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let repo_id = e.file_name().to_str()?.parse::<Id>().ok()?;
+            let path = e.path();
+            let last_used = std::fs::metadata(path.join(LAST_USED))
+                .or_else(|_| e.metadata())
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some(CacheDir {
+                repo_id,
+                path,
+                last_used,
+            })
+        })
+        .collect();
+    dirs.sort_by_key(|d| d.last_used);
+    Ok(dirs)
+}
+
+/// Removes the caches under `base` unused for longer than `max_age`;
+/// returns those removed and, for each that could not be, the error.
+pub fn remove_caches_older_than(
+    base: &Path,
+    max_age: Duration,
+    now: SystemTime,
+) -> std::io::Result<Vec<(CacheDir, std::io::Result<()>)>> {
+    Ok(list_caches(base)?
+        .into_iter()
+        .filter(|d| d.older_than(max_age, now))
+        .map(|d| {
+            let removed = std::fs::remove_dir_all(&d.path);
+            (d, removed)
+        })
+        .collect())
+}
+
 /// Removes the caches of repositories not used since `now - EXPIRE_AFTER`.
 fn remove_expired(base: &Path, now: SystemTime) {
-    let Ok(entries) = std::fs::read_dir(base) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        let is_repo_cache = e
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.parse::<Id>().is_ok());
-        if !is_repo_cache {
-            continue;
-        }
-        let used = std::fs::metadata(path.join(LAST_USED)).and_then(|m| m.modified());
-        let expired = match used {
-            Ok(t) => now.duration_since(t).is_ok_and(|age| age > EXPIRE_AFTER),
-            Err(_) => false,
-        };
-        if expired {
-            let _ = std::fs::remove_dir_all(&path);
-        }
-    }
+    let _ = remove_caches_older_than(base, EXPIRE_AFTER, now);
 }
 
 /// The default cache directory: `$HBK_CACHE_DIR`, else

@@ -62,4 +62,10 @@ pub enum Command {
     RebuildIndex(crate::commands::repair::IndexArgs),
     /// Run a backup plan (Proxmox snapshots, PBS capture, copies, drills).
     Plan(crate::commands::plan::PlanArgs),
+    /// List or clean up the local caches of remote repositories.
+    Cache(crate::commands::cache::CacheArgs),
+    /// Print the extended options `-o` accepts.
+    Options(crate::commands::options::OptionsArgs),
+    /// Print version information.
+    Version(crate::commands::version::VersionArgs),
 }

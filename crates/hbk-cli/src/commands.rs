@@ -2,6 +2,7 @@
 //! prints.
 
 pub(crate) mod backup;
+pub(crate) mod cache;
 pub(crate) mod cat;
 pub(crate) mod check;
 pub(crate) mod copy;
@@ -13,6 +14,7 @@ pub(crate) mod init;
 pub(crate) mod key;
 pub(crate) mod list;
 pub(crate) mod ls;
+pub(crate) mod options;
 pub(crate) mod plan;
 pub(crate) mod prune;
 pub(crate) mod repair;
@@ -21,6 +23,7 @@ pub(crate) mod snapshots;
 pub(crate) mod stats;
 pub(crate) mod tag;
 pub(crate) mod unlock;
+pub(crate) mod version;
 
 use anyhow::Result;
 
@@ -51,5 +54,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Repair(a) => repair::run(g, a),
         Command::RebuildIndex(a) => repair::run_index(g, a),
         Command::Plan(a) => plan::run_cmd(g, a),
+        Command::Cache(a) => cache::run(g, a),
+        Command::Options(a) => options::run(g, a),
+        Command::Version(a) => version::run(g, a),
     }
 }

@@ -147,3 +147,38 @@ fn unused_caches_expire() {
     assert!(!old.exists());
     assert!(fresh.exists());
 }
+
+#[test]
+fn caches_are_listed_oldest_first_with_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = SystemTime::now();
+    let make = |name: &[u8], age_days: u64, bytes: usize| {
+        let path = dir.path().join(Id::hash(name).to_hex());
+        std::fs::create_dir_all(path.join("index")).unwrap();
+        std::fs::write(path.join("index").join("f"), vec![0u8; bytes]).unwrap();
+        let stamp = std::fs::File::create(path.join(LAST_USED)).unwrap();
+        stamp
+            .set_modified(now - Duration::from_secs(age_days * 86_400))
+            .unwrap();
+        path
+    };
+    make(b"new", 1, 10);
+    make(b"old", 40, 1000);
+    std::fs::create_dir(dir.path().join("not-a-cache")).unwrap();
+    mark_cache_dir(dir.path()).unwrap();
+
+    let caches = list_caches(dir.path()).unwrap();
+    let ids: Vec<Id> = caches.iter().map(|c| c.repo_id).collect();
+    assert_eq!(ids, [Id::hash(b"old"), Id::hash(b"new")]);
+    assert_eq!(caches[0].size(), 1000);
+    assert!(caches[0].older_than(Duration::from_secs(30 * 86_400), now));
+    assert!(!caches[1].older_than(Duration::from_secs(30 * 86_400), now));
+
+    let removed =
+        remove_caches_older_than(dir.path(), Duration::from_secs(30 * 86_400), now).unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(removed[0].1.is_ok());
+    assert_eq!(list_caches(dir.path()).unwrap().len(), 1);
+    assert!(dir.path().join("not-a-cache").exists());
+    assert!(list_caches(&dir.path().join("missing")).unwrap().is_empty());
+}

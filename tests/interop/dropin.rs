@@ -1,0 +1,180 @@
+//! Drop-in for restic 0.19's command line (issue 13): commands and
+//! output shapes that wrappers of today's restic call, pinned to the
+//! shapes restic 0.19 documents and prints.
+
+use std::process::Command;
+
+use hbk_tests::drivers::{describe, hbk_binary, ok};
+use hbk_tests::servers::{Remote, RestServer};
+use serde_json::Value;
+
+use crate::tempdir;
+
+fn hbk_plain(args: &[&str]) -> std::process::Output {
+    Command::new(hbk_binary())
+        .args(args)
+        .env_remove("RESTIC_REPOSITORY")
+        .env_remove("HBK_REPOSITORY")
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `version`: restic's line (`restic X.Y.Z compiled with … on OS/ARCH`)
+/// with hbk's version inside, and the JSON message of 0.19's
+/// `version --json` (one line; `hbk_version` added).
+#[test]
+fn version_prints_restics_shapes() {
+    let text = stdout(&ok(hbk_plain(&["version"])));
+    let line = text.trim_end();
+    assert!(!line.contains('\n'), "{text}");
+    let words: Vec<&str> = line.split(' ').collect();
+    assert_eq!(words[0], "restic");
+    let number: Vec<&str> = words[1].split('.').collect();
+    assert_eq!(number.len(), 3, "{line}");
+    assert!(number.iter().all(|n| n.parse::<u32>().is_ok()), "{line}");
+    assert!(line.contains(" compiled with "), "{line}");
+    assert!(
+        line.ends_with("linux/amd64") || line.contains(" on "),
+        "{line}"
+    );
+
+    let json = stdout(&ok(hbk_plain(&["version", "--json"])));
+    assert_eq!(json.lines().count(), 1, "{json}");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["message_type"], "version");
+    assert_eq!(v["version"], words[1]);
+    for field in ["go_version", "go_os", "go_arch", "hbk_version"] {
+        assert!(
+            v[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field}: {v}"
+        );
+    }
+    assert_eq!(
+        format!(
+            "{}/{}",
+            v["go_os"].as_str().unwrap(),
+            v["go_arch"].as_str().unwrap()
+        ),
+        *words.last().unwrap()
+    );
+}
+
+/// `options`: every extended option `-o` accepts, each of them accepted.
+#[test]
+fn options_lists_what_dash_o_accepts() {
+    let text = stdout(&ok(hbk_plain(&["options"])));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("All Extended Options:"));
+    let keys: Vec<&str> = lines
+        .map(|l| {
+            assert!(l.starts_with("  "), "{l:?}");
+            l.split_whitespace().next().unwrap()
+        })
+        .collect();
+    assert!(keys.contains(&"s3.region") && keys.contains(&"rest.connections"));
+    let dir = tempdir();
+    let repo = hbk_tests::drivers::Repo::new(dir.path());
+    ok(hbk_tests::drivers::hbk(&repo, &["init"]));
+    for key in keys {
+        let value = if key.ends_with("lookup") { "path" } else { "2" };
+        let opt = format!("{key}={value}");
+        ok(hbk_tests::drivers::hbk(&repo, &["-o", &opt, "snapshots"]));
+    }
+    let out = hbk_tests::drivers::hbk(&repo, &["-o", "s3.regoin=x", "snapshots"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+}
+
+/// `cache`: lists the cache a remote repository left (its id's first
+/// ten digits, "N days ago", size), `--cleanup --max-age 0` removes it,
+/// and with `--no-cache` it refuses, as restic does.
+#[test]
+fn cache_lists_and_cleans_up() {
+    let rest = RestServer::start();
+    let remote = Remote::new(rest.url(), rest.env());
+    let cache = tempdir();
+    let cache_dir = cache.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        remote
+            .hbk_command_cached_in(cache.path(), args)
+            .output()
+            .unwrap()
+    };
+    ok(run(&["init"]));
+    ok(run(&["snapshots"]));
+    let id = {
+        let cat = stdout(&ok(run(&["cat", "config"])));
+        let v: Value = serde_json::from_str(&cat).unwrap();
+        v["id"].as_str().unwrap().to_string()
+    };
+
+    let listing = stdout(&ok(hbk_plain(&["--cache-dir", cache_dir, "cache"])));
+    let lines: Vec<&str> = listing.lines().collect();
+    assert!(
+        lines[0].starts_with("Repo ID") && lines[0].ends_with("Size"),
+        "{listing}"
+    );
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with(&id[..10]))
+        .unwrap_or_else(|| panic!("{id} not listed: {listing}"));
+    assert!(row.contains("0 days ago"), "{row}");
+    assert!(row.trim_end().ends_with("B"), "{row}");
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("1 cache dirs in {cache_dir}")
+    );
+    let no_size = stdout(&ok(hbk_plain(&[
+        "--cache-dir",
+        cache_dir,
+        "cache",
+        "--no-size",
+    ])));
+    assert!(
+        no_size.lines().next().unwrap().trim_end().ends_with("Old"),
+        "{no_size}"
+    );
+
+    let kept = stdout(&ok(hbk_plain(&[
+        "--cache-dir",
+        cache_dir,
+        "cache",
+        "--cleanup",
+    ])));
+    assert_eq!(kept.trim_end(), "no old cache dirs found");
+    // Make the cache look two days unused, then clean up what is older than a day.
+    let stamp = cache.path().join(&id).join("last-used");
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&stamp)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let cleaned = stdout(&ok(hbk_plain(&[
+        "--cache-dir",
+        cache_dir,
+        "cache",
+        "--cleanup",
+        "--max-age",
+        "1",
+    ])));
+    assert_eq!(cleaned.trim_end(), "remove 1 old cache directories");
+    assert!(!cache.path().join(&id).exists());
+    let empty = stdout(&ok(hbk_plain(&["--cache-dir", cache_dir, "cache"])));
+    assert_eq!(
+        empty.trim_end(),
+        format!("no cache dirs found, basedir is {cache_dir}")
+    );
+
+    let refused = hbk_plain(&["--no-cache", "cache"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("the cache is disabled"),
+        "{}",
+        describe(&refused)
+    );
+}
