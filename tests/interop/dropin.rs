@@ -178,3 +178,89 @@ fn cache_lists_and_cleans_up() {
         describe(&refused)
     );
 }
+
+/// An unknown flag or command is a usage error with exit code 1, as in
+/// restic (clap's default would be 2); `--help` succeeds.
+#[test]
+fn usage_errors_exit_1() {
+    for args in [&["snapshots", "--no-such-flag"][..], &["no-such-command"]] {
+        let out = hbk_plain(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    ok(hbk_plain(&["snapshots", "--help"]));
+}
+
+/// Whether `help` offers the long flag `--flag` (not merely a longer
+/// flag starting with it).
+fn offers(help: &str, flag: &str) -> bool {
+    let needle = format!("--{flag}");
+    help.match_indices(&needle).any(|(at, _)| {
+        !help[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+/// The flags named in a Markdown cell: every `` `--name` ``.
+fn flags_in(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .filter_map(|w| w.strip_prefix("--"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// docs/compatibility.md against the binary: a command marked "no" does
+/// not exist, the others do; every flag listed as lacking (per command,
+/// and the global ones not yet supported) is refused; every test named
+/// exists. A flag or command added without updating the page fails here.
+#[test]
+fn compatibility_matrix_matches_the_cli() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("../docs/compatibility.md")).unwrap();
+    let mut rows = 0;
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        assert_eq!(cells.len(), 4, "{line}");
+        let command = cells[0].trim_start_matches("| ").trim_matches('`');
+        let status = cells[1];
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let out = hbk_plain(&args);
+        if status == "no" {
+            assert!(!out.status.success(), "`{command}` exists: update the page");
+            continue;
+        }
+        let help = stdout(&ok(out));
+        let lacking = flags_in(cells[2]);
+        assert_eq!(status == "yes", lacking.is_empty(), "{line}");
+        for flag in lacking {
+            assert!(
+                !offers(&help, &flag),
+                "`{command}` has --{flag} now: update the page"
+            );
+        }
+        for test in cells[3].trim_end_matches(" |").split(", ") {
+            let (module, name) = test.split_once("::").unwrap_or_else(|| panic!("{line}"));
+            let source = std::fs::read_to_string(root.join(format!("interop/{module}.rs")))
+                .unwrap_or_else(|_| panic!("{line}: no module {module}"));
+            if name != "*" {
+                assert!(
+                    source.contains(&format!("fn {name}(")),
+                    "{line}: no test {test}"
+                );
+            }
+        }
+        rows += 1;
+    }
+    assert!(rows >= 25, "only {rows} commands found in the page");
+    let global = doc
+        .lines()
+        .find(|l| l.starts_with("Not yet (issue 13): `--"))
+        .unwrap();
+    let help = stdout(&ok(hbk_plain(&["snapshots", "--help"])));
+    for flag in flags_in(global) {
+        assert!(
+            !offers(&help, &flag),
+            "hbk has --{flag} now: update the page"
+        );
+    }
+}

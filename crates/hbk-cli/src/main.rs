@@ -44,7 +44,21 @@ fn fixed_mmap_threshold() {
 fn main() {
     default_sigpipe();
     fixed_mmap_threshold();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` print and succeed; an unknown or
+            // malformed flag exits 1, as restic's usage errors do (clap
+            // would exit 2).
+            let code = if e.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     // Ctrl-C or SIGTERM: release repository locks, exit as restic does.
     let _ = ctrlc::set_handler(|| {
         // First undo what a plan run holds outside (PBS maintenance mode).
