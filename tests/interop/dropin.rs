@@ -264,3 +264,142 @@ fn compatibility_matrix_matches_the_cli() {
         );
     }
 }
+
+/// Every path below `root`, relative, sorted.
+fn paths_below(root: &std::path::Path) -> Vec<String> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(root).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                walk(&p, root, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out.sort();
+    out
+}
+
+/// `restore --iinclude/--iexclude` select what restic's select, and the
+/// `--include-file`/`--exclude-file`/`--iinclude-file`/`--iexclude-file`
+/// forms select what the same patterns given as flags do.
+#[test]
+fn restore_selects_case_insensitively_and_from_files_as_restic() {
+    use hbk_tests::drivers::{hbk, restic, Repo};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    for (name, body) in [
+        ("Docs/Report.PDF", "a"),
+        ("Docs/notes.txt", "b"),
+        ("docs2/x.pdf", "c"),
+        ("Music/a.MP3", "d"),
+        ("tmp/A.Tmp", "e"),
+        ("keep.txt", "f"),
+    ] {
+        let p = src.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+    let restore_with = |tool: &str, name: &str, flags: &[&str]| {
+        let target = dir.path().join(format!("{tool}-{name}"));
+        let mut args = vec!["restore", "latest", "--target", target.to_str().unwrap()];
+        args.extend(flags);
+        ok(match tool {
+            "restic" => restic(&repo, &args),
+            _ => hbk(&repo, &args),
+        });
+        paths_below(&target)
+    };
+    let cases: [(&str, &[&str]); 3] = [
+        ("iinclude", &["--iinclude", "*.pdf", "--iinclude", "*.mp3"]),
+        ("iexclude", &["--iexclude", "DOCS", "--iexclude", "*.tmp"]),
+        ("mixed", &["--iinclude", "*/DOCS*", "--include", "*.MP3"]),
+    ];
+    for (name, flags) in cases {
+        let ours = restore_with("hbk", name, flags);
+        assert!(!ours.is_empty(), "{name}: nothing restored");
+        assert_eq!(ours, restore_with("restic", name, flags), "{name}");
+    }
+
+    let file = |name: &str, lines: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, lines).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let inc = file("inc", "# pdfs\n*.pdf\n\n  *.PDF  \n");
+    let iinc = file("iinc", "*.MP3\n");
+    let exc = file("exc", "*/docs2\n");
+    let iexc = file("iexc", "*.TMP\n");
+    let inc_files = restore_with(
+        "hbk",
+        "inc-files",
+        &["--include-file", &inc, "--iinclude-file", &iinc],
+    );
+    let inc_flags = restore_with(
+        "hbk",
+        "inc-flags",
+        &[
+            "--include",
+            "*.pdf",
+            "--include",
+            "*.PDF",
+            "--iinclude",
+            "*.MP3",
+        ],
+    );
+    assert!(
+        inc_files.iter().any(|p| p.ends_with("Report.PDF")),
+        "{inc_files:?}"
+    );
+    assert!(
+        inc_files.iter().any(|p| p.ends_with("a.MP3")),
+        "{inc_files:?}"
+    );
+    assert_eq!(inc_files, inc_flags);
+    let exc_files = restore_with(
+        "hbk",
+        "exc-files",
+        &["--exclude-file", &exc, "--iexclude-file", &iexc],
+    );
+    let exc_flags = restore_with(
+        "hbk",
+        "exc-flags",
+        &["--exclude", "*/docs2", "--iexclude", "*.TMP"],
+    );
+    assert!(
+        exc_files
+            .iter()
+            .all(|p| !p.contains("docs2") && !p.ends_with("A.Tmp")),
+        "{exc_files:?}"
+    );
+    assert!(
+        exc_files.iter().any(|p| p.ends_with("keep.txt")),
+        "{exc_files:?}"
+    );
+    assert_eq!(exc_files, exc_flags);
+
+    // Both kinds at once, or a dry run with --verify: refused, as restic
+    // refuses them.
+    for flags in [
+        &["--include", "*.pdf", "--iexclude", "*.TMP"][..],
+        &["--dry-run", "--verify"],
+    ] {
+        let target = dir.path().join("refused");
+        let mut args = vec!["restore", "latest", "--target", target.to_str().unwrap()];
+        args.extend(flags);
+        let out = hbk(&repo, &args);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("mutually exclusive"),
+            "{}",
+            describe(&out)
+        );
+    }
+}

@@ -1,7 +1,13 @@
-//! Choosing snapshots: the `--host/--tag/--path` filter flags several
-//! commands share, and `SNAPSHOT[:PATH]` arguments.
+//! Choosing snapshots and paths: the `--host/--tag/--path` filter flags
+//! several commands share, `SNAPSHOT[:PATH]` arguments, and the include
+//! and exclude pattern flags (with their case-insensitive and from-a-file
+//! forms).
 
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 use clap::Args;
+use hbk_engine::filter::PatternLists;
 use hbk_engine::snapshots::SnapshotFilter;
 
 /// Snapshot filters shared by several commands.
@@ -33,4 +39,83 @@ pub fn split_snapshot_path(spec: &str) -> (&str, Option<&str>) {
         Some((s, p)) => (s, Some(p)),
         None => (spec, None),
     }
+}
+
+/// Reads patterns (or paths) from files, a line each: surrounding blanks
+/// trimmed, empty lines and `#` comments skipped.
+pub fn read_lines(files: &[PathBuf]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        out.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    Ok(out)
+}
+
+/// restic's exclude flags: `--exclude`, `--iexclude` and their `-file`
+/// forms.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExcludeArgs {
+    /// Exclude a pattern (repeatable).
+    #[arg(short, long)]
+    pub exclude: Vec<String>,
+    /// Exclude a pattern, ignoring case (repeatable).
+    #[arg(long)]
+    pub iexclude: Vec<String>,
+    /// Read exclude patterns from a file (repeatable).
+    #[arg(long = "exclude-file")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Read case-insensitive exclude patterns from a file (repeatable).
+    #[arg(long = "iexclude-file")]
+    pub iexclude_file: Vec<PathBuf>,
+}
+
+impl ExcludeArgs {
+    /// The exclude patterns, case-sensitive and not, files read.
+    pub fn patterns(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let mut exact = self.exclude.clone();
+        exact.extend(read_lines(&self.exclude_file)?);
+        let mut folded = self.iexclude.clone();
+        folded.extend(read_lines(&self.iexclude_file)?);
+        Ok((exact, folded))
+    }
+}
+
+/// restic's include flags (`restore`): `--include`, `--iinclude` and
+/// their `-file` forms.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IncludeArgs {
+    /// Restore only matching paths (repeatable).
+    #[arg(short, long)]
+    pub include: Vec<String>,
+    /// Restore only paths matching, ignoring case (repeatable).
+    #[arg(long)]
+    pub iinclude: Vec<String>,
+    /// Read include patterns from a file (repeatable).
+    #[arg(long = "include-file")]
+    pub include_file: Vec<PathBuf>,
+    /// Read case-insensitive include patterns from a file (repeatable).
+    #[arg(long = "iinclude-file")]
+    pub iinclude_file: Vec<PathBuf>,
+}
+
+/// Every include and exclude pattern, files read.
+pub fn pattern_lists(include: &IncludeArgs, exclude: &ExcludeArgs) -> Result<PatternLists> {
+    let mut inc = include.include.clone();
+    inc.extend(read_lines(&include.include_file)?);
+    let mut iinc = include.iinclude.clone();
+    iinc.extend(read_lines(&include.iinclude_file)?);
+    let (exc, iexc) = exclude.patterns()?;
+    Ok(PatternLists {
+        include: inc,
+        exclude: exc,
+        iinclude: iinc,
+        iexclude: iexc,
+    })
 }

@@ -13,9 +13,20 @@ use crate::{Error, Result};
 pub struct Pattern {
     anchored: bool,
     parts: Vec<String>,
+    /// Matched against the lowercased path (`--iexclude`, `--iinclude`).
+    fold_case: bool,
 }
 
 impl Pattern {
+    /// Compiles `pattern` to match regardless of case (restic's
+    /// `--iexclude`/`--iinclude`): pattern and path are both lowercased.
+    pub fn ignoring_case(pattern: &str) -> Result<Pattern> {
+        Ok(Pattern {
+            fold_case: true,
+            ..Pattern::new(&pattern.to_lowercase())?
+        })
+    }
+
     /// Compiles `pattern`, rejecting malformed globs.
     pub fn new(pattern: &str) -> Result<Pattern> {
         let anchored = pattern.starts_with('/');
@@ -32,13 +43,27 @@ impl Pattern {
                 return Err(Error::InvalidPattern(pattern.to_string()));
             }
         }
-        Ok(Pattern { anchored, parts })
+        Ok(Pattern {
+            anchored,
+            parts,
+            fold_case: false,
+        })
     }
 
     /// Whether `path` (absolute, `/`-separated) matches: `.0` the path
     /// itself (or one of its parents) matches, `.1` some child of the path
     /// may match.
     pub fn matches(&self, path: &[u8]) -> (bool, bool) {
+        if self.fold_case {
+            let lower = String::from_utf8_lossy(path).to_lowercase();
+            self.matches_exactly(lower.as_bytes())
+        } else {
+            self.matches_exactly(path)
+        }
+    }
+
+    /// [`Pattern::matches`] without case folding.
+    fn matches_exactly(&self, path: &[u8]) -> (bool, bool) {
         let comps: Vec<&[u8]> = path
             .split(|b| *b == b'/')
             .filter(|c| !c.is_empty())
@@ -208,17 +233,44 @@ pub struct Selection {
     exclude: Vec<Pattern>,
 }
 
+/// Include and exclude patterns as given, before compiling: restic's
+/// `--include`, `--exclude` and their case-insensitive `--i…` forms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatternLists {
+    /// `--include`.
+    pub include: Vec<String>,
+    /// `--exclude`.
+    pub exclude: Vec<String>,
+    /// `--iinclude`.
+    pub iinclude: Vec<String>,
+    /// `--iexclude`.
+    pub iexclude: Vec<String>,
+}
+
+/// Compiles `exact` patterns and `folded` ones (matching regardless of case).
+pub fn compile_patterns(exact: &[String], folded: &[String]) -> Result<Vec<Pattern>> {
+    exact
+        .iter()
+        .map(|p| Pattern::new(p))
+        .chain(folded.iter().map(|p| Pattern::ignoring_case(p)))
+        .collect()
+}
+
 impl Selection {
-    /// Compiles the patterns.
+    /// Compiles case-sensitive include and exclude patterns.
     pub fn new(include: &[String], exclude: &[String]) -> Result<Selection> {
-        let compile = |v: &[String]| {
-            v.iter()
-                .map(|p| Pattern::new(p))
-                .collect::<Result<Vec<_>>>()
-        };
+        Selection::from_lists(&PatternLists {
+            include: include.to_vec(),
+            exclude: exclude.to_vec(),
+            ..Default::default()
+        })
+    }
+
+    /// Compiles every list.
+    pub fn from_lists(lists: &PatternLists) -> Result<Selection> {
         Ok(Selection {
-            include: compile(include)?,
-            exclude: compile(exclude)?,
+            include: compile_patterns(&lists.include, &lists.iinclude)?,
+            exclude: compile_patterns(&lists.exclude, &lists.iexclude)?,
         })
     }
 
@@ -248,6 +300,23 @@ mod tests {
 
     fn m(p: &str, path: &str) -> (bool, bool) {
         Pattern::new(p).unwrap().matches(path.as_bytes())
+    }
+
+    #[test]
+    fn case_insensitive_patterns_fold_both_sides() {
+        let p = Pattern::ignoring_case("*.JPG").unwrap();
+        assert!(p.matches(b"/Photos/a.jpg").0);
+        assert!(p.matches(b"/photos/B.JpG").0);
+        assert!(!Pattern::new("*.JPG").unwrap().matches(b"/a.jpg").0);
+        let s = Selection::from_lists(&PatternLists {
+            iinclude: vec!["/DOCS".into()],
+            iexclude: vec!["*.TMP".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.decide(b"/docs/x.txt"), (true, true));
+        assert_eq!(s.decide(b"/Docs/x.tmp"), (false, false));
+        assert_eq!(s.decide(b"/other"), (false, false));
     }
 
     #[test]

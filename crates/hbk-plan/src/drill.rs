@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use hbk_engine::commands::check::ReadData;
 use hbk_engine::commands::ls::ls;
 use hbk_engine::commands::restore::{restore, RestoreOptions};
-use hbk_engine::filter::Selection;
+use hbk_engine::filter::{PatternLists, Selection};
 use hbk_engine::progress::NoProgress;
 use hbk_engine::snapshots::SnapshotFilter;
 use hbk_repo::{BlobType, Id, IndexedRepository, NodeType};
@@ -75,7 +75,10 @@ fn restore_and_compare(
 ) -> Result<Vec<String>> {
     let include: Vec<String> = picks.iter().map(|p| literal_pattern(&p.path)).collect();
     let opts = RestoreOptions {
-        include,
+        patterns: PatternLists {
+            include,
+            ..PatternLists::default()
+        },
         owners: Some(false),
         ..RestoreOptions::default()
     };

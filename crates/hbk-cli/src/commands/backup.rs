@@ -23,21 +23,6 @@ pub use args::*;
 /// Exit code when the snapshot was saved but some files could not be read.
 const INCOMPLETE: i32 = 3;
 
-fn read_lines(files: &[PathBuf]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        out.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string),
-        );
-    }
-    Ok(out)
-}
-
 fn parse_time(s: &str) -> Result<GoTime> {
     use chrono::TimeZone;
     let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
@@ -74,17 +59,18 @@ fn read_concurrency(flag: Option<usize>) -> Result<usize> {
 /// Backs up paths (or stdin) into a new snapshot.
 pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     let mut paths = a.paths.clone();
-    paths.extend(read_lines(&a.files_from)?.into_iter().map(PathBuf::from));
+    paths.extend(
+        crate::selection::read_lines(&a.files_from)?
+            .into_iter()
+            .map(PathBuf::from),
+    );
     if a.stdin && !paths.is_empty() {
         bail!("--stdin cannot be combined with paths");
     }
     if !a.stdin && paths.is_empty() {
         bail!("nothing to back up, please specify target files/dirs");
     }
-    let mut excludes = a.exclude.clone();
-    excludes.extend(read_lines(&a.exclude_file)?);
-    let mut iexcludes = a.iexclude.clone();
-    iexcludes.extend(read_lines(&a.iexclude_file)?);
+    let (excludes, iexcludes) = a.excludes.patterns()?;
     let pack_size = match g.pack_size {
         Some(m) if !(4..=128).contains(&m) => bail!("--pack-size must be between 4 and 128 MiB"),
         Some(m) => m << 20,

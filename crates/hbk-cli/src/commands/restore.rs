@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::global::GlobalOpts;
 use crate::output::go_time_string;
-use crate::selection::FilterArgs;
+use crate::selection::{pattern_lists, ExcludeArgs, FilterArgs, IncludeArgs};
 use crate::{exit, repo};
 use std::path::PathBuf;
 
@@ -22,12 +22,12 @@ pub struct RestoreArgs {
     /// Directory to restore into.
     #[arg(short, long)]
     pub target: PathBuf,
-    /// Restore only matching paths (repeatable).
-    #[arg(short, long)]
-    pub include: Vec<String>,
-    /// Skip matching paths (repeatable).
-    #[arg(short, long)]
-    pub exclude: Vec<String>,
+    /// `--include`, `--iinclude` and their `-file` forms.
+    #[command(flatten)]
+    pub includes: IncludeArgs,
+    /// `--exclude`, `--iexclude` and their `-file` forms.
+    #[command(flatten)]
+    pub excludes: ExcludeArgs,
     /// Read restored files back and verify them.
     #[arg(long)]
     pub verify: bool,
@@ -63,8 +63,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
         );
     }
     let opts = RestoreOptions {
-        include: a.include,
-        exclude: a.exclude,
+        patterns: pattern_lists(&a.includes, &a.excludes)?,
         verify: a.verify,
         sparse: a.sparse,
         dry_run: a.dry_run,

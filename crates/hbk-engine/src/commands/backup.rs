@@ -22,7 +22,7 @@ use std::time::Instant;
 use hbk_backend::limit::Limiter;
 use hbk_repo::{BlobSaver, FileType, GoTime, Id, IndexedRepository, SnapshotFile};
 
-use crate::filter::Pattern;
+use crate::filter::{compile_patterns, Pattern};
 use crate::lock::{LockKind, WriteMode};
 use crate::progress::{Progress, Warning};
 use crate::{Error, Result};
@@ -190,11 +190,6 @@ fn archiver<'a>(
     dry_run: bool,
     progress: &'a dyn Progress,
 ) -> Result<Archiver<'a>> {
-    let compile = |v: &[String], lower: bool| {
-        v.iter()
-            .map(|p| Pattern::new(&if lower { p.to_lowercase() } else { p.clone() }))
-            .collect::<Result<Vec<_>>>()
-    };
     Ok(Archiver {
         repo,
         saver: BlobSaver::new(
@@ -205,8 +200,7 @@ fn archiver<'a>(
             dry_run,
         ),
         opts,
-        excludes: compile(&opts.excludes, false)?,
-        iexcludes: compile(&opts.iexcludes, true)?,
+        excludes: compile_patterns(&opts.excludes, &opts.iexcludes)?,
         chunkers: chunker_factory(repo)?,
         names: Default::default(),
         counters: Counters::default(),

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use hbk_repo::{Id, IndexedRepository};
 
-use crate::filter::Selection;
+use crate::filter::{PatternLists, Selection};
 use crate::progress::Progress;
 use crate::Result;
 
@@ -37,10 +37,9 @@ pub use plan::RestorePlan;
 /// Options of [`restore`].
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
-    /// Restore only paths matching one of these patterns (and their parents).
-    pub include: Vec<String>,
-    /// Skip paths matching any of these patterns.
-    pub exclude: Vec<String>,
+    /// Restore only paths matching one of the include patterns (and their
+    /// parents), skipping those matching an exclude pattern.
+    pub patterns: PatternLists,
     /// After writing, read every restored file back and check its content.
     pub verify: bool,
     /// Leave holes for all-zero blobs instead of writing zeros.
@@ -56,8 +55,7 @@ pub struct RestoreOptions {
 impl Default for RestoreOptions {
     fn default() -> Self {
         RestoreOptions {
-            include: Vec::new(),
-            exclude: Vec::new(),
+            patterns: PatternLists::default(),
             verify: false,
             sparse: false,
             dry_run: false,
@@ -102,7 +100,23 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreStats> {
-    let selection = Selection::new(&opts.include, &opts.exclude)?;
+    let p = &opts.patterns;
+    let includes = !p.include.is_empty() || !p.iinclude.is_empty();
+    let excludes = !p.exclude.is_empty() || !p.iexclude.is_empty();
+    // Both refused as restic refuses them.
+    if includes && excludes {
+        return Err(crate::Error::invalid(
+            "patterns",
+            "exclude and include patterns are mutually exclusive",
+        ));
+    }
+    if opts.dry_run && opts.verify {
+        return Err(crate::Error::invalid(
+            "options",
+            "--dry-run and --verify are mutually exclusive",
+        ));
+    }
+    let selection = Selection::from_lists(p)?;
     let mut plan = RestorePlan::build(repo, tree, &selection, opts.verify)?;
     let mut stats = plan.stats();
     progress.totals(stats.files, stats.bytes, true);

@@ -23,18 +23,9 @@ pub struct BackupArgs {
     /// Read all files, ignoring the parent snapshot.
     #[arg(short, long)]
     pub force: bool,
-    /// Exclude a pattern (repeatable).
-    #[arg(short, long)]
-    pub exclude: Vec<String>,
-    /// Exclude a pattern, ignoring case (repeatable).
-    #[arg(long)]
-    pub iexclude: Vec<String>,
-    /// Read exclude patterns from a file (repeatable).
-    #[arg(long = "exclude-file")]
-    pub exclude_file: Vec<PathBuf>,
-    /// Read case-insensitive exclude patterns from a file (repeatable).
-    #[arg(long = "iexclude-file")]
-    pub iexclude_file: Vec<PathBuf>,
+    /// `--exclude`, `--iexclude` and their `-file` forms.
+    #[command(flatten)]
+    pub excludes: crate::selection::ExcludeArgs,
     /// Exclude directories containing this file (`NAME[:HEADER]`, repeatable).
     #[arg(long = "exclude-if-present")]
     pub exclude_if_present: Vec<String>,

@@ -71,10 +71,8 @@ pub struct Archiver<'a> {
     pub saver: BlobSaver<'a>,
     /// Options.
     pub opts: &'a BackupOptions,
-    /// Compiled `--exclude` patterns.
+    /// Compiled `--exclude` and `--iexclude` patterns.
     pub excludes: Vec<Pattern>,
-    /// Compiled `--iexclude` patterns (matched against lowercased paths).
-    pub iexcludes: Vec<Pattern>,
     /// Makes a fresh chunker per file.
     pub chunkers: ChunkerFactory,
     /// User and group names.
@@ -144,13 +142,6 @@ impl<'a> Archiver<'a> {
         let bytes = path.as_os_str().as_bytes();
         if self.excludes.iter().any(|p| p.matches(bytes).0) {
             return true;
-        }
-        if !self.iexcludes.is_empty() {
-            let lower = bytes.to_ascii_lowercase();
-            let lower = String::from_utf8_lossy(&lower).to_lowercase();
-            if self.iexcludes.iter().any(|p| p.matches(lower.as_bytes()).0) {
-                return true;
-            }
         }
         if let Some(limit) = self.opts.exclude_larger_than {
             if meta.is_file() && meta.len() > limit {

@@ -180,6 +180,7 @@ impl RestorePlan {
                 if walk.keep_content {
                     self.contents.push(Box::default());
                 }
+                let at = self.items.len();
                 self.items.push(Item {
                     rel: rel_box(&path),
                     node: RestoreNode::new(node).0,
@@ -190,6 +191,15 @@ impl RestorePlan {
                 });
                 if let Some(sub) = subtree {
                     self.collect(walk, &sub, &path)?;
+                }
+                if !selected && self.items.len() == at + 1 {
+                    // Walked only because something below might match,
+                    // and nothing did: no empty directory for it, as in
+                    // restic.
+                    self.items.pop();
+                    if walk.keep_content {
+                        self.contents.pop();
+                    }
                 }
                 continue;
             }
