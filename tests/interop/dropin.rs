@@ -403,3 +403,71 @@ fn restore_selects_case_insensitively_and_from_files_as_restic() {
         );
     }
 }
+
+/// `RESTIC_HOST`, `RESTIC_COMPRESSION` (with 0.19's `fastest` and
+/// `better`) and `RESTIC_PACK_SIZE` act as their flags; restic checks
+/// every byte written with each compression mode.
+#[test]
+fn restic_environment_and_compression_modes() {
+    use hbk_tests::drivers::{hbk_command, restic, Repo};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let text: String = (0..20_000)
+        .map(|i| format!("line {i} of some text\n"))
+        .collect();
+    std::fs::write(src.join("text"), &text).unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk_tests::drivers::hbk(&repo, &["init"]));
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = hbk_command(&repo, args);
+        cmd.env_remove("HBK_HOST").env_remove("RESTIC_HOST");
+        cmd.envs(env.iter().copied());
+        cmd.output().unwrap()
+    };
+    let mut added = Vec::new();
+    for mode in ["off", "fastest", "auto", "better", "max"] {
+        std::fs::write(src.join("mode"), mode).unwrap();
+        let out = ok(run(
+            &[("RESTIC_COMPRESSION", mode), ("RESTIC_HOST", "envhost")],
+            &["backup", "--force", "--json", src.to_str().unwrap()],
+        ));
+        let summary = hbk_tests::drivers::json_summary(&out);
+        added.push((mode, summary["data_added_packed"].as_u64().unwrap()));
+    }
+    // Compressed modes store the text in far less than it is; off does not.
+    let size = |m: &str| added.iter().find(|(n, _)| *n == m).unwrap().1;
+    assert!(size("off") > text.len() as u64, "{added:?}");
+    for m in ["fastest", "auto", "better", "max"] {
+        assert!(size(m) * 4 < text.len() as u64, "{added:?}");
+    }
+    let bad = run(
+        &[("RESTIC_COMPRESSION", "extreme")],
+        &["backup", src.to_str().unwrap()],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", describe(&bad));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("fastest, better"));
+    let bad = run(
+        &[("RESTIC_PACK_SIZE", "lots")],
+        &["backup", src.to_str().unwrap()],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", describe(&bad));
+    ok(run(
+        &[("RESTIC_PACK_SIZE", "4")],
+        &["backup", src.to_str().unwrap()],
+    ));
+
+    // RESTIC_HOST named the snapshots and filters the listing.
+    let count = |env: &[(&str, &str)]| {
+        let out = ok(run(env, &["snapshots", "--json"]));
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&[("RESTIC_HOST", "envhost")]), 5);
+    assert_eq!(count(&[("RESTIC_HOST", "elsewhere")]), 0);
+    assert_eq!(count(&[]), 6);
+    ok(restic(&repo, &["check", "--read-data"]));
+}

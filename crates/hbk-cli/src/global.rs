@@ -54,10 +54,12 @@ pub struct GlobalOpts {
         hide_default_value = true
     )]
     pub limit_download: u64,
-    /// Compression of new data: auto, off or max.
-    #[arg(long, global = true, default_value = "auto")]
-    pub compression: String,
-    /// Target pack size in MiB (4 to 128).
+    /// Compression of new data: auto, off, fastest, better or max (env:
+    /// HBK_COMPRESSION, RESTIC_COMPRESSION; default: auto).
+    #[arg(long, global = true)]
+    pub compression: Option<String>,
+    /// Target pack size in MiB, 4 to 128 (env: HBK_PACK_SIZE,
+    /// RESTIC_PACK_SIZE; default: 16).
     #[arg(long = "pack-size", global = true)]
     pub pack_size: Option<u64>,
     /// Backend option KEY=VALUE, repeatable (s3.region, s3.bucket-lookup,
@@ -83,6 +85,21 @@ pub struct GlobalOpts {
         value_parser = parse_duration
     )]
     pub stuck_request_timeout: Option<Duration>,
+}
+
+impl GlobalOpts {
+    /// `--pack-size`, else `HBK_PACK_SIZE` or `RESTIC_PACK_SIZE` (MiB).
+    pub fn pack_size_mib(&self) -> anyhow::Result<Option<u64>> {
+        match (self.pack_size, crate::password::env("PACK_SIZE")) {
+            (Some(m), _) => Ok(Some(m)),
+            (None, Some(v)) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("invalid RESTIC_PACK_SIZE {v:?}: expected MiB")),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// Parses a duration flag with the engine's one duration parser.

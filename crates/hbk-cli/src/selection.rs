@@ -25,9 +25,16 @@ pub struct FilterArgs {
 }
 
 /// The engine's snapshot filter for the common `--host/--tag/--path` flags.
+/// Without `--host`, the host of `HBK_HOST` or `RESTIC_HOST` if set, as
+/// restic does.
 pub fn filter(f: &FilterArgs) -> SnapshotFilter {
+    let hosts = if f.host.is_empty() {
+        crate::password::env("HOST").into_iter().collect()
+    } else {
+        f.host.clone()
+    };
     SnapshotFilter {
-        hosts: f.host.clone(),
+        hosts,
         tags: SnapshotFilter::tag_sets(&f.tag),
         paths: f.path.clone(),
     }

@@ -34,13 +34,15 @@ fn parse_time(s: &str) -> Result<GoTime> {
     Ok(GoTime(local.fixed_offset()))
 }
 
+/// `--compression`, else `HBK_COMPRESSION` or `RESTIC_COMPRESSION`, else
+/// `auto`.
 pub(crate) fn compression(g: &GlobalOpts) -> Result<CompressionMode> {
-    Ok(match g.compression.as_str() {
-        "auto" => CompressionMode::Auto,
-        "off" => CompressionMode::Off,
-        "max" => CompressionMode::Max,
-        other => bail!("invalid compression mode {other:?}: expected auto, off or max"),
-    })
+    let mode = g
+        .compression
+        .clone()
+        .or_else(|| crate::password::env("COMPRESSION"))
+        .unwrap_or_else(|| "auto".into());
+    Ok(mode.parse()?)
 }
 
 /// `--read-concurrency`, else `HBK_READ_CONCURRENCY` or
@@ -71,7 +73,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         bail!("nothing to back up, please specify target files/dirs");
     }
     let (excludes, iexcludes) = a.excludes.patterns()?;
-    let pack_size = match g.pack_size {
+    let pack_size = match g.pack_size_mib()? {
         Some(m) if !(4..=128).contains(&m) => bail!("--pack-size must be between 4 and 128 MiB"),
         Some(m) => m << 20,
         None => 16 << 20,
@@ -99,7 +101,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .collect(),
-        host: a.host.clone(),
+        host: a.host.clone().or_else(|| crate::password::env("HOST")),
         time: a.time.as_deref().map(parse_time).transpose()?,
         parent,
         force: a.force,

@@ -116,7 +116,7 @@ pub fn run(g: &GlobalOpts, a: CopyArgs) -> Result<i32> {
     let opts = CopyOptions {
         ids: a.snapshots.clone(),
         filter: filter(&a.filter),
-        pack_size: g.pack_size.unwrap_or(16) << 20,
+        pack_size: g.pack_size_mib()?.unwrap_or(16) << 20,
         level: crate::commands::backup::compression(g)?.level(),
     };
     let reporter = Reporter {

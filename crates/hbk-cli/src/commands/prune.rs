@@ -64,7 +64,7 @@ impl PruneFlags {
                     .context("invalid --max-repack-size")?,
                 repack_uncompressed: self.repack_uncompressed,
                 repack_small: self.repack_small,
-                pack_size: g.pack_size.unwrap_or(16) << 20,
+                pack_size: g.pack_size_mib()?.unwrap_or(16) << 20,
             },
         })
     }

@@ -10,18 +10,48 @@ pub enum CompressionMode {
     Auto,
     /// No compression of data blobs (trees are still compressed in v2).
     Off,
+    /// Faster than `auto`, a little larger.
+    Fastest,
+    /// Smaller than `auto`, slower.
+    Better,
     /// The best ratio, slowly.
     Max,
 }
 
 impl CompressionMode {
-    /// The zstd level, if any.
+    /// The zstd level, if any: restic's encoder speeds mapped to the zstd
+    /// levels they resemble.
     pub fn level(self) -> Option<i32> {
         match self {
             CompressionMode::Auto => Some(3),
             CompressionMode::Off => None,
+            CompressionMode::Fastest => Some(1),
+            CompressionMode::Better => Some(7),
             CompressionMode::Max => Some(19),
         }
+    }
+}
+
+impl std::str::FromStr for CompressionMode {
+    type Err = crate::Error;
+
+    /// restic's names: `auto`, `off`, `fastest`, `better`, `max`.
+    fn from_str(s: &str) -> crate::Result<CompressionMode> {
+        Ok(match s {
+            "auto" => CompressionMode::Auto,
+            "off" => CompressionMode::Off,
+            "fastest" => CompressionMode::Fastest,
+            "better" => CompressionMode::Better,
+            "max" => CompressionMode::Max,
+            other => {
+                return Err(crate::Error::invalid(
+                    "compression",
+                    format!(
+                        "invalid compression mode {other:?}: expected auto, off, fastest, better or max"
+                    ),
+                ))
+            }
+        })
     }
 }
 
