@@ -240,6 +240,7 @@ fn forget_decides_like_restic() {
     let cases = env_u64("HBK_FORGET_CASES", CASES);
     let seed = env_u64("HBK_FORGET_SEED", SEED);
     let mut removed_any = 0;
+    let mut refused = 0;
     for case in 0..cases {
         let mut rng = StdRng::seed_from_u64(seed.wrapping_add(case));
         let history = random_history(&mut rng);
@@ -259,8 +260,34 @@ fn forget_decides_like_restic() {
         });
         let what = format!("case {case} (seed {seed}): forget {}", policy.join(" "));
         let theirs = ok(theirs);
-        let ours = ok(ours);
-        let (a, b) = (groups(&theirs), groups(&ours));
+        let a = groups(&theirs);
+        // restic 0.19 (which hbk follows) refuses what 0.14 still did: a
+        // policy keeping nothing of some group, and no policy at all.
+        let keeps_nothing = a.values().any(|g| ids(&g["keep"]).is_empty());
+        let removes_nothing = a.values().all(|g| ids(&g["remove"]).is_empty());
+        if !ours.status.success() {
+            let err = String::from_utf8_lossy(&ours.stderr);
+            assert_eq!(ours.status.code(), Some(1), "{what}: {err}");
+            if err.contains("refusing to delete last snapshot") {
+                assert!(
+                    keeps_nothing,
+                    "{what}: refused, restic kept some of each group: {err}"
+                );
+            } else {
+                assert!(err.contains("no policy was specified"), "{what}: {err}");
+                assert!(
+                    removes_nothing,
+                    "{what}: hbk saw no policy, restic removed some"
+                );
+            }
+            refused += 1;
+            continue;
+        }
+        assert!(
+            !keeps_nothing,
+            "{what}: hbk did not refuse to empty a group"
+        );
+        let b = groups(&ours);
         assert_eq!(
             a.keys().collect::<Vec<_>>(),
             b.keys().collect::<Vec<_>>(),
@@ -279,6 +306,7 @@ fn forget_decides_like_restic() {
         }
     }
     assert!(removed_any > 0, "no case removed anything");
+    assert!(refused < cases / 2, "{refused} of {cases} cases refused");
 }
 
 #[test]
@@ -317,16 +345,27 @@ fn forget_deletes_and_restic_agrees() {
     assert!(out.stderr.is_empty(), "{}", describe(&out));
     assert_eq!(listed(&repo), [written[4].to_hex()].into_iter().collect());
 
-    // With --prune, the removal is followed by a prune under the same lock
+    // A policy that would keep nothing of a group is refused, and so is
+    // no policy at all (restic 0.19): nothing removed.
+    for args in [
+        &["forget", "--keep-tag", "none"][..],
+        &["forget", "--prune"],
+    ] {
+        let out = hbk(&repo, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+    }
+    assert_eq!(listed(&repo), [written[4].to_hex()].into_iter().collect());
+
+    // Removing all takes --unsafe-allow-remove-all and a filter. With
+    // --prune, the removal is followed by a prune under the same lock
     // (nothing to prune here: the snapshots point at no stored data).
     let out = ok(hbk(
         &repo,
         &[
             "forget",
-            "--keep-last",
-            "0",
-            "--keep-tag",
-            "none",
+            "--unsafe-allow-remove-all",
+            "--host",
+            "alpha",
             "--prune",
         ],
     ));

@@ -19,6 +19,11 @@ pub struct SnapshotFilter {
 }
 
 impl SnapshotFilter {
+    /// Whether it selects every snapshot (no `--host`, `--tag`, `--path`).
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.tags.is_empty() && self.paths.is_empty()
+    }
+
     /// Parses restic's `--tag a,b` arguments into tag sets.
     pub fn tag_sets(args: &[String]) -> Vec<Vec<String>> {
         args.iter()

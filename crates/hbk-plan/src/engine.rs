@@ -126,13 +126,21 @@ pub fn forget_plan_snapshots(
     plan_tag: &str,
     dry_run: bool,
 ) -> Result<ForgetReport> {
+    if retention.policy.is_empty() {
+        // No retention for this repository: keep everything (forget
+        // itself refuses an empty policy, as restic does).
+        return Ok(ForgetReport {
+            policy_empty: true,
+            ..ForgetReport::default()
+        });
+    }
     let r = repo.open()?;
     let opts = ForgetOptions {
         policy: retention.policy.clone(),
         filter: plan_filter(plan_tag),
         ..ForgetOptions::default()
     };
-    if dry_run || !opts.may_remove() {
+    if dry_run {
         return Ok(forget(&r, WriteMode::DryRun, &opts)?);
     }
     let lock = RepoLock::acquire(&r, LockKind::Exclusive)?;

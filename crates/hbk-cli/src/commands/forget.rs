@@ -35,6 +35,7 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
             tags: SnapshotFilter::tag_sets(&a.tag),
             paths: a.path.clone(),
         },
+        allow_remove_all: a.unsafe_allow_remove_all,
     };
     let repo = repo::open(g)?;
     // With --prune, one exclusive lock covers both halves; a dry run
@@ -54,11 +55,7 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
     }
     let talk = !g.quiet && !g.json;
     if opts.ids.is_empty() && talk {
-        if report.policy_empty {
-            println!("no policy was specified, no snapshots will be removed");
-        } else {
-            println!("Applying Policy: {}", opts.policy);
-        }
+        println!("Applying Policy: {}", opts.policy);
     }
     for group in &report.groups {
         if talk && g.verbose > 0 {

@@ -25,7 +25,7 @@ pub use policy::{
 
 use crate::lock::{LockKind, WriteMode};
 use crate::snapshots::{find_snapshot, list_snapshots, SnapshotFilter};
-use crate::Result;
+use crate::{Error, Result};
 
 /// What to forget.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +41,11 @@ pub struct ForgetOptions {
     /// Which snapshots to consider at all (restic's `--host`, `--tag`,
     /// `--path`).
     pub filter: SnapshotFilter,
+    /// restic's `--unsafe-allow-remove-all`: with an empty policy (and a
+    /// filter), remove every snapshot the filter selects. Without it an
+    /// empty policy is refused, and so is a policy that would keep nothing
+    /// of a group.
+    pub allow_remove_all: bool,
 }
 
 /// The decision for one group.
@@ -65,7 +70,8 @@ pub struct ForgetReport {
     pub groups: Vec<ForgetGroup>,
     /// Snapshots removed, or that would be removed in a dry run, sorted.
     pub removed: Vec<Id>,
-    /// Whether no policy was given (and no ids): nothing is removed.
+    /// Whether no policy was given (and no ids): [`decide`] removes
+    /// nothing then ([`forget`] refuses it, unless told to remove all).
     pub policy_empty: bool,
     /// Problems that did not stop the command, in restic's words (ids that
     /// match nothing, filters ignored because ids were given).
@@ -76,7 +82,7 @@ impl ForgetOptions {
     /// Whether these options can remove anything at all (ids, or a
     /// non-empty policy); when not, [`forget`] needs no lock.
     pub fn may_remove(&self) -> bool {
-        !self.ids.is_empty() || !self.policy.is_empty()
+        !self.ids.is_empty() || !self.policy.is_empty() || self.allow_remove_all
     }
 }
 
@@ -90,8 +96,37 @@ pub fn forget(
 ) -> Result<ForgetReport> {
     mode.require(repo, LockKind::Exclusive)?;
     let mut report = if opts.ids.is_empty() {
+        let remove_all = opts.policy.is_empty();
+        if remove_all && !opts.allow_remove_all {
+            return Err(Error::invalid(
+                "policy",
+                "no policy was specified, no snapshots will be removed",
+            ));
+        }
+        if remove_all && opts.filter.is_empty() {
+            return Err(Error::invalid(
+                "policy",
+                "--unsafe-allow-remove-all is not allowed unless a snapshot filter option is specified",
+            ));
+        }
         let snapshots = list_snapshots(repo, &opts.filter)?;
-        decide(snapshots, &opts.policy, opts.group_by, GoTime::now().0)
+        let report = if remove_all {
+            remove_every_group(snapshots, opts.group_by)
+        } else {
+            decide(snapshots, &opts.policy, opts.group_by, GoTime::now().0)
+        };
+        if !remove_all {
+            if let Some(g) = report.groups.iter().find(|g| g.keep.is_empty()) {
+                return Err(Error::invalid(
+                    "policy",
+                    format!(
+                        "refusing to delete last snapshot of snapshot group \"{}\"",
+                        g.key
+                    ),
+                ));
+            }
+        }
+        report
     } else {
         by_ids(repo, &opts.ids, &opts.filter)?
     };
@@ -105,6 +140,23 @@ pub fn forget(
         }
     }
     Ok(report)
+}
+
+/// Every snapshot of every group removed (`--unsafe-allow-remove-all`
+/// with an empty policy).
+fn remove_every_group(snapshots: Vec<(Id, SnapshotFile)>, group_by: GroupBy) -> ForgetReport {
+    let mut report = ForgetReport::default();
+    for (key, mut list) in group_snapshots(snapshots, group_by) {
+        list.sort_by_key(|(_, sn)| std::cmp::Reverse(sn.time.0));
+        report.removed.extend(list.iter().map(|(id, _)| *id));
+        report.groups.push(ForgetGroup {
+            key,
+            keep: Vec::new(),
+            reasons: Vec::new(),
+            remove: list,
+        });
+    }
+    report
 }
 
 /// Groups `snapshots` and applies `policy` to each group at time `now`;
@@ -158,8 +210,7 @@ fn by_ids(repo: &Repository, specs: &[String], filter: &SnapshotFilter) -> Resul
             Err(e) => report.warnings.push(format!("Ignoring {spec:?}: {e}")),
         }
     }
-    let filtering = !filter.hosts.is_empty() || !filter.tags.is_empty() || !filter.paths.is_empty();
-    if !used_filter && filtering {
+    if !used_filter && !filter.is_empty() {
         report
             .warnings
             .push("Ignoring filters as there are explicit snapshot ids given".into());

@@ -102,6 +102,10 @@ pub struct ForgetArgs {
     /// Keep snapshots with all tags of this list (`a,b`; repeatable: either).
     #[arg(long = "keep-tag", value_name = "taglist")]
     pub keep_tag: Vec<String>,
+    /// Allow removing every snapshot of a group: with no policy (and a
+    /// snapshot filter), remove all the filter selects.
+    #[arg(long = "unsafe-allow-remove-all")]
+    pub unsafe_allow_remove_all: bool,
     /// Only consider snapshots of this host (repeatable).
     #[arg(long = "host", value_name = "host")]
     pub host: Vec<String>,

@@ -85,6 +85,24 @@ pub struct GroupKey {
     pub tags: Vec<String>,
 }
 
+impl std::fmt::Display for GroupKey {
+    /// restic's words for a group: `host H, path [P …], tags [T …]`,
+    /// each part only when grouping by it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if !self.hostname.is_empty() {
+            parts.push(format!("host {}", self.hostname));
+        }
+        if !self.paths.is_empty() {
+            parts.push(format!("path [{}]", self.paths.join(" ")));
+        }
+        if !self.tags.is_empty() {
+            parts.push(format!("tags [{}]", self.tags.join(" ")));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
 /// A group: its key and its snapshots, in the order given.
 pub type Group = (GroupKey, Vec<(Id, SnapshotFile)>);
 

@@ -80,10 +80,16 @@ fn policy_per_group_and_deletion() {
 }
 
 #[test]
-fn empty_policy_removes_nothing() {
+fn an_empty_policy_decides_nothing() {
     let t = TestRepo::new(1);
     store(&t, "2024-01-01T00:00:00Z", "a", &[]);
-    let report = forget(&t.repo, WriteMode::DryRun, &ForgetOptions::default()).unwrap();
+    let snapshots = list_snapshots(&t.repo, &SnapshotFilter::default()).unwrap();
+    let report = decide(
+        snapshots,
+        &KeepPolicy::default(),
+        GroupBy::default(),
+        GoTime::now().0,
+    );
     assert!(report.policy_empty);
     assert!(report.groups.is_empty());
     assert!(report.removed.is_empty());
@@ -169,4 +175,52 @@ fn decide_sorts_paths_and_reports_groups_in_key_order() {
     assert_eq!(r.groups[0].key.hostname, "y");
     assert_eq!(r.groups[1].remove[0].1.paths, ["/a", "/b"]);
     assert_eq!(r.removed.len(), 1);
+}
+
+/// restic 0.19's safety rules: an empty policy is refused unless
+/// `--unsafe-allow-remove-all` (which needs a filter) is given, and a
+/// policy that keeps nothing of a group removes nothing.
+#[test]
+fn removing_everything_needs_the_unsafe_flag_and_a_filter() {
+    let t = TestRepo::new(2);
+    let a1 = store(&t, "2024-01-01T00:00:00Z", "a", &[]);
+    let a2 = store(&t, "2024-01-02T00:00:00Z", "a", &[]);
+    let b1 = store(&t, "2024-01-01T00:00:00Z", "b", &[]);
+    let lock = exclusive(&t.repo);
+    let run = |opts: ForgetOptions| forget(&t.repo, WriteMode::Locked(&lock), &opts);
+    let err = run(ForgetOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("no policy was specified"), "{err}");
+    let err = run(ForgetOptions {
+        allow_remove_all: true,
+        ..ForgetOptions::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unless a snapshot filter"), "{err}");
+    let err = run(ForgetOptions {
+        policy: KeepPolicy {
+            keep_tags: vec![parse_tag_list("nonexistent")],
+            ..KeepPolicy::default()
+        },
+        ..ForgetOptions::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("refusing to delete last snapshot of snapshot group \"host a"),
+        "{err}"
+    );
+    assert_eq!(remaining(&t), sorted(vec![a1, a2, b1]));
+
+    let report = run(ForgetOptions {
+        allow_remove_all: true,
+        filter: SnapshotFilter {
+            hosts: vec!["a".into()],
+            ..SnapshotFilter::default()
+        },
+        ..ForgetOptions::default()
+    })
+    .unwrap();
+    assert_eq!(report.removed, sorted(vec![a1, a2]));
+    assert_eq!(remaining(&t), [b1]);
 }
