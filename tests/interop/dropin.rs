@@ -471,3 +471,43 @@ fn restic_environment_and_compression_modes() {
     assert_eq!(count(&[]), 6);
     ok(restic(&repo, &["check", "--read-data"]));
 }
+
+/// `--retry-lock`: a backup facing another host's exclusive lock waits
+/// for it to go (here: removed after a second) and completes; with a
+/// short wait it gives up with exit 11 after about that long.
+#[test]
+fn retry_lock_waits_for_a_lock_to_go() {
+    use hbk_tests::drivers::{hbk, restic, Repo};
+    use std::time::{Duration, Instant};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    hbk_tests::locks::plant_exclusive_lock(&repo);
+
+    let started = Instant::now();
+    let out = hbk(
+        &repo,
+        &["--retry-lock", "2s", "backup", src.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(11), "{}", describe(&out));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2), "gave up after {took:?}");
+    assert!(took < Duration::from_secs(30), "waited {took:?}");
+
+    let out = std::thread::scope(|s| {
+        let backup = s.spawn(|| {
+            hbk(
+                &repo,
+                &["--retry-lock", "1m", "backup", src.to_str().unwrap()],
+            )
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        ok(restic(&repo, &["unlock", "--remove-all"]));
+        backup.join().unwrap()
+    });
+    ok(out);
+    ok(restic(&repo, &["check"]));
+}

@@ -85,6 +85,15 @@ pub struct GlobalOpts {
         value_parser = parse_duration
     )]
     pub stuck_request_timeout: Option<Duration>,
+    /// Wait this long for another process's lock to go before failing, as
+    /// a Go duration (default: fail at once).
+    #[arg(
+        long = "retry-lock",
+        global = true,
+        value_name = "duration",
+        value_parser = parse_duration
+    )]
+    pub retry_lock: Option<Duration>,
 }
 
 impl GlobalOpts {

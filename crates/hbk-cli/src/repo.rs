@@ -153,3 +153,16 @@ fn read_location_file(f: &std::path::Path) -> Result<String> {
         .with_context(|| format!("reading repository file {}", f.display()))?;
     Ok(s.trim_end_matches(['\r', '\n']).to_string())
 }
+
+/// Takes a repository lock, waiting up to `--retry-lock` for another
+/// holder's to go.
+pub fn lock(
+    g: &GlobalOpts,
+    repo: &Repository,
+    kind: hbk_engine::lock::LockKind,
+) -> Result<hbk_engine::lock::RepoLock> {
+    let wait = g.retry_lock.unwrap_or_default();
+    Ok(hbk_engine::lock::RepoLock::acquire_waiting(
+        repo, kind, wait,
+    )?)
+}

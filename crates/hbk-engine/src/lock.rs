@@ -207,6 +207,24 @@ impl std::fmt::Debug for RepoLock {
 }
 
 impl RepoLock {
+    /// Takes a lock of `kind`, trying again while another holder's lock
+    /// is in the way, for up to `wait` (restic's `--retry-lock`); then
+    /// fails with [`Error::Locked`] like [`RepoLock::acquire`].
+    pub fn acquire_waiting(repo: &Repository, kind: LockKind, wait: Duration) -> Result<RepoLock> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_secs(1);
+        loop {
+            match RepoLock::acquire(repo, kind) {
+                Err(Error::Locked(_)) if started.elapsed() < wait => {
+                    let left = wait.saturating_sub(started.elapsed());
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(Duration::from_secs(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Takes a lock of `kind`, or fails with [`Error::Locked`].
     pub fn acquire(repo: &Repository, kind: LockKind) -> Result<RepoLock> {
         if let Some((id, l)) = conflict(repo, kind, None)? {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use hbk_engine::commands::backup::orphans::adopt_orphan_packs;
 use hbk_engine::commands::backup::{backup, backup_stdin, BackupOptions, CompressionMode};
-use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
+use hbk_engine::lock::{LockKind, WriteMode};
 use hbk_engine::size::parse_size;
 use hbk_engine::snapshots::{find_snapshot, SnapshotFilter};
 use hbk_repo::GoTime;
@@ -82,7 +82,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     let lock = if a.dry_run {
         None
     } else {
-        Some(RepoLock::acquire(&repo, LockKind::Shared)?)
+        Some(crate::repo::lock(g, &repo, LockKind::Shared)?)
     };
     if let Some(lock) = &lock {
         adopt_orphan_packs(&repo, lock)?;

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use hbk_engine::commands::copy::{copy, plan_copies, CopyOptions};
-use hbk_engine::lock::{LockKind, RepoLock};
+use hbk_engine::lock::LockKind;
 use hbk_engine::progress::{CopyOutcome, Progress};
 use hbk_repo::{Id, SnapshotFile};
 use serde_json::json;
@@ -107,8 +107,8 @@ pub fn run(g: &GlobalOpts, a: CopyArgs) -> Result<i32> {
     if src.config().id == dst.config().id {
         anyhow::bail!("source and destination are the same repository");
     }
-    let src_lock = RepoLock::acquire(&src, LockKind::Shared)?;
-    let dst_lock = RepoLock::acquire(&dst, LockKind::Shared)?;
+    let src_lock = crate::repo::lock(g, &src, LockKind::Shared)?;
+    let dst_lock = crate::repo::lock(g, &dst, LockKind::Shared)?;
     let src = src.into_indexed().context("loading the source index")?;
     let dst = dst
         .into_indexed()

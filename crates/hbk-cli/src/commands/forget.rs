@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::commands::prune::prune_and_print;
 use crate::global::GlobalOpts;
 use crate::{exit, repo};
-use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
+use hbk_engine::lock::{LockKind, WriteMode};
 use output::{group_json, print_group_header, print_snapshots};
 
 mod output;
@@ -41,7 +41,7 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
     // With --prune, one exclusive lock covers both halves; a dry run
     // without --prune takes none.
     let lock = if prune_opts.is_some() || (!a.dry_run && opts.may_remove()) {
-        Some(RepoLock::acquire(&repo, LockKind::Exclusive)?)
+        Some(crate::repo::lock(g, &repo, LockKind::Exclusive)?)
     } else {
         None
     };

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::global::GlobalOpts;
 use crate::output::table;
 use crate::{exit, repo};
-use hbk_engine::lock::{LockKind, RepoLock};
+use hbk_engine::lock::LockKind;
 
 mod args;
 
@@ -32,7 +32,7 @@ pub fn run(g: &GlobalOpts, a: KeyArgs) -> Result<i32> {
 
 fn list(g: &GlobalOpts) -> Result<i32> {
     let repo = repo::open(g)?;
-    let _lock = RepoLock::acquire(&repo, LockKind::Shared)?;
+    let _lock = crate::repo::lock(g, &repo, LockKind::Shared)?;
     let mut keys = Vec::new();
     for (id, _) in repo.list(FileType::Key)? {
         let kf = repo.load_key_file(&id)?.file;
@@ -83,7 +83,7 @@ fn options(a: &NewKeyArgs) -> NewKeyOptions {
 
 fn add(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let lock = RepoLock::acquire(&repo, LockKind::Shared)?;
+    let lock = crate::repo::lock(g, &repo, LockKind::Shared)?;
     let pw = new_password(g, a.new_password_file.as_deref())?;
     let id =
         add_key(&repo, &lock, pw.as_bytes(), &options(&a)).context("creating new key failed")?;
@@ -95,7 +95,7 @@ fn add(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
 
 fn remove(g: &GlobalOpts, a: RemoveKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
+    let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
     let id = match hbk_engine::snapshots::find_id(&repo, FileType::Key, &a.id) {
         Ok(id) if repo.list(FileType::Key)?.iter().any(|(k, _)| *k == id) => id,
         Ok(_) | Err(hbk_engine::Error::SnapshotNotFound(_)) => {
@@ -118,7 +118,7 @@ fn remove(g: &GlobalOpts, a: RemoveKeyArgs) -> Result<i32> {
 
 fn passwd(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
-    let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
+    let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
     let pw = new_password(g, a.new_password_file.as_deref())?;
     let id = change_password(&repo, &lock, pw.as_bytes(), &options(&a))?;
     if !g.quiet {

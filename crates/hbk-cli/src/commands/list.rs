@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use hbk_engine::lock::{LockKind, RepoLock};
+use hbk_engine::lock::LockKind;
 use hbk_repo::FileType;
 
 use crate::global::GlobalOpts;
@@ -39,7 +39,7 @@ pub fn run(g: &GlobalOpts, a: ListArgs) -> Result<i32> {
     let _lock = if file_type == Some(FileType::Lock) {
         None
     } else {
-        Some(RepoLock::acquire(&repo, LockKind::Shared)?)
+        Some(crate::repo::lock(g, &repo, LockKind::Shared)?)
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match file_type {

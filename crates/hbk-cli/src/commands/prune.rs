@@ -79,7 +79,7 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<i32> {
     let report = if a.dry_run {
         prune_dry_run(&repo, a.no_lock, &opts, &bar).map_err(with_flags)?
     } else {
-        let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
+        let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
         prune_and_print_report(&repo, &lock, false, &opts, &bar)?
     };
     print(g, &report);

@@ -6,7 +6,7 @@ use hbk_engine::commands::repair::index::{repair_index, RepairIndexOptions};
 use hbk_engine::commands::repair::snapshots::{
     repair_snapshots, RepairMessage, RepairSnapshotsOptions, Repaired,
 };
-use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
+use hbk_engine::lock::{LockKind, WriteMode};
 use hbk_engine::snapshots::select_snapshots;
 
 use crate::global::GlobalOpts;
@@ -76,7 +76,7 @@ pub fn run_index(g: &GlobalOpts, a: IndexArgs) -> Result<i32> {
     } else {
         "loading indexes and reading unindexed pack files"
     });
-    let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
+    let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
     let r = repair_index(
         &repo,
         &lock,
@@ -110,7 +110,7 @@ fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
     let lock = if a.dry_run {
         None
     } else {
-        Some(RepoLock::acquire(&repo, LockKind::Exclusive)?)
+        Some(crate::repo::lock(g, &repo, LockKind::Exclusive)?)
     };
     let mode = match &lock {
         Some(l) => WriteMode::Locked(l),

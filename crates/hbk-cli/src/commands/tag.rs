@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 use hbk_engine::commands::tag::{tag, TagChange};
-use hbk_engine::lock::{LockKind, RepoLock};
+use hbk_engine::lock::LockKind;
 use hbk_engine::snapshots::{select_snapshots, SnapshotFilter};
 
 use crate::global::GlobalOpts;
@@ -52,7 +52,7 @@ pub fn run(g: &GlobalOpts, a: TagArgs) -> Result<i32> {
         .map_err(crate::flags::invalid_flag("--set/--add/--remove"))?;
     let repo = repo::open(g)?;
     // Lock first, so that the snapshots changed are the current ones.
-    let lock = RepoLock::acquire(&repo, LockKind::Exclusive)?;
+    let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
     let (snapshots, warnings) =
         select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;
     for w in warnings {
