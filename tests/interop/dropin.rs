@@ -511,3 +511,115 @@ fn retry_lock_waits_for_a_lock_to_go() {
     ok(out);
     ok(restic(&repo, &["check"]));
 }
+
+/// `snapshots --group-by` (JSON: `group_key` and `snapshots` per group,
+/// keys not grouped by `""`/`null`) gives restic's groups; `--latest`
+/// counts per group; `--compact` drops the paths column.
+#[test]
+fn snapshots_group_by_and_compact_as_restic() {
+    use hbk_tests::drivers::{hbk, restic, Repo};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("x")).unwrap();
+    std::fs::write(src.join("x/f"), "x").unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    let x = src.join("x");
+    for (host, path, tag) in [
+        ("alpha", &src, "daily"),
+        ("alpha", &src, "daily"),
+        ("alpha", &x, "weekly"),
+        ("beta", &src, "daily"),
+    ] {
+        ok(hbk(
+            &repo,
+            &[
+                "backup",
+                "--host",
+                host,
+                "--tag",
+                tag,
+                path.to_str().unwrap(),
+            ],
+        ));
+    }
+    let json =
+        |out: std::process::Output| -> Value { serde_json::from_slice(&ok(out).stdout).unwrap() };
+    // Groups as (key, snapshot ids), sorted, for comparing the two tools.
+    let groups = |v: &Value| {
+        let mut g: Vec<(String, Vec<String>)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|grp| {
+                let mut ids: Vec<String> = grp["snapshots"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["id"].as_str().unwrap().to_string())
+                    .collect();
+                ids.sort();
+                (grp["group_key"].to_string(), ids)
+            })
+            .collect();
+        g.sort();
+        g
+    };
+    for by in ["host", "paths", "tags", "host,paths"] {
+        let args = ["snapshots", "--json", "--group-by", by];
+        let ours = json(hbk(&repo, &args));
+        let theirs = json(restic(&repo, &args));
+        assert_eq!(groups(&ours), groups(&theirs), "--group-by {by}");
+    }
+    let host = json(hbk(&repo, &["snapshots", "--json", "--group-by", "host"]));
+    let alpha = host
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group_key"]["hostname"] == "alpha")
+        .unwrap();
+    assert_eq!(alpha["group_key"]["paths"], Value::Null);
+    assert_eq!(alpha["group_key"]["tags"], Value::Null);
+    assert_eq!(alpha["snapshots"].as_array().unwrap().len(), 3);
+    let latest = json(hbk(
+        &repo,
+        &[
+            "snapshots",
+            "--json",
+            "--group-by",
+            "host,paths",
+            "--latest",
+            "1",
+        ],
+    ));
+    let sizes: Vec<usize> = latest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["snapshots"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [1, 1, 1], "{latest}");
+    // Ungrouped JSON stays a flat array.
+    assert_eq!(
+        json(hbk(&repo, &["snapshots", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let text = stdout(&ok(hbk(&repo, &["snapshots", "--group-by", "host"])));
+    assert!(text.contains("snapshots for (host [alpha]):"), "{text}");
+    assert!(text.contains("snapshots for (host [beta]):"), "{text}");
+    let compact = stdout(&ok(hbk(&repo, &["snapshots", "--compact"])));
+    let header = compact.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID") && !header.contains("Paths"),
+        "{compact}"
+    );
+    assert!(stdout(&ok(hbk(&repo, &["snapshots"])))
+        .lines()
+        .next()
+        .unwrap()
+        .contains("Paths"));
+}

@@ -161,3 +161,19 @@ mod format_tests {
         assert_eq!(format_bytes(3 << 30), "3.000 GiB");
     }
 }
+
+/// restic's `snapshots for (host [h], tags [a, b], paths [/p]):` line
+/// above a group of snapshots; none for a group of everything.
+pub fn group_header(k: &hbk_engine::commands::forget::GroupKey) -> Option<String> {
+    let mut parts = Vec::new();
+    if !k.hostname.is_empty() {
+        parts.push(format!("host [{}]", k.hostname));
+    }
+    if !k.tags.is_empty() {
+        parts.push(format!("tags [{}]", k.tags.join(", ")));
+    }
+    if !k.paths.is_empty() {
+        parts.push(format!("paths [{}]", k.paths.join(", ")));
+    }
+    (!parts.is_empty()).then(|| format!("snapshots for ({}):", parts.join(", ")))
+}

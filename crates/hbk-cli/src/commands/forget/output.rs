@@ -50,19 +50,8 @@ pub(super) fn group_json(group: &ForgetGroup) -> Value {
 
 /// restic's `snapshots for (host [h], tags [a, b], paths [/p]):` line.
 pub(super) fn print_group_header(group: &ForgetGroup) {
-    let k = &group.key;
-    let mut parts = Vec::new();
-    if !k.hostname.is_empty() {
-        parts.push(format!("host [{}]", k.hostname));
-    }
-    if !k.tags.is_empty() {
-        parts.push(format!("tags [{}]", k.tags.join(", ")));
-    }
-    if !k.paths.is_empty() {
-        parts.push(format!("paths [{}]", k.paths.join(", ")));
-    }
-    if !parts.is_empty() {
-        println!("snapshots for ({}):", parts.join(", "));
+    if let Some(header) = crate::output::group_header(&group.key) {
+        println!("{header}");
     }
 }
 
