@@ -149,19 +149,6 @@ pub fn format_bytes(n: u64) -> String {
     format!("{n} B")
 }
 
-#[cfg(test)]
-mod format_tests {
-    use super::format_bytes;
-
-    #[test]
-    fn bytes_as_restic_prints_them() {
-        assert_eq!(format_bytes(1024), "1024 B");
-        assert_eq!(format_bytes(3150), "3.076 KiB");
-        assert_eq!(format_bytes(600033), "585.970 KiB");
-        assert_eq!(format_bytes(3 << 30), "3.000 GiB");
-    }
-}
-
 /// restic's `snapshots for (host [h], tags [a, b], paths [/p]):` line
 /// above a group of snapshots; none for a group of everything.
 pub fn group_header(k: &hbk_engine::commands::forget::GroupKey) -> Option<String> {
@@ -176,4 +163,17 @@ pub fn group_header(k: &hbk_engine::commands::forget::GroupKey) -> Option<String
         parts.push(format!("paths [{}]", k.paths.join(", ")));
     }
     (!parts.is_empty()).then(|| format!("snapshots for ({}):", parts.join(", ")))
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::format_bytes;
+
+    #[test]
+    fn bytes_as_restic_prints_them() {
+        assert_eq!(format_bytes(1024), "1024 B");
+        assert_eq!(format_bytes(3150), "3.076 KiB");
+        assert_eq!(format_bytes(600033), "585.970 KiB");
+        assert_eq!(format_bytes(3 << 30), "3.000 GiB");
+    }
 }
