@@ -623,3 +623,50 @@ fn snapshots_group_by_and_compact_as_restic() {
         .unwrap()
         .contains("Paths"));
 }
+
+/// `ls --sort size|extension|time`, `--reverse` and `--human-readable`
+/// (restic 0.17+).
+#[test]
+fn ls_sorts_reverses_and_prints_human_sizes() {
+    use hbk_tests::drivers::{hbk, Repo};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for (name, size, age) in [("b.txt", 3000, 30), ("a.tar", 10, 10), ("c.gz", 200, 20)] {
+        let p = src.join(name);
+        std::fs::write(&p, vec![b'x'; size]).unwrap();
+        let t = filetime::FileTime::from_unix_time(1_700_000_000 - age * 86_400, 0);
+        filetime::set_file_mtime(&p, t).unwrap();
+    }
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+    let s = src.to_str().unwrap();
+    let names = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["ls", "latest", s];
+        args.extend(extra);
+        stdout(&ok(hbk(&repo, &args)))
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.rsplit('/').next().map(str::to_string))
+            .filter(|n| n.contains('.'))
+            .collect()
+    };
+    assert_eq!(names(&[]), ["a.tar", "b.txt", "c.gz"]);
+    assert_eq!(names(&["--reverse"]), ["c.gz", "b.txt", "a.tar"]);
+    assert_eq!(names(&["--sort", "size"]), ["a.tar", "c.gz", "b.txt"]);
+    assert_eq!(names(&["-s", "extension"]), ["c.gz", "a.tar", "b.txt"]);
+    assert_eq!(names(&["--sort", "time"]), ["b.txt", "c.gz", "a.tar"]);
+    assert_eq!(
+        names(&["--sort", "mtime", "--reverse"]),
+        ["a.tar", "c.gz", "b.txt"]
+    );
+    let long = stdout(&ok(hbk(
+        &repo,
+        &["ls", "latest", s, "-l", "--human-readable"],
+    )));
+    let line = long.lines().find(|l| l.ends_with("/b.txt")).unwrap();
+    assert!(line.contains("2.930 KiB"), "{line}");
+    let bad = hbk(&repo, &["ls", "latest", "--sort", "colour"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", describe(&bad));
+}

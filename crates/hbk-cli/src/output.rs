@@ -42,13 +42,19 @@ pub fn human_time(t: &hbk_repo::GoTime) -> String {
 }
 
 /// A `ls -l` / `find -l` line; restic 0.14 shows numeric uid and gid.
-pub fn node_long(path: &[u8], node: &Node) -> String {
+/// With `human`, the size as `1.500 KiB` (`--human-readable`).
+pub fn node_long(path: &[u8], node: &Node, human: bool) -> String {
+    let size = if human {
+        format_bytes(node.size)
+    } else {
+        node.size.to_string()
+    };
     let mut line = format!(
         "{} {:>5} {:>5} {:>6} {} {}",
         mode::to_string(node.mode),
         node.uid,
         node.gid,
-        node.size,
+        size,
         human_time(&node.mtime),
         String::from_utf8_lossy(path)
     );

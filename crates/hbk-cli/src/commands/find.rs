@@ -50,7 +50,7 @@ pub fn run(g: &GlobalOpts, a: FindArgs) -> Result<i32> {
             if g.json {
                 matches.push(match_json(path, node));
             } else if a.long {
-                lines.push(node_long(path, node));
+                lines.push(node_long(path, node, false));
             } else {
                 lines.push(String::from_utf8_lossy(path).into_owned());
             }

@@ -5,6 +5,7 @@ use clap::Args;
 use hbk_engine::commands::ls::ls;
 use hbk_engine::filter::Selection;
 use hbk_engine::snapshots::find_snapshot;
+use hbk_repo::Node;
 
 use crate::global::GlobalOpts;
 use crate::output::{go_time_string, node_json, node_long, snapshot_json};
@@ -27,6 +28,60 @@ pub struct LsArgs {
     /// Filters for `latest`.
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Print sizes as `1.500 KiB` (with `--long`).
+    #[arg(long = "human-readable")]
+    pub human_readable: bool,
+    /// Sort by name, size, time (= mtime), atime, ctime or extension.
+    #[arg(short = 's', long, value_enum, default_value = "name")]
+    pub sort: SortBy,
+    /// Reverse the order.
+    #[arg(long)]
+    pub reverse: bool,
+}
+
+/// `ls --sort`: what entries are ordered by (the path breaks ties).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// Path order, as the snapshot stores it.
+    Name,
+    /// File size.
+    Size,
+    /// Modification time (also `mtime`).
+    #[value(alias = "mtime")]
+    Time,
+    /// Access time.
+    Atime,
+    /// Status change time.
+    Ctime,
+    /// The name's extension (`.tar` of `a.b.tar`; none without a dot).
+    Extension,
+}
+
+/// The extension of the last component of `path`, as Go's `filepath.Ext`.
+fn extension(path: &[u8]) -> &[u8] {
+    let name = path.rsplit(|b| *b == b'/').next().unwrap_or(path);
+    match name.iter().rposition(|b| *b == b'.') {
+        Some(at) => &name[at..],
+        None => b"",
+    }
+}
+
+/// Orders `entries` by `by` (stable; the path breaks ties), then reverses
+/// them with `reverse`.
+fn sort_entries(entries: &mut [(Vec<u8>, Node)], by: SortBy, reverse: bool) {
+    match by {
+        SortBy::Name => {}
+        SortBy::Size => entries.sort_by(|a, b| (a.1.size, &a.0).cmp(&(b.1.size, &b.0))),
+        SortBy::Time => entries.sort_by(|a, b| (a.1.mtime.0, &a.0).cmp(&(b.1.mtime.0, &b.0))),
+        SortBy::Atime => entries.sort_by(|a, b| (a.1.atime.0, &a.0).cmp(&(b.1.atime.0, &b.0))),
+        SortBy::Ctime => entries.sort_by(|a, b| (a.1.ctime.0, &a.0).cmp(&(b.1.ctime.0, &b.0))),
+        SortBy::Extension => {
+            entries.sort_by(|a, b| (extension(&a.0), &a.0).cmp(&(extension(&b.0), &b.0)))
+        }
+    }
+    if reverse {
+        entries.reverse();
+    }
 }
 
 /// Whether `path` is one of `dirs` or (directly, or with `recursive` at
@@ -84,34 +139,63 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
         );
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut result = Ok(());
-    ls(
-        &repo,
-        &sn.tree,
-        b"/",
-        &Selection::default(),
-        &mut |path, node| {
-            if !wanted(path, &dirs, a.recursive) || result.is_err() {
-                return;
-            }
-            use std::io::Write;
-            let line = if g.json {
-                node_json(path, node).to_string()
-            } else if a.long {
-                node_long(path, node)
-            } else {
-                String::from_utf8_lossy(path).into_owned()
-            };
-            result = writeln!(out, "{line}");
-        },
-    )?;
-    result?;
+    let line = |path: &[u8], node: &Node| {
+        if g.json {
+            node_json(path, node).to_string()
+        } else if a.long {
+            node_long(path, node, a.human_readable)
+        } else {
+            String::from_utf8_lossy(path).into_owned()
+        }
+    };
+    use std::io::Write;
+    if a.sort == SortBy::Name && !a.reverse {
+        // Streamed in the snapshot's order: no listing held in memory.
+        let mut result = Ok(());
+        ls(
+            &repo,
+            &sn.tree,
+            b"/",
+            &Selection::default(),
+            &mut |path, node| {
+                if wanted(path, &dirs, a.recursive) && result.is_ok() {
+                    result = writeln!(out, "{}", line(path, node));
+                }
+            },
+        )?;
+        result?;
+    } else {
+        let mut entries = Vec::new();
+        ls(
+            &repo,
+            &sn.tree,
+            b"/",
+            &Selection::default(),
+            &mut |path, node| {
+                if wanted(path, &dirs, a.recursive) {
+                    entries.push((path.to_vec(), node.clone()));
+                }
+            },
+        )?;
+        sort_entries(&mut entries, a.sort, a.reverse);
+        for (path, node) in &entries {
+            writeln!(out, "{}", line(path, node))?;
+        }
+    }
     Ok(exit::OK)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::wanted;
+    use super::{extension, wanted};
+
+    #[test]
+    fn extensions_as_go_finds_them() {
+        assert_eq!(extension(b"/a/b.tar.gz"), b".gz");
+        assert_eq!(extension(b"/a.d/file"), b"");
+        assert_eq!(extension(b"/a/.bashrc"), b".bashrc");
+        assert_eq!(extension(b"/a/end."), b".");
+    }
 
     #[test]
     fn directory_arguments() {
