@@ -670,3 +670,54 @@ fn ls_sorts_reverses_and_prints_human_sizes() {
     let bad = hbk(&repo, &["ls", "latest", "--sort", "colour"]);
     assert_eq!(bad.status.code(), Some(1), "{}", describe(&bad));
 }
+
+/// `backup --skip-if-unchanged` writes no snapshot when the tree equals
+/// the parent's; the JSON summary has 0.17+'s `backup_start` and
+/// `backup_end`, and the snapshot stores its statistics (`summary`),
+/// which restic 0.14 reads past.
+#[test]
+fn backup_skips_unchanged_and_records_its_summary() {
+    use hbk_tests::drivers::{hbk, restic, Repo};
+    let dir = tempdir();
+    // The snapshot's tree holds the source's parent directories too:
+    // keep the source out of /tmp, whose time stamps other tests change.
+    let quiet = tempfile::Builder::new()
+        .prefix("hbk-skip-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let src = quiet.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "one").unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    let s = src.to_str().unwrap();
+    let first = hbk_tests::drivers::json_summary(&ok(hbk(&repo, &["backup", "--json", s])));
+    let start = first["backup_start"].as_str().unwrap();
+    let end = first["backup_end"].as_str().unwrap();
+    assert!(start.len() >= 20 && end.len() >= 20, "{first}");
+    assert!(start <= end || start[..19] <= end[..19], "{first}");
+    let id = first["snapshot_id"].as_str().unwrap().to_string();
+    let stored: Value =
+        serde_json::from_slice(&ok(hbk(&repo, &["cat", "snapshot", &id])).stdout).unwrap();
+    assert_eq!(stored["summary"]["total_files_processed"], 1, "{stored}");
+    assert_eq!(stored["summary"]["files_new"], 1, "{stored}");
+    assert!(stored["summary"]["backup_start"].is_string(), "{stored}");
+
+    let again = hbk_tests::drivers::json_summary(&ok(hbk(
+        &repo,
+        &["backup", "--json", "--skip-if-unchanged", s],
+    )));
+    assert!(again.get("snapshot_id").is_none(), "{again}");
+    let text = stdout(&ok(hbk(&repo, &["backup", "--skip-if-unchanged", s])));
+    assert!(text.contains("skipped creating snapshot"), "{text}");
+    std::fs::write(src.join("f"), "two").unwrap();
+    let changed = hbk_tests::drivers::json_summary(&ok(hbk(
+        &repo,
+        &["backup", "--json", "--skip-if-unchanged", s],
+    )));
+    assert!(changed["snapshot_id"].is_string(), "{changed}");
+    let listed: Value =
+        serde_json::from_slice(&ok(restic(&repo, &["snapshots", "--json"])).stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    ok(restic(&repo, &["check", "--read-data"]));
+}

@@ -105,6 +105,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         time: a.time.as_deref().map(parse_time).transpose()?,
         parent,
         force: a.force,
+        skip_if_unchanged: a.skip_if_unchanged,
         excludes,
         iexcludes,
         exclude_if_present: a.exclude_if_present.clone(),

@@ -124,9 +124,20 @@ pub struct BackupSummary {
     pub total_bytes_read: u64,
     /// Seconds taken.
     pub total_duration: f64,
-    /// The new snapshot (absent in a dry run).
+    /// When the backup started (restic 0.17+'s summary field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_start: Option<GoTime>,
+    /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_end: Option<GoTime>,
+    /// The new snapshot (absent in a dry run, and when skipped as
+    /// unchanged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
+    /// No snapshot was written: the tree equals the parent's and
+    /// `--skip-if-unchanged` was given.
+    #[serde(skip)]
+    pub skipped_unchanged: bool,
     /// The parent snapshot used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
@@ -236,31 +247,13 @@ fn finish(
     start: Instant,
 ) -> Result<BackupSummary> {
     archiver.saver.flush()?;
-    let snapshot = SnapshotFile {
-        time: plan.time,
-        parent: plan.parent,
-        tree,
-        paths: plan.paths,
-        hostname: plan.host,
-        username: crate::lock::username(),
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-        excludes: opts.excludes.clone(),
-        tags: opts.tags.clone(),
-        original: None,
-        program_version: format!("hbk {}", env!("CARGO_PKG_VERSION")),
-        summary: None,
-        extra: Default::default(),
-    };
-    let snapshot_id = if dry_run {
-        None
-    } else {
-        Some(repo.save_unpacked(FileType::Snapshot, &snapshot.to_json()?)?)
-    };
     let c = &archiver.counters;
     let s = &archiver.saver.stats;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    Ok(BackupSummary {
+    let backup_end = GoTime::now();
+    let elapsed = chrono::Duration::from_std(start.elapsed()).unwrap_or_default();
+    let backup_start = GoTime(backup_end.0 - elapsed);
+    let mut summary = BackupSummary {
         files_new: get(&c.files_new),
         files_changed: get(&c.files_changed),
         files_unmodified: get(&c.files_unmodified),
@@ -275,9 +268,61 @@ fn finish(
         total_bytes_processed: get(&c.total_bytes),
         total_bytes_read: get(&c.bytes_read),
         total_duration: start.elapsed().as_secs_f64(),
-        snapshot_id: snapshot_id.map(|id| id.to_hex()),
+        backup_start: Some(backup_start),
+        backup_end: Some(backup_end),
+        snapshot_id: None,
+        skipped_unchanged: false,
         parent: plan.parent.map(|id| id.to_hex()),
-        warnings: archiver.warnings.into_inner().unwrap_or_default(),
+        warnings: Vec::new(),
+    };
+    if opts.skip_if_unchanged && plan.parent_tree == Some(tree) {
+        summary.skipped_unchanged = true;
+        summary.warnings = archiver.warnings.into_inner().unwrap_or_default();
+        return Ok(summary);
+    }
+    let snapshot = SnapshotFile {
+        time: plan.time,
+        parent: plan.parent,
+        tree,
+        paths: plan.paths,
+        hostname: plan.host,
+        username: crate::lock::username(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        excludes: opts.excludes.clone(),
+        tags: opts.tags.clone(),
+        original: None,
+        program_version: format!("hbk {}", env!("CARGO_PKG_VERSION")),
+        summary: Some(snapshot_summary(&summary)),
+        extra: Default::default(),
+    };
+    if !dry_run {
+        let id = repo.save_unpacked(FileType::Snapshot, &snapshot.to_json()?)?;
+        summary.snapshot_id = Some(id.to_hex());
+    }
+    summary.warnings = archiver.warnings.into_inner().unwrap_or_default();
+    Ok(summary)
+}
+
+/// The statistics restic 0.17+ stores in a snapshot (`summary`), which
+/// its `snapshots` command shows as the size.
+fn snapshot_summary(s: &BackupSummary) -> serde_json::Value {
+    let time = |t: &Option<GoTime>| serde_json::to_value(t).unwrap_or_default();
+    serde_json::json!({
+        "backup_start": time(&s.backup_start),
+        "backup_end": time(&s.backup_end),
+        "files_new": s.files_new,
+        "files_changed": s.files_changed,
+        "files_unmodified": s.files_unmodified,
+        "dirs_new": s.dirs_new,
+        "dirs_changed": s.dirs_changed,
+        "dirs_unmodified": s.dirs_unmodified,
+        "data_blobs": s.data_blobs,
+        "tree_blobs": s.tree_blobs,
+        "data_added": s.data_added,
+        "data_added_packed": s.data_added_packed,
+        "total_files_processed": s.total_files_processed,
+        "total_bytes_processed": s.total_bytes_processed,
     })
 }
 

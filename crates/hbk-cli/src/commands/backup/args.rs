@@ -23,6 +23,9 @@ pub struct BackupArgs {
     /// Read all files, ignoring the parent snapshot.
     #[arg(short, long)]
     pub force: bool,
+    /// Write no snapshot when nothing changed since the parent.
+    #[arg(long = "skip-if-unchanged")]
+    pub skip_if_unchanged: bool,
     /// `--exclude`, `--iexclude` and their `-file` forms.
     #[command(flatten)]
     pub excludes: crate::selection::ExcludeArgs,

@@ -37,8 +37,9 @@ pub(super) fn print_summary(g: &GlobalOpts, s: &BackupSummary, dry_run: bool) {
         s.total_duration
     );
     match &s.snapshot_id {
-        Some(id) => println!("snapshot {} saved", &id[..8]),
+        Some(id) => println!("snapshot {} saved", id.get(..8).unwrap_or(id)),
         None if dry_run => println!("dry run: no snapshot saved"),
+        None if s.skipped_unchanged => println!("skipped creating snapshot"),
         None => {}
     }
 }

@@ -106,6 +106,9 @@ pub struct BackupOptions {
     /// made a backup of 30,000 small files 5–15% slower and one of large
     /// files no faster.
     pub read_concurrency: usize,
+    /// Write no snapshot when the backed-up tree equals the parent's
+    /// (restic's `--skip-if-unchanged`).
+    pub skip_if_unchanged: bool,
 }
 
 impl Default for BackupOptions {
@@ -129,6 +132,7 @@ impl Default for BackupOptions {
             threads: 0,
             no_scan: false,
             read_concurrency: 0,
+            skip_if_unchanged: false,
         }
     }
 }
