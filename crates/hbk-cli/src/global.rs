@@ -99,7 +99,7 @@ pub struct GlobalOpts {
 impl GlobalOpts {
     /// `--pack-size`, else `HBK_PACK_SIZE` or `RESTIC_PACK_SIZE` (MiB).
     pub fn pack_size_mib(&self) -> anyhow::Result<Option<u64>> {
-        match (self.pack_size, crate::password::env("PACK_SIZE")) {
+        match (self.pack_size, crate::environment::env("PACK_SIZE")) {
             (Some(m), _) => Ok(Some(m)),
             (None, Some(v)) => v
                 .trim()

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod environment;
 mod exit;
 mod flags;
 mod global;

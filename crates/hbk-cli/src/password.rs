@@ -6,15 +6,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use crate::environment::env;
 use crate::global::GlobalOpts;
-
-/// Reads `HBK_<name>`, then `RESTIC_<name>`; empty values count as unset.
-pub fn env(name: &str) -> Option<String> {
-    [format!("HBK_{name}"), format!("RESTIC_{name}")]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .find(|v| !v.is_empty())
-}
 
 /// The repository location from `-r`, `--repository-file` or the
 /// environment.

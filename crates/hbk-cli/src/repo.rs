@@ -120,9 +120,9 @@ impl FromRepoArgs {
         let location = match (&self.from_repo, &self.from_repository_file) {
             (Some(r), _) => r.clone(),
             (None, Some(f)) => read_location_file(f)?,
-            (None, None) => match password::env("FROM_REPOSITORY") {
+            (None, None) => match crate::environment::env("FROM_REPOSITORY") {
                 Some(r) => r,
-                None => match password::env("FROM_REPOSITORY_FILE") {
+                None => match crate::environment::env("FROM_REPOSITORY_FILE") {
                     Some(f) => read_location_file(std::path::Path::new(&f))?,
                     None => return Ok(None),
                 },

@@ -29,7 +29,7 @@ pub struct FilterArgs {
 /// restic does.
 pub fn filter(f: &FilterArgs) -> SnapshotFilter {
     let hosts = if f.host.is_empty() {
-        crate::password::env("HOST").into_iter().collect()
+        crate::environment::env("HOST").into_iter().collect()
     } else {
         f.host.clone()
     };

@@ -40,7 +40,7 @@ pub(crate) fn compression(g: &GlobalOpts) -> Result<CompressionMode> {
     let mode = g
         .compression
         .clone()
-        .or_else(|| crate::password::env("COMPRESSION"))
+        .or_else(|| crate::environment::env("COMPRESSION"))
         .unwrap_or_else(|| "auto".into());
     Ok(mode.parse()?)
 }
@@ -48,7 +48,7 @@ pub(crate) fn compression(g: &GlobalOpts) -> Result<CompressionMode> {
 /// `--read-concurrency`, else `HBK_READ_CONCURRENCY` or
 /// `RESTIC_READ_CONCURRENCY`, else the engine's default.
 fn read_concurrency(flag: Option<usize>) -> Result<usize> {
-    match (flag, crate::password::env("READ_CONCURRENCY")) {
+    match (flag, crate::environment::env("READ_CONCURRENCY")) {
         (Some(n), _) => Ok(n),
         (None, Some(v)) => v
             .trim()
@@ -101,7 +101,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .collect(),
-        host: a.host.clone().or_else(|| crate::password::env("HOST")),
+        host: a.host.clone().or_else(|| crate::environment::env("HOST")),
         time: a.time.as_deref().map(parse_time).transpose()?,
         parent,
         force: a.force,
