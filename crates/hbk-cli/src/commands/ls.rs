@@ -149,38 +149,30 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
         }
     };
     use std::io::Write;
-    if a.sort == SortBy::Name && !a.reverse {
-        // Streamed in the snapshot's order: no listing held in memory.
-        let mut result = Ok(());
-        ls(
-            &repo,
-            &sn.tree,
-            b"/",
-            &Selection::default(),
-            &mut |path, node| {
-                if wanted(path, &dirs, a.recursive) && result.is_ok() {
-                    result = writeln!(out, "{}", line(path, node));
-                }
-            },
-        )?;
-        result?;
-    } else {
-        let mut entries = Vec::new();
-        ls(
-            &repo,
-            &sn.tree,
-            b"/",
-            &Selection::default(),
-            &mut |path, node| {
-                if wanted(path, &dirs, a.recursive) {
-                    entries.push((path.to_vec(), node.clone()));
-                }
-            },
-        )?;
-        sort_entries(&mut entries, a.sort, a.reverse);
-        for (path, node) in &entries {
-            writeln!(out, "{}", line(path, node))?;
-        }
+    // The snapshot's own order streams; any other is sorted in memory.
+    let streaming = a.sort == SortBy::Name && !a.reverse;
+    let mut entries = Vec::new();
+    let mut result = Ok(());
+    ls(
+        &repo,
+        &sn.tree,
+        b"/",
+        &Selection::default(),
+        &mut |path, node| {
+            if !wanted(path, &dirs, a.recursive) || result.is_err() {
+                return;
+            }
+            if streaming {
+                result = writeln!(out, "{}", line(path, node));
+            } else {
+                entries.push((path.to_vec(), node.clone()));
+            }
+        },
+    )?;
+    result?;
+    sort_entries(&mut entries, a.sort, a.reverse);
+    for (path, node) in &entries {
+        writeln!(out, "{}", line(path, node))?;
     }
     Ok(exit::OK)
 }
