@@ -189,6 +189,7 @@ fn decompress_streaming_into(
     expected: Option<usize>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
+    let stated = whole_frames(data)?;
     let start = out.len();
     let dec = zstd::stream::read::Decoder::new(data).map_err(|e| Error::format("zstd", e))?;
     let limit = expected.map_or(MAX_DECOMPRESSED, |n| (n as u64).saturating_add(1));
@@ -201,13 +202,75 @@ fn decompress_streaming_into(
             "zstd",
             format!("decompressed {got} bytes, expected {n}"),
         )),
-        _ => Ok(()),
+        _ => match stated {
+            Some(total) if got as u64 != total => Err(Error::format(
+                "zstd",
+                format!("decompressed {got} bytes, the frames state {total}"),
+            )),
+            _ => Ok(()),
+        },
     }
+}
+
+/// Checks that `data` is whole zstd frames back to back (the streaming
+/// decoder stops quietly at the end of a cut frame) and returns the sum
+/// of their stated content sizes when every frame states one. Found by
+/// the `index` fuzz target: a cut frame decoded to a prefix of its
+/// content by one reader and failed in the other.
+fn whole_frames(data: &[u8]) -> Result<Option<u64>> {
+    let mut rest = data;
+    let mut total = Some(0u64);
+    while !rest.is_empty() {
+        let len = zstd::zstd_safe::find_frame_compressed_size(rest).map_err(|code| {
+            Error::format(
+                "zstd",
+                format!(
+                    "cut or damaged frame: {}",
+                    zstd::zstd_safe::get_error_name(code)
+                ),
+            )
+        })?;
+        let stated = zstd::zstd_safe::get_frame_content_size(rest).ok().flatten();
+        total = total.zip(stated).and_then(|(t, s)| t.checked_add(s));
+        match rest.get(len..) {
+            Some(next) if len > 0 => rest = next,
+            _ => break,
+        }
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `index` fuzz target (the input is its crash, less the
+    /// target's prefix byte): a frame cut short must fail in both readers.
+    #[test]
+    fn a_cut_frame_is_refused_by_both_readers() {
+        let json: Vec<u8> = (0..2000)
+            .flat_map(|i| format!("{i},").into_bytes())
+            .collect();
+        let framed = encode_unpacked(2, &json).unwrap();
+        for cut in [framed.len() - 1, framed.len() / 2, 8] {
+            let short = &framed[..cut];
+            assert!(decode_unpacked(2, short.to_vec()).is_err(), "cut at {cut}");
+            let mut buffer = Vec::new();
+            assert!(
+                with_unpacked(2, short, &mut buffer, |_| ()).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // The fuzzer's input: a frame stating 4,352 bytes whose blocks
+        // end after 838.
+        let crash = [2, 40, 181, 47, 253, 96, 0, 16, 50, 26, 0, 215, 1, 0, 0];
+        assert!(decode_unpacked(2, crash.to_vec()).is_err());
+        assert!(with_unpacked(2, &crash, &mut Vec::new(), |_| ()).is_err());
+        // Two whole frames back to back still read as their concatenation.
+        let mut two = encode_unpacked(2, b"[1,").unwrap();
+        two.extend(compress(b"2]", 3).unwrap());
+        assert_eq!(decode_unpacked(2, two).unwrap(), b"[1,2]");
+    }
 
     #[test]
     fn framing_round_trips() {
