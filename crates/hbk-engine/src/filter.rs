@@ -8,6 +8,38 @@
 
 use crate::{Error, Result};
 
+/// A path about to be matched against patterns: its bytes, and its
+/// lowercase form, made when the first case-insensitive pattern asks.
+#[derive(Debug)]
+pub struct Candidate<'a> {
+    bytes: &'a [u8],
+    lower: std::cell::OnceCell<Vec<u8>>,
+}
+
+impl<'a> Candidate<'a> {
+    /// `path` (absolute, `/`-separated), not yet lowercased.
+    pub fn new(bytes: &'a [u8]) -> Candidate<'a> {
+        Candidate {
+            bytes,
+            lower: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn lowercase(&self) -> &[u8] {
+        self.lower.get_or_init(|| {
+            String::from_utf8_lossy(self.bytes)
+                .to_lowercase()
+                .into_bytes()
+        })
+    }
+}
+
+/// Whether any of `patterns` matches `path` itself (or a parent of it).
+pub fn matches_any(patterns: &[Pattern], path: &[u8]) -> bool {
+    let candidate = Candidate::new(path);
+    patterns.iter().any(|p| p.matches_candidate(&candidate).0)
+}
+
 /// A compiled pattern.
 #[derive(Debug, Clone)]
 pub struct Pattern {
@@ -54,11 +86,16 @@ impl Pattern {
     /// itself (or one of its parents) matches, `.1` some child of the path
     /// may match.
     pub fn matches(&self, path: &[u8]) -> (bool, bool) {
+        self.matches_candidate(&Candidate::new(path))
+    }
+
+    /// [`Pattern::matches`] of a path shared by several patterns, so its
+    /// lowercase form is made once, not once per case-insensitive pattern.
+    pub fn matches_candidate(&self, path: &Candidate<'_>) -> (bool, bool) {
         if self.fold_case {
-            let lower = String::from_utf8_lossy(path).to_lowercase();
-            self.matches_exactly(lower.as_bytes())
+            self.matches_exactly(path.lowercase())
         } else {
-            self.matches_exactly(path)
+            self.matches_exactly(path.bytes)
         }
     }
 
@@ -276,7 +313,12 @@ impl Selection {
 
     /// For `path`: whether to select it, and whether to look below it.
     pub fn decide(&self, path: &[u8]) -> (bool, bool) {
-        if self.exclude.iter().any(|p| p.matches(path).0) {
+        let candidate = Candidate::new(path);
+        if self
+            .exclude
+            .iter()
+            .any(|p| p.matches_candidate(&candidate).0)
+        {
             return (false, false);
         }
         if self.include.is_empty() {
@@ -284,7 +326,7 @@ impl Selection {
         }
         let mut child = false;
         for p in &self.include {
-            let (m, c) = p.matches(path);
+            let (m, c) = p.matches_candidate(&candidate);
             if m {
                 return (true, true);
             }

@@ -22,7 +22,7 @@ use std::time::Instant;
 use hbk_backend::limit::Limiter;
 use hbk_repo::{BlobSaver, FileType, GoTime, Id, IndexedRepository, SnapshotFile};
 
-use crate::filter::{compile_patterns, Pattern};
+use crate::filter::{compile_patterns, matches_any, Pattern};
 use crate::lock::{LockKind, WriteMode};
 use crate::progress::{Progress, Warning};
 use crate::{Error, Result};
@@ -42,11 +42,7 @@ fn scan(
     progress: &dyn Progress,
 ) {
     use std::os::unix::ffi::OsStrExt;
-    let excluded = |p: &std::path::Path| {
-        excludes
-            .iter()
-            .any(|e| e.matches(p.as_os_str().as_bytes()).0)
-    };
+    let excluded = |p: &std::path::Path| matches_any(excludes, p.as_os_str().as_bytes());
     let (mut files, mut bytes) = (0u64, 0u64);
     let mut dirs: Vec<PathBuf> = Vec::new();
     for target in targets.iter().filter_map(|t| targets::absolute(t).ok()) {

@@ -25,7 +25,7 @@ use super::metadata::{node_from_metadata, NameCache};
 use super::options::BackupOptions;
 use super::targets::{VirtualEntry, VirtualRoot};
 use crate::chunker::ChunkerFactory;
-use crate::filter::Pattern;
+use crate::filter::{matches_any, Pattern};
 use crate::progress::{Progress, Warning};
 use crate::Result;
 
@@ -140,7 +140,7 @@ impl<'a> Archiver<'a> {
 
     fn excluded(&self, path: &Path, meta: &Metadata) -> bool {
         let bytes = path.as_os_str().as_bytes();
-        if self.excludes.iter().any(|p| p.matches(bytes).0) {
+        if matches_any(&self.excludes, bytes) {
             return true;
         }
         if let Some(limit) = self.opts.exclude_larger_than {
