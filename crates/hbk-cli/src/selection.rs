@@ -83,14 +83,20 @@ pub struct ExcludeArgs {
     pub iexclude_file: Vec<PathBuf>,
 }
 
+/// Patterns given as flags, then those read from the files.
+fn flags_and_files(flags: &[String], files: &[PathBuf]) -> Result<Vec<String>> {
+    let mut all = flags.to_vec();
+    all.extend(read_lines(files)?);
+    Ok(all)
+}
+
 impl ExcludeArgs {
     /// The exclude patterns, case-sensitive and not, files read.
     pub fn patterns(&self) -> Result<(Vec<String>, Vec<String>)> {
-        let mut exact = self.exclude.clone();
-        exact.extend(read_lines(&self.exclude_file)?);
-        let mut folded = self.iexclude.clone();
-        folded.extend(read_lines(&self.iexclude_file)?);
-        Ok((exact, folded))
+        Ok((
+            flags_and_files(&self.exclude, &self.exclude_file)?,
+            flags_and_files(&self.iexclude, &self.iexclude_file)?,
+        ))
     }
 }
 
@@ -114,15 +120,11 @@ pub struct IncludeArgs {
 
 /// Every include and exclude pattern, files read.
 pub fn pattern_lists(include: &IncludeArgs, exclude: &ExcludeArgs) -> Result<PatternLists> {
-    let mut inc = include.include.clone();
-    inc.extend(read_lines(&include.include_file)?);
-    let mut iinc = include.iinclude.clone();
-    iinc.extend(read_lines(&include.iinclude_file)?);
     let (exc, iexc) = exclude.patterns()?;
     Ok(PatternLists {
-        include: inc,
+        include: flags_and_files(&include.include, &include.include_file)?,
         exclude: exc,
-        iinclude: iinc,
+        iinclude: flags_and_files(&include.iinclude, &include.iinclude_file)?,
         iexclude: iexc,
     })
 }
