@@ -23,7 +23,9 @@ venv=$(scripts/install-test-servers.sh)
 export HBK_TEST_VENV="$venv"
 export HBK_TEST_MOTO_SERVER="$venv/bin/moto_server"
 export HBK_TEST_RCLONE="$venv/bin/rclone"
-"$HBK_TEST_RCLONE" version | head -1
+# sed reads the whole output: `head` would close the pipe early and the
+# writer's SIGPIPE would fail the script under pipefail.
+"$HBK_TEST_RCLONE" version | sed -n 1p
 "$venv/bin/pip" show moto 2>/dev/null | grep -i '^version' | sed 's/^/moto /'
 
 log=$(mktemp)
