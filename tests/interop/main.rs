@@ -19,6 +19,7 @@ mod output;
 mod plan;
 mod prune;
 mod restore;
+mod rewrite;
 mod usb;
 
 use std::path::{Path, PathBuf};

@@ -58,6 +58,8 @@ pub enum Command {
     Dump(crate::commands::dump::DumpArgs),
     /// Repair the index or snapshots.
     Repair(crate::commands::repair::RepairArgs),
+    /// Rewrite snapshots to exclude files or change metadata.
+    Rewrite(crate::commands::rewrite::RewriteArgs),
     /// Build a new index from the packs (restic 0.14's name for `repair index`).
     RebuildIndex(crate::commands::repair::IndexArgs),
     /// Run a backup plan (Proxmox snapshots, PBS capture, copies, drills).

@@ -19,6 +19,7 @@ pub(crate) mod plan;
 pub(crate) mod prune;
 pub(crate) mod repair;
 pub(crate) mod restore;
+pub(crate) mod rewrite;
 pub(crate) mod snapshots;
 pub(crate) mod stats;
 pub(crate) mod tag;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Tag(a) => tag::run(g, a),
         Command::Dump(a) => dump::run(g, a),
         Command::Repair(a) => repair::run(g, a),
+        Command::Rewrite(a) => rewrite::run(g, a),
         Command::RebuildIndex(a) => repair::run_index(g, a),
         Command::Plan(a) => plan::run_cmd(g, a),
         Command::Cache(a) => cache::run(g, a),

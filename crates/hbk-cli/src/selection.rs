@@ -100,14 +100,14 @@ impl ExcludeArgs {
     }
 }
 
-/// restic's include flags (`restore`): `--include`, `--iinclude` and
-/// their `-file` forms.
+/// restic's include flags (`restore`, `rewrite`): `--include`,
+/// `--iinclude` and their `-file` forms.
 #[derive(Args, Debug, Clone, Default)]
 pub struct IncludeArgs {
-    /// Restore only matching paths (repeatable).
+    /// Include only paths matching a pattern (repeatable).
     #[arg(short, long)]
     pub include: Vec<String>,
-    /// Restore only paths matching, ignoring case (repeatable).
+    /// Include only paths matching a pattern, ignoring case (repeatable).
     #[arg(long)]
     pub iinclude: Vec<String>,
     /// Read include patterns from a file (repeatable).
@@ -127,4 +127,17 @@ pub fn pattern_lists(include: &IncludeArgs, exclude: &ExcludeArgs) -> Result<Pat
         iinclude: flags_and_files(&include.iinclude, &include.iinclude_file)?,
         iexclude: iexc,
     })
+}
+
+/// Parses a snapshot time as restic's `--time` and `--new-time` take it:
+/// `2006-01-02 15:04:05`, local time.
+pub fn parse_snapshot_time(s: &str) -> Result<hbk_repo::GoTime> {
+    use chrono::TimeZone;
+    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .with_context(|| format!("invalid time {s:?}: expected \"2006-01-02 15:04:05\""))?;
+    let local = chrono::Local
+        .from_local_datetime(&naive)
+        .single()
+        .with_context(|| format!("ambiguous local time {s:?}"))?;
+    Ok(hbk_repo::GoTime(local.fixed_offset()))
 }

@@ -13,6 +13,7 @@ pub mod ls;
 pub mod prune;
 pub mod repair;
 pub mod restore;
+pub mod rewrite;
 pub mod stats;
 pub mod tag;
 pub mod unlock;

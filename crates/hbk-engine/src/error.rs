@@ -76,6 +76,13 @@ pub enum Error {
     /// Every source of a backup is missing; nothing was written.
     #[error("all source directories/files do not exist")]
     NoSourceData,
+    /// A tree hbk would have to rewrite holds something its encoder does
+    /// not write back (rewriting would lose it).
+    #[error("cannot encode tree at {path:?} without losing information")]
+    LossyTree {
+        /// Where the tree is in the snapshot.
+        path: String,
+    },
     /// A command was given a lock that does not serve it (another
     /// repository's, or a shared one where it needs an exclusive one), or
     /// a plan made under another lock.

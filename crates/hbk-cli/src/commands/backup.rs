@@ -8,7 +8,6 @@ use hbk_engine::commands::backup::{backup, backup_stdin, BackupOptions, Compress
 use hbk_engine::lock::{LockKind, WriteMode};
 use hbk_engine::size::parse_size;
 use hbk_engine::snapshots::{find_snapshot, SnapshotFilter};
-use hbk_repo::GoTime;
 
 use crate::global::GlobalOpts;
 use crate::{exit, progress, repo};
@@ -22,17 +21,6 @@ pub use args::*;
 
 /// Exit code when the snapshot was saved but some files could not be read.
 const INCOMPLETE: i32 = 3;
-
-fn parse_time(s: &str) -> Result<GoTime> {
-    use chrono::TimeZone;
-    let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
-        .with_context(|| format!("invalid time {s:?}: expected \"2006-01-02 15:04:05\""))?;
-    let local = chrono::Local
-        .from_local_datetime(&naive)
-        .single()
-        .with_context(|| format!("ambiguous local time {s:?}"))?;
-    Ok(GoTime(local.fixed_offset()))
-}
 
 /// `--compression`, else `HBK_COMPRESSION` or `RESTIC_COMPRESSION`, else
 /// `auto`.
@@ -102,7 +90,11 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
             .map(str::to_string)
             .collect(),
         host: a.host.clone().or_else(|| crate::environment::env("HOST")),
-        time: a.time.as_deref().map(parse_time).transpose()?,
+        time: a
+            .time
+            .as_deref()
+            .map(crate::selection::parse_snapshot_time)
+            .transpose()?,
         parent,
         force: a.force,
         skip_if_unchanged: a.skip_if_unchanged,
