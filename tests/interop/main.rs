@@ -18,6 +18,7 @@ mod netfaults;
 mod output;
 mod plan;
 mod prune;
+mod repair;
 mod restore;
 mod rewrite;
 mod usb;

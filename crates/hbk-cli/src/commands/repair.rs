@@ -1,8 +1,9 @@
-//! `hbk repair index|snapshots` and restic 0.14's `rebuild-index`.
+//! `hbk repair index|packs|snapshots` and restic 0.14's `rebuild-index`.
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use hbk_engine::commands::repair::index::{repair_index, RepairIndexOptions};
+use hbk_engine::commands::repair::packs::{repair_packs, RepairPacksMessage};
 use hbk_engine::commands::repair::snapshots::{
     repair_snapshots, RepairMessage, RepairSnapshotsOptions, Repaired,
 };
@@ -27,8 +28,17 @@ pub struct RepairArgs {
 pub enum RepairCommand {
     /// Build a new index from the pack files.
     Index(IndexArgs),
+    /// Salvage the intact blobs of damaged pack files, then remove them.
+    Packs(PacksArgs),
     /// Rewrite snapshots whose trees reference missing blobs.
     Snapshots(SnapshotsArgs),
+}
+
+/// `repair packs`.
+#[derive(Args, Debug)]
+pub struct PacksArgs {
+    /// The damaged packs (full ids, as `check` names them).
+    pub packs: Vec<String>,
 }
 
 /// `repair index` and `rebuild-index`.
@@ -59,8 +69,80 @@ pub struct SnapshotsArgs {
 pub fn run(g: &GlobalOpts, a: RepairArgs) -> Result<i32> {
     match a.command {
         RepairCommand::Index(i) => run_index(g, i),
+        RepairCommand::Packs(p) => run_packs(g, p),
         RepairCommand::Snapshots(s) => run_snapshots(g, s),
     }
+}
+
+fn run_packs(g: &GlobalOpts, a: PacksArgs) -> Result<i32> {
+    let ids = a
+        .packs
+        .iter()
+        .map(|s| {
+            s.parse::<hbk_repo::Id>()
+                .map_err(|e| anyhow::anyhow!("invalid pack id {s:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if ids.is_empty() {
+        anyhow::bail!("no ids specified");
+    }
+    let repo = repo::open(g)?;
+    let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
+    let quiet = g.quiet;
+    if !quiet {
+        println!("saving backup copies of pack files to current folder");
+        println!("salvaging intact data from specified pack files");
+    }
+    let here = std::env::current_dir()?;
+    let r = repair_packs(&repo, &lock, &ids, Some(&here), &mut |m| match m {
+        RepairPacksMessage::Unreadable(id, e) => {
+            eprintln!("will remove packfile {id} due to failed download: {e}")
+        }
+        RepairPacksMessage::BlobFailed(b, pack, e) => {
+            eprintln!("failed to load blob {} of pack {}: {e}", b.id, pack.short())
+        }
+        RepairPacksMessage::IncompleteIndexEntry(id) => {
+            eprintln!("repairing incomplete index entry for pack {id}")
+        }
+        RepairPacksMessage::NoBlobs(id) => eprintln!("no blobs found for pack {id}"),
+    })?;
+    for (id, e) in &r.not_removed {
+        eprintln!("failed to delete pack file {id}: {e}");
+    }
+    if !quiet {
+        println!(
+            "salvaged {} blobs ({} held by other packs as well), removed {} pack files",
+            r.salvaged,
+            r.elsewhere,
+            r.removed.len()
+        );
+    }
+    if !r.lost.is_empty() {
+        eprintln!("{} blobs could not be salvaged:", r.lost.len());
+        for l in &r.lost {
+            eprintln!(
+                "  {} blob {} from pack {}: {}",
+                l.blob_type,
+                l.id,
+                l.pack.short(),
+                l.reason
+            );
+        }
+        if r.affected.is_empty() {
+            eprintln!("no snapshot uses them");
+        } else {
+            eprintln!("they were used by:");
+            for p in &r.affected {
+                eprintln!("  snapshot {}: {}", p.snapshot.short(), p.path);
+            }
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "\nUse `hbk repair snapshots --forget` to remove the corrupted data blobs from all snapshots"
+        );
+    }
+    Ok(exit::OK)
 }
 
 /// Rebuilds the index.
