@@ -721,3 +721,102 @@ fn backup_skips_unchanged_and_records_its_summary() {
     assert_eq!(listed.as_array().unwrap().len(), 2);
     ok(restic(&repo, &["check", "--read-data"]));
 }
+
+/// `generate`: the bash completion script registers with `complete` and
+/// completes commands, subcommands and flags; every man page renders
+/// with `man -l`; completions go to stdout for one shell at a time only.
+#[test]
+fn generate_writes_working_completions_and_man_pages() {
+    let dir = tempdir();
+    let bash = dir.path().join("hbk.bash");
+    let man = dir.path().join("man");
+    let zsh = dir.path().join("_hbk");
+    ok(hbk_plain(&[
+        "generate",
+        "--bash-completion",
+        bash.to_str().unwrap(),
+        "--zsh-completion",
+        zsh.to_str().unwrap(),
+        "--man",
+        man.to_str().unwrap(),
+    ]));
+    let script = format!(
+        r#"source {}
+complete -p hbk
+reply() {{ COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _hbk hbk "${{@: -1}}" "${{@: -2:1}}"; echo "${{COMPREPLY[*]}}"; }}
+reply hbk rewr
+reply hbk repair pa
+reply hbk rewrite --new-h"#,
+        bash.display()
+    );
+    let out = ok(Command::new("bash").arg("-c").arg(script).output().unwrap());
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert!(lines[0].contains("-F _hbk hbk"), "{lines:?}");
+    assert_eq!(lines[1..], ["rewrite", "packs", "--new-host"], "{lines:?}");
+    assert!(std::fs::read_to_string(&zsh)
+        .unwrap()
+        .contains("#compdef hbk"));
+
+    let pages: Vec<_> = std::fs::read_dir(&man).unwrap().flatten().collect();
+    assert!(pages.len() > 30, "{} pages", pages.len());
+    for page in pages {
+        let out = Command::new("man")
+            .arg("-l")
+            .arg(page.path())
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "80")
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        assert!(
+            out.status.success() && text.contains("NAME"),
+            "{}",
+            describe(&out)
+        );
+    }
+    let out = hbk_plain(&[
+        "generate",
+        "--bash-completion",
+        "-",
+        "--fish-completion",
+        "-",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let out = ok(hbk_plain(&["generate", "--fish-completion", "-"]));
+    assert!(
+        stdout(&out).contains("complete -c hbk"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// `features`: restic 0.19's flags with their state in hbk;
+/// `RESTIC_FEATURES` naming an unknown flag is an error, a known one a
+/// warning.
+#[test]
+fn features_lists_flags_and_checks_restic_features() {
+    let out = ok(hbk_plain(&["features"]));
+    let text = stdout(&out);
+    assert!(text.starts_with("All Feature Flags:\nName"), "{text}");
+    assert!(text.contains("safe-forget-keep-tags"), "{text}");
+    let run = |value: &str| {
+        Command::new(hbk_binary())
+            .args(["features"])
+            .env("RESTIC_FEATURES", value)
+            .output()
+            .unwrap()
+    };
+    let out = run("no-such-flag");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        describe(&out).contains("unknown feature flag"),
+        "{}",
+        describe(&out)
+    );
+    let out = ok(run("s3-restore=false"));
+    assert!(
+        describe(&out).contains("Warning: feature flag \"s3-restore\""),
+        "{}",
+        describe(&out)
+    );
+}

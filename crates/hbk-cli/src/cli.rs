@@ -70,4 +70,8 @@ pub enum Command {
     Options(crate::commands::options::OptionsArgs),
     /// Print version information.
     Version(crate::commands::version::VersionArgs),
+    /// Print the feature flags restic 0.19 knows and their state in hbk.
+    Features(crate::commands::features::FeaturesArgs),
+    /// Write shell completions and man pages.
+    Generate(crate::commands::generate::GenerateArgs),
 }

@@ -8,8 +8,10 @@ pub(crate) mod check;
 pub(crate) mod copy;
 pub(crate) mod diff;
 pub(crate) mod dump;
+pub(crate) mod features;
 pub(crate) mod find;
 pub(crate) mod forget;
+pub(crate) mod generate;
 pub(crate) mod init;
 pub(crate) mod key;
 pub(crate) mod list;
@@ -33,6 +35,7 @@ use crate::cli::{Cli, Command};
 /// Runs the command; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
+    features::apply_environment()?;
     match cli.command {
         Command::Init(a) => init::run(g, a),
         Command::Backup(a) => backup::run(g, a),
@@ -59,5 +62,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Cache(a) => cache::run(g, a),
         Command::Options(a) => options::run(g, a),
         Command::Version(a) => version::run(g, a),
+        Command::Features(a) => features::run(g, a),
+        Command::Generate(a) => generate::run(g, a),
     }
 }
