@@ -87,3 +87,57 @@ fn repair_packs_keeps_readable_blobs_and_names_lost_files() {
     let differs = compare_trees(&src, &back, CompareOptions::plain_files());
     assert!(differs.is_empty(), "{differs:?}");
 }
+
+/// `migrate upgrade_repo_v2` on a version 1 repository restic wrote:
+/// restic reads it as version 2 afterwards, accepts it after hbk adds
+/// compressed data, and restores from it; a second run is refused as
+/// restic refuses it.
+#[test]
+fn migrate_upgrades_restics_v1_repository() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), "compressible ".repeat(10_000)).unwrap();
+    let repo = Repo::new(dir.path());
+    ok(restic(&repo, &["init", "--repository-version", "1"]));
+    ok(restic(&repo, &["backup", src.to_str().unwrap()]));
+
+    let listed = describe(&ok(hbk(&repo, &["migrate"])));
+    assert!(listed.contains("upgrade_repo_v2"), "{listed}");
+    let out = describe(&ok(hbk(&repo, &["migrate", "upgrade_repo_v2"])));
+    assert!(out.contains("migration upgrade_repo_v2: success"), "{out}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&ok(restic(&repo, &["cat", "config"])).stdout).unwrap();
+    assert_eq!(config["version"], 2, "{config}");
+
+    std::fs::write(src.join("b"), "more compressible text ".repeat(10_000)).unwrap();
+    let out = ok(hbk(&repo, &["backup", "--json", src.to_str().unwrap()]));
+    let summary = hbk_tests::drivers::json_summary(&out);
+    let (added, packed) = (
+        summary["data_added"].as_u64().unwrap(),
+        summary["data_added_packed"].as_u64().unwrap(),
+    );
+    assert!(packed * 10 < added, "not compressed: {added} → {packed}");
+    ok(restic(&repo, &["check", "--read-data"]));
+    let target = dir.path().join("restored");
+    ok(restic(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    ));
+    let differs = compare_trees(
+        &src,
+        &restored(&target, &src),
+        CompareOptions::plain_files(),
+    );
+    assert!(differs.is_empty(), "{differs:?}");
+
+    let listed = describe(&ok(hbk(&repo, &["migrate"])));
+    assert!(listed.contains("no migrations found"), "{listed}");
+    let again = describe(&ok(hbk(&repo, &["migrate", "upgrade_repo_v2"])));
+    assert!(
+        again.contains("cannot be applied: repository is already upgraded to version 2"),
+        "{again}"
+    );
+    let forced = hbk(&repo, &["migrate", "--force", "upgrade_repo_v2"]);
+    assert_eq!(forced.status.code(), Some(1), "{}", describe(&forced));
+}

@@ -68,6 +68,8 @@ pub enum Command {
     Cache(crate::commands::cache::CacheArgs),
     /// Print the extended options `-o` accepts.
     Options(crate::commands::options::OptionsArgs),
+    /// List or apply repository migrations (upgrade_repo_v2).
+    Migrate(crate::commands::migrate::MigrateArgs),
     /// Print version information.
     Version(crate::commands::version::VersionArgs),
     /// Print the feature flags restic 0.19 knows and their state in hbk.

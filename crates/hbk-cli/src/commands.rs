@@ -16,6 +16,7 @@ pub(crate) mod init;
 pub(crate) mod key;
 pub(crate) mod list;
 pub(crate) mod ls;
+pub(crate) mod migrate;
 pub(crate) mod options;
 pub(crate) mod plan;
 pub(crate) mod prune;
@@ -64,5 +65,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Version(a) => version::run(g, a),
         Command::Features(a) => features::run(g, a),
         Command::Generate(a) => generate::run(g, a),
+        Command::Migrate(a) => migrate::run(g, a),
     }
 }

@@ -10,6 +10,7 @@ pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod migrate;
 pub mod prune;
 pub mod repair;
 pub mod restore;

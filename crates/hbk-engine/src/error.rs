@@ -76,6 +76,9 @@ pub enum Error {
     /// Every source of a backup is missing; nothing was written.
     #[error("all source directories/files do not exist")]
     NoSourceData,
+    /// A migration cannot be applied to this repository.
+    #[error("migration refused: {0}")]
+    MigrationRefused(String),
     /// A tree hbk would have to rewrite holds something its encoder does
     /// not write back (rewriting would lose it).
     #[error("cannot encode tree at {path:?} without losing information")]

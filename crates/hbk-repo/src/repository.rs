@@ -223,6 +223,36 @@ impl Repository {
         &self.config
     }
 
+    /// Stores `config` in place of the repository's config and returns
+    /// the repository with it (`migrate`). The new file replaces the old
+    /// one in one write where the backend allows it, else the old one is
+    /// removed first; if the new one cannot be stored then, the old bytes
+    /// are put back. The caller holds an exclusive lock and has kept a
+    /// copy of the old file.
+    pub fn replace_config(self, config: Config) -> Result<Repository> {
+        let old = self.backend.read_full(FileType::Config, &Id::default())?;
+        let sealed = self.key.seal(&config.to_json()?);
+        let config_id = Id::default();
+        if self
+            .backend
+            .write(FileType::Config, &config_id, &sealed)
+            .is_err()
+        {
+            self.backend.remove(FileType::Config, &config_id)?;
+            if let Err(e) = self.backend.write(FileType::Config, &config_id, &sealed) {
+                let restored = self.backend.write(FileType::Config, &config_id, &old);
+                return Err(Error::Other(format!(
+                    "storing the new config failed ({e}); {}",
+                    match restored {
+                        Ok(()) => "the old config was put back".to_string(),
+                        Err(r) => format!("putting the old config back failed as well ({r})"),
+                    }
+                )));
+            }
+        }
+        Ok(Repository { config, ..self })
+    }
+
     /// Faults opening the repository worked around; front ends show them.
     pub fn open_warnings(&self) -> &[OpenWarning] {
         &self.warnings
