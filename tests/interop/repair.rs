@@ -141,3 +141,57 @@ fn migrate_upgrades_restics_v1_repository() {
     let forced = hbk(&repo, &["migrate", "--force", "upgrade_repo_v2"]);
     assert_eq!(forced.status.code(), Some(1), "{}", describe(&forced));
 }
+
+/// `recover` after a snapshot file of restic's was deleted: the new
+/// snapshot (`/recover`, tagged `recovered`) holds the lost tree under
+/// its short id, restic accepts the repository and restores the lost
+/// files from it.
+#[test]
+fn recover_finds_the_tree_of_a_deleted_snapshot() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/lost"), "only in the lost snapshot").unwrap();
+    let repo = Repo::new(dir.path());
+    ok(restic(&repo, &["init"]));
+    ok(restic(&repo, &["backup", src.to_str().unwrap()]));
+    let out = describe(&ok(hbk(&repo, &["recover"])));
+    assert!(
+        out.contains("found 0 unreferenced roots") && out.contains("no snapshot to write"),
+        "{out}"
+    );
+
+    let snapshots = repo.path.join("snapshots");
+    for e in std::fs::read_dir(&snapshots).unwrap().flatten() {
+        std::fs::remove_file(e.path()).unwrap();
+    }
+    let out = describe(&ok(hbk(&repo, &["recover"])));
+    assert!(
+        out.contains("found 1 unreferenced roots") && out.contains("saved new snapshot"),
+        "{out}"
+    );
+    ok(restic(&repo, &["check", "--read-data"]));
+    let listed: serde_json::Value =
+        serde_json::from_slice(&ok(restic(&repo, &["snapshots", "--json"])).stdout).unwrap();
+    assert_eq!(
+        listed[0]["paths"],
+        serde_json::json!(["/recover"]),
+        "{listed}"
+    );
+    assert_eq!(
+        listed[0]["tags"],
+        serde_json::json!(["recovered"]),
+        "{listed}"
+    );
+
+    let target = dir.path().join("restored");
+    ok(restic(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    ));
+    let roots: Vec<_> = std::fs::read_dir(&target).unwrap().flatten().collect();
+    assert_eq!(roots.len(), 1);
+    let back = restored(&roots[0].path(), &src);
+    let differs = compare_trees(&src, &back, CompareOptions::plain_files());
+    assert!(differs.is_empty(), "{differs:?}");
+}

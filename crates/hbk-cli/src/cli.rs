@@ -68,6 +68,8 @@ pub enum Command {
     Cache(crate::commands::cache::CacheArgs),
     /// Print the extended options `-o` accepts.
     Options(crate::commands::options::OptionsArgs),
+    /// Save a snapshot of the trees no snapshot references.
+    Recover(crate::commands::recover::RecoverArgs),
     /// List or apply repository migrations (upgrade_repo_v2).
     Migrate(crate::commands::migrate::MigrateArgs),
     /// Print version information.

@@ -20,6 +20,7 @@ pub(crate) mod migrate;
 pub(crate) mod options;
 pub(crate) mod plan;
 pub(crate) mod prune;
+pub(crate) mod recover;
 pub(crate) mod repair;
 pub(crate) mod restore;
 pub(crate) mod rewrite;
@@ -66,5 +67,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Features(a) => features::run(g, a),
         Command::Generate(a) => generate::run(g, a),
         Command::Migrate(a) => migrate::run(g, a),
+        Command::Recover(a) => recover::run(g, a),
     }
 }

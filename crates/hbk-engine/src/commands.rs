@@ -12,6 +12,7 @@ pub mod key;
 pub mod ls;
 pub mod migrate;
 pub mod prune;
+pub mod recover;
 pub mod repair;
 pub mod restore;
 pub mod rewrite;
