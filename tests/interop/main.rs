@@ -3,6 +3,7 @@
 
 mod backends;
 mod backup;
+mod backup_inputs;
 mod concurrent;
 mod copy;
 mod damage;

@@ -48,18 +48,51 @@ pub fn split_snapshot_path(spec: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Reads patterns (or paths) from files, a line each: surrounding blanks
-/// trimmed, empty lines and `#` comments skipped.
+/// A file's bytes; `-` is standard input.
+fn read_input(f: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if f == std::path::Path::new("-") {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading standard input")?;
+    } else {
+        bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+    }
+    Ok(bytes)
+}
+
+/// Reads patterns (or paths) from files (`-`: standard input), a line
+/// each: surrounding blanks trimmed, empty lines and `#` comments skipped.
 pub fn read_lines(files: &[PathBuf]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let text = String::from_utf8(read_input(f)?)
+            .with_context(|| format!("{} is not UTF-8 text", f.display()))?;
         out.extend(
             text.lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with('#'))
                 .map(str::to_string),
+        );
+    }
+    Ok(out)
+}
+
+/// Reads paths from files (`-`: standard input) split at `separator`,
+/// byte for byte (names need not be UTF-8): restic's
+/// `--files-from-verbatim` (lines) and `--files-from-raw` (NUL). Empty
+/// entries are skipped.
+pub fn read_paths(files: &[PathBuf], separator: u8) -> Result<Vec<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = read_input(f)?;
+        out.extend(
+            bytes
+                .split(|b| *b == separator)
+                .filter(|p| !p.is_empty())
+                .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))),
         );
     }
     Ok(out)

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use hbk_engine::commands::backup::command_input::CommandOutput;
 use hbk_engine::commands::backup::orphans::adopt_orphan_packs;
 use hbk_engine::commands::backup::{backup, backup_stdin, BackupOptions, CompressionMode};
 use hbk_engine::lock::{LockKind, WriteMode};
@@ -48,17 +49,35 @@ fn read_concurrency(flag: Option<usize>) -> Result<usize> {
 
 /// Backs up paths (or stdin) into a new snapshot.
 pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
-    let mut paths = a.paths.clone();
-    paths.extend(
-        crate::selection::read_lines(&a.files_from)?
-            .into_iter()
-            .map(PathBuf::from),
-    );
-    if a.stdin && !paths.is_empty() {
-        bail!("--stdin cannot be combined with paths");
+    let from_files = !a.files_from.is_empty()
+        || !a.files_from_verbatim.is_empty()
+        || !a.files_from_raw.is_empty();
+    if a.stdin && a.stdin_from_command {
+        bail!("--stdin and --stdin-from-command cannot be used together");
     }
-    if !a.stdin && paths.is_empty() {
-        bail!("nothing to back up, please specify target files/dirs");
+    let from_stdin = a.stdin || a.stdin_from_command;
+    if from_stdin && from_files {
+        bail!("--stdin and --files-from cannot be used together");
+    }
+    if a.stdin && !a.paths.is_empty() {
+        bail!("--stdin was specified and files/dirs were listed as arguments");
+    }
+    if a.stdin_from_command && a.paths.is_empty() {
+        bail!("--stdin-from-command needs a command to run as arguments");
+    }
+    let mut paths = Vec::new();
+    if !a.stdin_from_command {
+        paths = a.paths.clone();
+        paths.extend(
+            crate::selection::read_lines(&a.files_from)?
+                .into_iter()
+                .map(PathBuf::from),
+        );
+        paths.extend(crate::selection::read_paths(&a.files_from_verbatim, b'\n')?);
+        paths.extend(crate::selection::read_paths(&a.files_from_raw, 0)?);
+        if !a.stdin && paths.is_empty() {
+            bail!("nothing to back up, please specify target files/dirs");
+        }
     }
     let (excludes, iexcludes) = a.excludes.patterns()?;
     let pack_size = match g.pack_size_mib()? {
@@ -115,9 +134,20 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         threads: a.threads.unwrap_or(0),
         no_scan: a.no_scan || progress_mode == progress::Mode::Quiet,
         read_concurrency: read_concurrency(a.read_concurrency)?,
+        with_atime: a.with_atime,
+        group_by: a
+            .group_by
+            .parse()
+            .map_err(crate::flags::invalid_flag("--group-by"))?,
     };
     let (progress, reporter) = progress::start(progress_mode);
-    let summary = if a.stdin {
+    let summary = if a.stdin_from_command {
+        let argv: Vec<std::ffi::OsString> =
+            a.paths.iter().map(|p| p.clone().into_os_string()).collect();
+        let output = CommandOutput::spawn(&argv)?;
+        backup_stdin(&repo, mode, output, &a.stdin_filename, &opts, &progress)
+            .map_err(crate::flags::invalid_flag("--stdin-filename"))
+    } else if a.stdin {
         backup_stdin(
             &repo,
             mode,

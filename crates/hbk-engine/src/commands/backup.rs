@@ -6,6 +6,7 @@
 //! [`hbk_repo::BlobSaver`] for packing.
 
 pub mod archiver;
+pub mod command_input;
 pub mod metadata;
 mod options;
 pub mod orphans;
@@ -147,15 +148,34 @@ pub fn chunker_factory(repo: &hbk_repo::Repository) -> Result<ChunkerFactory> {
     crate::chunker::factory(repo.config())
 }
 
-/// The latest snapshot with the same host and paths, as restic picks the
-/// parent.
-pub fn find_parent(repo: &IndexedRepository, host: &str, paths: &[String]) -> Result<Option<Id>> {
+/// What a parent snapshot must share with a new backup.
+#[derive(Debug, Clone, Copy)]
+pub struct ParentCriteria<'a> {
+    /// The new snapshot's host.
+    pub host: &'a str,
+    /// Its sorted paths.
+    pub paths: &'a [String],
+    /// Its tags.
+    pub tags: &'a [String],
+    /// Which of those a parent must match (restic's `--group-by`).
+    pub group_by: crate::commands::forget::GroupBy,
+    /// The new snapshot's time: later snapshots are not parents.
+    pub not_after: GoTime,
+}
+
+/// The latest snapshot matching `c`, as restic picks the parent: same
+/// host and paths by default, and with `--group-by` whichever of host,
+/// paths and tags it names.
+pub fn find_parent(repo: &IndexedRepository, c: &ParentCriteria<'_>) -> Result<Option<Id>> {
     let mut best: Option<(Id, SnapshotFile)> = None;
     for (id, sn) in repo.snapshots()? {
         let mut p = sn.paths.clone();
         p.sort();
-        if sn.hostname == host && p == paths && best.as_ref().is_none_or(|(_, b)| sn.time > b.time)
-        {
+        let matches = (!c.group_by.host || sn.hostname == c.host)
+            && (!c.group_by.paths || p == c.paths)
+            && (!c.group_by.tags || c.tags.iter().all(|t| sn.tags.contains(t)))
+            && sn.time <= c.not_after;
+        if matches && best.as_ref().is_none_or(|(_, b)| sn.time > b.time) {
             best = Some((id, sn));
         }
     }
@@ -173,17 +193,25 @@ struct Plan {
 
 fn plan(repo: &IndexedRepository, paths: Vec<String>, opts: &BackupOptions) -> Result<Plan> {
     let host = opts.host.clone().unwrap_or_else(crate::lock::hostname);
+    let time = opts.time.unwrap_or_else(GoTime::now);
+    let criteria = ParentCriteria {
+        host: &host,
+        paths: &paths,
+        tags: &opts.tags,
+        group_by: opts.group_by,
+        not_after: time,
+    };
     let parent = match (opts.force, opts.parent) {
         (true, _) => None,
         (false, Some(p)) => Some(p),
-        (false, None) => find_parent(repo, &host, &paths)?,
+        (false, None) => find_parent(repo, &criteria)?,
     };
     let parent_tree = match parent {
         Some(id) => Some(repo.load_snapshot(&id)?.tree),
         None => None,
     };
     Ok(Plan {
-        time: opts.time.unwrap_or_else(GoTime::now),
+        time,
         host,
         paths,
         parent,

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 /// `backup`.
 #[derive(Args, Debug)]
 pub struct BackupArgs {
-    /// Files and directories to back up.
+    /// Files and directories to back up (with --stdin-from-command: the
+    /// command and its arguments, after `--`).
     pub paths: Vec<PathBuf>,
     /// Tags for the new snapshot (`a,b`; repeatable).
     #[arg(long)]
     pub tag: Vec<String>,
-    /// Host name to record.
-    #[arg(short = 'H', long)]
+    /// Host name to record (`--hostname` is restic's old spelling).
+    #[arg(short = 'H', long, visible_alias = "hostname")]
     pub host: Option<String>,
     /// Snapshot time (`2006-01-02 15:04:05`, local time).
     #[arg(long)]
@@ -44,10 +45,29 @@ pub struct BackupArgs {
     /// Read the paths to back up from a file, one per line (repeatable).
     #[arg(long = "files-from")]
     pub files_from: Vec<PathBuf>,
+    /// Read paths from a file, one per line, taken as written (only empty
+    /// lines are skipped; repeatable; `-` for standard input).
+    #[arg(long = "files-from-verbatim")]
+    pub files_from_verbatim: Vec<PathBuf>,
+    /// Read NUL-separated paths from a file (as `find -print0` writes
+    /// them; repeatable; `-` for standard input).
+    #[arg(long = "files-from-raw")]
+    pub files_from_raw: Vec<PathBuf>,
     /// Back up standard input as one file.
     #[arg(long)]
     pub stdin: bool,
-    /// File name for --stdin.
+    /// Run the arguments as a command and back up its standard output as
+    /// one file; a failing command writes no snapshot.
+    #[arg(long = "stdin-from-command")]
+    pub stdin_from_command: bool,
+    /// Store the access times of files and directories.
+    #[arg(long = "with-atime")]
+    pub with_atime: bool,
+    /// Group snapshots by host, paths and/or tags to find the parent
+    /// (`host,paths` by default; `''` for any snapshot).
+    #[arg(short = 'g', long = "group-by", default_value = "host,paths")]
+    pub group_by: String,
+    /// File name for --stdin and --stdin-from-command.
     #[arg(long = "stdin-filename", default_value = "stdin")]
     pub stdin_filename: String,
     /// Do not write anything, only show what would be done.

@@ -106,8 +106,9 @@ pub struct ForgetArgs {
     /// snapshot filter), remove all the filter selects.
     #[arg(long = "unsafe-allow-remove-all")]
     pub unsafe_allow_remove_all: bool,
-    /// Only consider snapshots of this host (repeatable).
-    #[arg(long = "host", value_name = "host")]
+    /// Only consider snapshots of this host (repeatable; `--hostname` is
+    /// restic's old spelling).
+    #[arg(long = "host", value_name = "host", visible_alias = "hostname")]
     pub host: Vec<String>,
     /// Only consider snapshots with all tags of this list (`a,b`; repeatable: either).
     #[arg(long = "tag", value_name = "taglist")]

@@ -117,6 +117,22 @@ fn find_in<'t>(tree: Option<&'t Tree>, name: &[u8]) -> Option<&'t Node> {
 }
 
 impl<'a> Archiver<'a> {
+    /// An entry's node from its metadata ([`node_from_metadata`]), with
+    /// its access time when the options ask for it.
+    fn node(
+        &self,
+        path: &Path,
+        name: &[u8],
+        meta: &Metadata,
+        previous: Option<&Node>,
+    ) -> (Node, Vec<String>) {
+        let (mut node, warnings) = node_from_metadata(path, name, meta, &self.names, previous);
+        if self.opts.with_atime {
+            node.atime = super::metadata::local_time(meta.atime(), meta.atime_nsec());
+        }
+        (node, warnings)
+    }
+
     /// Records a problem with one source item: reported at once and
     /// counted in the summary (the backup then exits 3).
     pub(super) fn warn(&self, path: &Path, message: impl Into<String>) {
@@ -211,8 +227,7 @@ impl<'a> Archiver<'a> {
                                 return Ok(None);
                             }
                         };
-                        let (mut node, _) =
-                            node_from_metadata(path, name, &meta, &self.names, None);
+                        let (mut node, _) = self.node(path, name, &meta, None);
                         let sub = self.parent_tree(prev.and_then(|p| p.subtree));
                         node.subtree =
                             Some(self.archive_virtual(children, sub.as_ref().map(|p| &p.tree))?);
@@ -270,7 +285,7 @@ impl<'a> Archiver<'a> {
         // With a trusted ctime, an unchanged ctime means unchanged xattrs
         // and link target: those are taken from the parent, not re-read.
         let same = prev.filter(|_| !self.opts.ignore_ctime);
-        let (mut node, warnings) = node_from_metadata(path, name, &meta, &self.names, same);
+        let (mut node, warnings) = self.node(path, name, &meta, same);
         for w in warnings {
             self.warn(path, w);
         }

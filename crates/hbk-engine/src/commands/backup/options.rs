@@ -109,6 +109,13 @@ pub struct BackupOptions {
     /// Write no snapshot when the backed-up tree equals the parent's
     /// (restic's `--skip-if-unchanged`).
     pub skip_if_unchanged: bool,
+    /// Store each entry's access time (restic's `--with-atime`); by
+    /// default the modification time stands in for it, so reading files
+    /// does not change their metadata from one snapshot to the next.
+    pub with_atime: bool,
+    /// Which snapshot fields a parent must share with the new snapshot
+    /// (restic's `--group-by`; default host and paths).
+    pub group_by: crate::commands::forget::GroupBy,
 }
 
 impl Default for BackupOptions {
@@ -133,6 +140,8 @@ impl Default for BackupOptions {
             no_scan: false,
             read_concurrency: 0,
             skip_if_unchanged: false,
+            with_atime: false,
+            group_by: Default::default(),
         }
     }
 }
