@@ -820,3 +820,100 @@ fn features_lists_flags_and_checks_restic_features() {
         describe(&out)
     );
 }
+
+/// `restore --overwrite` and `--delete` (restic 0.17+) into a target that
+/// already holds an older, changed copy with extra files; the `--json`
+/// summary has 0.19's shape (zero counts left out) and the text summary
+/// 0.19's words.
+#[test]
+fn restore_overwrites_and_deletes_as_restic_0_19() {
+    use hbk_tests::compare::{compare_trees, CompareOptions};
+    use hbk_tests::drivers::{hbk, Repo};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    for (name, body) in [("a", "alpha"), ("b", "beta"), ("sub/c", "gamma")] {
+        std::fs::write(src.join(name), body).unwrap();
+    }
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+    let t = dir.path().join("t");
+    let ts = t.to_str().unwrap();
+    ok(hbk(&repo, &["restore", "latest", "--target", ts]));
+    let back = crate::restored(&t, &src);
+    std::fs::write(back.join("a"), "changed here, and newer").unwrap();
+    std::fs::write(back.join("extra"), "not in the snapshot").unwrap();
+    std::fs::create_dir_all(back.join("sub/extra-dir")).unwrap();
+    std::fs::write(back.join("sub/extra-dir/x"), "x").unwrap();
+
+    let summary = |args: &[&str]| -> Value {
+        let mut all = vec!["--json", "restore", "latest", "--target", ts];
+        all.extend(args);
+        let out = ok(hbk(&repo, &all));
+        let text = stdout(&out);
+        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    };
+    let never = summary(&["--overwrite", "never"]);
+    assert_eq!(never["message_type"], "summary");
+    assert_eq!(never["files_skipped"], 3, "{never}");
+    assert!(
+        never.get("files_deleted").is_none(),
+        "zero counts are left out: {never}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(back.join("a")).unwrap(),
+        "changed here, and newer"
+    );
+    summary(&["--overwrite", "if-newer"]);
+    assert_eq!(
+        std::fs::read_to_string(back.join("a")).unwrap(),
+        "changed here, and newer"
+    );
+
+    let out = ok(hbk(
+        &repo,
+        &[
+            "restore",
+            "latest",
+            "--target",
+            ts,
+            "--delete",
+            "--dry-run",
+            "-vv",
+        ],
+    ));
+    let text = stdout(&out);
+    assert!(
+        text.contains("deleted   ") && text.contains("extra-dir"),
+        "{text}"
+    );
+    assert!(back.join("extra").exists(), "a dry run deleted");
+
+    let out = ok(hbk(
+        &repo,
+        &["restore", "latest", "--target", ts, "--delete"],
+    ));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Summary: Restored ") && text.contains("deleted 2 files/dirs"),
+        "{text}"
+    );
+    let differs = compare_trees(&src, &back, CompareOptions::plain_files());
+    assert!(differs.is_empty(), "{differs:?}");
+
+    let out = hbk(&repo, &["restore", "latest", "--target", "/", "--delete"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let out = hbk(
+        &repo,
+        &[
+            "restore",
+            "latest",
+            "--target",
+            ts,
+            "--overwrite",
+            "sometimes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+}

@@ -2,14 +2,14 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use hbk_engine::commands::restore::{restore, RestoreOptions};
+use hbk_engine::commands::restore::{restore, RestoreOptions, RestoreStats};
 use hbk_engine::progress::NoProgress;
 use hbk_engine::snapshots::find_snapshot;
 use hbk_engine::walk::resolve_path;
 use serde_json::json;
 
 use crate::global::GlobalOpts;
-use crate::output::go_time_string;
+use crate::output::{format_bytes, go_time_string};
 use crate::selection::{pattern_lists, ExcludeArgs, FilterArgs, IncludeArgs};
 use crate::{exit, repo};
 use std::path::PathBuf;
@@ -37,9 +37,84 @@ pub struct RestoreArgs {
     /// Show what would be restored, write nothing.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// What to do with existing files: always, if-changed (keep those of
+    /// equal size and mtime), if-newer, never.
+    #[arg(long, default_value = "always")]
+    pub overwrite: String,
+    /// Delete what the target holds and the snapshot does not (with
+    /// patterns: only what they select).
+    #[arg(long)]
+    pub delete: bool,
     /// Filters for `latest`.
     #[command(flatten)]
     pub filter: FilterArgs,
+}
+
+/// restic 0.19's `summary` message: counts of zero are left out.
+fn restore_summary_json(
+    stats: &RestoreStats,
+    total: u64,
+    restored: u64,
+    written: u64,
+    took: std::time::Duration,
+) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("message_type".into(), json!("summary"));
+    for (key, value) in [
+        ("seconds_elapsed", took.as_secs()),
+        ("total_files", total),
+        ("files_restored", restored),
+        ("files_skipped", stats.files_skipped),
+        ("files_deleted", stats.deleted.len() as u64),
+        ("total_bytes", stats.bytes + stats.bytes_skipped),
+        ("bytes_restored", written),
+        ("bytes_skipped", stats.bytes_skipped),
+    ] {
+        if value != 0 {
+            m.insert(key.into(), json!(value));
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
+/// restic 0.19's closing line: `Summary: Restored N files/dirs (SIZE) in
+/// M:SS`, with what was skipped and deleted.
+fn restore_summary_text(
+    stats: &RestoreStats,
+    total: u64,
+    restored: u64,
+    written: u64,
+    took: std::time::Duration,
+) -> String {
+    let secs = took.as_secs();
+    let time = match secs / 3600 {
+        0 => format!("{}:{:02}", secs / 60, secs % 60),
+        h => format!("{h}:{:02}:{:02}", secs / 60 % 60, secs % 60),
+    };
+    let all_bytes = stats.bytes + stats.bytes_skipped;
+    let mut line = if restored == total && written == all_bytes {
+        format!(
+            "Summary: Restored {total} files/dirs ({}) in {time}",
+            format_bytes(all_bytes)
+        )
+    } else {
+        format!(
+            "Summary: Restored {restored} / {total} files/dirs ({} / {}) in {time}",
+            format_bytes(written),
+            format_bytes(all_bytes)
+        )
+    };
+    if stats.files_skipped > 0 {
+        line += &format!(
+            ", skipped {} files/dirs {}",
+            stats.files_skipped,
+            format_bytes(stats.bytes_skipped)
+        );
+    }
+    if !stats.deleted.is_empty() {
+        line += &format!(", deleted {} files/dirs", stats.deleted.len());
+    }
+    line
 }
 
 /// Restores a snapshot or a directory of it.
@@ -67,25 +142,57 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
         verify: a.verify,
         sparse: a.sparse,
         dry_run: a.dry_run,
+        overwrite: a
+            .overwrite
+            .parse()
+            .map_err(crate::flags::invalid_flag("--overwrite"))?,
+        delete: a.delete,
         ..Default::default()
     };
+    let started = std::time::Instant::now();
     let stats = restore(&repo, &tree, &a.target, &opts, &NoProgress)?;
     for e in &stats.errors {
-        eprintln!("ignoring error for {}: {}", e.path.display(), e.message);
+        if g.json {
+            eprintln!(
+                "{}",
+                json!({
+                    "message_type": "error",
+                    "error": {"message": e.message},
+                    "during": "restore",
+                    "item": e.path.display().to_string(),
+                })
+            );
+        } else {
+            eprintln!("ignoring error for {}: {}", e.path.display(), e.message);
+        }
     }
+    for d in &stats.deleted {
+        if g.json && g.verbose >= 3 {
+            let item = json!({"message_type": "verbose_status", "action": "deleted", "item": d.display().to_string(), "size": 0});
+            println!("{item}");
+        } else if !g.json && g.verbose >= 2 {
+            println!("deleted   {}", d.display());
+        }
+    }
+    let total = stats.files + stats.dirs + stats.others;
+    let written = if a.dry_run { 0 } else { stats.bytes };
+    let restored = if a.dry_run {
+        0
+    } else {
+        total.saturating_sub(stats.files_skipped)
+    };
     if g.json {
         println!(
             "{}",
-            json!({
-                "message_type": "summary",
-                "total_files": stats.files + stats.dirs + stats.others,
-                "files_restored": stats.files + stats.dirs + stats.others,
-                "total_bytes": stats.bytes,
-                "bytes_restored": if a.dry_run { 0 } else { stats.bytes },
-                "errors": stats.errors.len(),
-            })
+            restore_summary_json(&stats, total, restored, written, started.elapsed())
         );
     } else if !g.quiet {
+        if !a.dry_run {
+            println!(
+                "{}",
+                restore_summary_text(&stats, total, restored, written, started.elapsed())
+            );
+        }
         if a.dry_run {
             println!(
                 "would restore {} files, {} directories, {} other nodes, {} bytes",

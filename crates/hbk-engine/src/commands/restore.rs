@@ -50,6 +50,48 @@ pub struct RestoreOptions {
     pub owners: Option<bool>,
     /// Packs processed at once.
     pub workers: usize,
+    /// What to do with files that already exist at the target.
+    pub overwrite: Overwrite,
+    /// Delete what the target holds and the snapshot does not (only
+    /// paths the patterns select, when there are patterns).
+    pub delete: bool,
+}
+
+/// What restore does with a file that already exists at the target
+/// (restic's `--overwrite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overwrite {
+    /// Replace it (the default).
+    #[default]
+    Always,
+    /// Keep its content when size and modification time match the
+    /// snapshot's (metadata is still applied); replace it otherwise.
+    IfChanged,
+    /// Replace it only when the snapshot's copy is newer.
+    IfNewer,
+    /// Leave it alone.
+    Never,
+}
+
+impl std::str::FromStr for Overwrite {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Overwrite> {
+        Ok(match s {
+            "always" => Overwrite::Always,
+            "if-changed" => Overwrite::IfChanged,
+            "if-newer" => Overwrite::IfNewer,
+            "never" => Overwrite::Never,
+            other => {
+                return Err(crate::Error::invalid(
+                    "overwrite behaviour",
+                    format!(
+                        "invalid overwrite behavior {other:?}: expected always, if-changed, if-newer or never"
+                    ),
+                ))
+            }
+        })
+    }
 }
 
 impl Default for RestoreOptions {
@@ -61,6 +103,8 @@ impl Default for RestoreOptions {
             dry_run: false,
             owners: None,
             workers: 4,
+            overwrite: Overwrite::Always,
+            delete: false,
         }
     }
 }
@@ -77,7 +121,8 @@ pub struct ItemError {
 /// What [`restore`] did.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreStats {
-    /// Regular files restored (hardlinks included).
+    /// Regular files restored (hardlinks included; also those
+    /// `overwrite` left as they were).
     pub files: u64,
     /// Directories restored.
     pub dirs: u64,
@@ -87,6 +132,14 @@ pub struct RestoreStats {
     pub bytes: u64,
     /// Files whose content was read back and verified.
     pub verified: u64,
+    /// Existing files (and other nodes) left as they were or whose
+    /// content was kept (`overwrite`).
+    pub files_skipped: u64,
+    /// Their bytes, not counted in `bytes`.
+    pub bytes_skipped: u64,
+    /// What `delete` removed (or would remove, in a dry run), relative to
+    /// the target.
+    pub deleted: Vec<PathBuf>,
     /// Per-item problems.
     pub errors: Vec<ItemError>,
 }
@@ -116,20 +169,40 @@ pub fn restore(
             "--dry-run and --verify are mutually exclusive",
         ));
     }
+    if opts.delete && !includes && !excludes && target == Path::new("/") {
+        return Err(crate::Error::invalid(
+            "options",
+            "'--target / --delete' must be combined with an include or exclude filter",
+        ));
+    }
     let selection = Selection::from_lists(p)?;
-    let mut plan = RestorePlan::build(repo, tree, &selection, opts.verify)?;
+    let existing = (opts.overwrite != Overwrite::Always).then_some((target, opts.overwrite));
+    let mut plan = RestorePlan::build(repo, tree, &selection, opts.verify, existing)?;
     let mut stats = plan.stats();
     progress.totals(stats.files, stats.bytes, true);
     if opts.dry_run {
+        if opts.delete {
+            stats.deleted = plan.delete_extra(target, &selection, true).0;
+        }
         return Ok(stats);
     }
     let owners = opts
         .owners
         .unwrap_or_else(|| nix::unistd::geteuid().is_root());
     std::fs::create_dir_all(target).map_err(|e| crate::Error::io(target, e))?;
-    let mut errors = plan.create_nodes(target);
+    let mut errors = Vec::new();
+    if opts.delete {
+        errors.extend(plan.clear_replaced_dirs(target));
+    }
+    errors.extend(plan.create_nodes(target));
     errors.extend(plan.write_contents(repo, target, opts, owners, progress));
     errors.extend(plan.link_hardlinks(target));
+    // Before the metadata: deleting changes the directories' mtimes.
+    if opts.delete {
+        let (deleted, delete_errors) = plan.delete_extra(target, &selection, false);
+        stats.deleted = deleted;
+        errors.extend(delete_errors);
+    }
     errors.extend(plan.apply_metadata(target, owners));
     if opts.verify {
         let (verified, verify_errors) = plan.verify(repo, target, opts.workers);
@@ -140,4 +213,105 @@ pub fn restore(
     errors.dedup();
     stats.errors = errors;
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+    use crate::testutil::sample;
+    use filetime::{set_file_mtime, FileTime};
+
+    fn run(
+        repo: &IndexedRepository,
+        root: &Id,
+        target: &Path,
+        opts: RestoreOptions,
+    ) -> RestoreStats {
+        let stats = restore(repo, root, target, &opts, &NoProgress).unwrap();
+        assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+        stats
+    }
+
+    #[test]
+    fn overwrite_rules_decide_about_existing_files() {
+        let s = sample(2);
+        let repo = s.t.repo.clone().into_indexed().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path();
+        run(&repo, &s.root, t, RestoreOptions::default());
+        let f = t.join("d/f");
+        let original = std::fs::read(&f).unwrap();
+        let snapshot_mtime = FileTime::from_last_modification_time(&std::fs::metadata(&f).unwrap());
+        let with = |overwrite| RestoreOptions {
+            overwrite,
+            ..Default::default()
+        };
+
+        std::fs::write(&f, b"local").unwrap();
+        let st = run(&repo, &s.root, t, with(Overwrite::Never));
+        assert!(st.files_skipped == 1 && std::fs::read(&f).unwrap() == b"local");
+        // The local file is newer: kept; older: replaced.
+        run(&repo, &s.root, t, with(Overwrite::IfNewer));
+        assert!(std::fs::read(&f).unwrap() == b"local");
+        set_file_mtime(&f, FileTime::from_unix_time(946_684_800, 0)).unwrap();
+        run(&repo, &s.root, t, with(Overwrite::IfNewer));
+        assert!(std::fs::read(&f).unwrap() == original);
+        // Same size and mtime are taken as the same content (the sample's
+        // node records size 0).
+        std::fs::write(&f, b"").unwrap();
+        set_file_mtime(&f, snapshot_mtime).unwrap();
+        let st = run(&repo, &s.root, t, with(Overwrite::IfChanged));
+        assert_eq!((st.files_skipped, std::fs::read(&f).unwrap().len()), (1, 0));
+        std::fs::write(&f, b"other size").unwrap();
+        set_file_mtime(&f, snapshot_mtime).unwrap();
+        run(&repo, &s.root, t, with(Overwrite::IfChanged));
+        assert!(std::fs::read(&f).unwrap() == original);
+        std::fs::write(&f, b"x").unwrap();
+        run(&repo, &s.root, t, with(Overwrite::Always));
+        assert!(std::fs::read(&f).unwrap() == original);
+    }
+
+    #[test]
+    fn delete_removes_what_the_snapshot_lacks_and_patterns_limit_it() {
+        let s = sample(1);
+        let repo = s.t.repo.clone().into_indexed().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path();
+        std::fs::create_dir_all(t.join("d/f/in-the-way")).unwrap();
+        std::fs::create_dir_all(t.join("x/y")).unwrap();
+        std::fs::write(t.join("d/extra"), b"e").unwrap();
+        std::fs::write(t.join("d/kept"), b"k").unwrap();
+        let opts = |dry_run, exclude: &str| RestoreOptions {
+            delete: true,
+            dry_run,
+            patterns: PatternLists {
+                exclude: vec![exclude.into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let dry = run(&repo, &s.root, t, opts(true, "/d/kept"));
+        assert_eq!(dry.deleted, [Path::new("x"), Path::new("d/extra")]);
+        assert!(t.join("x/y").is_dir() && t.join("d/extra").exists());
+        let st = run(&repo, &s.root, t, opts(false, "/d/kept"));
+        assert_eq!(st.deleted, [Path::new("x"), Path::new("d/extra")]);
+        assert!(!t.join("x").exists() && !t.join("d/extra").exists());
+        assert!(t.join("d/kept").exists(), "excluded paths are not deleted");
+        assert!(
+            t.join("d/f").is_file(),
+            "a directory in the way was replaced"
+        );
+        let refused = restore(
+            &repo,
+            &s.root,
+            Path::new("/"),
+            &RestoreOptions {
+                delete: true,
+                ..Default::default()
+            },
+            &NoProgress,
+        );
+        assert!(refused.is_err());
+    }
 }

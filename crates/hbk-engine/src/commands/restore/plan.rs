@@ -16,7 +16,7 @@ use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, NodeType
 use rayon::prelude::*;
 
 use super::node::RestoreNode;
-use super::{apply, ItemError, RestoreOptions, RestoreStats};
+use super::{apply, ItemError, Overwrite, RestoreOptions, RestoreStats};
 use crate::filter::Selection;
 use crate::pack_range::{cut, entry_end};
 use crate::progress::Progress;
@@ -53,6 +53,9 @@ struct Item {
     owned: bool,
     /// Set once the file's metadata was applied while it was written.
     metadata_done: AtomicBool,
+    /// An existing file whose content is kept (`overwrite` if-changed,
+    /// size and mtime equal): only its metadata is applied.
+    content_kept: bool,
 }
 
 /// Where one blob is wanted.
@@ -99,6 +102,14 @@ pub struct RestorePlan {
     /// Errors found while planning (missing blobs, bad names).
     errors: Vec<ItemError>,
     bytes: u64,
+    /// Snapshot paths left out because what exists at the target stays
+    /// (`overwrite`); `delete` must not remove them.
+    kept: Vec<Box<Path>>,
+    /// Existing files left as they were (or whose content was kept), and
+    /// their bytes.
+    skipped: (u64, u64),
+    /// Files and other nodes left as they were, not in `items`.
+    kept_counts: (u64, u64),
 }
 
 /// State of the walk that builds a plan.
@@ -114,6 +125,47 @@ struct Walk<'a> {
     jobs: HashMap<Id, (u32, u32)>,
     /// Index in `packs` of each pack planned so far.
     packs: HashMap<Id, usize>,
+    /// The target and the overwrite rule, when existing files there are
+    /// to be looked at (any rule but "always").
+    existing: Option<(&'a Path, Overwrite)>,
+}
+
+/// What to do with one node, given what exists at its place.
+enum AtTarget {
+    /// Create it (nothing there, or replace what is).
+    Create,
+    /// Leave what is there alone.
+    Skip,
+    /// Keep the existing file's content, apply the node's metadata.
+    KeepContent,
+}
+
+impl Walk<'_> {
+    /// Decides for a non-directory node at `rel` by the overwrite rule.
+    fn at_target(&self, rel: &Path, node: &RestoreNode) -> AtTarget {
+        let Some((target, rule)) = self.existing else {
+            return AtTarget::Create;
+        };
+        let Ok(meta) = fs::symlink_metadata(target.join(rel)) else {
+            return AtTarget::Create;
+        };
+        let mtime = filetime::FileTime::from_last_modification_time(&meta);
+        match rule {
+            Overwrite::Always => AtTarget::Create,
+            Overwrite::Never => AtTarget::Skip,
+            Overwrite::IfNewer if node.mtime() > mtime => AtTarget::Create,
+            Overwrite::IfNewer => AtTarget::Skip,
+            Overwrite::IfChanged
+                if node.kind == NodeType::File
+                    && meta.is_file()
+                    && meta.len() == node.size
+                    && node.mtime() == mtime =>
+            {
+                AtTarget::KeepContent
+            }
+            Overwrite::IfChanged => AtTarget::Create,
+        }
+    }
 }
 
 /// Whether a stored name is safe to create inside the target.
@@ -131,12 +183,15 @@ fn rel_box(path: &[u8]) -> Box<Path> {
 
 impl RestorePlan {
     /// Walks `tree` and plans the restore of what `selection` selects;
-    /// `keep_content` keeps what [`RestorePlan::verify`] needs.
+    /// `keep_content` keeps what [`RestorePlan::verify`] needs. With
+    /// `existing` (target and rule), files already at the target are
+    /// looked at and kept as the rule says.
     pub fn build(
         repo: &IndexedRepository,
         tree: &Id,
         selection: &Selection,
         keep_content: bool,
+        existing: Option<(&Path, Overwrite)>,
     ) -> Result<RestorePlan> {
         let mut plan = RestorePlan {
             items: Vec::new(),
@@ -144,6 +199,9 @@ impl RestorePlan {
             packs: Vec::new(),
             errors: Vec::new(),
             bytes: 0,
+            kept: Vec::new(),
+            skipped: (0, 0),
+            kept_counts: (0, 0),
         };
         let mut walk = Walk {
             repo,
@@ -152,6 +210,7 @@ impl RestorePlan {
             hardlinks: HashMap::new(),
             jobs: HashMap::new(),
             packs: HashMap::new(),
+            existing,
         };
         plan.collect(&mut walk, tree, b"/")?;
         for (_, list) in &mut plan.packs {
@@ -188,6 +247,7 @@ impl RestorePlan {
                     selected,
                     owned: false,
                     metadata_done: AtomicBool::new(false),
+                    content_kept: false,
                 });
                 if let Some(sub) = subtree {
                     self.collect(walk, &sub, &path)?;
@@ -225,8 +285,26 @@ impl RestorePlan {
             }
             let rel = rel_box(&path);
             let (node, content) = RestoreNode::new(node);
+            let decision = walk.at_target(&rel, &node);
+            if !matches!(decision, AtTarget::Create) {
+                self.skipped.0 += 1;
+                if node.kind == NodeType::File {
+                    self.skipped.1 += node.size;
+                }
+            }
+            if matches!(decision, AtTarget::Skip) {
+                // Counted as restored items, though left as they are.
+                match node.kind {
+                    NodeType::File => self.kept_counts.0 += 1,
+                    _ => self.kept_counts.1 += 1,
+                }
+                self.kept.push(rel);
+                continue;
+            }
+            let content_kept = matches!(decision, AtTarget::KeepContent);
             let owned = node.kind == NodeType::File
                 && link_to.is_none()
+                && !content_kept
                 && self.plan_file(walk, index32, &rel, &content);
             if walk.keep_content {
                 self.contents.push(content.into_boxed_slice());
@@ -238,6 +316,7 @@ impl RestorePlan {
                 selected,
                 owned,
                 metadata_done: AtomicBool::new(false),
+                content_kept,
             });
         }
         Ok(())
@@ -298,6 +377,10 @@ impl RestorePlan {
     pub fn stats(&self) -> RestoreStats {
         let mut s = RestoreStats {
             bytes: self.bytes,
+            files: self.kept_counts.0,
+            others: self.kept_counts.1,
+            files_skipped: self.skipped.0,
+            bytes_skipped: self.skipped.1,
             ..Default::default()
         };
         for item in self.items.iter().filter(|i| i.selected) {
@@ -321,7 +404,7 @@ impl RestorePlan {
     pub fn create_nodes(&mut self, target: &Path) -> Vec<ItemError> {
         let mut errors = std::mem::take(&mut self.errors);
         for (i, item) in self.items.iter().enumerate() {
-            if item.link_to.is_some() || item.owned {
+            if item.link_to.is_some() || item.owned || item.content_kept {
                 continue;
             }
             let path = target.join(&item.rel);
@@ -369,6 +452,81 @@ impl RestorePlan {
         };
         crate::pool::install(opts.workers, run);
         errors.into_inner().unwrap_or_default()
+    }
+
+    /// Removes directories (with all they hold) where the snapshot has a
+    /// non-directory, so it can be created (`delete`).
+    pub fn clear_replaced_dirs(&self, target: &Path) -> Vec<ItemError> {
+        let mut errors = Vec::new();
+        for (i, item) in self.items.iter().enumerate() {
+            if item.node.kind == NodeType::Dir {
+                continue;
+            }
+            let path = target.join(&item.rel);
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                if let Err(e) = fs::remove_dir_all(&path) {
+                    errors.push(self.error(i, format!("removing directory in the way: {e}")));
+                }
+            }
+        }
+        errors
+    }
+
+    /// Deletes (or, in a `dry_run`, only lists) what the restored
+    /// directories hold that the snapshot does not, as far as `selection`
+    /// selects it; returns what went, relative to `target`.
+    pub fn delete_extra(
+        &self,
+        target: &Path,
+        selection: &Selection,
+        dry_run: bool,
+    ) -> (Vec<PathBuf>, Vec<ItemError>) {
+        let known: std::collections::HashSet<&Path> = self
+            .items
+            .iter()
+            .map(|i| &*i.rel)
+            .chain(self.kept.iter().map(|k| &**k))
+            .collect();
+        let dirs = std::iter::once(Path::new("")).chain(
+            self.items
+                .iter()
+                .filter(|i| i.node.kind == NodeType::Dir)
+                .map(|i| &*i.rel),
+        );
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for dir in dirs {
+            let Ok(entries) = fs::read_dir(target.join(dir)) else {
+                continue;
+            };
+            let mut extra: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| dir.join(e.file_name()))
+                .filter(|rel| !known.contains(rel.as_path()))
+                .filter(|rel| {
+                    let mut snapshot_path = b"/".to_vec();
+                    snapshot_path.extend_from_slice(rel.as_os_str().as_bytes());
+                    selection.decide(&snapshot_path).0
+                })
+                .collect();
+            extra.sort();
+            for rel in extra {
+                let path = target.join(&rel);
+                let removed = match (dry_run, fs::symlink_metadata(&path)) {
+                    (true, _) => Ok(()),
+                    (false, Ok(m)) if m.is_dir() => fs::remove_dir_all(&path),
+                    (false, _) => fs::remove_file(&path),
+                };
+                match removed {
+                    Ok(()) => deleted.push(rel),
+                    Err(e) => errors.push(ItemError {
+                        path: rel,
+                        message: format!("deleting: {e}"),
+                    }),
+                }
+            }
+        }
+        (deleted, errors)
     }
 
     /// Creates the second and later names of hardlinked files.
