@@ -191,6 +191,31 @@ fn usage_errors_exit_1() {
     ok(hbk_plain(&["snapshots", "--help"]));
 }
 
+/// Under `--json`, a fatal error is restic 0.17+'s `exit_error` message
+/// on stderr, with the exit code in it.
+#[test]
+fn fatal_errors_are_json_under_json() {
+    let dir = tempdir();
+    let missing = dir.path().join("no-repo");
+    let out = hbk_plain(&[
+        "--json",
+        "-r",
+        missing.to_str().unwrap(),
+        "--insecure-no-password",
+        "snapshots",
+    ]);
+    assert_eq!(out.status.code(), Some(10), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(line["message_type"], "exit_error", "{err}");
+    assert_eq!(line["code"], 10, "{err}");
+    assert!(
+        line["message"].as_str().unwrap().starts_with("Fatal: "),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
 /// Whether `help` offers the long flag `--flag` (not merely a longer
 /// flag starting with it).
 fn offers(help: &str, flag: &str) -> bool {

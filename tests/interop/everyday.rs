@@ -190,6 +190,26 @@ fn find_equals_restics() {
         let (r, o) = both(&h.repo, &args);
         assert_eq!(text(o), text(r), "find {args:?}");
     }
+    // restic 0.17+: snapshots newest first, oldest first with --reverse;
+    // --human-readable sizes in the long form.
+    let order = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["find", "--json"];
+        all.extend_from_slice(args);
+        json(&ok(hbk(&h.repo, &all)))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["snapshot"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let newest_first: Vec<String> = h.ids.iter().rev().cloned().collect();
+    assert_eq!(order(&["readme.txt"]), newest_first);
+    assert_eq!(order(&["--reverse", "readme.txt"]), h.ids);
+    let long = text(hbk(
+        &h.repo,
+        &["find", "-s", last, "-l", "--human-readable", "big.bin"],
+    ));
+    assert!(long.contains("3.000 MiB"), "{long}");
 }
 
 /// `find --json --blob/--tree/--pack` objects, sorted (restic's order
@@ -371,6 +391,28 @@ fn dump_gives_back_files_and_trees() {
         &["dump", &format!("latest:{src}"), "docs/readme.txt"],
     ));
     assert_eq!(out.stdout, b"read me again\n");
+    // --target writes a file instead (restic 0.18+); a missing path
+    // creates nothing.
+    let into = h.repo.path.parent().unwrap().join("dumped.bin");
+    let out = ok(hbk(
+        &h.repo,
+        &["dump", "--target", into.to_str().unwrap(), "latest", &file],
+    ));
+    assert!(out.stdout.is_empty());
+    assert!(std::fs::read(&into).unwrap() == std::fs::read(&file).unwrap());
+    let nowhere = h.repo.path.parent().unwrap().join("nothing.bin");
+    let missing = hbk(
+        &h.repo,
+        &[
+            "dump",
+            "-t",
+            nowhere.to_str().unwrap(),
+            "latest",
+            "/no/such/file",
+        ],
+    );
+    assert_ne!(missing.status.code(), Some(0));
+    assert!(!nowhere.exists());
 
     let dir = tempdir();
     for (tool, tar) in [

@@ -344,3 +344,70 @@ fn key_file_that_no_longer_matches_its_name_warns_and_opens() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(name) && err.contains("damaged"), "{err}");
 }
+
+/// `--insecure-no-password` (restic 0.17+): a repository with an empty
+/// password is made and opened only with the flag, never with a password
+/// given alongside; `key add --new-insecure-no-password` adds such a key.
+#[test]
+fn insecure_no_password_is_explicit() {
+    use hbk_tests::drivers::hbk_binary;
+    let dir = tempdir();
+    let repo_path = dir.path().join("repo");
+    let run = |args: &[&str]| {
+        std::process::Command::new(hbk_binary())
+            .arg("-r")
+            .arg(&repo_path)
+            .args(args)
+            .env_remove("RESTIC_PASSWORD")
+            .env_remove("RESTIC_PASSWORD_FILE")
+            .env_remove("HBK_PASSWORD")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    ok(run(&["--insecure-no-password", "init"]));
+    let src = dir.path().join("f");
+    std::fs::write(&src, "x").unwrap();
+    ok(run(&[
+        "--insecure-no-password",
+        "backup",
+        src.to_str().unwrap(),
+    ]));
+    let without = run(&["snapshots"]);
+    assert_eq!(without.status.code(), Some(1), "{}", describe(&without));
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "secret").unwrap();
+    let both = run(&[
+        "--insecure-no-password",
+        "--password-file",
+        pw.to_str().unwrap(),
+        "snapshots",
+    ]);
+    assert_eq!(both.status.code(), Some(1), "{}", describe(&both));
+    assert!(
+        describe(&both).contains("must not be specified together"),
+        "{}",
+        describe(&both)
+    );
+    // A second key with a password opens it the usual way; then an
+    // empty-password key can be added from it.
+    ok(run(&[
+        "--insecure-no-password",
+        "key",
+        "add",
+        "--new-password-file",
+        pw.to_str().unwrap(),
+    ]));
+    ok(run(&["--password-file", pw.to_str().unwrap(), "snapshots"]));
+    let empty = run(&[
+        "--password-file",
+        pw.to_str().unwrap(),
+        "key",
+        "add",
+        "--new-insecure-no-password",
+    ]);
+    ok(empty);
+    let keys = ok(run(&["--insecure-no-password", "key", "list", "--json"]));
+    let list: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+}

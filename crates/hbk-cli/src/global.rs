@@ -20,6 +20,10 @@ pub struct GlobalOpts {
     /// Shell command printing the password (env: HBK_PASSWORD_COMMAND, RESTIC_PASSWORD_COMMAND).
     #[arg(long = "password-command", global = true)]
     pub password_command: Option<String>,
+    /// Use an empty password for the repository (must be given for
+    /// repositories without one; no password may be given with it).
+    #[arg(long = "insecure-no-password", global = true)]
+    pub insecure_no_password: bool,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,

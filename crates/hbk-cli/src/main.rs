@@ -68,11 +68,19 @@ fn main() {
         eprintln!("signal received, cleaning up");
         std::process::exit(exit::INTERRUPTED);
     });
+    let json = cli.global.json;
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
             let code = exit::code_for(&err);
-            eprintln!("Fatal: {}", exit::message(&err));
+            let message = format!("Fatal: {}", exit::message(&err));
+            if json {
+                // restic 0.17+: one `exit_error` message on stderr.
+                let e = serde_json::json!({"message_type": "exit_error", "code": code, "message": message});
+                eprintln!("{e}");
+            } else {
+                eprintln!("{message}");
+            }
             code
         }
     };

@@ -46,6 +46,12 @@ pub fn password_from(g: &GlobalOpts, prefix: &str) -> Result<String> {
         .password_command
         .clone()
         .or_else(|| env(&format!("{prefix}PASSWORD_COMMAND")));
+    if g.insecure_no_password {
+        if file.is_some() || command.is_some() || env(&format!("{prefix}PASSWORD")).is_some() {
+            bail!("--insecure-no-password must not be specified together with providing a password via a cli option or environment variable");
+        }
+        return Ok(String::new());
+    }
     let pw = match (file, command) {
         (Some(_), Some(_)) => bail!("Password file and command are mutually exclusive"),
         (Some(f), None) => {
@@ -66,7 +72,7 @@ pub fn password_from(g: &GlobalOpts, prefix: &str) -> Result<String> {
         },
     };
     if pw.is_empty() {
-        bail!("an empty password is not allowed");
+        bail!("an empty password is not allowed by default. Pass the flag `--insecure-no-password` to disable this check");
     }
     Ok(pw)
 }

@@ -112,6 +112,9 @@ pub struct FromRepoArgs {
     /// Password command of the source repository (env: RESTIC_FROM_PASSWORD_COMMAND).
     #[arg(long = "from-password-command")]
     pub from_password_command: Option<String>,
+    /// The source repository has an empty password.
+    #[arg(long = "from-insecure-no-password")]
+    pub from_insecure_no_password: bool,
 }
 
 impl FromRepoArgs {
@@ -133,6 +136,7 @@ impl FromRepoArgs {
             repository_file: None,
             password_file: self.from_password_file.clone(),
             password_command: self.from_password_command.clone(),
+            insecure_no_password: self.from_insecure_no_password,
             ..g.clone()
         };
         let pw = password::password_from(&from, "FROM_")?;

@@ -1,8 +1,9 @@
-//! `hbk dump`: a file's content, or a directory as tar, to stdout.
+//! `hbk dump`: a file's content, or a directory as tar, to stdout or a
+//! file (`--target`).
 
 use std::io::Write;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use hbk_engine::commands::dump::{locate, snapshot_path, write_node, write_tar, DumpItem};
 use hbk_engine::snapshots::find_snapshot;
@@ -22,6 +23,9 @@ pub struct DumpArgs {
     /// Archive format for directories (only `tar`).
     #[arg(short = 'a', long, default_value = "tar")]
     pub archive: String,
+    /// Write to this file instead of standard output.
+    #[arg(short = 't', long)]
+    pub target: Option<std::path::PathBuf>,
     /// Filters for `latest`.
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -41,8 +45,17 @@ pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<i32> {
     let full = format!("{}/{}", sub.unwrap_or(""), a.file);
     let path = snapshot_path(&full);
     let shown = String::from_utf8_lossy(&path).into_owned();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match locate(&repo, &sn.tree, &shown, &id.short())? {
+    let item = locate(&repo, &sn.tree, &shown, &id.short())?;
+    // Created only once the path is known to exist.
+    let sink: Box<dyn Write> = match &a.target {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create target file {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::new(sink);
+    match item {
         DumpItem::Node(node) => write_node(&repo, &node, &mut out)?,
         DumpItem::Dir(tree) => write_tar(&repo, &tree, &path, &mut out)?,
     }

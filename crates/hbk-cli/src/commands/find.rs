@@ -32,10 +32,15 @@ pub fn run(g: &GlobalOpts, a: FindArgs) -> Result<i32> {
     };
     let finder = Finder::new(opts)?;
     let repo = repo::open_indexed(g)?;
-    let (snapshots, warnings) =
+    let (mut snapshots, warnings) =
         select_snapshots(&repo, &a.snapshot, &crate::selection::filter(&a.filter))?;
     for w in warnings {
         eprintln!("{w}");
+    }
+    // restic 0.17+: newest first, oldest first with --reverse.
+    snapshots.sort_by(|x, y| y.1.time.cmp(&x.1.time).then(y.0.cmp(&x.0)));
+    if a.reverse {
+        snapshots.reverse();
     }
     if a.blob || a.tree || a.pack {
         return run_ids(g, &a, &repo, &snapshots);
@@ -50,7 +55,7 @@ pub fn run(g: &GlobalOpts, a: FindArgs) -> Result<i32> {
             if g.json {
                 matches.push(match_json(path, node));
             } else if a.long {
-                lines.push(node_long(path, node, false));
+                lines.push(node_long(path, node, a.human_readable));
             } else {
                 lines.push(String::from_utf8_lossy(path).into_owned());
             }

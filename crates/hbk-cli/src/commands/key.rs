@@ -4,7 +4,6 @@
 //! for `remove` and `passwd`.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use hbk_engine::commands::key::{add_key, change_password, remove_key, NewKeyOptions};
@@ -77,6 +76,7 @@ fn options(a: &NewKeyArgs) -> NewKeyOptions {
     NewKeyOptions {
         username: a.user.clone(),
         hostname: a.host.clone(),
+        allow_empty_password: a.new_insecure_no_password,
         ..Default::default()
     }
 }
@@ -84,7 +84,7 @@ fn options(a: &NewKeyArgs) -> NewKeyOptions {
 fn add(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
     let lock = crate::repo::lock(g, &repo, LockKind::Shared)?;
-    let pw = new_password(g, a.new_password_file.as_deref())?;
+    let pw = new_password(g, &a)?;
     let id =
         add_key(&repo, &lock, pw.as_bytes(), &options(&a)).context("creating new key failed")?;
     if !g.quiet {
@@ -119,7 +119,7 @@ fn remove(g: &GlobalOpts, a: RemoveKeyArgs) -> Result<i32> {
 fn passwd(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
     let repo = repo::open(g)?;
     let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
-    let pw = new_password(g, a.new_password_file.as_deref())?;
+    let pw = new_password(g, &a)?;
     let id = change_password(&repo, &lock, pw.as_bytes(), &options(&a))?;
     if !g.quiet {
         println!("saved new key as {id}");
@@ -130,8 +130,11 @@ fn passwd(g: &GlobalOpts, a: NewKeyArgs) -> Result<i32> {
 /// The new password, as restic 0.14 reads it: the whole file with
 /// surrounding white space trimmed; else, on a terminal, typed twice;
 /// else the first line of standard input.
-fn new_password(g: &GlobalOpts, file: Option<&Path>) -> Result<String> {
-    let pw = match file {
+fn new_password(g: &GlobalOpts, a: &NewKeyArgs) -> Result<String> {
+    if a.new_insecure_no_password {
+        return Ok(String::new());
+    }
+    let pw = match a.new_password_file.as_deref() {
         Some(f) => match std::fs::read(f) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -23,6 +23,9 @@ pub struct NewKeyOptions {
     pub username: Option<String>,
     /// Host name recorded in the key file; `None`: this host.
     pub hostname: Option<String>,
+    /// Allow an empty password (restic's `--new-insecure-no-password`);
+    /// refused otherwise, so that none is made by mistake.
+    pub allow_empty_password: bool,
 }
 
 impl Default for NewKeyOptions {
@@ -31,6 +34,7 @@ impl Default for NewKeyOptions {
             kdf: KdfParams::RESTIC_DEFAULT,
             username: None,
             hostname: None,
+            allow_empty_password: false,
         }
     }
 }
@@ -46,7 +50,7 @@ pub fn add_key(
     opts: &NewKeyOptions,
 ) -> Result<Id> {
     lock.require(repo, LockKind::Shared)?;
-    if new_password.is_empty() {
+    if new_password.is_empty() && !opts.allow_empty_password {
         return Err(Error::invalid(
             "password",
             "an empty password is not a password",

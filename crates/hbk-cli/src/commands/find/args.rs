@@ -33,6 +33,12 @@ pub struct FindArgs {
     /// The patterns are pack ids: look for their blobs.
     #[arg(long)]
     pub pack: bool,
+    /// Search the snapshots oldest first (default: newest first).
+    #[arg(short = 'R', long)]
+    pub reverse: bool,
+    /// Print sizes in human-readable form (with --long).
+    #[arg(long = "human-readable")]
+    pub human_readable: bool,
     /// Print the pack each found blob or tree belongs to (with --blob or --tree).
     #[arg(long = "show-pack-id")]
     pub show_pack_id: bool,

@@ -30,6 +30,12 @@ pub struct NewKeyArgs {
     /// File from which to read the new password.
     #[arg(long = "new-password-file")]
     pub new_password_file: Option<PathBuf>,
+    /// Give the new key an empty password.
+    #[arg(
+        long = "new-insecure-no-password",
+        conflicts_with = "new_password_file"
+    )]
+    pub new_insecure_no_password: bool,
     /// The user name for the new key (default: the current user).
     #[arg(long)]
     pub user: Option<String>,
