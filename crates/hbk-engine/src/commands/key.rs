@@ -117,6 +117,7 @@ mod tests {
             kdf: KdfParams::INSECURE_FOR_TESTS,
             username: Some("alice".into()),
             hostname: Some("box".into()),
+            allow_empty_password: false,
         }
     }
 
