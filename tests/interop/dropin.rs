@@ -942,3 +942,162 @@ fn restore_overwrites_and_deletes_as_restic_0_19() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 }
+
+/// Writes a self-signed certificate for `names` as `stem.pem` (the
+/// certificate), `stem-key.pem` (its key) and `stem-both.pem` (both, as
+/// `--tls-client-cert` takes them); returns the certificate's path.
+fn self_signed(dir: &std::path::Path, stem: &str, names: &[&str]) -> String {
+    let ck =
+        rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    let cert = ck.cert.pem();
+    let key = ck.signing_key.serialize_pem();
+    std::fs::write(dir.join(format!("{stem}.pem")), &cert).unwrap();
+    std::fs::write(dir.join(format!("{stem}-key.pem")), &key).unwrap();
+    std::fs::write(dir.join(format!("{stem}-both.pem")), format!("{cert}{key}")).unwrap();
+    dir.join(format!("{stem}.pem"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `--cacert`, `--tls-client-cert` and `--insecure-tls` against an HTTPS
+/// REST server that asks for a client certificate, and `--cacert` /
+/// `--insecure-tls` against an HTTPS S3 server: an unknown server
+/// certificate is refused unless trusted or the check is switched off.
+#[test]
+fn tls_flags_reach_rest_and_s3_servers() {
+    use hbk_tests::servers::S3Server;
+    let dir = tempdir();
+    let d = dir.path();
+    let server_cert = self_signed(d, "server", &["127.0.0.1", "localhost"]);
+    let client_cert = self_signed(d, "client", &["hbk-client"]);
+    let key = d.join("server-key.pem").to_str().unwrap().to_string();
+    let client_both = d.join("client-both.pem").to_str().unwrap().to_string();
+    let password = d.join("pw");
+    std::fs::write(&password, "tls test").unwrap();
+    let run = |location: &str, env: &[(String, String)], flags: &[&str], args: &[&str]| {
+        let mut cmd = Command::new(hbk_binary());
+        cmd.args([
+            "-r",
+            location,
+            "--password-file",
+            password.to_str().unwrap(),
+        ])
+        .args(flags)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("RESTIC_REPOSITORY")
+        .env_remove("HBK_REPOSITORY")
+        .args(["-o", "retry.max-attempts=1"]);
+        cmd.output().unwrap()
+    };
+    let src = d.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "over TLS").unwrap();
+    let src = src.to_str().unwrap();
+
+    let rest = RestServer::start_args(
+        None,
+        [
+            "--cert",
+            &server_cert,
+            "--key",
+            &key,
+            "--client-ca",
+            &client_cert,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    let url = format!("rest:https://127.0.0.1:{}/repo/", rest.port());
+    let untrusted = run(&url, &[], &[], &["init"]);
+    assert_eq!(untrusted.status.code(), Some(1), "{}", describe(&untrusted));
+    let no_client = run(&url, &[], &["--cacert", &server_cert], &["init"]);
+    assert_ne!(no_client.status.code(), Some(0), "{}", describe(&no_client));
+    let trusted = [
+        "--cacert",
+        server_cert.as_str(),
+        "--tls-client-cert",
+        client_both.as_str(),
+    ];
+    ok(run(&url, &[], &trusted, &["init"]));
+    ok(run(&url, &[], &trusted, &["backup", src]));
+    let insecure = ["--insecure-tls", "--tls-client-cert", client_both.as_str()];
+    let out = ok(run(&url, &[], &insecure, &["snapshots", "--json"]));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    // The variables work as the flags do.
+    let env = [
+        ("RESTIC_CACERT".to_string(), server_cert.clone()),
+        ("RESTIC_TLS_CLIENT_CERT".to_string(), client_both.clone()),
+    ];
+    ok(run(&url, &env, &[], &["check"]));
+
+    let s3 = S3Server::start_on_disk_with(
+        ["--cert", &server_cert, "--key", &key]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    );
+    let url = format!("s3:https://127.0.0.1:{}/{}", s3.port(), s3.new_bucket());
+    let env = s3.env();
+    let untrusted = run(&url, &env, &[], &["init"]);
+    assert_eq!(untrusted.status.code(), Some(1), "{}", describe(&untrusted));
+    ok(run(&url, &env, &["--cacert", &server_cert], &["init"]));
+    ok(run(&url, &env, &["--insecure-tls"], &["backup", src]));
+    let refused = run(
+        &url,
+        &env,
+        &["--tls-client-cert", &client_both],
+        &["snapshots"],
+    );
+    assert!(
+        describe(&refused).contains("REST repositories only"),
+        "{}",
+        describe(&refused)
+    );
+}
+
+/// `--http-user-agent` is what the server sees.
+#[test]
+fn http_user_agent_is_sent() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let _ = conn
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let out = Command::new(hbk_binary())
+        .args([
+            "-r",
+            &format!("rest:http://127.0.0.1:{port}/repo/"),
+            "--insecure-no-password",
+        ])
+        .args([
+            "--http-user-agent",
+            "hbk-test-agent/1.0",
+            "-o",
+            "retry.max-attempts=1",
+            "snapshots",
+        ])
+        .env_remove("RESTIC_REPOSITORY")
+        .output()
+        .unwrap();
+    let head = seen.join().unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("user-agent: hbk-test-agent/1.0"),
+        "{head}\n{}",
+        describe(&out)
+    );
+}

@@ -229,6 +229,12 @@ impl S3Server {
     /// [`S3Server::env`]. Its objects survive [`S3Server::restart`];
     /// moto's, kept in memory, would not.
     pub fn start_on_disk() -> S3Server {
+        Self::start_on_disk_with(Vec::new())
+    }
+
+    /// [`S3Server::start_on_disk`] with more `rclone serve s3` arguments
+    /// (`--cert`, `--key`: HTTPS).
+    pub fn start_on_disk_with(extra: Vec<String>) -> S3Server {
         let bin = binary("HBK_TEST_RCLONE", "rclone");
         let proc = ServerProcess::start("rclone-s3", move |port, dir| {
             let root = dir.join("root");
@@ -238,6 +244,7 @@ impl S3Server {
                 .args(["--auth-key", "hbk-test-key,hbk-test-secret"])
                 .arg("--config")
                 .arg(dir.join("rclone.conf"))
+                .args(&extra)
                 .arg(&root);
             c
         });
@@ -312,6 +319,17 @@ impl RestServer {
     /// Starts a server with basic auth (`user`, `password`) and/or in
     /// append-only mode.
     pub fn start_with(auth: Option<(&str, &str)>, append_only: bool) -> RestServer {
+        let mut extra = Vec::new();
+        if append_only {
+            extra.push("--append-only".to_string());
+        }
+        Self::start_args(auth, extra)
+    }
+
+    /// Starts a server with basic auth (`user`, `password`) and more
+    /// `rclone serve restic` arguments (`--cert`, `--key`, `--client-ca`:
+    /// HTTPS, client certificates).
+    pub fn start_args(auth: Option<(&str, &str)>, extra: Vec<String>) -> RestServer {
         let bin = binary("HBK_TEST_RCLONE", "rclone");
         let auth: Option<(String, String)> = auth.map(|(u, p)| (u.to_string(), p.to_string()));
         let a = auth.clone();
@@ -325,9 +343,7 @@ impl RestServer {
             if let Some((u, p)) = &a {
                 c.args(["--user", u, "--pass", p]);
             }
-            if append_only {
-                c.arg("--append-only");
-            }
+            c.args(&extra);
             c.arg(&root);
             c
         });

@@ -59,7 +59,7 @@ pub use error::Error;
 pub use local::LocalBackend;
 pub use location::{Location, RestLocation, S3Location};
 pub use memory::MemoryBackend;
-pub use options::{Options, DEFAULT_STUCK_REQUEST_TIMEOUT};
+pub use options::{HttpOptions, Options, DEFAULT_STUCK_REQUEST_TIMEOUT};
 pub use rest::RestBackend;
 pub use retry::{RetryBackend, RetryEvent, RetryObserver, RetryPolicy};
 pub use s3::S3Backend;

@@ -18,6 +18,35 @@ pub struct Options {
     on_retry: Option<RetryObserver>,
     retry: Option<RetryPolicy>,
     stuck_request_timeout: Option<Duration>,
+    http: HttpOptions,
+}
+
+/// How HTTPS backends (REST, S3) talk to their server: restic's
+/// `--cacert`, `--tls-client-cert`, `--insecure-tls` and
+/// `--http-user-agent`. Certificates are PEM text the front end read.
+#[derive(Clone, Default)]
+pub struct HttpOptions {
+    /// Root certificates to trust instead of the system's (REST) or in
+    /// addition to them (S3).
+    pub ca_certs: Vec<Vec<u8>>,
+    /// A client certificate and its private key, in one PEM text (REST
+    /// only: the S3 client cannot present one).
+    pub client_cert: Option<Vec<u8>>,
+    /// Accept any server certificate.
+    pub insecure_tls: bool,
+    /// The `User-Agent` header to send instead of hbk's.
+    pub user_agent: Option<String>,
+}
+
+impl fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("ca_certs", &self.ca_certs.len())
+            .field("client_cert", &self.client_cert.is_some())
+            .field("insecure_tls", &self.insecure_tls)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
 }
 
 /// How long a request may go without progress before it counts as stuck
@@ -31,6 +60,7 @@ impl fmt::Debug for Options {
             .field("on_retry", &self.on_retry.is_some())
             .field("retry", &self.retry)
             .field("stuck_request_timeout", &self.stuck_request_timeout)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -133,6 +163,17 @@ impl Options {
     pub fn with_stuck_request_timeout(mut self, timeout: Duration) -> Options {
         self.stuck_request_timeout = Some(timeout);
         self
+    }
+
+    /// Sets how HTTPS backends talk to their server.
+    pub fn with_http(mut self, http: HttpOptions) -> Options {
+        self.http = http;
+        self
+    }
+
+    /// How HTTPS backends talk to their server.
+    pub fn http(&self) -> &HttpOptions {
+        &self.http
     }
 
     /// The stuck-request timeout: the one set, or

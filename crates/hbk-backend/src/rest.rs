@@ -101,18 +101,34 @@ impl RestBackend {
         // the body), so it is the stuck-request timeout: a slow transfer
         // that keeps moving is never cut, a silent one is.
         let stuck = options.stuck_request_timeout();
-        let client = off_runtime(|| {
-            crate::sigpipe::blocked(|| {
-                Client::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .timeout(stuck)
-                    .build()
-            })
-        })
-        .map_err(|e| Error::Open {
+        let http = options.http();
+        let open_err = |reason: String| Error::Open {
             location: display.clone(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let mut builder = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(stuck)
+            .tls_danger_accept_invalid_certs(http.insecure_tls);
+        if !http.ca_certs.is_empty() {
+            let certs = http
+                .ca_certs
+                .iter()
+                .map(|pem| reqwest::Certificate::from_pem_bundle(pem))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| open_err(format!("reading the CA certificates: {e}")))?;
+            builder = builder.tls_certs_only(certs.into_iter().flatten());
+        }
+        if let Some(pem) = &http.client_cert {
+            let identity = reqwest::Identity::from_pem(pem)
+                .map_err(|e| open_err(format!("reading the TLS client certificate: {e}")))?;
+            builder = builder.identity(identity);
+        }
+        if let Some(agent) = &http.user_agent {
+            builder = builder.user_agent(agent.as_str());
+        }
+        let client = off_runtime(|| crate::sigpipe::blocked(|| builder.build()))
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(RestBackend {
             client,
             base: loc.url.clone(),

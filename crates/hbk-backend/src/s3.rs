@@ -156,13 +156,36 @@ impl S3Backend {
         // is abandoned (and retried); a whole request, however slow,
         // gets at least ten minutes.
         let stuck = options.stuck_request_timeout();
-        b = b.with_client_options(
-            ClientOptions::new()
-                .with_allow_http(!loc.https)
-                .with_connect_timeout(Duration::from_secs(10))
-                .with_read_timeout(stuck)
-                .with_timeout(stuck.max(Duration::from_secs(600))),
-        );
+        let mut client = ClientOptions::new()
+            .with_allow_http(!loc.https)
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_read_timeout(stuck)
+            .with_timeout(stuck.max(Duration::from_secs(600)));
+        let http = options.http();
+        let open_err = |reason: String| Error::Open {
+            location: display.clone(),
+            reason,
+        };
+        if http.client_cert.is_some() {
+            return Err(open_err(
+                "a TLS client certificate is supported for REST repositories only".into(),
+            ));
+        }
+        for pem in &http.ca_certs {
+            let certs = object_store::Certificate::from_pem_bundle(pem)
+                .map_err(|e| open_err(format!("reading the CA certificates: {e}")))?;
+            for cert in certs {
+                client = client.with_root_certificate(cert);
+            }
+        }
+        client = client.with_allow_invalid_certificates(http.insecure_tls);
+        if let Some(agent) = &http.user_agent {
+            let value = agent
+                .parse()
+                .map_err(|e| open_err(format!("invalid user agent {agent:?}: {e}")))?;
+            client = client.with_user_agent(value);
+        }
+        b = b.with_client_options(client);
         let store = b.build().map_err(|e| Error::Open {
             location: display.clone(),
             reason: e.to_string(),

@@ -24,6 +24,22 @@ pub struct GlobalOpts {
     /// repositories without one; no password may be given with it).
     #[arg(long = "insecure-no-password", global = true)]
     pub insecure_no_password: bool,
+    /// Trust the root certificates in this PEM file instead of the
+    /// system's, for HTTPS repositories (repeatable; env: HBK_CACERT,
+    /// RESTIC_CACERT).
+    #[arg(long, global = true, value_name = "file")]
+    pub cacert: Vec<PathBuf>,
+    /// Present this TLS client certificate (one PEM file holding the
+    /// certificate and its key) to a REST server (env:
+    /// HBK_TLS_CLIENT_CERT, RESTIC_TLS_CLIENT_CERT).
+    #[arg(long = "tls-client-cert", global = true, value_name = "file")]
+    pub tls_client_cert: Option<PathBuf>,
+    /// Skip the verification of the server's TLS certificate (insecure).
+    #[arg(long = "insecure-tls", global = true)]
+    pub insecure_tls: bool,
+    /// Send this User-Agent header to HTTP servers.
+    #[arg(long = "http-user-agent", global = true, value_name = "value")]
+    pub http_user_agent: Option<String>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,

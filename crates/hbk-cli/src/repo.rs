@@ -5,16 +5,44 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use hbk_backend::{Limits, Options, RepoSpec, RequireMount, RetryEvent, Warning};
+use hbk_backend::{HttpOptions, Limits, Options, RepoSpec, RequireMount, RetryEvent, Warning};
 use hbk_repo::{IndexedRepository, Repository};
 
 use crate::global::GlobalOpts;
 use crate::password;
 
+/// The TLS and HTTP settings of `--cacert`, `--tls-client-cert`,
+/// `--insecure-tls` and `--http-user-agent` (and their variables), files
+/// read.
+fn http_options(g: &GlobalOpts) -> Result<HttpOptions> {
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).with_context(|| format!("reading {what} {}", p.display()))
+    };
+    let mut ca_files = g.cacert.clone();
+    if ca_files.is_empty() {
+        ca_files.extend(crate::environment::env("CACERT").map(PathBuf::from));
+    }
+    let client = g
+        .tls_client_cert
+        .clone()
+        .or_else(|| crate::environment::env("TLS_CLIENT_CERT").map(PathBuf::from));
+    Ok(HttpOptions {
+        ca_certs: ca_files
+            .iter()
+            .map(|f| read(f, "CA certificate file"))
+            .collect::<Result<_>>()?,
+        client_cert: client
+            .map(|f| read(&f, "TLS client certificate file"))
+            .transpose()?,
+        insecure_tls: g.insecure_tls,
+        user_agent: g.http_user_agent.clone(),
+    })
+}
+
 /// The backend options given by `-o` and `--stuck-request-timeout`, with
 /// retries reported on stderr under `-v`.
 fn backend_options(g: &GlobalOpts) -> Result<Options> {
-    let mut o = Options::parse(&g.options)?;
+    let mut o = Options::parse(&g.options)?.with_http(http_options(g)?);
     if let Some(t) = g.stuck_request_timeout {
         o = o.with_stuck_request_timeout(t);
     }
