@@ -145,6 +145,27 @@ fn cache_lists_and_cleans_up() {
         "--cleanup",
     ])));
     assert_eq!(kept.trim_end(), "no old cache dirs found");
+    // The global --cleanup-cache removes, after the command, what was
+    // unused for 30 days (opening a remote repository's cache does so
+    // too); the cache in use stays.
+    let other = "ab".repeat(32);
+    hbk_tests::copy_dir(&cache.path().join(&id), &cache.path().join(&other));
+    let forty_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(cache.path().join(&other).join("last-used"))
+        .unwrap()
+        .set_modified(forty_days_ago)
+        .unwrap();
+    let out = stdout(&ok(hbk_plain(&[
+        "--cache-dir",
+        cache_dir,
+        "--cleanup-cache",
+        "version",
+    ])));
+    assert!(out.contains("remove 1 old cache directories"), "{out}");
+    assert!(!cache.path().join(&other).exists());
+    assert!(cache.path().join(&id).exists());
     // Make the cache look two days unused, then clean up what is older than a day.
     let stamp = cache.path().join(&id).join("last-used");
     let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
@@ -189,6 +210,48 @@ fn usage_errors_exit_1() {
         assert!(!out.stderr.is_empty(), "{args:?}");
     }
     ok(hbk_plain(&["snapshots", "--help"]));
+}
+
+/// Read commands take restic's shared lock (an exclusive lock held
+/// elsewhere stops them, exit 11) unless `--no-lock`; `check` takes an
+/// exclusive one; prune and forget accept `--no-lock` only with
+/// `--dry-run`.
+#[test]
+fn read_commands_lock_unless_no_lock() {
+    use hbk_tests::drivers::{hbk, Repo};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "locked").unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+    let target = dir.path().join("t");
+    let t = target.to_str().unwrap();
+    hbk_tests::locks::plant_exclusive_lock(&repo);
+    for args in [
+        &["snapshots"][..],
+        &["ls", "latest"],
+        &["restore", "latest", "--target", t],
+        &["check"],
+        &["key", "list"],
+    ] {
+        let out = hbk(&repo, args);
+        assert_eq!(out.status.code(), Some(11), "{args:?}: {}", describe(&out));
+        let mut unlocked = vec!["--no-lock"];
+        unlocked.extend(args);
+        ok(hbk(&repo, &unlocked));
+    }
+    assert!(target.exists());
+    for args in [&["prune"][..], &["forget", "--keep-last", "1"]] {
+        let mut all = vec!["--no-lock"];
+        all.extend(args);
+        let out = hbk(&repo, &all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+        assert!(describe(&out).contains("only applicable in combination with --dry-run"));
+        all.push("--dry-run");
+        ok(hbk(&repo, &all));
+    }
 }
 
 /// Under `--json`, a fatal error is restic 0.17+'s `exit_error` message

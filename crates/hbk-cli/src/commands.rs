@@ -38,7 +38,19 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
     features::apply_environment()?;
-    match cli.command {
+    let code = run_command(g, cli.command)?;
+    if g.cleanup_cache {
+        let cleaned = cache::cleanup_after_command(g)?;
+        if code == crate::exit::OK {
+            return Ok(cleaned);
+        }
+    }
+    Ok(code)
+}
+
+/// Runs one command.
+fn run_command(g: &crate::global::GlobalOpts, command: Command) -> Result<i32> {
+    match command {
         Command::Init(a) => init::run(g, a),
         Command::Backup(a) => backup::run(g, a),
         Command::Snapshots(a) => snapshots::run(g, a),

@@ -40,6 +40,18 @@ pub struct GlobalOpts {
     /// Send this User-Agent header to HTTP servers.
     #[arg(long = "http-user-agent", global = true, value_name = "value")]
     pub http_user_agent: Option<String>,
+    /// Take no lock (read-only repositories; with prune and forget only
+    /// together with --dry-run).
+    #[arg(long = "no-lock", global = true)]
+    pub no_lock: bool,
+    /// After the command, remove the caches of repositories unused for 30
+    /// days (opening a remote repository's cache always does).
+    #[arg(long = "cleanup-cache", global = true)]
+    pub cleanup_cache: bool,
+    /// Accepted for restic's sake: hbk has no extra verification of
+    /// uploads to skip (every blob is read back only by `check`).
+    #[arg(long = "no-extra-verify", global = true)]
+    pub no_extra_verify: bool,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use hbk_backend::{HttpOptions, Limits, Options, RepoSpec, RequireMount, RetryEvent, Warning};
+use hbk_engine::lock::{LockKind, RepoLock};
 use hbk_repo::{IndexedRepository, Repository};
 
 use crate::global::GlobalOpts;
@@ -124,6 +125,25 @@ pub fn open_indexed(g: &GlobalOpts) -> Result<IndexedRepository> {
     open(g)?.into_indexed().context("loading index")
 }
 
+/// Opens the repository for a command that only reads it, under the
+/// shared lock restic takes for such commands (so that no prune deletes
+/// what is being read), or none with `--no-lock` (a read-only
+/// repository). Hold the lock until the command is done.
+pub fn open_read(g: &GlobalOpts) -> Result<(Repository, Option<RepoLock>)> {
+    let repo = open(g)?;
+    let lock = match g.no_lock {
+        true => None,
+        false => Some(lock(g, &repo, LockKind::Shared)?),
+    };
+    Ok((repo, lock))
+}
+
+/// [`open_read`], then loads the index.
+pub fn open_indexed_read(g: &GlobalOpts) -> Result<(IndexedRepository, Option<RepoLock>)> {
+    let (repo, lock) = open_read(g)?;
+    Ok((repo.into_indexed().context("loading index")?, lock))
+}
+
 /// The source repository of `copy` and `init --copy-chunker-params`, as
 /// restic's `--from-*` flags and `RESTIC_FROM_*` variables name it.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -188,11 +208,7 @@ fn read_location_file(f: &std::path::Path) -> Result<String> {
 
 /// Takes a repository lock, waiting up to `--retry-lock` for another
 /// holder's to go.
-pub fn lock(
-    g: &GlobalOpts,
-    repo: &Repository,
-    kind: hbk_engine::lock::LockKind,
-) -> Result<hbk_engine::lock::RepoLock> {
+pub fn lock(g: &GlobalOpts, repo: &Repository, kind: LockKind) -> Result<RepoLock> {
     let wait = g.retry_lock.unwrap_or_default();
     Ok(hbk_engine::lock::RepoLock::acquire_waiting(
         repo, kind, wait,

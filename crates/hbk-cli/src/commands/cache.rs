@@ -38,27 +38,56 @@ fn base(g: &GlobalOpts) -> Result<PathBuf> {
         .context("no cache directory: set --cache-dir, HBK_CACHE_DIR or HOME")
 }
 
+/// Removes the caches unused for `max_age`; says so unless quiet (and,
+/// when `say_none`, also when there were none). Exit code 1 when one
+/// could not be removed.
+fn remove_old(
+    g: &GlobalOpts,
+    base: &std::path::Path,
+    max_age: Duration,
+    say_none: bool,
+) -> Result<i32> {
+    let removed = remove_caches_older_than(base, max_age, SystemTime::now())
+        .with_context(|| format!("reading {}", base.display()))?;
+    if removed.is_empty() {
+        if say_none && !g.quiet {
+            println!("no old cache dirs found");
+        }
+        return Ok(exit::OK);
+    }
+    if !g.quiet {
+        println!("remove {} old cache directories", removed.len());
+    }
+    let mut code = exit::OK;
+    for (dir, result) in removed {
+        if let Err(e) = result {
+            eprintln!("unable to remove {}: {e}", dir.path.display());
+            code = exit::ERROR;
+        }
+    }
+    Ok(code)
+}
+
+/// The global `--cleanup-cache`: after the command, remove the caches
+/// unused for 30 days, as restic does.
+pub fn cleanup_after_command(g: &GlobalOpts) -> Result<i32> {
+    if g.no_cache {
+        return Ok(exit::OK);
+    }
+    let base = base(g)?;
+    if !base.is_dir() {
+        return Ok(exit::OK);
+    }
+    remove_old(g, &base, Duration::from_secs(30 * 86_400), false)
+}
+
 /// Lists or cleans the caches.
 pub fn run(g: &GlobalOpts, a: CacheArgs) -> Result<i32> {
     let base = base(g)?;
     let max_age = Duration::from_secs(u64::from(a.max_age) * 86_400);
     let now = SystemTime::now();
     if a.cleanup {
-        let removed = remove_caches_older_than(&base, max_age, now)
-            .with_context(|| format!("reading {}", base.display()))?;
-        if removed.is_empty() {
-            println!("no old cache dirs found");
-            return Ok(exit::OK);
-        }
-        println!("remove {} old cache directories", removed.len());
-        let mut code = exit::OK;
-        for (dir, result) in removed {
-            if let Err(e) = result {
-                eprintln!("unable to remove {}: {e}", dir.path.display());
-                code = exit::ERROR;
-            }
-        }
-        return Ok(code);
+        return remove_old(g, &base, max_age, true);
     }
     let dirs = list_caches(&base).with_context(|| format!("reading {}", base.display()))?;
     if dirs.is_empty() {

@@ -32,7 +32,7 @@ fn pretty(bytes: &[u8]) -> Result<Vec<u8>> {
 /// Prints one object to stdout.
 pub fn run(g: &GlobalOpts, a: CatArgs) -> Result<i32> {
     let need_id = || a.id.clone().context("an id is required");
-    let repo = repo::open(g)?;
+    let (repo, _lock) = repo::open_read(g)?;
     let out: Vec<u8> = match a.kind.as_str() {
         "config" => pretty(&repo.config().to_json()?)?,
         "masterkey" => {

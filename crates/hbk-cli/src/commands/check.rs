@@ -28,6 +28,12 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
         ..g.clone()
     };
     let repo = repo::open(&uncached)?;
+    // restic's check holds an exclusive lock: packs a running backup has
+    // not indexed yet would look like damage.
+    let _lock = match g.no_lock {
+        true => None,
+        false => Some(repo::lock(g, &repo, hbk_engine::lock::LockKind::Exclusive)?),
+    };
     let read_data = match (&a.read_data_subset, a.read_data) {
         (Some(s), _) => s
             .parse::<ReadData>()

@@ -43,7 +43,7 @@ fn tree_of(repo: &IndexedRepository, spec: &str) -> Result<(Id, Id)> {
 
 /// Compares two snapshots.
 pub fn run(g: &GlobalOpts, a: DiffArgs) -> Result<i32> {
-    let repo = repo::open_indexed(g)?;
+    let (repo, _lock) = repo::open_indexed_read(g)?;
     let (id1, t1) = tree_of(&repo, &a.from)?;
     let (id2, t2) = tree_of(&repo, &a.to)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -39,7 +39,7 @@ pub fn run(g: &GlobalOpts, a: DumpArgs) -> Result<i32> {
             a.archive
         );
     }
-    let repo = repo::open_indexed(g)?;
+    let (repo, _lock) = repo::open_indexed_read(g)?;
     let (snap, sub) = crate::selection::split_snapshot_path(&a.snapshot);
     let (id, sn) = find_snapshot(&repo, snap, &crate::selection::filter(&a.filter))?;
     let full = format!("{}/{}", sub.unwrap_or(""), a.file);

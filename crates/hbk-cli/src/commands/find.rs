@@ -31,7 +31,7 @@ pub fn run(g: &GlobalOpts, a: FindArgs) -> Result<i32> {
         newest: a.newest.as_deref().map(parse_time).transpose()?,
     };
     let finder = Finder::new(opts)?;
-    let repo = repo::open_indexed(g)?;
+    let (repo, _lock) = repo::open_indexed_read(g)?;
     let (mut snapshots, warnings) =
         select_snapshots(&repo, &a.snapshot, &crate::selection::filter(&a.filter))?;
     for w in warnings {

@@ -37,10 +37,15 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
         },
         allow_remove_all: a.unsafe_allow_remove_all,
     };
+    if g.no_lock && !a.dry_run {
+        anyhow::bail!(
+            "--no-lock is only applicable in combination with --dry-run for forget command"
+        );
+    }
     let repo = repo::open(g)?;
     // With --prune, one exclusive lock covers both halves; a dry run
-    // without --prune takes none.
-    let lock = if prune_opts.is_some() || (!a.dry_run && opts.may_remove()) {
+    // without --prune (or with --no-lock) takes none.
+    let lock = if (prune_opts.is_some() && !g.no_lock) || (!a.dry_run && opts.may_remove()) {
         Some(crate::repo::lock(g, &repo, LockKind::Exclusive)?)
     } else {
         None
@@ -95,14 +100,17 @@ pub fn run(g: &GlobalOpts, a: ForgetArgs) -> Result<i32> {
         out.push(b'\n');
         std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
     }
-    if let (Some(prune_opts), Some(lock), false) = (prune_opts, &lock, report.removed.is_empty()) {
+    if let (Some(prune_opts), false) = (prune_opts, report.removed.is_empty()) {
         if !g.quiet && !g.json {
             println!(
                 "{} snapshots have been removed, running prune",
                 report.removed.len()
             );
         }
-        prune_and_print(g, &repo, lock, a.dry_run, &prune_opts)?;
+        match &lock {
+            Some(lock) => prune_and_print(g, &repo, lock, a.dry_run, &prune_opts)?,
+            None => crate::commands::prune::dry_run_unlocked_and_print(g, &repo, &prune_opts)?,
+        }
     }
     drop(lock);
     Ok(exit::OK)

@@ -30,8 +30,7 @@ pub fn run(g: &GlobalOpts, a: KeyArgs) -> Result<i32> {
 }
 
 fn list(g: &GlobalOpts) -> Result<i32> {
-    let repo = repo::open(g)?;
-    let _lock = crate::repo::lock(g, &repo, LockKind::Shared)?;
+    let (repo, _lock) = repo::open_read(g)?;
     let mut keys = Vec::new();
     for (id, _) in repo.list(FileType::Key)? {
         let kf = repo.load_key_file(&id)?.file;

@@ -35,8 +35,8 @@ pub fn run(g: &GlobalOpts, a: ListArgs) -> Result<i32> {
         "locks" => Some(FileType::Lock),
         _ => bail!("invalid type"),
     };
-    // restic 0.14 takes a shared lock, except for listing the locks.
-    let _lock = if file_type == Some(FileType::Lock) {
+    // restic takes a shared lock, except for listing the locks.
+    let _lock = if file_type == Some(FileType::Lock) || g.no_lock {
         None
     } else {
         Some(crate::repo::lock(g, &repo, LockKind::Shared)?)

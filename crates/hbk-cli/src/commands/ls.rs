@@ -109,7 +109,7 @@ fn wanted(path: &[u8], dirs: &[Vec<u8>], recursive: bool) -> bool {
 
 /// Lists a snapshot's nodes.
 pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
-    let repo = repo::open_indexed(g)?;
+    let (repo, _lock) = repo::open_indexed_read(g)?;
     let (id, sn) = find_snapshot(&repo, &a.snapshot, &crate::selection::filter(&a.filter))?;
     let dirs: Vec<Vec<u8>> = a
         .dirs

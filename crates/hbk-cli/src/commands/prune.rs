@@ -44,9 +44,6 @@ pub struct PruneArgs {
     /// Decide and print what would be done, change nothing.
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
-    /// With --dry-run: take no lock (write nothing at all).
-    #[arg(long = "no-lock", requires = "dry_run")]
-    pub no_lock: bool,
 }
 
 impl PruneFlags {
@@ -76,14 +73,32 @@ pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<i32> {
     let opts = a.flags.options(g)?;
     let repo = repo::open(g)?;
     let bar = PhaseBar::new(g.json, g.quiet);
+    if g.no_lock && !a.dry_run {
+        anyhow::bail!(
+            "--no-lock is only applicable in combination with --dry-run for prune command"
+        );
+    }
     let report = if a.dry_run {
-        prune_dry_run(&repo, a.no_lock, &opts, &bar).map_err(with_flags)?
+        prune_dry_run(&repo, g.no_lock, &opts, &bar).map_err(with_flags)?
     } else {
         let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
         prune_and_print_report(&repo, &lock, false, &opts, &bar)?
     };
     print(g, &report);
     Ok(exit::OK)
+}
+
+/// A dry run without a lock (`forget --prune --dry-run --no-lock`),
+/// printed.
+pub fn dry_run_unlocked_and_print(
+    g: &GlobalOpts,
+    repo: &Repository,
+    opts: &PruneOptions,
+) -> Result<()> {
+    let bar = PhaseBar::new(g.json, g.quiet);
+    let report = prune_dry_run(repo, true, opts, &bar).map_err(with_flags)?;
+    print(g, &report);
+    Ok(())
 }
 
 /// Plans and (unless `dry_run`) carries out prune under `lock`, which the

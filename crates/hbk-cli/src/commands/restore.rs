@@ -119,7 +119,7 @@ fn restore_summary_text(
 
 /// Restores a snapshot or a directory of it.
 pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
-    let repo = repo::open_indexed(g)?;
+    let (repo, _lock) = repo::open_indexed_read(g)?;
     let (spec, subpath) = crate::selection::split_snapshot_path(&a.snapshot);
     let (id, sn) = find_snapshot(&repo, spec, &crate::selection::filter(&a.filter))?;
     let (tree, file) = resolve_path(&repo, &sn.tree, subpath.unwrap_or("/"), spec)?;

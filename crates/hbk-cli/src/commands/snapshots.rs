@@ -94,7 +94,7 @@ fn group_key_json(k: &GroupKey) -> Value {
 
 /// Lists snapshots as a table or as restic's JSON array.
 pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
-    let repo = repo::open(g)?;
+    let (repo, _lock) = repo::open_read(g)?;
     let filter = crate::selection::filter(&a.filter);
     let mut list = if a.ids.is_empty() {
         list_snapshots(&repo, &filter)?

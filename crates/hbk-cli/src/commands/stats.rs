@@ -33,7 +33,7 @@ pub fn run(g: &GlobalOpts, a: StatsArgs) -> Result<i32> {
         }
         other => other.into(),
     })?;
-    let repo = repo::open_indexed(g)?;
+    let (repo, _lock) = repo::open_indexed_read(g)?;
     let (snapshots, warnings) =
         select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;
     for w in warnings {
