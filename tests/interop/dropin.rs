@@ -105,6 +105,7 @@ fn cache_lists_and_cleans_up() {
     };
     ok(run(&["init"]));
     ok(run(&["snapshots"]));
+    ok(run(&["check", "--with-cache", "--check-unused"]));
     let id = {
         let cat = stdout(&ok(run(&["cat", "config"])));
         let v: Value = serde_json::from_str(&cat).unwrap();

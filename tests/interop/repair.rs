@@ -195,3 +195,71 @@ fn recover_finds_the_tree_of_a_deleted_snapshot() {
     let differs = compare_trees(&src, &back, CompareOptions::plain_files());
     assert!(differs.is_empty(), "{differs:?}");
 }
+
+/// `check --json` (restic 0.19): one `summary` message on stdout with
+/// the damaged packs to salvage, `error` messages on stderr; snapshot
+/// arguments and filters limit the trees checked.
+#[test]
+fn check_json_names_broken_packs_and_filters_snapshots() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "checked ".repeat(1000)).unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    ok(hbk(
+        &repo,
+        &["backup", "--host", "a", src.to_str().unwrap()],
+    ));
+    let summary = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(out)))
+    };
+    let clean = summary(&ok(hbk(&repo, &["--json", "check"])));
+    assert_eq!(
+        clean,
+        serde_json::json!({"message_type": "summary", "num_errors": 0, "broken_packs": null,
+            "suggest_repair_index": false, "suggest_prune": false})
+    );
+
+    // A snapshot whose tree does not exist fails the whole check, not one
+    // limited to host a.
+    let password = std::fs::read_to_string(&repo.password_file).unwrap();
+    let backend = Arc::new(hbk_backend::LocalBackend::new(&repo.path));
+    let opened = Repository::open(backend, password.trim_end().as_bytes()).unwrap();
+    let bogus = format!(
+        r#"{{"time":"2024-01-01T00:00:00Z","tree":"{}","paths":["/x"],"hostname":"b","username":"u"}}"#,
+        "ab".repeat(32)
+    );
+    opened
+        .save_unpacked(hbk_repo::FileType::Snapshot, bogus.as_bytes())
+        .unwrap();
+    let failed = hbk(&repo, &["check"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", describe(&failed));
+    ok(hbk(&repo, &["check", "--host", "a"]));
+
+    // A damaged data pack: named in broken_packs, and the text says how
+    // to salvage it.
+    let victim = std::fs::read(src.join("f")).unwrap();
+    let (pack, offset) = locate(&repo, &Id::hash(&victim));
+    let hex = pack.to_hex();
+    let file = repo.path.join("data").join(&hex[..2]).join(&hex);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[offset as usize + 10] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let out = hbk(&repo, &["--json", "check", "--read-data", "--host", "a"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let s = summary(&out);
+    assert_eq!(s["broken_packs"], serde_json::json!([hex]), "{s}");
+    assert!(s["num_errors"].as_u64().unwrap() >= 1, "{s}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in err.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["message_type"] == "error" || v["message_type"] == "exit_error",
+            "{line}"
+        );
+    }
+    let text = describe(&hbk(&repo, &["check", "--read-data", "--host", "a"]));
+    assert!(text.contains(&format!("hbk repair packs {hex}")), "{text}");
+}

@@ -239,7 +239,11 @@ pub fn copy_snapshots(
 /// `check`, reading `subset` of the data.
 pub fn check_repository(repo: &RepoTarget, subset: ReadData) -> Result<CheckReport> {
     let r = repo.open_uncached();
-    Ok(check(&r, &CheckOptions { read_data: subset }, &NoProgress)?)
+    let opts = CheckOptions {
+        read_data: subset,
+        ..Default::default()
+    };
+    Ok(check(&r, &opts, &NoProgress)?)
 }
 
 /// This plan's snapshots in `repo`, oldest first.

@@ -1,8 +1,11 @@
-//! `hbk check`.
+//! `hbk check`, with restic 0.19's `--json` messages and snapshot
+//! selection.
 
 use anyhow::Result;
 use clap::Args;
-use hbk_engine::commands::check::{check, CheckOptions, ReadData};
+use hbk_engine::commands::check::{check, CheckOptions, CheckReport, FindingKind, ReadData};
+use hbk_engine::snapshots::select_snapshots;
+use serde_json::json;
 
 use crate::phase_bar::PhaseBar;
 
@@ -18,13 +21,64 @@ pub struct CheckArgs {
     /// Read and verify a subset: `n/m` or `x%`.
     #[arg(long = "read-data-subset")]
     pub read_data_subset: Option<String>,
+    /// Use the local metadata cache instead of reading everything from the
+    /// repository.
+    #[arg(long = "with-cache")]
+    pub with_cache: bool,
+    /// Accepted as restic accepts it: deprecated there, no effect.
+    #[arg(long = "check-unused")]
+    pub check_unused: bool,
+    /// Check only the trees of these snapshots (default: all passing the
+    /// filters, or all).
+    pub snapshots: Vec<String>,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: crate::selection::FilterArgs,
+}
+
+/// restic 0.19's `summary` message of `check --json`.
+fn summary_json(report: &CheckReport) -> serde_json::Value {
+    let broken = broken_packs(report);
+    let index_damaged = report
+        .errors
+        .iter()
+        .any(|e| e.kind == FindingKind::Missing || e.kind == FindingKind::IndexMismatch);
+    json!({
+        "message_type": "summary",
+        "num_errors": report.errors.len(),
+        "broken_packs": if broken.is_empty() { serde_json::Value::Null } else { json!(broken) },
+        "suggest_repair_index": index_damaged,
+        "suggest_prune": !report.orphaned_packs.is_empty(),
+    })
+}
+
+/// The packs whose content is damaged: `repair packs` salvages them.
+fn broken_packs(report: &CheckReport) -> Vec<String> {
+    let mut packs: Vec<String> = report
+        .errors
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                FindingKind::HashMismatch
+                    | FindingKind::DamagedBlob
+                    | FindingKind::Unreadable
+                    | FindingKind::SizeMismatch
+            )
+        })
+        .filter_map(|e| e.pack().map(|p| p.to_hex()))
+        .collect();
+    packs.sort();
+    packs.dedup();
+    packs
 }
 
 /// Checks the repository; exit 1 when anything is wrong.
 pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
-    // Like restic, check reads the server's metadata, not the local cache.
+    // Like restic, check reads the server's metadata, not the local
+    // cache, unless asked to use it.
     let uncached = GlobalOpts {
-        no_cache: true,
+        no_cache: g.no_cache || !a.with_cache,
         ..g.clone()
     };
     let repo = repo::open(&uncached)?;
@@ -50,7 +104,28 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
     say("check all packs");
     say("check snapshots, trees and blobs");
     let bar = PhaseBar::new(g.json, g.quiet);
-    let report = check(&repo, &CheckOptions { read_data }, &bar)?;
+    let filter = crate::selection::filter(&a.filter);
+    let selecting = !a.snapshots.is_empty()
+        || !filter.hosts.is_empty()
+        || !filter.tags.is_empty()
+        || !filter.paths.is_empty();
+    let snapshots = if selecting {
+        let (chosen, warnings) = select_snapshots(&repo, &a.snapshots, &filter)?;
+        for w in warnings {
+            eprintln!("{w}");
+        }
+        Some(chosen.into_iter().map(|(id, _)| id).collect())
+    } else {
+        None
+    };
+    let report = check(
+        &repo,
+        &CheckOptions {
+            read_data,
+            snapshots,
+        },
+        &bar,
+    )?;
     if read_data != ReadData::None {
         say(&format!("read data of {} packs", report.packs_read));
     }
@@ -72,32 +147,28 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
         );
     }
     for e in &report.errors {
-        eprintln!("error: {e}");
+        if g.json {
+            eprintln!(
+                "{}",
+                json!({"message_type": "error", "message": e.to_string()})
+            );
+        } else {
+            eprintln!("error: {e}");
+        }
     }
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "message_type": "summary",
-                "ok": report.errors.is_empty(),
-                "errors": report.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "hints": report.hints,
-                "index_files": report.index_files,
-                "packs": report.packs,
-                "snapshots": report.snapshots,
-                "trees": report.trees,
-                "packs_read": report.packs_read,
-                "blobs_read": report.blobs_read,
-                "bytes_read": report.bytes_read,
-                "unreferenced_packs": report.orphaned_packs.len(),
-            })
+    let broken = broken_packs(&report);
+    if !broken.is_empty() && !g.json {
+        eprintln!(
+            "\nDamaged pack files: salvage what is intact in them, then cut what was lost out of the snapshots:\n  hbk repair packs {}\n  hbk repair snapshots --forget\n",
+            broken.join(" ")
         );
     }
-    if report.errors.is_empty() {
-        say("no errors were found");
-        Ok(exit::OK)
-    } else {
-        eprintln!("Fatal: repository contains errors");
-        Ok(exit::ERROR)
+    if g.json {
+        println!("{}", summary_json(&report));
     }
+    if !report.errors.is_empty() {
+        anyhow::bail!("repository contains errors");
+    }
+    say("no errors were found");
+    Ok(exit::OK)
 }

@@ -63,11 +63,14 @@ pub fn check(
     progress: &dyn Progress,
 ) -> Result<CheckReport> {
     let mut report = CheckReport::default();
-    let mut snapshot_ids: Vec<Id> = repo
-        .list(FileType::Snapshot)?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let mut snapshot_ids: Vec<Id> = match &opts.snapshots {
+        Some(ids) => ids.clone(),
+        None => repo
+            .list(FileType::Snapshot)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
+    };
     snapshot_ids.sort();
 
     keys::check_keys(repo, &mut report)?;

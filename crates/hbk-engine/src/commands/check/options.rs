@@ -1,5 +1,7 @@
 //! What `check` is asked to do: which pack data to read.
 
+use hbk_repo::Id;
+
 use crate::size::parse_size;
 use crate::Result;
 
@@ -32,6 +34,9 @@ pub enum ReadData {
 pub struct CheckOptions {
     /// Which pack data to read and verify.
     pub read_data: ReadData,
+    /// Check only the trees of these snapshots (restic 0.18's snapshot
+    /// arguments and filters); `None`: every snapshot.
+    pub snapshots: Option<Vec<Id>>,
 }
 
 /// Parses restic's `--read-data-subset` argument: `n/m` (1 ≤ n ≤ m ≤ 256),

@@ -7,7 +7,15 @@ use crate::progress::NoProgress;
 use crate::testutil::{node_json, sample, tree_json, TestRepo};
 
 fn run(repo: &Repository, read_data: ReadData) -> CheckReport {
-    check(repo, &CheckOptions { read_data }, &NoProgress).unwrap()
+    check(
+        repo,
+        &CheckOptions {
+            read_data,
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap()
 }
 
 #[track_caller]
@@ -419,6 +427,7 @@ fn progress_reports_every_phase() {
     let seen = Recorder::default();
     let opts = CheckOptions {
         read_data: ReadData::All,
+        ..Default::default()
     };
     let r = check(&s.t.repo, &opts, &seen).unwrap();
     assert_clean(&r);

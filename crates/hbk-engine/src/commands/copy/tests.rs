@@ -52,6 +52,7 @@ fn copies_once_and_the_copy_reads_back() {
             &dst.repo,
             &CheckOptions {
                 read_data: ReadData::All,
+                ..Default::default()
             },
             &NoProgress,
         )

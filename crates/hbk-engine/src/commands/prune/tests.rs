@@ -17,6 +17,7 @@ fn check_ok(repo: &Repository) {
         repo,
         &CheckOptions {
             read_data: ReadData::All,
+            ..Default::default()
         },
         &NoProgress,
     )
