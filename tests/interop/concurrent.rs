@@ -6,7 +6,8 @@
 //! Locks, as restic 0.14 takes them: backup takes a shared lock, prune
 //! and check an exclusive one, so restic's check refuses to run while a
 //! backup does ("repository is already locked", exit 1). hbk's check
-//! takes no lock: it lists snapshots before indexes and indexes before
+//! takes a shared lock (so no prune runs under it) and runs beside
+//! backups: it lists snapshots before indexes and indexes before
 //! packs, so whatever a running backup adds later is at most an
 //! unreferenced pack (a hint, not an error). hbk's prune takes an
 //! exclusive lock and refuses with exit 11 (restic 0.14: exit 1).
@@ -218,7 +219,7 @@ fn concurrent_writers(t: &Target) {
             describe(&restic_check)
         );
     }
-    // hbk's check takes no lock and must pass while they write.
+    // hbk's check takes a shared lock and must pass while they write.
     let hbk_check_with = running(&mut children);
     let check = t.hbk(&["check"]);
     assert!(
@@ -333,7 +334,8 @@ fn finish_held(mut child: Child, data: &[u8], what: &str) -> Output {
 
 /// While a backup runs (its shared lock held), hbk's prune refuses with
 /// exit 11 and says why, as restic's does (exit 1); restic's check
-/// refuses too (it wants an exclusive lock), hbk's runs (it takes none).
+/// refuses too (it wants an exclusive lock), hbk's runs (it takes a
+/// shared lock).
 #[test]
 fn prune_refuses_while_a_backup_runs() {
     let dir = tempdir();

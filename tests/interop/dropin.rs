@@ -213,10 +213,9 @@ fn usage_errors_exit_1() {
     ok(hbk_plain(&["snapshots", "--help"]));
 }
 
-/// Read commands take restic's shared lock (an exclusive lock held
-/// elsewhere stops them, exit 11) unless `--no-lock`; `check` takes an
-/// exclusive one; prune and forget accept `--no-lock` only with
-/// `--dry-run`.
+/// Read commands (check included) take restic's shared lock (an
+/// exclusive lock held elsewhere stops them, exit 11) unless `--no-lock`;
+/// prune and forget accept `--no-lock` only with `--dry-run`.
 #[test]
 fn read_commands_lock_unless_no_lock() {
     use hbk_tests::drivers::{hbk, Repo};

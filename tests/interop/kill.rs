@@ -279,14 +279,35 @@ impl Campaign {
         let (out, duration) = timed(self.target.hbk_command(&args));
         ok(out);
         let mut row = Row::default();
-        for at in kill_times(&mut self.rng, duration, runs) {
-            let args = self.prepare(step);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        for planned in kill_times(&mut self.rng, duration, runs) {
             row.runs += 1;
-            match run_and_kill_at(self.target.hbk_command(&args), at) {
-                Ending::Exited(status) => {
-                    assert!(status.success(), "{} hbk {args:?}: {status}", self.backend);
+            // A run can be faster than the measured one (warm caches,
+            // less to do): when it ends before the kill, try again with
+            // the moment halved, a few times.
+            let mut at = planned;
+            let mut ending;
+            let mut args_used;
+            let mut attempts = 0;
+            loop {
+                let args = self.prepare(step);
+                args_used = args.clone();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                ending = run_and_kill_at(self.target.hbk_command(&args), at);
+                attempts += 1;
+                match &ending {
+                    Ending::Exited(status) => {
+                        assert!(status.success(), "{} hbk {args:?}: {status}", self.backend);
+                    }
+                    Ending::Killed => break,
                 }
+                if attempts == 4 {
+                    break;
+                }
+                at /= 2;
+            }
+            let args: Vec<&str> = args_used.iter().map(String::as_str).collect();
+            match ending {
+                Ending::Exited(_) => {}
                 Ending::Killed => {
                     row.killed += 1;
                     let label = format!(

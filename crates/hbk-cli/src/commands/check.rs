@@ -82,11 +82,13 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
         ..g.clone()
     };
     let repo = repo::open(&uncached)?;
-    // restic's check holds an exclusive lock: packs a running backup has
-    // not indexed yet would look like damage.
+    // A shared lock keeps prune away. restic takes an exclusive one,
+    // since packs a running backup has not indexed yet would look like
+    // damage to it; hbk's check reports those as unreferenced, not as
+    // errors, so it runs beside backups.
     let _lock = match g.no_lock {
         true => None,
-        false => Some(repo::lock(g, &repo, hbk_engine::lock::LockKind::Exclusive)?),
+        false => Some(repo::lock(g, &repo, hbk_engine::lock::LockKind::Shared)?),
     };
     let read_data = match (&a.read_data_subset, a.read_data) {
         (Some(s), _) => s
