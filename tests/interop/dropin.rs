@@ -1164,3 +1164,42 @@ fn http_user_agent_is_sent() {
         describe(&out)
     );
 }
+
+/// `ls --ncdu` (restic 0.17+): the real ncdu imports the export (and
+/// exports it again, with the same names and sizes); `--json` with it is
+/// refused.
+#[test]
+fn ls_ncdu_export_loads_in_ncdu() {
+    use hbk_tests::drivers::{hbk, Repo};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("deep/er")).unwrap();
+    std::fs::write(src.join("deep/er/big"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(src.join("small"), "tiny").unwrap();
+    std::os::unix::fs::symlink("small", src.join("link")).unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+    let export = ok(hbk(&repo, &["ls", "--ncdu", "latest"]));
+    let file = dir.path().join("export.json");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let again = dir.path().join("again.json");
+    let out = Command::new("ncdu")
+        .arg("-f")
+        .arg(&file)
+        .arg("-o")
+        .arg(&again)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let reread: Value = serde_json::from_slice(&std::fs::read(&again).unwrap()).unwrap();
+    let text = reread.to_string();
+    assert!(
+        text.contains("\"name\":\"big\"") && text.contains("\"asize\":100000"),
+        "{text}"
+    );
+    assert!(text.contains("\"name\":\"link\""), "{text}");
+    let both = hbk(&repo, &["--json", "ls", "--ncdu", "latest"]);
+    assert_eq!(both.status.code(), Some(1), "{}", describe(&both));
+}

@@ -9,6 +9,8 @@ use hbk_repo::Node;
 
 use crate::global::GlobalOpts;
 use crate::output::{go_time_string, node_json, node_long, snapshot_json};
+
+mod ncdu;
 use crate::selection::FilterArgs;
 use crate::{exit, repo};
 
@@ -37,6 +39,9 @@ pub struct LsArgs {
     /// Reverse the order.
     #[arg(long)]
     pub reverse: bool,
+    /// Print the tree in ncdu's export format (`| ncdu -f -`).
+    #[arg(long)]
+    pub ncdu: bool,
 }
 
 /// `ls --sort`: what entries are ordered by (the path breaks ties).
@@ -123,6 +128,31 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
             }
         })
         .collect();
+    if a.ncdu {
+        if g.json {
+            anyhow::bail!("only either '--json' or '--ncdu' can be specified");
+        }
+        if a.sort != SortBy::Name || a.reverse {
+            anyhow::bail!("--sort and --reverse cannot be combined with --ncdu");
+        }
+        let out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut writer = ncdu::NcduWriter::start(out, &serde_json::to_value(&sn)?)?;
+        let mut result = Ok(());
+        ls(
+            &repo,
+            &sn.tree,
+            b"/",
+            &Selection::default(),
+            &mut |path, node| {
+                if result.is_ok() && wanted(path, &dirs, a.recursive) {
+                    result = writer.node(path, node);
+                }
+            },
+        )?;
+        result?;
+        std::io::Write::flush(&mut writer.finish()?)?;
+        return Ok(exit::OK);
+    }
     if g.json {
         let mut v = snapshot_json(&id, &sn);
         if let serde_json::Value::Object(m) = &mut v {
