@@ -410,4 +410,25 @@ fn insecure_no_password_is_explicit() {
     let keys = ok(run(&["--insecure-no-password", "key", "list", "--json"]));
     let list: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    // --key-hint (and RESTIC_KEY_HINT) name the key to try first; the one
+    // in use is marked in the listing.
+    let current = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = ok(run(&[
+        "--insecure-no-password",
+        "--key-hint",
+        &current[..8],
+        "key",
+        "list",
+        "--json",
+    ]));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again, list);
 }

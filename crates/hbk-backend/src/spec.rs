@@ -60,6 +60,7 @@ pub struct RepoSpec {
     limits: Limits,
     require_mount: Option<RequireMount>,
     expected_id: Option<String>,
+    key_hint: Option<String>,
     cache_dir: Option<PathBuf>,
     on_warning: Option<WarningObserver>,
 }
@@ -72,6 +73,7 @@ impl fmt::Debug for RepoSpec {
             .field("limits", &self.limits)
             .field("require_mount", &self.require_mount)
             .field("expected_id", &self.expected_id)
+            .field("key_hint", &self.key_hint)
             .field("cache_dir", &self.cache_dir)
             .field("on_warning", &self.on_warning.is_some())
             .finish()
@@ -94,6 +96,7 @@ impl RepoSpec {
             limits: Limits::NONE,
             require_mount: None,
             expected_id: None,
+            key_hint: None,
             cache_dir: default_cache_dir(),
             on_warning: None,
         }
@@ -127,6 +130,13 @@ impl RepoSpec {
         self.expected_id = prefix
             .filter(|p| !p.is_empty())
             .map(str::to_ascii_lowercase);
+        self
+    }
+
+    /// Tries the keys whose id starts with `hint` first (restic's
+    /// `--key-hint`); `None` or empty: all keys in id order.
+    pub fn with_key_hint(mut self, hint: Option<&str>) -> RepoSpec {
+        self.key_hint = hint.filter(|h| !h.is_empty()).map(str::to_string);
         self
     }
 
@@ -203,8 +213,12 @@ impl RepoSpec {
     /// Like [`RepoSpec::open`] without the metadata cache, for commands
     /// that must read the server's copy (`check`).
     pub fn open_uncached(&self, password: &[u8]) -> Result<Repository, Error> {
-        let repo =
-            Repository::open(self.guarded_backend()?, password).map_err(Error::Repository)?;
+        let repo = Repository::open_with_key_hint(
+            self.guarded_backend()?,
+            password,
+            self.key_hint.as_deref(),
+        )
+        .map_err(Error::Repository)?;
         if let Some(expected) = &self.expected_id {
             let actual = repo.config().id.to_hex();
             if !actual.starts_with(expected.as_str()) {

@@ -52,6 +52,10 @@ pub struct GlobalOpts {
     /// uploads to skip (every blob is read back only by `check`).
     #[arg(long = "no-extra-verify", global = true)]
     pub no_extra_verify: bool,
+    /// Try the key with this id (or id prefix) first (env: HBK_KEY_HINT,
+    /// RESTIC_KEY_HINT).
+    #[arg(long = "key-hint", global = true, value_name = "key")]
+    pub key_hint: Option<String>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,

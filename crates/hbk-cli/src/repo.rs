@@ -74,6 +74,12 @@ fn unguarded_spec(g: &GlobalOpts, location: &str) -> Result<RepoSpec> {
             download_kib: g.limit_download,
         })
         .with_cache_choice(g.no_cache, g.cache_dir.clone())
+        .with_key_hint(
+            g.key_hint
+                .clone()
+                .or_else(|| crate::environment::env("KEY_HINT"))
+                .as_deref(),
+        )
         .with_warning_observer(Arc::new(|w: &Warning| eprintln!("warning: {w}"))))
 }
 
@@ -163,6 +169,9 @@ pub struct FromRepoArgs {
     /// The source repository has an empty password.
     #[arg(long = "from-insecure-no-password")]
     pub from_insecure_no_password: bool,
+    /// Key of the source repository to try first (env: RESTIC_FROM_KEY_HINT).
+    #[arg(long = "from-key-hint")]
+    pub from_key_hint: Option<String>,
 }
 
 impl FromRepoArgs {
@@ -185,10 +194,14 @@ impl FromRepoArgs {
             password_file: self.from_password_file.clone(),
             password_command: self.from_password_command.clone(),
             insecure_no_password: self.from_insecure_no_password,
+            key_hint: self
+                .from_key_hint
+                .clone()
+                .or_else(|| crate::environment::env("FROM_KEY_HINT")),
             ..g.clone()
         };
         let pw = password::password_from(&from, "FROM_")?;
-        let repo = unguarded_spec(g, &location)?
+        let repo = unguarded_spec(&from, &location)?
             .open(pw.as_bytes())
             .with_context(|| {
                 format!(

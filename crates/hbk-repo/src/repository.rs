@@ -82,9 +82,24 @@ impl Repository {
     /// Errors: [`Error::RepositoryNotFound`] when there is no config,
     /// [`Error::WrongPassword`] when no key opens.
     pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Repository> {
+        Self::open_with_key_hint(backend, password, None)
+    }
+
+    /// [`Repository::open`], trying first the keys whose id starts with
+    /// `hint` (restic's `--key-hint`): with many keys, the right one is
+    /// found without running the slow key derivation for the others.
+    pub fn open_with_key_hint(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        hint: Option<&str>,
+    ) -> Result<Repository> {
         let sealed_config = read_config(backend.as_ref())?;
         let mut keys = backend.list(FileType::Key)?;
         keys.sort();
+        if let Some(hint) = hint.map(str::to_ascii_lowercase) {
+            // A stable sort: hinted keys first, each group in id order.
+            keys.sort_by_key(|(id, _)| !id.to_hex().starts_with(&hint));
+        }
         // A damaged key file does not stop the search: another key may
         // open the repository. It is reported only when none does.
         let mut damaged: Option<(Id, String)> = None;

@@ -143,10 +143,46 @@ mod tests {
     }
 
     #[test]
-    fn empty_password_is_refused() {
+    fn empty_password_is_refused_unless_allowed() {
         let t = TestRepo::new(1);
         assert!(add_key(&t.repo, &exclusive(&t.repo), b"", &fast()).is_err());
         assert_eq!(keys(&t).len(), 1);
+        let allowed = NewKeyOptions {
+            allow_empty_password: true,
+            ..fast()
+        };
+        let id = add_key(&t.repo, &exclusive(&t.repo), b"", &allowed).unwrap();
+        assert_eq!(
+            Repository::open(t.backend.clone(), b"").unwrap().key_id(),
+            id
+        );
+    }
+
+    #[test]
+    fn a_key_hint_reaches_a_key_past_the_search_limit() {
+        let t = TestRepo::new(2);
+        let lock = exclusive(&t.repo);
+        let mut added: Vec<(Id, String)> = (0..hbk_repo::MAX_KEYS_TRIED)
+            .map(|i| {
+                let pw = format!("password {i}");
+                (add_key(&t.repo, &lock, pw.as_bytes(), &fast()).unwrap(), pw)
+            })
+            .collect();
+        added.sort();
+        // More keys than are tried: the one with the highest id is not
+        // reached in id order, only with its hint.
+        let (last, pw) = added.last().unwrap();
+        assert!(Repository::open(t.backend.clone(), pw.as_bytes()).is_err());
+        let hint = &last.to_hex()[..8];
+        let opened =
+            Repository::open_with_key_hint(t.backend.clone(), pw.as_bytes(), Some(hint)).unwrap();
+        assert_eq!(opened.key_id(), *last);
+        // A hint naming another key only changes the order.
+        let (first, first_pw) = &added[0];
+        let opened =
+            Repository::open_with_key_hint(t.backend.clone(), first_pw.as_bytes(), Some(hint))
+                .unwrap();
+        assert_eq!(opened.key_id(), *first);
     }
 
     #[test]
