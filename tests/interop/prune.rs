@@ -301,3 +301,63 @@ fn prune_and_backup_respect_each_others_locks() {
     ok(hbk(&repo, &["prune"]));
     ok(restic(&repo, &["check", "--read-data"]));
 }
+
+/// restic 0.19's `prune --repack-smaller-than`: the small packs of many
+/// small backups become fewer; `--repack-cacheable-only` rewrites no
+/// data pack. restic accepts the result and restores the newest snapshot.
+#[test]
+fn prune_repacks_small_packs_and_cacheable_only() {
+    let dir = tempdir();
+    let repo = Repo::new(dir.path());
+    let src = dir.path().join("src");
+    ok(hbk(&repo, &["init"]));
+    for seed in 0..6 {
+        random_files(&src, &format!("s{seed}-"), 2, 20_000, 100 + seed);
+        ok(hbk(&repo, &["-q", "backup", src.to_str().unwrap()]));
+    }
+    let before = count(&repo, "data");
+    assert!(before >= 12, "{before} packs");
+    let refused = hbk(&repo, &["prune", "--repack-smaller-than", "1G"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+
+    // Only tree packs may be rewritten: every data pack stays.
+    let data_packs = |repo: &Repo| -> Vec<String> {
+        let password = std::fs::read_to_string(&repo.password_file).unwrap();
+        let backend = std::sync::Arc::new(hbk_backend::LocalBackend::new(&repo.path));
+        let opened = hbk_repo::Repository::open(backend, password.trim_end().as_bytes()).unwrap();
+        let mut v: Vec<String> = opened
+            .index_files()
+            .unwrap()
+            .into_iter()
+            .flat_map(|(_, f)| f.packs)
+            .filter(|p| {
+                p.blobs
+                    .iter()
+                    .any(|b| b.blob_type == hbk_repo::BlobType::Data)
+            })
+            .map(|p| p.id.to_hex())
+            .collect();
+        v.sort();
+        v
+    };
+    let data_before = data_packs(&repo);
+    ok(hbk(
+        &repo,
+        &[
+            "prune",
+            "--repack-cacheable-only",
+            "--repack-smaller-than",
+            "1M",
+        ],
+    ));
+    assert_eq!(data_packs(&repo), data_before);
+
+    ok(hbk(&repo, &["prune", "--repack-smaller-than", "1M"]));
+    let after = count(&repo, "data");
+    assert!(after <= 2, "{before} → {after} packs");
+    ok(restic(&repo, &["check", "--read-data"]));
+    let target = dir.path().join("restored");
+    restore_with(restic, &repo, "latest", &target);
+    let back = crate::restored(&target, &src);
+    assert_same_tree(&src, &back, CompareOptions::plain_files());
+}

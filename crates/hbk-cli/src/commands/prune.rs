@@ -33,6 +33,14 @@ pub struct PruneFlags {
     /// Also repack small packs.
     #[arg(long = "repack-small")]
     pub repack_small: bool,
+    /// Repack packs smaller than this (a size with k/m/g/t; at most the
+    /// pack size).
+    #[arg(long = "repack-smaller-than", value_name = "below-limit")]
+    pub repack_smaller_than: Option<String>,
+    /// Only repack packs of trees (the ones caches hold); partly used
+    /// data packs stay as they are.
+    #[arg(long = "repack-cacheable-only")]
+    pub repack_cacheable_only: bool,
 }
 
 /// `prune`.
@@ -61,6 +69,13 @@ impl PruneFlags {
                     .context("invalid --max-repack-size")?,
                 repack_uncompressed: self.repack_uncompressed,
                 repack_small: self.repack_small,
+                small_below: self
+                    .repack_smaller_than
+                    .as_deref()
+                    .map(parse_size)
+                    .transpose()
+                    .context("invalid --repack-smaller-than")?,
+                cacheable_only: self.repack_cacheable_only,
                 pack_size: g.pack_size_mib()?.unwrap_or(16) << 20,
             },
         })

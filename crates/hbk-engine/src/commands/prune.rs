@@ -110,6 +110,7 @@ pub fn prune_plan(
     if let Some(lock) = lock {
         lock.require(repo, LockKind::Exclusive)?;
     }
+    opts.plan.validate()?;
     let v2 = repo.config().version >= 2;
     if opts.plan.repack_uncompressed && !v2 {
         return Err(Error::NeedsRepositoryV2 {

@@ -75,8 +75,33 @@ pub struct PlanOptions {
     /// Repack packs smaller than [`SMALL_PACK_PERCENT`] of `pack_size`
     /// when there are at least two of them.
     pub repack_small: bool,
+    /// Repack packs smaller than this many bytes (restic's
+    /// `--repack-smaller-than`; implies `repack_small` with this limit).
+    pub small_below: Option<u64>,
+    /// Keep partly used data packs (repack only tree packs, which caches
+    /// hold: restic's `--repack-cacheable-only`).
+    pub cacheable_only: bool,
     /// The target size of packs.
     pub pack_size: u64,
+}
+
+impl PlanOptions {
+    /// Refuses limits that make no sense for this repository.
+    pub fn validate(&self) -> crate::Result<()> {
+        if self.small_below == Some(0) {
+            return Err(crate::Error::invalid(
+                "small pack limit",
+                "--repack-smaller-than must be larger than zero",
+            ));
+        }
+        if self.small_below.is_some_and(|s| s > self.pack_size) {
+            return Err(crate::Error::invalid(
+                "small pack limit",
+                "repack-smaller-than exceeds repository packsize",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A pack is small below this percentage of the target pack size.
@@ -244,7 +269,10 @@ pub fn plan(
     }
     out.missing_blobs.sort();
 
-    let small = opts.pack_size / 100 * SMALL_PACK_PERCENT;
+    let small = opts
+        .small_below
+        .unwrap_or(opts.pack_size / 100 * SMALL_PACK_PERCENT);
+    let repack_small = opts.repack_small || opts.small_below.is_some();
     let is_small = |c: &Candidate| c.size < small;
     let small_count = candidates
         .iter()
@@ -256,11 +284,14 @@ pub fn plan(
         out.used = out.used.plus(c.used);
         out.unused = out.unused.plus(c.unused);
         let uncompressed = v2 && c.pack.blobs.iter().any(|b| b.uncompressed_length.is_none());
+        let data_pack = c.pack.blobs.iter().any(|b| b.blob_type == BlobType::Data);
         if c.used.blobs == 0 {
             out.to_delete = out.to_delete.plus(c.unused);
             out.remove.push((c.pack.id, c.size));
+        } else if opts.cacheable_only && data_pack {
+            out.keep.push(c.pack);
         } else if (opts.repack_uncompressed && uncompressed)
-            || (opts.repack_small && small_count >= 2 && is_small(&c))
+            || (repack_small && small_count >= 2 && is_small(&c))
         {
             forced.push(c);
         } else if c.unused.blobs > 0 {
@@ -543,6 +574,53 @@ mod tests {
         };
         let p = plan(&files, &stored_of(&files), &u, true, &opts);
         assert_eq!(p.repack.len(), 2);
+    }
+
+    #[test]
+    fn smaller_than_sets_the_small_limit_and_cacheable_only_keeps_data_packs() {
+        let files = [file(vec![
+            pack(100, vec![blob(D, 1, 10, false)]),
+            pack(101, vec![blob(D, 2, 10, false)]),
+            pack(102, vec![blob(D, 3, 50, false)]),
+            pack(103, vec![blob(T, 4, 10, false), blob(T, 5, 90, false)]),
+            pack(104, vec![blob(D, 6, 10, false), blob(D, 7, 90, false)]),
+        ])];
+        let u = used(&[1, 2, 3, 6], &[4]);
+        // Below 20 bytes: the two 10-byte packs, not the 50-byte one.
+        let opts = PlanOptions {
+            small_below: Some(20),
+            max_unused: UnusedLimit::Unlimited,
+            pack_size: 1000,
+            ..Default::default()
+        };
+        let p = plan(&files, &stored_of(&files), &u, false, &opts);
+        let repacked: Vec<Id> = p.repack.iter().map(|r| r.pack).collect();
+        assert_eq!(repacked, [id(100), id(101)]);
+        // Mostly unused tree and data packs: only the tree pack is
+        // repacked when only cacheable packs may be.
+        let opts = PlanOptions {
+            max_unused: UnusedLimit::Bytes(0),
+            cacheable_only: true,
+            pack_size: 1000,
+            ..Default::default()
+        };
+        let p = plan(&files, &stored_of(&files), &u, false, &opts);
+        let repacked: Vec<Id> = p.repack.iter().map(|r| r.pack).collect();
+        assert_eq!(repacked, [id(103)]);
+        assert!(p.keep.iter().any(|k| k.id == id(104)));
+        // Limits the repository cannot use are refused.
+        let too_big = PlanOptions {
+            small_below: Some(2000),
+            pack_size: 1000,
+            ..Default::default()
+        };
+        assert!(too_big.validate().is_err());
+        let zero = PlanOptions {
+            small_below: Some(0),
+            pack_size: 1000,
+            ..Default::default()
+        };
+        assert!(zero.validate().is_err());
     }
 
     #[test]
