@@ -702,6 +702,12 @@ fn snapshots_group_by_and_compact_as_restic() {
         .map(|g| g["snapshots"].as_array().unwrap().len())
         .collect();
     assert_eq!(sizes, [1, 1, 1], "{latest}");
+    // --last is restic's old spelling of --latest 1.
+    let last = json(hbk(
+        &repo,
+        &["snapshots", "--json", "--group-by", "host,paths", "--last"],
+    ));
+    assert_eq!(last, latest);
     // Ungrouped JSON stays a flat array.
     assert_eq!(
         json(hbk(&repo, &["snapshots", "--json"]))

@@ -261,3 +261,105 @@ fn sparse_restore_leaves_holes() {
         );
     }
 }
+
+/// restic 0.17+'s `--include-xattr`/`--exclude-xattr` choose the extended
+/// attributes restored, and `--ownership-by-name` takes owners from the
+/// recorded names (a snapshot whose uid disagrees with its user name
+/// `root` is made by hand).
+#[test]
+fn restore_filters_xattrs_and_takes_owners_by_name() {
+    use hbk_repo::{BlobSaver, BlobType, FileType, Id, IndexedRepository, Repository};
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let f = src.join("f");
+    std::fs::write(&f, "attributes").unwrap();
+    let xattrs = xattr::set(&f, "user.keep", b"1").is_ok();
+    if xattrs {
+        xattr::set(&f, "user.drop", b"2").unwrap();
+    }
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+
+    let restore = |name: &str, flags: &[&str]| {
+        let t = dir.path().join(name);
+        let mut args = vec!["restore", "latest", "--target", t.to_str().unwrap()];
+        args.extend(flags);
+        ok(hbk(&repo, &args));
+        restored(&t, &src).join("f")
+    };
+    if xattrs {
+        let names = |p: &Path| -> Vec<String> {
+            let mut v: Vec<String> = xattr::list(p)
+                .unwrap()
+                .map(|n| n.to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("user."))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&restore("all", &[])), ["user.drop", "user.keep"]);
+        assert_eq!(
+            names(&restore("excl", &["--exclude-xattr", "user.drop"])),
+            ["user.keep"]
+        );
+        assert_eq!(
+            names(&restore("incl", &["--include-xattr", "user.k*"])),
+            ["user.keep"]
+        );
+    }
+    let both = hbk(
+        &repo,
+        &[
+            "restore",
+            "latest",
+            "--target",
+            "/nowhere",
+            "--include-xattr",
+            "a",
+            "--exclude-xattr",
+            "b",
+        ],
+    );
+    assert_eq!(both.status.code(), Some(1), "{}", describe(&both));
+
+    if !hbk_tests::is_root() {
+        return;
+    }
+    // The file's node says user "root" but uid 4242.
+    fn set_uid(repo: &IndexedRepository, saver: &BlobSaver, tree: Id, name: &[u8], uid: u32) -> Id {
+        let mut t = repo.tree(&tree).unwrap();
+        for n in &mut t.nodes {
+            if n.name == name {
+                n.uid = uid;
+            }
+            if let Some(sub) = n.subtree {
+                n.subtree = Some(set_uid(repo, saver, sub, name, uid));
+            }
+        }
+        saver
+            .save(BlobType::Tree, &t.to_go_json().unwrap())
+            .unwrap()
+    }
+    let password = std::fs::read_to_string(&repo.password_file).unwrap();
+    let backend = std::sync::Arc::new(hbk_backend::LocalBackend::new(&repo.path));
+    let opened = Repository::open(backend, password.trim_end().as_bytes())
+        .unwrap()
+        .into_indexed()
+        .unwrap();
+    let (_, mut sn) = opened.snapshots().unwrap().pop().unwrap();
+    let saver = BlobSaver::new(&opened, opened.index(), 16 << 20, None, false);
+    sn.tree = set_uid(&opened, &saver, sn.tree, b"f", 4242);
+    saver.flush().unwrap();
+    sn.time = hbk_repo::GoTime::now();
+    opened
+        .save_unpacked(FileType::Snapshot, &sn.to_json().unwrap())
+        .unwrap();
+    let by_id = restore("by-id", &[]);
+    assert_eq!(std::fs::metadata(&by_id).unwrap().uid(), 4242);
+    let by_name = restore("by-name", &["--ownership-by-name"]);
+    assert_eq!(std::fs::metadata(&by_name).unwrap().uid(), 0);
+    ok(restic(&repo, &["check"]));
+}

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use hbk_engine::commands::restore::{restore, RestoreOptions, RestoreStats};
+use hbk_engine::commands::restore::{restore, RestoreOptions, RestoreStats, XattrFilter};
 use hbk_engine::progress::NoProgress;
 use hbk_engine::snapshots::find_snapshot;
 use hbk_engine::walk::resolve_path;
@@ -45,6 +45,17 @@ pub struct RestoreArgs {
     /// patterns: only what they select).
     #[arg(long)]
     pub delete: bool,
+    /// Restore only the extended attributes matching a pattern
+    /// (repeatable).
+    #[arg(long = "include-xattr", value_name = "pattern")]
+    pub include_xattr: Vec<String>,
+    /// Do not restore the extended attributes matching a pattern
+    /// (repeatable).
+    #[arg(long = "exclude-xattr", value_name = "pattern")]
+    pub exclude_xattr: Vec<String>,
+    /// Restore owners by user and group name rather than by id.
+    #[arg(long = "ownership-by-name")]
+    pub ownership_by_name: bool,
     /// Filters for `latest`.
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -147,6 +158,8 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
             .parse()
             .map_err(crate::flags::invalid_flag("--overwrite"))?,
         delete: a.delete,
+        xattrs: XattrFilter::new(&a.include_xattr, &a.exclude_xattr)?,
+        ownership_by_name: a.ownership_by_name,
         ..Default::default()
     };
     let started = std::time::Instant::now();

@@ -26,6 +26,10 @@ pub struct SnapshotsArgs {
     /// group, with `--group-by`).
     #[arg(long)]
     pub latest: Option<usize>,
+    /// The newest snapshot of each host and path set (restic's old
+    /// spelling of `--latest 1`).
+    #[arg(long, conflicts_with = "latest")]
+    pub last: bool,
     /// Group snapshots by `host`, `paths` and/or `tags` (comma-separated;
     /// default: no grouping).
     #[arg(short = 'g', long = "group-by", default_value = "")]
@@ -106,13 +110,14 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
     };
     let group_by = a.group_by.parse::<GroupBy>()?;
     let grouped = group_by.host || group_by.paths || group_by.tags;
+    let latest = if a.last { Some(1) } else { a.latest };
     list.sort_by_key(|s| s.1.time);
     let groups: Vec<(GroupKey, Vec<(Id, SnapshotFile)>)> = if grouped {
         group_snapshots(list, group_by)
             .into_iter()
             .map(|(key, mut members)| {
                 members.sort_by_key(|s| s.1.time);
-                let members = match a.latest {
+                let members = match latest {
                     Some(n) => newest_per(members, n, |_| ()),
                     None => members,
                 };
@@ -120,7 +125,7 @@ pub fn run(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
             })
             .collect()
     } else {
-        let members = match a.latest {
+        let members = match latest {
             Some(n) => newest_per(list, n, |sn| (sn.hostname.clone(), sn.paths.clone())),
             None => list,
         };

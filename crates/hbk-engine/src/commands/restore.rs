@@ -55,6 +55,46 @@ pub struct RestoreOptions {
     /// Delete what the target holds and the snapshot does not (only
     /// paths the patterns select, when there are patterns).
     pub delete: bool,
+    /// Which extended attributes to restore.
+    pub xattrs: XattrFilter,
+    /// Give files the owner and group of the names the snapshot records,
+    /// as this system knows them (ids where it does not).
+    pub ownership_by_name: bool,
+}
+
+/// Which extended attributes restore sets, by name (restic's
+/// `--include-xattr` / `--exclude-xattr`, its pattern syntax).
+#[derive(Debug, Clone, Default)]
+pub struct XattrFilter {
+    include: Vec<crate::filter::Pattern>,
+    exclude: Vec<crate::filter::Pattern>,
+}
+
+impl XattrFilter {
+    /// Keeps the attributes `include` matches (all when empty), less those
+    /// `exclude` matches; refuses both at once, as restic does.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<XattrFilter> {
+        if !include.is_empty() && !exclude.is_empty() {
+            return Err(crate::Error::invalid(
+                "xattr patterns",
+                "exclude and include xattr patterns are mutually exclusive",
+            ));
+        }
+        let compile = |v: &[String]| crate::filter::compile_patterns(v, &[]);
+        Ok(XattrFilter {
+            include: compile(include)?,
+            exclude: compile(exclude)?,
+        })
+    }
+
+    /// Whether the attribute `name` is restored.
+    pub fn keeps(&self, name: &[u8]) -> bool {
+        let matches = |p: &crate::filter::Pattern| p.matches(name).0;
+        if !self.include.is_empty() {
+            return self.include.iter().any(matches);
+        }
+        !self.exclude.iter().any(matches)
+    }
 }
 
 /// What restore does with a file that already exists at the target
@@ -105,6 +145,8 @@ impl Default for RestoreOptions {
             workers: 4,
             overwrite: Overwrite::Always,
             delete: false,
+            xattrs: XattrFilter::default(),
+            ownership_by_name: false,
         }
     }
 }
@@ -176,8 +218,7 @@ pub fn restore(
         ));
     }
     let selection = Selection::from_lists(p)?;
-    let existing = (opts.overwrite != Overwrite::Always).then_some((target, opts.overwrite));
-    let mut plan = RestorePlan::build(repo, tree, &selection, opts.verify, existing)?;
+    let mut plan = RestorePlan::build(repo, tree, &selection, target, opts)?;
     let mut stats = plan.stats();
     progress.totals(stats.files, stats.bytes, true);
     if opts.dry_run {

@@ -16,7 +16,7 @@ use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, NodeType
 use rayon::prelude::*;
 
 use super::node::RestoreNode;
-use super::{apply, ItemError, Overwrite, RestoreOptions, RestoreStats};
+use super::{apply, ItemError, Overwrite, RestoreOptions, RestoreStats, XattrFilter};
 use crate::filter::Selection;
 use crate::pack_range::{cut, entry_end};
 use crate::progress::Progress;
@@ -128,6 +128,60 @@ struct Walk<'a> {
     /// The target and the overwrite rule, when existing files there are
     /// to be looked at (any rule but "always").
     existing: Option<(&'a Path, Overwrite)>,
+    /// Which extended attributes to restore.
+    xattrs: &'a XattrFilter,
+    /// With ownership by name: the ids of the names seen so far.
+    owners: Option<OwnerNames>,
+}
+
+/// This system's ids for user and group names, looked up once each.
+#[derive(Default)]
+struct OwnerNames {
+    users: HashMap<String, Option<u32>>,
+    groups: HashMap<String, Option<u32>>,
+}
+
+impl OwnerNames {
+    /// Sets `node`'s owner and group from its names where this system
+    /// knows them.
+    fn apply(&mut self, node: &mut hbk_repo::Node) {
+        if !node.user.is_empty() {
+            let uid = *self.users.entry(node.user.clone()).or_insert_with(|| {
+                nix::unistd::User::from_name(&node.user)
+                    .ok()
+                    .flatten()
+                    .map(|u| u.uid.as_raw())
+            });
+            if let Some(uid) = uid {
+                node.uid = uid;
+            }
+        }
+        if !node.group.is_empty() {
+            let gid = *self.groups.entry(node.group.clone()).or_insert_with(|| {
+                nix::unistd::Group::from_name(&node.group)
+                    .ok()
+                    .flatten()
+                    .map(|g| g.gid.as_raw())
+            });
+            if let Some(gid) = gid {
+                node.gid = gid;
+            }
+        }
+    }
+}
+
+impl Walk<'_> {
+    /// A snapshot node adjusted as the options ask (owner by name,
+    /// extended attributes filtered), made into what restore keeps.
+    fn restore_node(&mut self, mut node: hbk_repo::Node) -> (RestoreNode, Vec<Id>) {
+        if let Some(owners) = &mut self.owners {
+            owners.apply(&mut node);
+        }
+        let xattrs = self.xattrs;
+        node.extended_attributes
+            .retain(|a| xattrs.keeps(a.name.as_bytes()));
+        RestoreNode::new(node)
+    }
 }
 
 /// What to do with one node, given what exists at its place.
@@ -182,17 +236,19 @@ fn rel_box(path: &[u8]) -> Box<Path> {
 }
 
 impl RestorePlan {
-    /// Walks `tree` and plans the restore of what `selection` selects;
-    /// `keep_content` keeps what [`RestorePlan::verify`] needs. With
-    /// `existing` (target and rule), files already at the target are
-    /// looked at and kept as the rule says.
+    /// Walks `tree` and plans the restore of what `selection` selects
+    /// into `target`, as `opts` asks: content ids kept to verify, files
+    /// already at the target looked at by the overwrite rule, extended
+    /// attributes filtered, owners taken by name.
     pub fn build(
         repo: &IndexedRepository,
         tree: &Id,
         selection: &Selection,
-        keep_content: bool,
-        existing: Option<(&Path, Overwrite)>,
+        target: &Path,
+        opts: &RestoreOptions,
     ) -> Result<RestorePlan> {
+        let keep_content = opts.verify;
+        let existing = (opts.overwrite != Overwrite::Always).then_some((target, opts.overwrite));
         let mut plan = RestorePlan {
             items: Vec::new(),
             contents: Vec::new(),
@@ -211,6 +267,8 @@ impl RestorePlan {
             jobs: HashMap::new(),
             packs: HashMap::new(),
             existing,
+            xattrs: &opts.xattrs,
+            owners: opts.ownership_by_name.then(OwnerNames::default),
         };
         plan.collect(&mut walk, tree, b"/")?;
         for (_, list) in &mut plan.packs {
@@ -242,7 +300,7 @@ impl RestorePlan {
                 let at = self.items.len();
                 self.items.push(Item {
                     rel: rel_box(&path),
-                    node: RestoreNode::new(node).0,
+                    node: walk.restore_node(node).0,
                     link_to: None,
                     selected,
                     owned: false,
@@ -284,7 +342,7 @@ impl RestorePlan {
                 }
             }
             let rel = rel_box(&path);
-            let (node, content) = RestoreNode::new(node);
+            let (node, content) = walk.restore_node(node);
             let decision = walk.at_target(&rel, &node);
             if !matches!(decision, AtTarget::Create) {
                 self.skipped.0 += 1;
