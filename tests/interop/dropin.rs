@@ -1224,3 +1224,84 @@ fn ls_ncdu_export_loads_in_ncdu() {
     let both = hbk(&repo, &["--json", "ls", "--ncdu", "latest"]);
     assert_eq!(both.status.code(), Some(1), "{}", describe(&both));
 }
+
+/// The `--json` messages restic 0.19 documents for `ls`, `tag` and
+/// `prune` (doc/075_scripting.rst): their message types and fields, and
+/// counts that add up.
+#[test]
+fn json_messages_of_ls_tag_and_prune_follow_restic_0_19() {
+    use hbk_tests::drivers::{hbk, restic, Repo};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    for round in 0..3 {
+        std::fs::write(
+            src.join(format!("f{round}")),
+            format!("round {round} ").repeat(5000),
+        )
+        .unwrap();
+        ok(hbk(&repo, &["backup", src.to_str().unwrap()]));
+    }
+    let lines = |out: std::process::Output| -> Vec<Value> {
+        stdout(&ok(out))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let ls = lines(hbk(&repo, &["--json", "ls", "latest"]));
+    assert_eq!(ls[0]["message_type"], "snapshot");
+    assert_eq!(ls[0]["struct_type"], "snapshot");
+    for node in &ls[1..] {
+        assert_eq!(node["message_type"], "node", "{node}");
+        assert!(node["inode"].as_u64().unwrap() > 0, "{node}");
+    }
+
+    let tagged = lines(hbk(&repo, &["--json", "tag", "--add", "x"]));
+    assert_eq!(tagged.len(), 4, "{tagged:?}");
+    for m in &tagged[..3] {
+        assert_eq!(m["message_type"], "changed");
+        assert_ne!(m["old_snapshot_id"], m["new_snapshot_id"]);
+    }
+    assert_eq!(
+        tagged[3],
+        serde_json::json!({"message_type": "summary", "changed_snapshots": 3})
+    );
+
+    ok(hbk(&repo, &["forget", "--keep-last", "1"]));
+    let packs_before = hbk_tests::drivers::packs(&repo).len();
+    let prune = lines(hbk(&repo, &["--json", "prune", "--max-unused", "0"]));
+    let s = prune.last().unwrap();
+    assert_eq!(s["message_type"], "summary");
+    for part in ["blobs", "bytes"] {
+        let o = &s[part];
+        for key in [
+            "used",
+            "duplicate",
+            "unused",
+            "total",
+            "repack",
+            "repack_remove",
+            "remove",
+            "remove_total",
+            "remaining",
+        ] {
+            assert!(o[key].is_u64(), "{part}.{key}: {s}");
+        }
+        let n = |k: &str| o[k].as_u64().unwrap();
+        assert_eq!(n("total"), n("used") + n("duplicate") + n("unused"), "{s}");
+        assert_eq!(n("remove_total"), n("repack_remove") + n("remove"), "{s}");
+        assert!(
+            n("remove_total") > 0,
+            "the forgotten snapshots' data goes: {s}"
+        );
+    }
+    let packfiles = &s["packfiles"];
+    assert_eq!(
+        packfiles["total"].as_u64().unwrap() as usize,
+        packs_before,
+        "{s}"
+    );
+    ok(restic(&repo, &["check", "--read-data"]));
+}

@@ -14,9 +14,11 @@ pub fn snapshot_json(id: &Id, sn: &SnapshotFile) -> Value {
     v
 }
 
-/// A node line of `ls --json`.
+/// A node line of `ls --json`, as restic 0.19 prints it (0.14's fields,
+/// `message_type` and `inode` added).
 pub fn node_json(path: &[u8], node: &Node) -> Value {
     let mut m = Map::new();
+    m.insert("message_type".into(), json!("node"));
     m.insert("name".into(), json!(node.display_name()));
     m.insert("type".into(), json!(node.node_type.as_str()));
     m.insert("path".into(), json!(String::from_utf8_lossy(path)));
@@ -30,6 +32,7 @@ pub fn node_json(path: &[u8], node: &Node) -> Value {
     m.insert("mtime".into(), json!(node.mtime.to_string()));
     m.insert("atime".into(), json!(node.atime.to_string()));
     m.insert("ctime".into(), json!(node.ctime.to_string()));
+    m.insert("inode".into(), json!(node.inode));
     m.insert("struct_type".into(), json!("node"));
     Value::Object(m)
 }

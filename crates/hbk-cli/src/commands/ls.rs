@@ -156,6 +156,7 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
     if g.json {
         let mut v = snapshot_json(&id, &sn);
         if let serde_json::Value::Object(m) = &mut v {
+            m.insert("message_type".into(), "snapshot".into());
             m.insert("struct_type".into(), "snapshot".into());
         }
         println!("{v}");

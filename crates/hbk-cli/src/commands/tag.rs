@@ -59,6 +59,16 @@ pub fn run(g: &GlobalOpts, a: TagArgs) -> Result<i32> {
         eprintln!("{w}");
     }
     let changed = tag(&repo, &lock, snapshots, &change)?;
+    if g.json {
+        // restic 0.19: a `changed` message per snapshot, then a summary.
+        for (old, new) in &changed {
+            let m = serde_json::json!({"message_type": "changed", "old_snapshot_id": old.to_hex(), "new_snapshot_id": new.to_hex()});
+            println!("{m}");
+        }
+        let m = serde_json::json!({"message_type": "summary", "changed_snapshots": changed.len()});
+        println!("{m}");
+        return Ok(exit::OK);
+    }
     if g.verbose > 1 {
         for (old, new) in &changed {
             println!("old snapshot ID: {old} -> new snapshot ID: {new}");

@@ -70,8 +70,41 @@ pub(super) fn amount_json(a: Amount) -> serde_json::Value {
 
 pub(super) fn report_json(r: &PruneReport) -> serde_json::Value {
     let p = &r.plan;
+    // restic 0.19's objects, then hbk's own fields.
+    let unreferenced: u64 = p.unreferenced.iter().map(|u| u.1).sum();
+    let per = |f: fn(&hbk_engine::commands::prune::Amount) -> u64| {
+        let restic_unused = f(&p.unused) - f(&p.duplicates);
+        json!({
+            "used": f(&p.used),
+            "duplicate": f(&p.duplicates),
+            "unused": restic_unused,
+            "total": f(&p.used) + f(&p.unused),
+            "repack": f(&p.to_repack),
+            "repack_remove": f(&p.repack_removes),
+            "remove": f(&p.to_delete),
+            "remove_total": f(&p.repack_removes) + f(&p.to_delete),
+            "remaining": f(&p.remaining),
+        })
+    };
+    let mut bytes = per(|a| a.bytes);
+    bytes["unreferenced"] = json!(unreferenced);
+    bytes["remaining_unused"] = json!(p.unused_after);
+    let (used, partly, unused) = p.pack_use;
     json!({
         "message_type": "summary",
+        "blobs": per(|a| a.blobs),
+        "bytes": bytes,
+        "packfiles": {
+            "used": used,
+            "partly_used": partly,
+            "unused": unused,
+            "unreferenced": p.unreferenced.len(),
+            "total": used + partly + unused + p.unreferenced.len(),
+            "keep": p.keep.len(),
+            "repack": p.repack.len(),
+            "remove": p.remove.len(),
+            "remove_total": p.repack.len() + p.remove.len() + p.unreferenced.len(),
+        },
         "dry_run": r.dry_run,
         "snapshots": r.snapshots,
         "used": amount_json(p.used),

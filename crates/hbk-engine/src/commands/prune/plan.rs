@@ -160,6 +160,10 @@ pub struct PrunePlan {
     pub used: Amount,
     /// Unused blobs (duplicates included) before prune.
     pub unused: Amount,
+    /// Of the unused blobs: further copies of used blobs.
+    pub duplicates: Amount,
+    /// Packs before prune whose blobs are all used, partly used, unused.
+    pub pack_use: (usize, usize, usize),
     /// Used blobs copied by repacking.
     pub to_repack: Amount,
     /// Unused blobs dropped by repacking.
@@ -250,6 +254,9 @@ pub fn plan(
                 c.used.add(b);
             } else {
                 c.unused.add(b);
+                if used.contains(b.blob_type, &b.id) {
+                    out.duplicates.add(b);
+                }
             }
             c.claimed.push(claim);
         }
@@ -285,6 +292,11 @@ pub fn plan(
         out.unused = out.unused.plus(c.unused);
         let uncompressed = v2 && c.pack.blobs.iter().any(|b| b.uncompressed_length.is_none());
         let data_pack = c.pack.blobs.iter().any(|b| b.blob_type == BlobType::Data);
+        match (c.used.blobs, c.unused.blobs) {
+            (0, _) => out.pack_use.2 += 1,
+            (_, 0) => out.pack_use.0 += 1,
+            _ => out.pack_use.1 += 1,
+        }
         if c.used.blobs == 0 {
             out.to_delete = out.to_delete.plus(c.unused);
             out.remove.push((c.pack.id, c.size));
