@@ -806,6 +806,7 @@ fn backup_skips_unchanged_and_records_its_summary() {
     assert!(start.len() >= 20 && end.len() >= 20, "{first}");
     assert!(start <= end || start[..19] <= end[..19], "{first}");
     let id = first["snapshot_id"].as_str().unwrap().to_string();
+    assert_eq!(first["dry_run"], false, "{first}");
     let stored: Value =
         serde_json::from_slice(&ok(hbk(&repo, &["cat", "snapshot", &id])).stdout).unwrap();
     assert_eq!(stored["summary"]["total_files_processed"], 1, "{stored}");

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 pub(super) fn print_summary(g: &GlobalOpts, s: &BackupSummary, dry_run: bool) {
     if g.json {
-        let mut v = serde_json::json!({"message_type": "summary"});
+        // restic 0.17+ says whether it was a dry run.
+        let mut v = serde_json::json!({"message_type": "summary", "dry_run": dry_run});
         if let (Value::Object(m), Ok(Value::Object(rest))) = (&mut v, serde_json::to_value(s)) {
             m.extend(rest);
         }
