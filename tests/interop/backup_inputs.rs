@@ -4,6 +4,8 @@
 //! snapshots hbk writes.
 
 use std::os::unix::ffi::OsStrExt;
+
+use rand::SeedableRng;
 use std::process::Command;
 
 use hbk_tests::drivers::{
@@ -200,4 +202,40 @@ fn with_atime_stores_access_times_and_group_by_picks_the_parent() {
     assert_eq!(grouped["files_unmodified"], 1, "{grouped}");
     let bad = hbk(&repo, &["backup", "--group-by", "colour", s]);
     assert_eq!(bad.status.code(), Some(1), "{}", describe(&bad));
+}
+
+/// `RESTIC_PROGRESS_FPS` sets how often `--json` status messages come
+/// (restic's default, and hbk's, is once a second).
+#[test]
+fn progress_fps_sets_how_often_status_is_printed() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut noise = vec![0u8; 1_500_000];
+    rand::RngCore::fill_bytes(&mut rand::rngs::StdRng::seed_from_u64(7), &mut noise);
+    std::fs::write(src.join("big"), noise).unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+    // About two seconds at 768 KiB/s.
+    let mut cmd = hbk_command(
+        &repo,
+        &[
+            "--json",
+            "--limit-upload",
+            "768",
+            "backup",
+            src.to_str().unwrap(),
+        ],
+    );
+    cmd.env("RESTIC_PROGRESS_FPS", "10");
+    let out = ok(cmd.output().unwrap());
+    let statuses = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"message_type\":\"status\""))
+        .count();
+    assert!(
+        statuses >= 8,
+        "{statuses} status messages: {}",
+        describe(&out)
+    );
 }

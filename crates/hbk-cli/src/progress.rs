@@ -113,6 +113,17 @@ pub fn start(mode: Mode) -> (Progress, Reporter) {
     (Progress { counters, mode }, Reporter { stop, thread })
 }
 
+/// How often progress is shown: `RESTIC_PROGRESS_FPS` (or
+/// `HBK_PROGRESS_FPS`) times a second when set to a positive number (at
+/// most 100), else once a second for JSON and ten times for the bar.
+fn tick(mode: Mode, fps: Option<&str>) -> Duration {
+    match fps.and_then(|f| f.trim().parse::<f64>().ok()) {
+        Some(f) if f > 0.0 && f.is_finite() => Duration::from_secs_f64(1.0 / f.min(100.0)),
+        _ if mode == Mode::Json => Duration::from_secs(1),
+        _ => Duration::from_millis(100),
+    }
+}
+
 fn report(c: &Counters, stop: &AtomicBool, mode: Mode) {
     let started = Instant::now();
     let bar = (mode == Mode::Bar).then(|| {
@@ -123,14 +134,10 @@ fn report(c: &Counters, stop: &AtomicBool, mode: Mode) {
         );
         b
     });
-    let tick = if mode == Mode::Json {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_millis(100)
-    };
+    let tick = tick(mode, crate::environment::env("PROGRESS_FPS").as_deref());
     let mut last = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(tick.min(Duration::from_millis(50)));
         if last.elapsed() < tick {
             continue;
         }
@@ -170,5 +177,21 @@ fn report(c: &Counters, stop: &AtomicBool, mode: Mode) {
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_fps_sets_the_tick() {
+        assert_eq!(tick(Mode::Json, None), Duration::from_secs(1));
+        assert_eq!(tick(Mode::Bar, None), Duration::from_millis(100));
+        assert_eq!(tick(Mode::Json, Some("4")), Duration::from_millis(250));
+        assert_eq!(tick(Mode::Json, Some("1000")), Duration::from_millis(10));
+        for bad in ["0", "-2", "fast", "NaN", "inf"] {
+            assert_eq!(tick(Mode::Json, Some(bad)), Duration::from_secs(1), "{bad}");
+        }
     }
 }

@@ -144,6 +144,34 @@ pub fn open_read(g: &GlobalOpts) -> Result<(Repository, Option<RepoLock>)> {
     Ok((repo, lock))
 }
 
+/// Snapshots a command chose, with their ids.
+pub type Chosen = Vec<(hbk_repo::Id, hbk_repo::SnapshotFile)>;
+
+/// Opens the repository for a command that rewrites snapshots (`rewrite`,
+/// `repair snapshots`): a lock of `kind` unless `dry_run`, taken before
+/// the index is loaded (it decides what exists), then the snapshots
+/// `specs` and `filter` choose (warnings printed).
+pub fn open_for_snapshot_rewrite(
+    g: &GlobalOpts,
+    kind: LockKind,
+    dry_run: bool,
+    specs: &[String],
+    filter: &crate::selection::FilterArgs,
+) -> Result<(IndexedRepository, Option<RepoLock>, Chosen)> {
+    let repo = open(g)?;
+    let lock = match dry_run {
+        true => None,
+        false => Some(lock(g, &repo, kind)?),
+    };
+    let repo = repo.into_indexed()?;
+    let (snapshots, warnings) =
+        hbk_engine::snapshots::select_snapshots(&repo, specs, &crate::selection::filter(filter))?;
+    for w in warnings {
+        eprintln!("{w}");
+    }
+    Ok((repo, lock, snapshots))
+}
+
 /// [`open_read`], then loads the index.
 pub fn open_indexed_read(g: &GlobalOpts) -> Result<(IndexedRepository, Option<RepoLock>)> {
     let (repo, lock) = open_read(g)?;

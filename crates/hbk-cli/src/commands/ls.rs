@@ -112,6 +112,30 @@ fn wanted(path: &[u8], dirs: &[Vec<u8>], recursive: bool) -> bool {
     })
 }
 
+/// Calls `each` for every node of `tree` that the `ls` arguments `dirs`
+/// ask for, in the snapshot's order, until it fails.
+fn each_wanted(
+    repo: &hbk_repo::IndexedRepository,
+    tree: &hbk_repo::Id,
+    dirs: &[Vec<u8>],
+    recursive: bool,
+    each: &mut dyn FnMut(&[u8], &Node) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut result = Ok(());
+    ls(
+        repo,
+        tree,
+        b"/",
+        &Selection::default(),
+        &mut |path, node| {
+            if result.is_ok() && wanted(path, dirs, recursive) {
+                result = each(path, node);
+            }
+        },
+    )?;
+    Ok(result?)
+}
+
 /// Lists a snapshot's nodes.
 pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
     let (repo, _lock) = repo::open_indexed_read(g)?;
@@ -137,19 +161,9 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
         }
         let out = std::io::BufWriter::new(std::io::stdout().lock());
         let mut writer = ncdu::NcduWriter::start(out, &serde_json::to_value(&sn)?)?;
-        let mut result = Ok(());
-        ls(
-            &repo,
-            &sn.tree,
-            b"/",
-            &Selection::default(),
-            &mut |path, node| {
-                if result.is_ok() && wanted(path, &dirs, a.recursive) {
-                    result = writer.node(path, node);
-                }
-            },
-        )?;
-        result?;
+        each_wanted(&repo, &sn.tree, &dirs, a.recursive, &mut |path, node| {
+            writer.node(path, node)
+        })?;
         std::io::Write::flush(&mut writer.finish()?)?;
         return Ok(exit::OK);
     }
@@ -183,24 +197,14 @@ pub fn run(g: &GlobalOpts, a: LsArgs) -> Result<i32> {
     // The snapshot's own order streams; any other is sorted in memory.
     let streaming = a.sort == SortBy::Name && !a.reverse;
     let mut entries = Vec::new();
-    let mut result = Ok(());
-    ls(
-        &repo,
-        &sn.tree,
-        b"/",
-        &Selection::default(),
-        &mut |path, node| {
-            if !wanted(path, &dirs, a.recursive) || result.is_err() {
-                return;
-            }
-            if streaming {
-                result = writeln!(out, "{}", line(path, node));
-            } else {
-                entries.push((path.to_vec(), node.clone()));
-            }
-        },
-    )?;
-    result?;
+    each_wanted(&repo, &sn.tree, &dirs, a.recursive, &mut |path, node| {
+        if streaming {
+            writeln!(out, "{}", line(path, node))
+        } else {
+            entries.push((path.to_vec(), node.clone()));
+            Ok(())
+        }
+    })?;
     sort_entries(&mut entries, a.sort, a.reverse);
     for (path, node) in &entries {
         writeln!(out, "{}", line(path, node))?;

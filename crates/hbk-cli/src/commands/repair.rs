@@ -8,7 +8,6 @@ use hbk_engine::commands::repair::snapshots::{
     repair_snapshots, RepairMessage, RepairSnapshotsOptions, Repaired,
 };
 use hbk_engine::lock::{LockKind, WriteMode};
-use hbk_engine::snapshots::select_snapshots;
 
 use crate::global::GlobalOpts;
 use crate::output::go_time_string;
@@ -187,23 +186,14 @@ pub fn run_index(g: &GlobalOpts, a: IndexArgs) -> Result<i32> {
 }
 
 fn run_snapshots(g: &GlobalOpts, a: SnapshotsArgs) -> Result<i32> {
-    let repo = repo::open(g)?;
-    // Lock before loading the index: it decides what is missing.
-    let lock = if a.dry_run {
-        None
-    } else {
-        Some(crate::repo::lock(g, &repo, LockKind::Exclusive)?)
-    };
-    let mode = match &lock {
-        Some(l) => WriteMode::Locked(l),
-        None => WriteMode::DryRun,
-    };
-    let repo = repo.into_indexed()?;
-    let (snapshots, warnings) =
-        select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;
-    for w in warnings {
-        eprintln!("{w}");
-    }
+    let (repo, lock, snapshots) = repo::open_for_snapshot_rewrite(
+        g,
+        LockKind::Exclusive,
+        a.dry_run,
+        &a.snapshots,
+        &a.filter,
+    )?;
+    let mode = lock.as_ref().map_or(WriteMode::DryRun, WriteMode::Locked);
     let opts = RepairSnapshotsOptions { forget: a.forget };
     let quiet = g.quiet;
     let results = repair_snapshots(&repo, mode, snapshots, opts, &mut |m| {

@@ -5,7 +5,6 @@ use anyhow::Result;
 use clap::Args;
 use hbk_engine::commands::rewrite::{rewrite_snapshots, RewriteMessage, RewriteOptions, Rewritten};
 use hbk_engine::lock::WriteMode;
-use hbk_engine::snapshots::select_snapshots;
 
 use crate::global::GlobalOpts;
 use crate::output::go_time_string;
@@ -59,22 +58,9 @@ pub fn run(g: &GlobalOpts, a: RewriteArgs) -> Result<i32> {
     };
     // Usage errors before the repository is opened.
     opts.validate()?;
-    let repo = repo::open(g)?;
-    let lock = if a.dry_run {
-        None
-    } else {
-        Some(crate::repo::lock(g, &repo, opts.lock_kind())?)
-    };
-    let mode = match &lock {
-        Some(l) => WriteMode::Locked(l),
-        None => WriteMode::DryRun,
-    };
-    let repo = repo.into_indexed()?;
-    let (snapshots, warnings) =
-        select_snapshots(&repo, &a.snapshots, &crate::selection::filter(&a.filter))?;
-    for w in warnings {
-        eprintln!("{w}");
-    }
+    let (repo, lock, snapshots) =
+        repo::open_for_snapshot_rewrite(g, opts.lock_kind(), a.dry_run, &a.snapshots, &a.filter)?;
+    let mode = lock.as_ref().map_or(WriteMode::DryRun, WriteMode::Locked);
     let (quiet, verbose, dry_run) = (g.quiet, g.verbose, a.dry_run);
     let results = rewrite_snapshots(&repo, mode, snapshots, &opts, &mut |m| {
         if quiet {

@@ -145,29 +145,43 @@ impl OwnerNames {
     /// Sets `node`'s owner and group from its names where this system
     /// knows them.
     fn apply(&mut self, node: &mut hbk_repo::Node) {
-        if !node.user.is_empty() {
-            let uid = *self.users.entry(node.user.clone()).or_insert_with(|| {
-                nix::unistd::User::from_name(&node.user)
-                    .ok()
-                    .flatten()
-                    .map(|u| u.uid.as_raw())
-            });
-            if let Some(uid) = uid {
-                node.uid = uid;
-            }
+        let uid = |n: &str| {
+            nix::unistd::User::from_name(n)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw())
+        };
+        let gid = |n: &str| {
+            nix::unistd::Group::from_name(n)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+        };
+        if let Some(id) = lookup(&mut self.users, &node.user, uid) {
+            node.uid = id;
         }
-        if !node.group.is_empty() {
-            let gid = *self.groups.entry(node.group.clone()).or_insert_with(|| {
-                nix::unistd::Group::from_name(&node.group)
-                    .ok()
-                    .flatten()
-                    .map(|g| g.gid.as_raw())
-            });
-            if let Some(gid) = gid {
-                node.gid = gid;
-            }
+        if let Some(id) = lookup(&mut self.groups, &node.group, gid) {
+            node.gid = id;
         }
     }
+}
+
+/// The id of `name` (none for an empty name), found by `find` once per
+/// name.
+fn lookup(
+    cache: &mut HashMap<String, Option<u32>>,
+    name: &str,
+    find: impl Fn(&str) -> Option<u32>,
+) -> Option<u32> {
+    if name.is_empty() {
+        return None;
+    }
+    if let Some(id) = cache.get(name) {
+        return *id;
+    }
+    let id = find(name);
+    cache.insert(name.to_string(), id);
+    id
 }
 
 impl Walk<'_> {
