@@ -79,3 +79,32 @@ pub enum Command {
     /// Write shell completions and man pages.
     Generate(crate::commands::generate::GenerateArgs),
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+    use crate::commands::generate::write_man_pages;
+
+    #[test]
+    fn a_man_page_per_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = write_man_pages(dir.path(), Cli::command()).unwrap();
+        let names: Vec<String> = pages
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for want in [
+            "hbk.1",
+            "hbk-backup.1",
+            "hbk-repair-packs.1",
+            "hbk-key-list.1",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+        }
+        let backup = std::fs::read_to_string(dir.path().join("hbk-backup.1")).unwrap();
+        assert!(backup.contains(".TH hbk-backup"), "{backup}");
+        assert!(backup.contains("skip\\-if\\-unchanged"), "flags are listed");
+    }
+}

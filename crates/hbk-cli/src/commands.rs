@@ -77,7 +77,9 @@ fn run_command(g: &crate::global::GlobalOpts, command: Command) -> Result<i32> {
         Command::Options(a) => options::run(g, a),
         Command::Version(a) => version::run(g, a),
         Command::Features(a) => features::run(g, a),
-        Command::Generate(a) => generate::run(g, a),
+        Command::Generate(a) => {
+            generate::run(g, a, <crate::cli::Cli as clap::CommandFactory>::command())
+        }
         Command::Migrate(a) => migrate::run(g, a),
         Command::Recover(a) => recover::run(g, a),
     }
