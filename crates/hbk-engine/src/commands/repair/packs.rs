@@ -186,7 +186,8 @@ pub fn repair_packs(
     saver.flush()?;
     out.salvaged = recovered.len();
     failed.retain(|l| !recovered.contains(&(l.blob_type, l.id)));
-    failed.sort_by_key(|l| (l.pack, l.id));
+    // A blob lost from two damaged packs is reported once.
+    failed.sort_by_key(|l| (l.blob_type, l.id, l.pack));
     failed.dedup_by_key(|l| (l.blob_type, l.id));
     out.lost = failed;
 
