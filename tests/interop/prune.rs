@@ -361,3 +361,47 @@ fn prune_repacks_small_packs_and_cacheable_only() {
     let back = crate::restored(&target, &src);
     assert_same_tree(&src, &back, CompareOptions::plain_files());
 }
+
+/// `prune --unsafe-recover-no-free-space ID` (restic 0.15+): refused
+/// without the repository's id; with it, frees space without writing a
+/// pack, and restic checks and restores the result.
+#[test]
+fn prune_unsafe_recovery_frees_space_without_writing_packs() {
+    let dir = tempdir();
+    let repo = Repo::new(dir.path());
+    let src = three_generations(dir.path(), &repo);
+    ok(hbk(&repo, &["forget", "--keep-last", "1"]));
+    let wrong = hbk(&repo, &["prune", "--unsafe-recover-no-free-space", "0123"]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", describe(&wrong));
+    assert!(
+        describe(&wrong).contains("must pass id"),
+        "{}",
+        describe(&wrong)
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&ok(hbk(&repo, &["cat", "config"])).stdout).unwrap();
+    let id = config["id"].as_str().unwrap();
+    let before = names(&repo, "data");
+    let size_before = data_size(&repo);
+    let out = ok(hbk(
+        &repo,
+        &["--json", "prune", "--unsafe-recover-no-free-space", id],
+    ));
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(report["packs_written"], 0, "{report}");
+    let after = names(&repo, "data");
+    assert!(
+        after.iter().all(|p| before.contains(p)),
+        "a pack was written"
+    );
+    assert!(data_size(&repo) < size_before);
+    ok(restic(&repo, &["check", "--read-data"]));
+    let target = dir.path().join("restored");
+    restore_with(restic, &repo, "latest", &target);
+    assert_same_tree(
+        &src,
+        &crate::restored(&target, &src),
+        CompareOptions::plain_files(),
+    );
+}

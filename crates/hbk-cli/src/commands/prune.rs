@@ -52,12 +52,18 @@ pub struct PruneArgs {
     /// Decide and print what would be done, change nothing.
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
+    /// UNSAFE: free space on a full disk (repack nothing, delete the index
+    /// before writing the new one); takes the repository's id. Try
+    /// `--max-repack-size 0` first.
+    #[arg(long = "unsafe-recover-no-free-space", value_name = "repository id")]
+    pub unsafe_recover_no_free_space: Option<String>,
 }
 
 impl PruneFlags {
     /// The engine's options.
     pub fn options(&self, g: &GlobalOpts) -> Result<PruneOptions> {
         Ok(PruneOptions {
+            unsafe_recovery: false,
             plan: PlanOptions {
                 max_unused: UnusedLimit::parse(&self.max_unused)
                     .with_context(|| format!("invalid --max-unused {:?}", self.max_unused))?,
@@ -85,8 +91,15 @@ impl PruneFlags {
 /// Prunes under an exclusive lock; a dry run follows the engine's rule
 /// ([`prune_dry_run`]: exclusive lock unless `--no-lock`).
 pub fn run(g: &GlobalOpts, a: PruneArgs) -> Result<i32> {
-    let opts = a.flags.options(g)?;
+    let mut opts = a.flags.options(g)?;
     let repo = repo::open(g)?;
+    if let Some(given) = &a.unsafe_recover_no_free_space {
+        let id = repo.config().id.to_hex();
+        if *given != id {
+            anyhow::bail!("must pass id {id:?} to --unsafe-recover-no-free-space");
+        }
+        opts.unsafe_recovery = true;
+    }
     let bar = PhaseBar::new(g.json, g.quiet);
     if g.no_lock && !a.dry_run {
         anyhow::bail!(

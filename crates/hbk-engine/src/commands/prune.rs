@@ -35,6 +35,12 @@ const INDEX_MAX_BLOBS: usize = 50_000;
 pub struct PruneOptions {
     /// What to repack and how much unused space to accept.
     pub plan: PlanOptions,
+    /// restic's `--unsafe-recover-no-free-space`, for a repository on a
+    /// full disk: nothing is repacked (no new pack needs room), the old
+    /// index files go first and the new index is written last. An
+    /// interruption in between leaves a repository without an index,
+    /// which `repair index` rebuilds from the packs.
+    pub unsafe_recovery: bool,
 }
 
 impl Default for PruneOptions {
@@ -44,6 +50,7 @@ impl Default for PruneOptions {
                 pack_size: 16 << 20,
                 ..PlanOptions::default()
             },
+            unsafe_recovery: false,
         }
     }
 }
@@ -75,6 +82,7 @@ pub struct PreparedPrune {
     snapshots: usize,
     plan: PrunePlan,
     pack_size: u64,
+    unsafe_recovery: bool,
     made_under: Option<u64>,
 }
 
@@ -133,7 +141,12 @@ pub fn prune_plan(
     drop(indexed);
 
     let stored = repo.list(FileType::Pack)?;
-    let plan = plan::plan(&index_files, &stored, &used, v2, &opts.plan);
+    let mut plan_opts = opts.plan;
+    if opts.unsafe_recovery {
+        // Repacking writes before it frees: never on a full disk.
+        plan_opts.max_repack_size = Some(0);
+    }
+    let plan = plan::plan(&index_files, &stored, &used, v2, &plan_opts);
     drop(index_files);
     if let Some(id) = plan.missing.first() {
         return Err(Error::RepositoryDamaged(Damage::MissingPacks {
@@ -151,6 +164,7 @@ pub fn prune_plan(
         snapshots: snapshots.len(),
         plan,
         pack_size: opts.plan.pack_size,
+        unsafe_recovery: opts.unsafe_recovery,
         made_under: lock::token_of(lock),
     })
 }
@@ -192,6 +206,7 @@ pub fn prune(
         snapshots,
         plan,
         pack_size,
+        unsafe_recovery,
         ..
     } = prepared;
     let mut report = PruneReport {
@@ -203,6 +218,9 @@ pub fn prune(
         return Ok(report);
     }
 
+    if unsafe_recovery {
+        return prune_to_free_space(repo, plan, report, progress);
+    }
     let new_packs = repack::repack(repo, &plan.repack, pack_size, progress)?;
     report.packs_written = new_packs.len();
 
@@ -231,6 +249,46 @@ pub fn prune(
         .chain(plan.unreferenced.iter().map(|r| r.0))
         .collect();
     report.packs_removed = remove_all(repo, FileType::Pack, &packs, "deleting packs", progress)?;
+    report.plan = plan;
+    Ok(report)
+}
+
+/// [`prune`] on a full disk: delete first (old index files, then unused
+/// packs), write the new index last. The plan repacks nothing.
+fn prune_to_free_space(
+    repo: &Repository,
+    plan: PrunePlan,
+    mut report: PruneReport,
+    progress: &dyn Progress,
+) -> Result<PruneReport> {
+    // The plan was made with no room to repack: every pack it keeps is
+    // in `keep`, so the new index lists all of them.
+    if !plan.repack.is_empty() {
+        return Err(Error::invalid(
+            "prune plan",
+            "a plan that repacks cannot run without free space",
+        ));
+    }
+    let old_index: Vec<Id> = repo
+        .list(FileType::Index)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    report.index_removed = remove_all(
+        repo,
+        FileType::Index,
+        &old_index,
+        "deleting index files",
+        progress,
+    )?;
+    let packs: Vec<Id> = plan
+        .remove
+        .iter()
+        .map(|r| r.0)
+        .chain(plan.unreferenced.iter().map(|r| r.0))
+        .collect();
+    report.packs_removed = remove_all(repo, FileType::Pack, &packs, "deleting packs", progress)?;
+    report.index_written = write_index(repo, plan.keep.iter(), progress)?.len();
     report.plan = plan;
     Ok(report)
 }

@@ -117,6 +117,7 @@ fn repacks_a_pack_with_used_and_unused_blobs() {
             pack_size: 16 << 20,
             ..Default::default()
         },
+        ..Default::default()
     };
     let report = run(&t.repo, &opts).unwrap();
     assert_eq!(report.plan.repack.len(), 1);
@@ -175,6 +176,7 @@ fn damaged_blob_stops_prune_before_any_deletion() {
             pack_size: 16 << 20,
             ..Default::default()
         },
+        ..Default::default()
     };
     let before = t.ids(FileType::Pack);
     let err = run(&t.repo, &opts).unwrap_err();
@@ -196,6 +198,7 @@ fn repack_uncompressed_is_refused_on_v1() {
             repack_uncompressed: true,
             ..Default::default()
         },
+        ..Default::default()
     };
     assert!(matches!(
         run(&s.t.repo, &opts),
@@ -232,4 +235,43 @@ fn a_plan_is_carried_out_only_under_its_own_exclusive_lock() {
     let err = prune(&t.repo, &second, plan, &NoProgress).unwrap_err();
     assert!(matches!(err, Error::WrongLock { .. }), "{err}");
     assert_eq!(before, t.ids(FileType::Pack));
+}
+
+/// On a full disk: nothing is repacked, unused packs go, the index is
+/// rewritten after the deletions, and the data still reads.
+#[test]
+fn unsafe_recovery_deletes_first_and_repacks_nothing() {
+    let s = sample(2);
+    let t = &s.t;
+    // The sample's snapshot goes, so its packs are unused; a new snapshot
+    // uses half of another pack.
+    let c3 = b"a chunk of a file kept".to_vec();
+    let c4 = b"a chunk nobody needs any more".to_vec();
+    let half = t.write_pack(&[(BlobType::Data, &c3), (BlobType::Data, &c4)], true);
+    let sub = crate::testutil::tree_json(&[crate::testutil::node_json(
+        "k",
+        "file",
+        &[Id::hash(&c3)],
+        None,
+    )]);
+    let trees = t.write_pack(&[(BlobType::Tree, &sub)], true);
+    t.write_index(&[half.clone(), trees]);
+    t.backend.remove(FileType::Snapshot, &s.snapshot).unwrap();
+    t.write_snapshot(Id::hash(&sub));
+    let opts = PruneOptions {
+        plan: PlanOptions {
+            max_unused: UnusedLimit::Bytes(0),
+            pack_size: 16 << 20,
+            ..Default::default()
+        },
+        unsafe_recovery: true,
+    };
+    let report = run(&t.repo, &opts).unwrap();
+    assert_eq!(report.packs_written, 0);
+    assert!(report.plan.repack.is_empty());
+    let packs = t.ids(FileType::Pack);
+    assert!(!packs.contains(&s.data_pack.id) && !packs.contains(&s.tree_pack.id));
+    assert!(packs.contains(&half.id), "the half-used pack stays whole");
+    let repo = t.repo.clone().into_indexed().unwrap();
+    assert_eq!(repo.blob(BlobType::Data, &Id::hash(&c3)).unwrap(), c3);
 }
