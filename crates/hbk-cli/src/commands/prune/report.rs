@@ -89,6 +89,7 @@ pub(super) fn report_json(r: &PruneReport) -> serde_json::Value {
     let mut bytes = per(|a| a.bytes);
     bytes["unreferenced"] = json!(unreferenced);
     bytes["remaining_unused"] = json!(p.unused_after);
+    bytes["uncompressed"] = json!(p.uncompressed);
     let (used, partly, unused) = p.pack_use;
     json!({
         "message_type": "summary",

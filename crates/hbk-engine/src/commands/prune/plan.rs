@@ -164,6 +164,9 @@ pub struct PrunePlan {
     pub duplicates: Amount,
     /// Packs before prune whose blobs are all used, partly used, unused.
     pub pack_use: (usize, usize, usize),
+    /// Stored bytes of used blobs kept uncompressed in a version 2
+    /// repository (what `repack_uncompressed` would compress).
+    pub uncompressed: u64,
     /// Used blobs copied by repacking.
     pub to_repack: Amount,
     /// Unused blobs dropped by repacking.
@@ -252,6 +255,9 @@ pub fn plan(
                 used.contains(b.blob_type, &b.id) && claimed_blobs.insert((b.blob_type, b.id));
             if claim {
                 c.used.add(b);
+                if v2 && b.uncompressed_length.is_none() {
+                    out.uncompressed += u64::from(b.length);
+                }
             } else {
                 c.unused.add(b);
                 if used.contains(b.blob_type, &b.id) {
