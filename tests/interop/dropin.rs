@@ -395,18 +395,17 @@ fn restore_selects_case_insensitively_and_from_files_as_restic() {
     use hbk_tests::drivers::{hbk, restic, Repo};
     let dir = tempdir();
     let src = dir.path().join("src");
-    for (name, body) in [
-        ("Docs/Report.PDF", "a"),
-        ("Docs/notes.txt", "b"),
-        ("docs2/x.pdf", "c"),
-        ("Music/a.MP3", "d"),
-        ("tmp/A.Tmp", "e"),
-        ("keep.txt", "f"),
-    ] {
-        let p = src.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    }
+    hbk_tests::tree::write_files(
+        &src,
+        &[
+            ("Docs/Report.PDF", "a"),
+            ("Docs/notes.txt", "b"),
+            ("docs2/x.pdf", "c"),
+            ("Music/a.MP3", "d"),
+            ("tmp/A.Tmp", "e"),
+            ("keep.txt", "f"),
+        ],
+    );
     let repo = Repo::new(dir.path());
     ok(hbk(&repo, &["init"]));
     ok(hbk(&repo, &["backup", src.to_str().unwrap()]));

@@ -71,16 +71,15 @@ fn rewrite_excludes_what_restic_restore_would() {
 fn rewrite_includes_changes_metadata_and_refuses_nonsense() {
     let dir = tempdir();
     let src = dir.path().join("src");
-    for (name, body) in [
-        ("keep/a", "a"),
-        ("keep/sub/b", "b"),
-        ("drop/c", "c"),
-        ("d.txt", "d"),
-    ] {
-        let p = src.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    }
+    hbk_tests::tree::write_files(
+        &src,
+        &[
+            ("keep/a", "a"),
+            ("keep/sub/b", "b"),
+            ("drop/c", "c"),
+            ("d.txt", "d"),
+        ],
+    );
     let repo = Repo::new(dir.path());
     ok(hbk(&repo, &["init"]));
     ok(hbk(&repo, &["backup", src.to_str().unwrap()]));

@@ -39,6 +39,14 @@ pub fn random_files(dir: &Path, seed: u64, kib: &[usize]) {
     }
 }
 
+/// Writes small files below `root` (parents created): each `(relative
+/// path, content)`.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (name, body) in files {
+        write(&root.join(name), body.as_bytes());
+    }
+}
+
 fn write(path: &Path, data: &[u8]) {
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).unwrap();

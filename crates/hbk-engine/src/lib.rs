@@ -72,6 +72,7 @@ pub mod commands;
 pub mod duration;
 mod error;
 pub mod filter;
+mod keep_copy;
 pub mod lock;
 pub mod pack_range;
 mod pool;

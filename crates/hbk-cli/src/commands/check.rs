@@ -37,8 +37,7 @@ pub struct CheckArgs {
 }
 
 /// restic 0.19's `summary` message of `check --json`.
-fn summary_json(report: &CheckReport) -> serde_json::Value {
-    let broken = broken_packs(report);
+fn summary_json(report: &CheckReport, broken: &[String]) -> serde_json::Value {
     let index_damaged = report
         .errors
         .iter()
@@ -166,7 +165,7 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
         );
     }
     if g.json {
-        println!("{}", summary_json(&report));
+        println!("{}", summary_json(&report, &broken));
     }
     if !report.errors.is_empty() {
         anyhow::bail!("repository contains errors");

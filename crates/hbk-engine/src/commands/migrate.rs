@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use hbk_repo::{FileType, Id, Repository};
 
 use crate::commands::check::{check, CheckOptions};
+use crate::keep_copy::keep_copy;
 use crate::lock::{LockKind, RepoLock};
 use crate::progress::NoProgress;
 use crate::{Error, Result};
@@ -76,26 +77,13 @@ pub fn upgrade_repo_v2(repo: Repository, lock: &RepoLock, backup_dir: &Path) -> 
     Ok(upgraded)
 }
 
-/// Writes the raw config file to `dir/config` (never over another file).
+/// Keeps the raw config file as `dir/config` (never over another file).
 fn save_config_copy(repo: &Repository, dir: &Path) -> Result<PathBuf> {
     let raw = repo
         .backend()
         .read_full(FileType::Config, &Id::default())
         .map_err(hbk_repo::Error::from)?;
-    let path = dir.join("config");
-    let io = |e: std::io::Error| Error::Io {
-        path: path.clone(),
-        source: e,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(io)?;
-    f.write_all(&raw).and_then(|()| f.sync_all()).map_err(io)?;
-    Ok(path)
+    keep_copy(dir, "config", &raw)
 }
 
 #[cfg(test)]

@@ -120,8 +120,7 @@ impl Filter<'_> {
         let tree = self.repo.tree(id)?;
         let mut changed = false;
         let mut nodes = Vec::with_capacity(tree.nodes.len());
-        for node in &tree.nodes {
-            let mut node = node.clone();
+        for mut node in tree.nodes {
             let child = join(path, &node.name);
             let (selected, below) = self.selection.decide(&child);
             let is_dir = node.node_type == NodeType::Dir;
@@ -160,7 +159,9 @@ impl Filter<'_> {
         if !changed {
             return Ok(Some(*id));
         }
-        check_lossless(&tree, id, path)?;
+        // Only a tree that changes is encoded again; read the original
+        // once more to check it encodes back to its own bytes.
+        check_lossless(&self.repo.tree(id)?, id, path)?;
         let json = Tree { nodes }.to_go_json()?;
         if self.dry_run {
             return Ok(Some(Id::hash(&json)));

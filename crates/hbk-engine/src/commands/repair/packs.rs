@@ -11,7 +11,6 @@
 //! cuts them out of the snapshots.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hbk_repo::{
@@ -19,9 +18,10 @@ use hbk_repo::{
     IndexedRepository, NodeType, Repository,
 };
 
+use crate::keep_copy::keep_copy;
 use crate::lock::{LockKind, RepoLock};
 use crate::walk::join;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Pack size for the salvaged blobs.
 const PACK_SIZE: u64 = 16 << 20;
@@ -128,7 +128,7 @@ pub fn repair_packs(
             }
         };
         if let (Some(dir), Some(b)) = (copies_to, &bytes) {
-            out.copies.push(save_copy(dir, id, b)?);
+            out.copies.push(keep_copy(dir, &format!("pack-{id}"), b)?);
         }
         contents.push((*id, bytes));
     }
@@ -232,22 +232,6 @@ fn read_blob(
         .ok_or("the pack is shorter than the blob's entry")?;
     let ulen = blob.uncompressed_length.and_then(std::num::NonZeroU32::new);
     decode_blob(repo.key(), &blob.id, ulen, &mut sealed.to_vec()).map_err(|e| e.to_string())
-}
-
-/// Writes `dir/pack-<id>`; refuses to overwrite an earlier copy.
-fn save_copy(dir: &Path, id: &Id, bytes: &[u8]) -> Result<PathBuf> {
-    let path = dir.join(format!("pack-{id}"));
-    let io = |e: std::io::Error| Error::Io {
-        path: path.clone(),
-        source: e,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(io)?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io)?;
-    Ok(path)
 }
 
 /// Every path of every snapshot that uses one of the `lost` blobs. Trees
