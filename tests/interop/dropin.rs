@@ -340,8 +340,7 @@ fn compatibility_matrix_matches_the_cli() {
         rows += 1;
     }
     assert!(rows >= 25, "only {rows} commands found in the page");
-    // Global flags: the supported ones are offered, lacking ones (if the
-    // page lists any) are not.
+    // Global flags: the supported ones are offered.
     let help = stdout(&ok(hbk_plain(&["snapshots", "--help"])));
     let supported = doc
         .lines()
@@ -354,17 +353,6 @@ fn compatibility_matrix_matches_the_cli() {
             offers(&help, &flag),
             "--{flag} is listed as supported, hbk lacks it"
         );
-    }
-    if let Some(lacking) = doc
-        .lines()
-        .find(|l| l.starts_with("Not yet (issue 13): `--"))
-    {
-        for flag in flags_in(lacking) {
-            assert!(
-                !offers(&help, &flag),
-                "hbk has --{flag} now: update the page"
-            );
-        }
     }
 }
 
@@ -1307,4 +1295,197 @@ fn json_messages_of_ls_tag_and_prune_follow_restic_0_19() {
         "{s}"
     );
     ok(restic(&repo, &["check", "--read-data"]));
+}
+
+/// The JSON messages of one command's standard output.
+fn json_lines(out: &std::process::Output) -> Vec<Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The messages of `kind` among `lines`, by their `item`.
+fn by_item<'a>(lines: &'a [Value], kind: &str) -> std::collections::BTreeMap<&'a str, &'a Value> {
+    lines
+        .iter()
+        .filter(|v| v["message_type"] == kind)
+        .map(|v| (v["item"].as_str().unwrap_or(""), v))
+        .collect()
+}
+
+/// Per-item messages (restic 0.19): `backup --json -v` prints a
+/// `verbose_status` per file and directory (new, unchanged, modified,
+/// with what each added), `excluded_item` and `scan_finished`; text `-vv`
+/// prints restic's lines. `restore --json -vv` prints a `verbose_status`
+/// per item (restored, updated, unchanged) and periodic `status`
+/// messages with restore's counters.
+#[test]
+fn per_item_messages_follow_restic_0_19() {
+    use hbk_tests::drivers::{hbk, hbk_command, Repo};
+    use hbk_tests::tree::write_files;
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    write_files(
+        &src,
+        &[("a", "alpha"), ("sub/b", "beta"), ("skip.tmp", "left out")],
+    );
+    // 1.6 MB in 40 files: a restore slowed to 768 KiB/s writes them one
+    // after the other over two seconds.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(13);
+    for i in 0..40 {
+        let mut noise = vec![0u8; 40_000];
+        rand::RngCore::fill_bytes(&mut rng, &mut noise);
+        std::fs::write(src.join(format!("sub/n{i:02}")), &noise).unwrap();
+    }
+    let s = src.to_str().unwrap();
+    let repo = Repo::new(dir.path());
+    ok(hbk(&repo, &["init"]));
+
+    let out = ok(hbk(
+        &repo,
+        &["--json", "-v", "backup", s, "--exclude", "*.tmp"],
+    ));
+    let lines = json_lines(&out);
+    let items = by_item(&lines, "verbose_status");
+    let a = items[format!("{s}/a").as_str()];
+    assert_eq!(a["action"], "new", "{a}");
+    assert_eq!(a["data_size"], 5, "{a}");
+    assert!(a["data_size_in_repo"].as_u64().unwrap() > 5, "{a}");
+    let n = items[format!("{s}/sub/n07").as_str()];
+    assert_eq!(n["data_size"], 40_000, "{n}");
+    let sub = items[format!("{s}/sub/").as_str()];
+    assert_eq!(sub["action"], "new", "{sub}");
+    assert!(sub["metadata_size"].as_u64().unwrap() > 0, "{sub}");
+    let scan = lines
+        .iter()
+        .find(|v| v["action"] == "scan_finished")
+        .expect("scan_finished");
+    assert_eq!(
+        (scan["total_files"].as_u64(), scan["data_size"].as_u64()),
+        (Some(42), Some(1_600_009))
+    );
+    let excluded = by_item(&lines, "excluded_item");
+    assert_eq!(
+        excluded.keys().copied().collect::<Vec<_>>(),
+        [format!("{s}/skip.tmp").as_str()]
+    );
+    assert_eq!(lines.last().unwrap()["message_type"], "summary");
+    // Without -v, none of them.
+    let out = ok(hbk(&repo, &["--json", "backup", s, "--exclude", "*.tmp"]));
+    assert!(json_lines(&out)
+        .iter()
+        .all(|v| v["message_type"] != "verbose_status" && v["message_type"] != "excluded_item"));
+
+    std::fs::write(src.join("sub/b"), "beta, longer now").unwrap();
+    let out = ok(hbk(
+        &repo,
+        &["--json", "-v", "backup", s, "--exclude", "*.tmp"],
+    ));
+    let lines = json_lines(&out);
+    let items = by_item(&lines, "verbose_status");
+    let action = |p: &str| {
+        items[format!("{s}/{p}").as_str()]["action"]
+            .as_str()
+            .unwrap()
+    };
+    assert_eq!(
+        [
+            action("a"),
+            action("sub/b"),
+            action("sub/n07"),
+            action("sub/")
+        ],
+        ["unchanged", "modified", "unchanged", "modified"]
+    );
+    assert_eq!(items[format!("{s}/sub/b").as_str()]["data_size"], 16);
+
+    let text = stdout(&ok(hbk(&repo, &["-vv", "backup", s, "--exclude", "*.tmp"])));
+    assert!(text.contains(&format!("unchanged {s}/a\n")), "{text}");
+    assert!(text.contains(&format!("excluded {s}/skip.tmp\n")), "{text}");
+    assert!(text.contains("scan finished in "), "{text}");
+
+    // Restore, slowed down so that status messages come.
+    let t = dir.path().join("t");
+    let ts = t.to_str().unwrap();
+    let mut cmd = hbk_command(
+        &repo,
+        &[
+            "--json",
+            "-vv",
+            "--limit-download",
+            "768",
+            "restore",
+            "latest",
+            "--target",
+            ts,
+        ],
+    );
+    cmd.env("RESTIC_PROGRESS_FPS", "10");
+    let out = ok(cmd.output().unwrap());
+    let lines = json_lines(&out);
+    let restored = by_item(&lines, "verbose_status");
+    let rel = s.trim_start_matches('/');
+    let n = restored[format!("/{rel}/sub/n07").as_str()];
+    assert_eq!(
+        (n["action"].as_str(), n["size"].as_u64()),
+        (Some("restored"), Some(40_000))
+    );
+    assert_eq!(
+        restored[format!("/{rel}/sub").as_str()]["action"],
+        "restored"
+    );
+    let statuses: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["message_type"] == "status")
+        .collect();
+    assert!(
+        statuses.len() >= 5,
+        "{} status messages: {}",
+        statuses.len(),
+        describe(&out)
+    );
+    let last = statuses.last().unwrap();
+    assert!(last["total_files"].as_u64().unwrap() >= 45, "{last}");
+    assert_eq!(last["total_bytes"], 1_600_021, "{last}");
+    let midway = |v: &&&Value| {
+        let files = v["files_restored"].as_u64().unwrap_or(0);
+        (1..40).contains(&files) && v["bytes_restored"].as_u64() > Some(0)
+    };
+    assert!(statuses.iter().any(|v| midway(&v)), "{statuses:?}");
+    assert_eq!(lines.last().unwrap()["message_type"], "summary");
+
+    // Again over what is there: files are updated, or left unchanged.
+    let again = |rule: &str| {
+        let out = ok(hbk(
+            &repo,
+            &[
+                "--json",
+                "-vv",
+                "restore",
+                "latest",
+                "--target",
+                ts,
+                "--overwrite",
+                rule,
+            ],
+        ));
+        let lines = json_lines(&out);
+        let a = by_item(&lines, "verbose_status")[format!("/{rel}/a").as_str()].clone();
+        (
+            a["action"].as_str().unwrap().to_string(),
+            a["size"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(again("always"), ("updated".to_string(), 5));
+    assert_eq!(again("if-changed"), ("unchanged".to_string(), 5));
+    assert_eq!(again("never"), ("unchanged".to_string(), 5));
+    let text = stdout(&ok(hbk(
+        &repo,
+        &["-vv", "restore", "latest", "--target", ts, "--dry-run"],
+    )));
+    assert!(
+        text.contains(&format!("updated   /{rel}/a with size 5 B\n")),
+        "{text}"
+    );
 }

@@ -8,12 +8,14 @@
 //! worth of bytes and may go into debt: a transfer takes its bytes at
 //! once and waits until the debt is paid back at the limited rate. A
 //! write waits before it is sent (its bytes leave when the rate allows);
-//! a ranged read (streamed or not) waits before it is requested; a
-//! whole-file read, whose size is not known beforehand, waits after it
-//! arrived. The [`Backend`]
-//! calls move whole files, so the limit holds on average over a file: a
-//! single pack still goes over the wire at the link's speed, and the
-//! pauses between files bring the rate down to the limit.
+//! a buffered ranged read waits before it is requested; a whole-file
+//! read, whose size is not known beforehand, waits after it arrived. A
+//! streamed read (restore's) is paced along the way: each piece read from
+//! it takes its bytes, so a long stream flows at the limited rate and
+//! what it carries arrives (and is written, and shown) steadily. Other
+//! calls move whole files, so there the limit holds on average over a
+//! file: a single pack still goes over the wire at the link's speed, and
+//! the pauses between files bring the rate down to the limit.
 //!
 //! Listings, removals and the repository's creation are not paced (they
 //! carry no file bodies). Unset limits add no wrapper at all.
@@ -112,6 +114,20 @@ fn pace(bucket: &Option<Bucket>, bytes: u64) {
     }
 }
 
+/// A stream whose bytes are taken from a bucket as they are read.
+struct Paced<'a> {
+    inner: Box<dyn std::io::Read + Send + 'a>,
+    bucket: &'a Bucket,
+}
+
+impl std::io::Read for Paced<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bucket.take(n as u64);
+        Ok(n)
+    }
+}
+
 /// A backend decorator that limits the upload and download rates of
 /// file bodies (see the [module docs](self)).
 #[derive(Debug)]
@@ -172,8 +188,11 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
         offset: u64,
         length: u64,
     ) -> BackendResult<Box<dyn std::io::Read + Send + '_>> {
-        pace(&self.download, length);
-        self.inner.read_range_stream(t, id, offset, length)
+        let inner = self.inner.read_range_stream(t, id, offset, length)?;
+        Ok(match &self.download {
+            Some(bucket) => Box::new(Paced { inner, bucket }),
+            None => inner,
+        })
     }
 
     fn read_metadata_range(
@@ -278,6 +297,34 @@ mod tests {
             }
         });
         let took = start.elapsed();
+        assert!(took >= Duration::from_millis(380), "{took:?}");
+    }
+
+    // A 200 KiB stream at 400 KiB/s: its first bytes come at once, the
+    // rest along the way (about 0.25 s less the burst for half of it).
+    #[test]
+    fn a_stream_is_paced_as_it_is_read() {
+        use std::io::Read;
+        let b = limited(0, 400);
+        let data = vec![7u8; 200 * KIB];
+        let id = Id::hash(&data);
+        b.write(FileType::Pack, &id, &data).unwrap();
+        let start = Instant::now();
+        let mut stream = b
+            .read_range_stream(FileType::Pack, &id, 0, data.len() as u64)
+            .unwrap();
+        let mut first = vec![0u8; 16 * KIB];
+        stream.read_exact(&mut first).unwrap();
+        let early = start.elapsed();
+        assert!(early < Duration::from_millis(150), "{early:?}");
+        let mut half = vec![0u8; 100 * KIB - first.len()];
+        stream.read_exact(&mut half).unwrap();
+        let middle = start.elapsed();
+        assert!(middle >= Duration::from_millis(130), "{middle:?}");
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        let took = start.elapsed();
+        assert_eq!(first.len() + half.len() + rest.len(), data.len());
         assert!(took >= Duration::from_millis(380), "{took:?}");
     }
 

@@ -80,6 +80,33 @@ pub enum Command {
     Generate(crate::commands::generate::GenerateArgs),
 }
 
+/// The command line with restic's `--verbose=N` (which sets the level, as
+/// `-v` given N times does) spelled as N `--verbose` flags, the one form
+/// of a counted flag the parser knows. Arguments after `--` stay as they
+/// are; a level that is not a number is left for the parser to refuse.
+pub fn with_verbose_levels<I>(args: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = std::ffi::OsString>,
+{
+    let mut out = Vec::new();
+    let mut options = true;
+    for arg in args {
+        let level = arg
+            .to_str()
+            .filter(|_| options)
+            .and_then(|a| a.strip_prefix("--verbose="))
+            .and_then(|n| n.parse::<u8>().ok());
+        match level {
+            Some(n) => out.extend((0..n).map(|_| "--verbose".into())),
+            None => {
+                options &= arg != "--";
+                out.push(arg);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

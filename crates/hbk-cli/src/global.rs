@@ -163,6 +163,21 @@ mod tests {
     }
 
     #[test]
+    fn verbose_takes_restics_level_form() {
+        let parse_levels = |args: &[&str]| {
+            let argv = ["hbk"].iter().chain(args).map(std::ffi::OsString::from);
+            Cli::try_parse_from(crate::cli::with_verbose_levels(argv)).map(|c| c.global.verbose)
+        };
+        assert_eq!(parse_levels(&["snapshots", "--verbose=2"]).unwrap(), 2);
+        assert_eq!(parse_levels(&["snapshots", "-vv"]).unwrap(), 2);
+        assert_eq!(parse_levels(&["snapshots", "--verbose=0"]).unwrap(), 0);
+        assert!(parse_levels(&["snapshots", "--verbose=lots"]).is_err());
+        // After `--` it is a path, not a flag.
+        let argv = ["hbk", "backup", "--", "--verbose=2"].map(std::ffi::OsString::from);
+        assert_eq!(crate::cli::with_verbose_levels(argv).len(), 4);
+    }
+
+    #[test]
     fn stuck_request_timeout_takes_go_durations() {
         let cli = parse(&["snapshots"]).unwrap();
         assert_eq!(cli.global.stuck_request_timeout, None);

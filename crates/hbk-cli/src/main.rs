@@ -45,7 +45,7 @@ fn fixed_mmap_threshold() {
 fn main() {
     default_sigpipe();
     fixed_mmap_threshold();
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse_from(cli::with_verbose_levels(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => {
             // `--help` and `--version` print and succeed; an unknown or

@@ -5,9 +5,13 @@
 //!   front end can draw one bar per phase or print JSON status lines;
 //! * files and bytes (backup, restore): the size of the job, the file at
 //!   hand, bytes processed, and items that could not be backed up;
-//! * snapshots (copy): each source snapshot and what became of it.
+//! * snapshots (copy): each source snapshot and what became of it;
+//! * items (backup, restore): each file and directory as it is done, and
+//!   what an exclude rule left out, for `-v` listings; only asked for when
+//!   [`Progress::wants_items`] says so, since it costs a little per item.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use hbk_repo::{Id, SnapshotFile};
 
@@ -22,8 +26,9 @@ pub trait Progress: Sync {
     fn phase_finish(&self) {}
 
     /// The size of the job so far: a backup scans alongside its work and
-    /// calls this repeatedly with growing numbers, last with `done`; a
-    /// restore calls it once, with `done`, after walking its tree.
+    /// calls this repeatedly with growing numbers of files, last with
+    /// `done`; a restore calls it once, with `done`, after walking its
+    /// tree, counting every item (directories and others too).
     fn totals(&self, _files: u64, _bytes: u64, _done: bool) {}
     /// Reading a file's content starts (backup).
     fn file_started(&self, _path: &Path) {}
@@ -34,6 +39,20 @@ pub trait Progress: Sync {
     fn bytes_done(&self, _n: u64) {}
     /// An item could not be backed up; the backup goes on without it.
     fn warning(&self, _w: &Warning) {}
+
+    /// Whether the front end lists items ([`Progress::backed_up`],
+    /// [`Progress::excluded`], [`Progress::restored`]); when not, the
+    /// engine neither times items nor looks at what a restore replaces.
+    fn wants_items(&self) -> bool {
+        false
+    }
+    /// A file or directory is in the backup (with [`Progress::wants_items`]).
+    fn backed_up(&self, _item: &BackedUpItem<'_>) {}
+    /// An exclude rule left out this source item (with
+    /// [`Progress::wants_items`]).
+    fn excluded(&self, _path: &Path) {}
+    /// Restore is done with an item (with [`Progress::wants_items`]).
+    fn restored(&self, _item: &RestoredItem<'_>) {}
 
     /// A source snapshot is about to be copied or skipped.
     fn copy_started(&self, _id: &Id, _sn: &SnapshotFile) {}
@@ -73,4 +92,61 @@ pub enum CopyOutcome {
         /// The existing copy.
         target: Id,
     },
+}
+
+/// How a backed-up item compares with the parent snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemChange {
+    /// Not in the parent.
+    New,
+    /// As in the parent (a file's content was not read).
+    Unchanged,
+    /// In the parent, but different.
+    Modified,
+}
+
+/// A file or directory a backup is done with, and what it added to the
+/// repository (restic's per-item `verbose_status`).
+#[derive(Debug, Clone, Copy)]
+pub struct BackedUpItem<'a> {
+    /// The source path.
+    pub path: &'a Path,
+    /// A directory (its tree is stored) rather than a file.
+    pub is_dir: bool,
+    /// Against the parent snapshot.
+    pub change: ItemChange,
+    /// From starting the item to being done with it.
+    pub duration: Duration,
+    /// Plaintext bytes of the file's content blobs that were new.
+    pub data_added: u64,
+    /// What those blobs take in the repository.
+    pub data_stored: u64,
+    /// Plaintext bytes of the directory's tree, when it was new.
+    pub tree_added: u64,
+    /// What that tree takes in the repository.
+    pub tree_stored: u64,
+}
+
+/// What restore did with one item (restic's restore actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreAction {
+    /// Created where nothing was.
+    Restored,
+    /// Written over what was there.
+    Updated,
+    /// What was there stays (the overwrite rule), metadata maybe applied.
+    Unchanged,
+}
+
+/// An item restore is done with.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoredItem<'a> {
+    /// The path relative to the restore's target.
+    pub path: &'a Path,
+    /// A regular file (listings give files a size).
+    pub is_file: bool,
+    /// What was done.
+    pub action: RestoreAction,
+    /// The file's size (0 for a second name of a hardlinked file).
+    pub size: u64,
 }

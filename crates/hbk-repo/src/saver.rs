@@ -159,10 +159,12 @@ impl<'a> BlobSaver<'a> {
         Ok(id)
     }
 
-    /// Stores a blob whose id the caller computed; returns whether it was new.
-    pub fn save_with_id(&self, t: BlobType, id: Id, data: &[u8]) -> Result<bool> {
+    /// Stores a blob whose id the caller computed; returns the bytes it
+    /// added to the repository (encrypted, maybe compressed), 0 when the
+    /// blob was stored already (a stored blob always takes more than 0).
+    pub fn save_with_id(&self, t: BlobType, id: Id, data: &[u8]) -> Result<u64> {
         if self.index.contains(t, &id) || !lock(&self.seen).insert((t, id)) {
-            return Ok(false);
+            return Ok(0);
         }
         let compression = match (t, self.repo.config().version >= 2, self.level) {
             (_, false, _) => Compression::Off,
@@ -173,17 +175,16 @@ impl<'a> BlobSaver<'a> {
         self.stats
             .data_added
             .fetch_add(data.len() as u64, Ordering::Relaxed);
-        SCRATCH
-            .with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let blob = encode_blob(self.repo.key(), t, id, data, compression, &mut scratch);
-                let full = self.add_to_pack(&blob);
-                scratch.trim();
-                full
-            })
-            .into_iter()
-            .try_for_each(|pack| self.upload(pack))?;
-        Ok(true)
+        let (full, stored) = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let blob = encode_blob(self.repo.key(), t, id, data, compression, &mut scratch);
+            let stored = blob.sealed.len() as u64;
+            let full = self.add_to_pack(&blob);
+            scratch.trim();
+            (full, stored)
+        });
+        full.into_iter().try_for_each(|pack| self.upload(pack))?;
+        Ok(stored)
     }
 
     /// Counts and appends a sealed blob to the open pack of its type;

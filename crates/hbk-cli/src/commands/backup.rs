@@ -100,6 +100,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         None => None,
     };
     let progress_mode = progress::mode(g.json, g.quiet);
+    let verbosity = progress::verbosity(g.quiet, g.verbose);
     let opts = BackupOptions {
         tags: a
             .tag
@@ -132,7 +133,8 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         ignore_inode: a.ignore_inode,
         pack_size,
         threads: a.threads.unwrap_or(0),
-        no_scan: a.no_scan || progress_mode == progress::Mode::Quiet,
+        // The scan's totals are shown by progress and by `-v`.
+        no_scan: a.no_scan || (progress_mode == progress::Mode::Quiet && verbosity < 2),
         read_concurrency: read_concurrency(a.read_concurrency)?,
         with_atime: a.with_atime,
         group_by: a
@@ -140,7 +142,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
             .parse()
             .map_err(crate::flags::invalid_flag("--group-by"))?,
     };
-    let (progress, reporter) = progress::start(progress_mode);
+    let (progress, reporter) = progress::start(progress::Job::Backup, progress_mode, verbosity);
     let summary = if a.stdin_from_command {
         let argv: Vec<std::ffi::OsString> =
             a.paths.iter().map(|p| p.clone().into_os_string()).collect();

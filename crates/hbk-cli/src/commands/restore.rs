@@ -3,7 +3,6 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use hbk_engine::commands::restore::{restore, RestoreOptions, RestoreStats, XattrFilter};
-use hbk_engine::progress::NoProgress;
 use hbk_engine::snapshots::find_snapshot;
 use hbk_engine::walk::resolve_path;
 use serde_json::json;
@@ -11,7 +10,7 @@ use serde_json::json;
 use crate::global::GlobalOpts;
 use crate::output::{format_bytes, go_time_string};
 use crate::selection::{pattern_lists, ExcludeArgs, FilterArgs, IncludeArgs};
-use crate::{exit, repo};
+use crate::{exit, progress, repo};
 use std::path::PathBuf;
 
 /// `restore`.
@@ -163,7 +162,15 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let stats = restore(&repo, &tree, &a.target, &opts, &NoProgress)?;
+    let verbosity = progress::verbosity(g.quiet, g.verbose);
+    let (progress, reporter) = progress::start(
+        progress::Job::Restore,
+        progress::mode(g.json, g.quiet),
+        verbosity,
+    );
+    let stats = restore(&repo, &tree, &a.target, &opts, &progress);
+    drop(reporter);
+    let stats = stats?;
     for e in &stats.errors {
         if g.json {
             eprintln!(
@@ -180,11 +187,13 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
         }
     }
     for d in &stats.deleted {
-        if g.json && g.verbose >= 3 {
-            let item = json!({"message_type": "verbose_status", "action": "deleted", "item": d.display().to_string(), "size": 0});
+        // restic names items by their path in the snapshot.
+        let item = std::path::Path::new("/").join(d).display().to_string();
+        if g.json && verbosity >= 3 {
+            let item = json!({"message_type": "verbose_status", "action": "deleted", "item": item, "size": 0});
             println!("{item}");
-        } else if !g.json && g.verbose >= 2 {
-            println!("deleted   {}", d.display());
+        } else if !g.json && verbosity >= 3 {
+            println!("deleted   {item}");
         }
     }
     let total = stats.files + stats.dirs + stats.others;

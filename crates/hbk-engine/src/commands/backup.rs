@@ -34,14 +34,15 @@ pub use options::{BackupOptions, CompressionMode};
 
 /// Counts the files and bytes below `targets` (skipping what `excludes`
 /// matches), reporting through `progress`, so progress can show a
-/// percentage. Stops early when `stop` is set. Entries are stat'ed
-/// relative to their open directory, so no full path is walked per entry.
+/// percentage. Stops early when `stop` is set, and then returns `false`
+/// (the totals are the backup's own). Entries are stat'ed relative to
+/// their open directory, so no full path is walked per entry.
 fn scan(
     targets: &[PathBuf],
     excludes: &[Pattern],
     stop: &std::sync::atomic::AtomicBool,
     progress: &dyn Progress,
-) {
+) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let excluded = |p: &std::path::Path| matches_any(excludes, p.as_os_str().as_bytes());
     let (mut files, mut bytes) = (0u64, 0u64);
@@ -59,7 +60,7 @@ fn scan(
     let mut last = Instant::now();
     while let Some(dir) = dirs.pop() {
         if stop.load(Ordering::Relaxed) {
-            return;
+            return false;
         }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -88,6 +89,7 @@ fn scan(
         }
     }
     progress.totals(files, bytes, true);
+    true
 }
 
 /// What a backup did, with restic's summary fields.
@@ -389,11 +391,17 @@ pub fn backup(
     let stop = std::sync::atomic::AtomicBool::new(false);
     let pool = thread_pool(opts)?;
     let tree = std::thread::scope(|s| {
-        if !opts.no_scan {
-            s.spawn(|| scan(&targets, &archiver.excludes, &stop, progress));
-        }
+        let scanner = (!opts.no_scan)
+            .then(|| s.spawn(|| scan(&targets, &archiver.excludes, &stop, progress)));
         let tree = pool.install(|| archiver.archive_root(&root, plan.parent_tree.as_ref()));
         stop.store(true, Ordering::Relaxed);
+        if scanner.is_some_and(|s| !s.join().unwrap_or(false)) && tree.is_ok() {
+            // The backup got through before the scan: its counts are the
+            // totals.
+            let c = &archiver.counters;
+            let total = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+            progress.totals(total(&c.total_files), total(&c.total_bytes), true);
+        }
         tree
     })?;
     finish(repo, archiver, plan, tree, opts, dry_run, start)
@@ -422,9 +430,11 @@ pub fn backup_stdin<R: Read + Send>(
     let archiver = archiver(repo, opts, dry_run, progress)?;
     // Chunks are processed in parallel on rayon's global pool while the
     // next batch is read.
-    let (content, size) = archiver
+    let started = Instant::now();
+    let content = archiver
         .read_stream(reader)?
         .map_err(|e| Error::io("stdin", e))?;
+    let size = content.size;
     let now = GoTime::now();
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
@@ -438,9 +448,10 @@ pub fn backup_stdin<R: Read + Send>(
         user: archiver.names.user(uid),
         group: archiver.names.group(gid),
         size,
-        content: Some(content),
+        content: Some(content.ids),
         ..hbk_repo::Node::new(filename.as_bytes().to_vec(), hbk_repo::NodeType::File)
     };
+    archiver.stdin_done(filename, content.added, started);
     archiver.counters.files_new.fetch_add(1, Ordering::Relaxed);
     archiver
         .counters
@@ -450,6 +461,6 @@ pub fn backup_stdin<R: Read + Send>(
         .counters
         .total_bytes
         .fetch_add(size, Ordering::Relaxed);
-    let tree = archiver.save_tree(vec![node])?;
+    let (tree, _) = archiver.save_tree(vec![node])?;
     finish(repo, archiver, plan, tree, opts, dry_run, start)
 }

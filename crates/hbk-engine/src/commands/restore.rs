@@ -218,10 +218,12 @@ pub fn restore(
         ));
     }
     let selection = Selection::from_lists(p)?;
-    let mut plan = RestorePlan::build(repo, tree, &selection, target, opts)?;
+    let mut plan =
+        RestorePlan::build(repo, tree, &selection, target, opts, progress.wants_items())?;
     let mut stats = plan.stats();
-    progress.totals(stats.files, stats.bytes, true);
+    progress.totals(stats.files + stats.dirs + stats.others, stats.bytes, true);
     if opts.dry_run {
+        plan.report_all(progress);
         if opts.delete {
             stats.deleted = plan.delete_extra(target, &selection, true).0;
         }
@@ -232,19 +234,20 @@ pub fn restore(
         .unwrap_or_else(|| nix::unistd::geteuid().is_root());
     std::fs::create_dir_all(target).map_err(|e| crate::Error::io(target, e))?;
     let mut errors = Vec::new();
+    plan.report_kept(progress);
     if opts.delete {
         errors.extend(plan.clear_replaced_dirs(target));
     }
     errors.extend(plan.create_nodes(target));
     errors.extend(plan.write_contents(repo, target, opts, owners, progress));
-    errors.extend(plan.link_hardlinks(target));
+    errors.extend(plan.link_hardlinks(target, progress));
     // Before the metadata: deleting changes the directories' mtimes.
     if opts.delete {
         let (deleted, delete_errors) = plan.delete_extra(target, &selection, false);
         stats.deleted = deleted;
         errors.extend(delete_errors);
     }
-    errors.extend(plan.apply_metadata(target, owners));
+    errors.extend(plan.apply_metadata(target, owners, progress));
     if opts.verify {
         let (verified, verify_errors) = plan.verify(repo, target, opts.workers);
         stats.verified = verified;

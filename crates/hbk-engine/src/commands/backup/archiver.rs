@@ -16,6 +16,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use hbk_backend::limit::Limiter;
 use hbk_repo::{BlobSaver, BlobType, Id, IndexedRepository, Node, NodeType, Tree};
@@ -26,7 +27,7 @@ use super::options::BackupOptions;
 use super::targets::{VirtualEntry, VirtualRoot};
 use crate::chunker::ChunkerFactory;
 use crate::filter::{matches_any, Pattern};
-use crate::progress::{Progress, Warning};
+use crate::progress::{BackedUpItem, ItemChange, Progress, Warning};
 use crate::Result;
 
 /// Chunks hashed and stored in one parallel batch hold at most this many
@@ -88,6 +89,36 @@ pub struct Archiver<'a> {
     pub read_slots: Option<Limiter>,
     /// Buffers for the chunks of one read batch.
     pub batches: BatchBuffers,
+}
+
+/// What storing blobs added to the repository: plaintext bytes of the
+/// blobs that were new, and the bytes they take there.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    /// Plaintext bytes.
+    pub plain: u64,
+    /// Stored (encrypted, maybe compressed) bytes.
+    pub stored: u64,
+}
+
+impl Added {
+    fn add(self, other: Added) -> Added {
+        Added {
+            plain: self.plain + other.plain,
+            stored: self.stored + other.stored,
+        }
+    }
+}
+
+/// A file's content as stored: its blob ids, its size, and what it added.
+#[derive(Debug, Default)]
+pub struct Content {
+    /// The content blobs, in order.
+    pub ids: Vec<Id>,
+    /// Bytes read.
+    pub size: u64,
+    /// What the new blobs among them added.
+    pub added: Added,
 }
 
 /// A directory's tree in the parent snapshot, with its id.
@@ -191,11 +222,11 @@ impl<'a> Archiver<'a> {
             VirtualRoot::Target(path) => {
                 let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?;
                 let dev = meta.dev();
-                self.archive_dir_contents(path, parent.as_ref(), dev)
+                Ok(self.archive_dir_contents(path, parent.as_ref(), dev)?.0)
             }
-            VirtualRoot::Entries(entries) => {
-                self.archive_virtual(entries, parent.as_ref().map(|p| &p.tree))
-            }
+            VirtualRoot::Entries(entries) => Ok(self
+                .archive_virtual(entries, parent.as_ref().map(|p| &p.tree))?
+                .0),
         }
     }
 
@@ -203,7 +234,7 @@ impl<'a> Archiver<'a> {
         &self,
         entries: &std::collections::BTreeMap<Vec<u8>, VirtualEntry>,
         parent: Option<&Tree>,
-    ) -> Result<Id> {
+    ) -> Result<(Id, Added)> {
         let nodes = entries
             .par_iter()
             .map(|(name, entry)| -> Result<Option<Node>> {
@@ -227,10 +258,14 @@ impl<'a> Archiver<'a> {
                                 return Ok(None);
                             }
                         };
+                        let started = Instant::now();
                         let (mut node, _) = self.node(path, name, &meta, None);
-                        let sub = self.parent_tree(prev.and_then(|p| p.subtree));
-                        node.subtree =
-                            Some(self.archive_virtual(children, sub.as_ref().map(|p| &p.tree))?);
+                        let old = prev.and_then(|p| p.subtree);
+                        let sub = self.parent_tree(old);
+                        let (id, added) =
+                            self.archive_virtual(children, sub.as_ref().map(|p| &p.tree))?;
+                        self.dir_done(path, old, id, added, started);
+                        node.subtree = Some(id);
                         Ok(Some(node))
                     }
                 }
@@ -239,15 +274,71 @@ impl<'a> Archiver<'a> {
         self.save_tree(nodes.into_iter().flatten().collect())
     }
 
-    /// Saves a tree of `nodes` (sorted here) and returns its id.
-    pub fn save_tree(&self, mut nodes: Vec<Node>) -> Result<Id> {
+    /// Saves a tree of `nodes` (sorted here); returns its id and what it
+    /// added (nothing when the same tree was stored already).
+    pub fn save_tree(&self, mut nodes: Vec<Node>) -> Result<(Id, Added)> {
         let mut tree = Tree { nodes: Vec::new() };
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         tree.nodes = nodes;
         let json = tree.to_go_json()?;
         let id = Id::hash(&json);
-        self.saver.save_with_id(BlobType::Tree, id, &json)?;
-        Ok(id)
+        let stored = self.saver.save_with_id(BlobType::Tree, id, &json)?;
+        let plain = if stored > 0 { json.len() as u64 } else { 0 };
+        Ok((id, Added { plain, stored }))
+    }
+
+    /// Counts a directory done (its tree `id`, the parent's `old`) and
+    /// reports it when items are listed.
+    fn dir_done(&self, path: &Path, old: Option<Id>, id: Id, tree: Added, started: Instant) {
+        let (counter, change) = match old {
+            None => (&self.counters.dirs_new, ItemChange::New),
+            Some(old) if old == id => (&self.counters.dirs_unmodified, ItemChange::Unchanged),
+            Some(_) => (&self.counters.dirs_changed, ItemChange::Modified),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if self.progress.wants_items() {
+            self.progress.backed_up(&BackedUpItem {
+                path,
+                is_dir: true,
+                change,
+                duration: started.elapsed(),
+                data_added: 0,
+                data_stored: 0,
+                tree_added: tree.plain,
+                tree_stored: tree.stored,
+            });
+        }
+    }
+
+    /// Reports a file done when items are listed.
+    fn file_done(&self, path: &Path, change: ItemChange, added: Added, started: Instant) {
+        if self.progress.wants_items() {
+            self.progress.backed_up(&BackedUpItem {
+                path,
+                is_dir: false,
+                change,
+                duration: started.elapsed(),
+                data_added: added.plain,
+                data_stored: added.stored,
+                tree_added: 0,
+                tree_stored: 0,
+            });
+        }
+    }
+
+    /// Reports standard input, stored as the file `/name`, done.
+    pub(super) fn stdin_done(&self, name: &str, added: Added, started: Instant) {
+        let path = Path::new("/").join(name);
+        self.file_done(&path, ItemChange::New, added, started);
+    }
+
+    /// Reports an item an exclude rule left out; returns `None` for the
+    /// caller to pass on.
+    fn exclude(&self, path: &Path) -> Option<Node> {
+        if self.progress.wants_items() {
+            self.progress.excluded(path);
+        }
+        None
     }
 
     /// Archives one filesystem entry named by its full path; `None` when
@@ -280,8 +371,9 @@ impl<'a> Archiver<'a> {
             }
         };
         if self.excluded(path, &meta) {
-            return Ok(None);
+            return Ok(self.exclude(path));
         }
+        let started = Instant::now();
         // With a trusted ctime, an unchanged ctime means unchanged xattrs
         // and link target: those are taken from the parent, not re-read.
         let same = prev.filter(|_| !self.opts.ignore_ctime);
@@ -291,44 +383,39 @@ impl<'a> Archiver<'a> {
         }
         match node.node_type {
             NodeType::Dir => {
-                if self.dir_excluded_by_content(path) {
-                    return Ok(None);
-                }
-                if self.opts.one_file_system && meta.dev() != dev {
-                    return Ok(None);
+                if self.dir_excluded_by_content(path)
+                    || (self.opts.one_file_system && meta.dev() != dev)
+                {
+                    return Ok(self.exclude(path));
                 }
                 let parent = self.parent_tree(
                     prev.filter(|p| p.node_type == NodeType::Dir)
                         .and_then(|p| p.subtree),
                 );
-                let id = self.archive_dir_contents(path, parent.as_ref(), dev)?;
-                let counter = match prev.and_then(|p| p.subtree) {
-                    None => &self.counters.dirs_new,
-                    Some(old) if old == id => &self.counters.dirs_unmodified,
-                    Some(_) => &self.counters.dirs_changed,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                let (id, tree) = self.archive_dir_contents(path, parent.as_ref(), dev)?;
+                self.dir_done(path, prev.and_then(|p| p.subtree), id, tree, started);
                 node.subtree = Some(id);
             }
             NodeType::Socket => return Ok(None),
             _ => {}
         }
-        if node.node_type == NodeType::File && !self.archive_file(path, &mut node, prev)? {
+        if node.node_type == NodeType::File && !self.archive_file(path, &mut node, prev, started)? {
             return Ok(None);
         }
         Ok(Some(node))
     }
 
-    /// Archives a directory's entries and saves its tree. Entries are
-    /// stat'ed relative to the open directory while it is listed, so no
-    /// full path is walked per entry. When every node comes out equal to
-    /// the parent's, the parent's tree is reused without encoding it.
+    /// Archives a directory's entries and saves its tree (returned with
+    /// what it added). Entries are stat'ed relative to the open directory
+    /// while it is listed, so no full path is walked per entry. When every
+    /// node comes out equal to the parent's, the parent's tree is reused
+    /// without encoding it.
     fn archive_dir_contents(
         &self,
         path: &Path,
         parent: Option<&ParentTree>,
         dev: u64,
-    ) -> Result<Id> {
+    ) -> Result<(Id, Added)> {
         let mut entries: Vec<(Vec<u8>, std::io::Result<Metadata>)> = match std::fs::read_dir(path) {
             Ok(rd) => rd
                 .filter_map(|e| match e {
@@ -356,7 +443,7 @@ impl<'a> Archiver<'a> {
         let nodes: Vec<Node> = nodes.into_iter().flatten().collect();
         if let Some(p) = parent {
             if same_nodes(&p.tree.nodes, &nodes) && self.saver.has(BlobType::Tree, &p.id) {
-                return Ok(p.id);
+                return Ok((p.id, Added::default()));
             }
         }
         self.save_tree(nodes)
@@ -376,7 +463,13 @@ impl<'a> Archiver<'a> {
 
     /// Fills a file node's content; `false` when the file could not be
     /// read (a warning was recorded and the file is left out).
-    fn archive_file(&self, path: &Path, node: &mut Node, prev: Option<&Node>) -> Result<bool> {
+    fn archive_file(
+        &self,
+        path: &Path,
+        node: &mut Node,
+        prev: Option<&Node>,
+        started: Instant,
+    ) -> Result<bool> {
         self.counters.total_files.fetch_add(1, Ordering::Relaxed);
         self.counters
             .total_bytes
@@ -387,33 +480,35 @@ impl<'a> Archiver<'a> {
                 .files_unmodified
                 .fetch_add(1, Ordering::Relaxed);
             self.progress.file_done(path, node.size, false);
+            self.file_done(path, ItemChange::Unchanged, Added::default(), started);
             return Ok(true);
         }
         self.progress.file_started(path);
-        match self.read_content(path, node.size) {
-            Ok(Ok((content, size))) => {
-                node.content = Some(content);
-                node.size = size;
+        let added = match self.read_content(path, node.size) {
+            Ok(Ok(content)) => {
+                node.content = Some(content.ids);
+                node.size = content.size;
+                content.added
             }
             Ok(Err(e)) => {
                 self.warn(path, e.to_string());
                 return Ok(false);
             }
             Err(fatal) => return Err(fatal),
-        }
-        let counter = if prev.is_some() {
-            &self.counters.files_changed
-        } else {
-            &self.counters.files_new
+        };
+        let (counter, change) = match prev {
+            Some(_) => (&self.counters.files_changed, ItemChange::Modified),
+            None => (&self.counters.files_new, ItemChange::New),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         self.progress.file_done(path, node.size, true);
+        self.file_done(path, change, added, started);
         Ok(true)
     }
 
     /// Reads, chunks and stores a file. The outer error is fatal (the
     /// repository failed); the inner one is a problem with this file.
-    fn read_content(&self, path: &Path, size: u64) -> Result<std::io::Result<(Vec<Id>, u64)>> {
+    fn read_content(&self, path: &Path, size: u64) -> Result<std::io::Result<Content>> {
         match open_noatime(path) {
             Ok(f) => self.read_sized(f, Some(size)),
             Err(e) => Ok(Err(e)),
@@ -421,15 +516,12 @@ impl<'a> Archiver<'a> {
     }
 
     /// Chunks and stores everything `reader` yields; returns the content
-    /// ids and the byte count. The outer error is fatal, the inner one a
+    /// ids, the byte count and what was added. The outer error is fatal, the inner one a
     /// read error. A batch is read holding one of the read slots and
     /// stored after giving it back, so that a thread waiting for a slot
     /// never holds one (no deadlock on the pool) and storing goes on in
     /// parallel with the next reads.
-    pub fn read_stream<R: Read + Send>(
-        &self,
-        reader: R,
-    ) -> Result<std::io::Result<(Vec<Id>, u64)>> {
+    pub fn read_stream<R: Read + Send>(&self, reader: R) -> Result<std::io::Result<Content>> {
         self.read_sized(reader, None)
     }
 
@@ -443,7 +535,7 @@ impl<'a> Archiver<'a> {
         &self,
         reader: R,
         size_hint: Option<u64>,
-    ) -> Result<std::io::Result<(Vec<Id>, u64)>> {
+    ) -> Result<std::io::Result<Content>> {
         let buffer = size_hint.map_or(hbk_chunker::DEFAULT_READ_BUFFER, |n| {
             usize::try_from(n.saturating_add(1))
                 .unwrap_or(usize::MAX)
@@ -451,8 +543,7 @@ impl<'a> Archiver<'a> {
         });
         let mut stream =
             hbk_chunker::Chunks::with_buffer_size(reader, self.chunkers.make(), buffer);
-        let mut content = Vec::new();
-        let mut size = 0u64;
+        let mut content = Content::default();
         let mut current = Batch::new(self.batches.take());
         let mut ahead: Option<Batch> = None;
         let outcome = (|| -> Result<std::io::Result<()>> {
@@ -461,17 +552,17 @@ impl<'a> Archiver<'a> {
                 Err(e) => return Ok(Err(e)),
             };
             while !current.ends.is_empty() {
-                size += current.buf.len() as u64;
+                content.size += current.buf.len() as u64;
                 if ended {
-                    content.extend(self.store_batch(&current)?);
+                    self.store_batch(&current, &mut content)?;
                     break;
                 }
                 let next = ahead.get_or_insert_with(|| Batch::new(self.batches.take()));
                 let (stored, filled) = rayon::join(
-                    || self.store_batch(&current),
+                    || self.store_batch(&current, &mut content),
                     || self.fill_batch(&mut stream, next),
                 );
-                content.extend(stored?);
+                stored?;
                 match filled {
                     Ok(e) => ended = e,
                     Err(e) => return Ok(Err(e)),
@@ -484,7 +575,7 @@ impl<'a> Archiver<'a> {
         if let Some(b) = ahead {
             self.batches.give_back(b.buf);
         }
-        outcome.map(|read| read.map(|()| (content, size)))
+        outcome.map(|read| read.map(|()| content))
     }
 
     /// Reads the next batch of chunks (holding a read slot); returns
@@ -510,22 +601,29 @@ impl<'a> Archiver<'a> {
         Ok(ended)
     }
 
-    /// Hashes and stores a batch's chunks in parallel; returns their ids.
-    fn store_batch(&self, batch: &Batch) -> Result<Vec<Id>> {
+    /// Hashes and stores a batch's chunks in parallel; appends their ids
+    /// to `content` and counts what they added.
+    fn store_batch(&self, batch: &Batch, content: &mut Content) -> Result<()> {
         let chunks: Vec<&[u8]> = std::iter::once(0)
             .chain(batch.ends.iter().copied())
             .zip(batch.ends.iter().copied())
             .filter_map(|(start, end)| batch.buf.get(start..end))
             .collect();
-        chunks
+        let stored = chunks
             .par_iter()
             .map(|chunk| {
                 let id = Id::hash(chunk);
-                self.saver.save_with_id(BlobType::Data, id, chunk)?;
+                let stored = self.saver.save_with_id(BlobType::Data, id, chunk)?;
                 self.progress.bytes_done(chunk.len() as u64);
-                Ok(id)
+                let plain = if stored > 0 { chunk.len() as u64 } else { 0 };
+                Ok((id, Added { plain, stored }))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        for (id, added) in stored {
+            content.ids.push(id);
+            content.added = content.added.add(added);
+        }
+        Ok(())
     }
 }
 

@@ -186,8 +186,8 @@ fn read_concurrency_bounds_the_files_read_at_once() {
                     now: &now,
                     max: &max,
                 };
-                let (_, size) = archiver.read_stream(source).unwrap().unwrap();
-                assert_eq!(size, 64 << 10);
+                let content = archiver.read_stream(source).unwrap().unwrap();
+                assert_eq!(content.size, 64 << 10);
             });
         }
     });

@@ -19,7 +19,7 @@ use super::node::RestoreNode;
 use super::{apply, ItemError, Overwrite, RestoreOptions, RestoreStats, XattrFilter};
 use crate::filter::Selection;
 use crate::pack_range::{cut, entry_end};
-use crate::progress::Progress;
+use crate::progress::{Progress, RestoreAction, RestoredItem};
 use crate::walk::join;
 use crate::Result;
 
@@ -56,6 +56,16 @@ struct Item {
     /// An existing file whose content is kept (`overwrite` if-changed,
     /// size and mtime equal): only its metadata is applied.
     content_kept: bool,
+    /// Something stood at the item's place, which restore replaces
+    /// (known when the overwrite rule or an item listing looked).
+    replaces: bool,
+}
+
+/// A snapshot item the overwrite rule leaves as it stands at the target.
+struct Kept {
+    rel: Box<Path>,
+    /// A file's size; `None` for other nodes.
+    size: Option<u64>,
 }
 
 /// Where one blob is wanted.
@@ -104,7 +114,7 @@ pub struct RestorePlan {
     bytes: u64,
     /// Snapshot paths left out because what exists at the target stays
     /// (`overwrite`); `delete` must not remove them.
-    kept: Vec<Box<Path>>,
+    kept: Vec<Kept>,
     /// Existing files left as they were (or whose content was kept), and
     /// their bytes.
     skipped: (u64, u64),
@@ -200,8 +210,8 @@ impl Walk<'_> {
 
 /// What to do with one node, given what exists at its place.
 enum AtTarget {
-    /// Create it (nothing there, or replace what is).
-    Create,
+    /// Create it; `replaces`: something is there (that it replaces).
+    Create { replaces: bool },
     /// Leave what is there alone.
     Skip,
     /// Keep the existing file's content, apply the node's metadata.
@@ -212,16 +222,17 @@ impl Walk<'_> {
     /// Decides for a non-directory node at `rel` by the overwrite rule.
     fn at_target(&self, rel: &Path, node: &RestoreNode) -> AtTarget {
         let Some((target, rule)) = self.existing else {
-            return AtTarget::Create;
+            return AtTarget::Create { replaces: false };
         };
         let Ok(meta) = fs::symlink_metadata(target.join(rel)) else {
-            return AtTarget::Create;
+            return AtTarget::Create { replaces: false };
         };
         let mtime = filetime::FileTime::from_last_modification_time(&meta);
+        let replace = AtTarget::Create { replaces: true };
         match rule {
-            Overwrite::Always => AtTarget::Create,
+            Overwrite::Always => replace,
             Overwrite::Never => AtTarget::Skip,
-            Overwrite::IfNewer if node.mtime() > mtime => AtTarget::Create,
+            Overwrite::IfNewer if node.mtime() > mtime => replace,
             Overwrite::IfNewer => AtTarget::Skip,
             Overwrite::IfChanged
                 if node.kind == NodeType::File
@@ -231,7 +242,7 @@ impl Walk<'_> {
             {
                 AtTarget::KeepContent
             }
-            Overwrite::IfChanged => AtTarget::Create,
+            Overwrite::IfChanged => replace,
         }
     }
 }
@@ -252,17 +263,20 @@ fn rel_box(path: &[u8]) -> Box<Path> {
 impl RestorePlan {
     /// Walks `tree` and plans the restore of what `selection` selects
     /// into `target`, as `opts` asks: content ids kept to verify, files
-    /// already at the target looked at by the overwrite rule, extended
-    /// attributes filtered, owners taken by name.
+    /// already at the target looked at by the overwrite rule (or, to
+    /// list what is replaced, with `look`), extended attributes filtered,
+    /// owners taken by name.
     pub fn build(
         repo: &IndexedRepository,
         tree: &Id,
         selection: &Selection,
         target: &Path,
         opts: &RestoreOptions,
+        look: bool,
     ) -> Result<RestorePlan> {
         let keep_content = opts.verify;
-        let existing = (opts.overwrite != Overwrite::Always).then_some((target, opts.overwrite));
+        let existing =
+            (look || opts.overwrite != Overwrite::Always).then_some((target, opts.overwrite));
         let mut plan = RestorePlan {
             items: Vec::new(),
             contents: Vec::new(),
@@ -320,6 +334,7 @@ impl RestorePlan {
                     owned: false,
                     metadata_done: AtomicBool::new(false),
                     content_kept: false,
+                    replaces: false,
                 });
                 if let Some(sub) = subtree {
                     self.collect(walk, &sub, &path)?;
@@ -358,7 +373,7 @@ impl RestorePlan {
             let rel = rel_box(&path);
             let (node, content) = walk.restore_node(node);
             let decision = walk.at_target(&rel, &node);
-            if !matches!(decision, AtTarget::Create) {
+            if !matches!(decision, AtTarget::Create { .. }) {
                 self.skipped.0 += 1;
                 if node.kind == NodeType::File {
                     self.skipped.1 += node.size;
@@ -370,10 +385,12 @@ impl RestorePlan {
                     NodeType::File => self.kept_counts.0 += 1,
                     _ => self.kept_counts.1 += 1,
                 }
-                self.kept.push(rel);
+                let size = (node.kind == NodeType::File).then_some(node.size);
+                self.kept.push(Kept { rel, size });
                 continue;
             }
             let content_kept = matches!(decision, AtTarget::KeepContent);
+            let replaces = matches!(decision, AtTarget::Create { replaces: true });
             let owned = node.kind == NodeType::File
                 && link_to.is_none()
                 && !content_kept
@@ -389,6 +406,7 @@ impl RestorePlan {
                 owned,
                 metadata_done: AtomicBool::new(false),
                 content_kept,
+                replaces,
             });
         }
         Ok(())
@@ -465,6 +483,57 @@ impl RestorePlan {
         s
     }
 
+    /// Reports item `i` done, when the front end lists items.
+    fn report(&self, i: usize, progress: &dyn Progress) {
+        let Some(item) = self.items.get(i).filter(|it| it.selected) else {
+            return;
+        };
+        if !progress.wants_items() {
+            return;
+        }
+        let action = match (item.content_kept, item.replaces) {
+            (true, _) => RestoreAction::Unchanged,
+            (false, true) => RestoreAction::Updated,
+            (false, false) => RestoreAction::Restored,
+        };
+        let is_file = item.node.kind == NodeType::File;
+        progress.restored(&RestoredItem {
+            path: &item.rel,
+            is_file,
+            action,
+            size: if is_file && item.link_to.is_none() {
+                item.node.size
+            } else {
+                0
+            },
+        });
+    }
+
+    /// Reports what the overwrite rule leaves as it stands, when the
+    /// front end lists items.
+    pub fn report_kept(&self, progress: &dyn Progress) {
+        if !progress.wants_items() {
+            return;
+        }
+        for k in &self.kept {
+            progress.restored(&RestoredItem {
+                path: &k.rel,
+                is_file: k.size.is_some(),
+                action: RestoreAction::Unchanged,
+                size: k.size.unwrap_or(0),
+            });
+        }
+    }
+
+    /// Reports every item as a restore would (a dry run), when the front
+    /// end lists items.
+    pub fn report_all(&self, progress: &dyn Progress) {
+        self.report_kept(progress);
+        for i in 0..self.items.len() {
+            self.report(i, progress);
+        }
+    }
+
     fn error(&self, item: usize, message: impl Into<String>) -> ItemError {
         ItemError {
             path: self.items[item].rel.to_path_buf(),
@@ -509,6 +578,7 @@ impl RestorePlan {
                     files: OpenFiles {
                         plan: self,
                         target,
+                        progress,
                         owners,
                         sparse: opts.sparse,
                         open: HashMap::new(),
@@ -557,7 +627,7 @@ impl RestorePlan {
             .items
             .iter()
             .map(|i| &*i.rel)
-            .chain(self.kept.iter().map(|k| &**k))
+            .chain(self.kept.iter().map(|k| &*k.rel))
             .collect();
         let dirs = std::iter::once(Path::new("")).chain(
             self.items
@@ -602,14 +672,15 @@ impl RestorePlan {
     }
 
     /// Creates the second and later names of hardlinked files.
-    pub fn link_hardlinks(&self, target: &Path) -> Vec<ItemError> {
+    pub fn link_hardlinks(&self, target: &Path, progress: &dyn Progress) -> Vec<ItemError> {
         let mut errors = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
             if let Some(first) = item.link_to {
                 let path = target.join(&item.rel);
                 let _ = fs::remove_file(&path);
-                if let Err(e) = fs::hard_link(target.join(&self.items[first as usize].rel), &path) {
-                    errors.push(self.error(i, format!("creating hardlink: {e}")));
+                match fs::hard_link(target.join(&self.items[first as usize].rel), &path) {
+                    Ok(()) => self.report(i, progress),
+                    Err(e) => errors.push(self.error(i, format!("creating hardlink: {e}"))),
                 }
             }
         }
@@ -618,7 +689,12 @@ impl RestorePlan {
 
     /// Applies owners, xattrs, modes and times: non-directories first, then
     /// directories from the deepest up.
-    pub fn apply_metadata(&self, target: &Path, owners: bool) -> Vec<ItemError> {
+    pub fn apply_metadata(
+        &self,
+        target: &Path,
+        owners: bool,
+        progress: &dyn Progress,
+    ) -> Vec<ItemError> {
         let mut errors = Vec::new();
         let mut dirs = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
@@ -632,15 +708,17 @@ impl RestorePlan {
                 dirs.push(i);
                 continue;
             }
-            if let Err(e) = apply::metadata(&target.join(&item.rel), &item.node, owners) {
-                errors.push(self.error(i, e.to_string()));
+            match apply::metadata(&target.join(&item.rel), &item.node, owners) {
+                Ok(()) => self.report(i, progress),
+                Err(e) => errors.push(self.error(i, e.to_string())),
             }
         }
         dirs.sort_by_key(|&i| std::cmp::Reverse(self.items[i].rel.components().count()));
         for i in dirs {
             let item = &self.items[i];
-            if let Err(e) = apply::metadata(&target.join(&item.rel), &item.node, owners) {
-                errors.push(self.error(i, e.to_string()));
+            match apply::metadata(&target.join(&item.rel), &item.node, owners) {
+                Ok(()) => self.report(i, progress),
+                Err(e) => errors.push(self.error(i, e.to_string())),
             }
         }
         errors
@@ -880,6 +958,7 @@ fn streamable(run: &[BlobJob]) -> bool {
 struct OpenFiles<'p> {
     plan: &'p RestorePlan,
     target: &'p Path,
+    progress: &'p dyn Progress,
     owners: bool,
     sparse: bool,
     /// Open descriptors, at most [`MAX_OPEN_FILES`].
@@ -921,6 +1000,7 @@ impl OpenFiles<'_> {
                     }
                     apply::file_metadata(&file, &it.node, self.owners)?;
                     it.metadata_done.store(true, Ordering::Relaxed);
+                    self.plan.report(item, self.progress);
                 }
             }
         }
