@@ -1,9 +1,23 @@
 //! A repository in a local directory.
+//!
+//! Every file is written to a temporary name and renamed into place. A
+//! file other than a pack is made durable (its data and its directory
+//! entry synced) before `write` returns. Packs are made durable in
+//! groups: writing one starts its write-back and returns, and the packs
+//! written so far are synced before the next file that is not a pack is
+//! written. Only index files, snapshots and the repository's other files
+//! refer to packs, so every pack they name is durable before they are,
+//! as when each pack was synced on its own; a crash can only lose packs
+//! nothing refers to yet. Waiting for one pack's sync at a time kept a
+//! backup's workers off the CPU for a third of a local backup.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
 
@@ -14,15 +28,72 @@ use crate::layout;
 const STREAM_BUFFER: usize = 256 * 1024;
 
 /// A repository stored in a directory, laid out as restic lays it out.
+/// Clones share the packs still to be synced.
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
     root: PathBuf,
+    unsynced: Arc<UnsyncedPacks>,
+}
+
+/// Packs written and renamed into place whose sync is still to come.
+#[derive(Debug, Default)]
+struct UnsyncedPacks {
+    paths: Mutex<Vec<PathBuf>>,
+    /// Held while syncing, so that a writer of another file waits for a
+    /// sync that is under way.
+    syncing: Mutex<()>,
 }
 
 impl LocalBackend {
     /// A backend rooted at `root` (nothing is touched until used).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalBackend { root: root.into() }
+        LocalBackend {
+            root: root.into(),
+            unsynced: Arc::default(),
+        }
+    }
+
+    /// Makes every pack written so far durable: its data and the
+    /// directory entries naming it.
+    pub fn sync_packs(&self) -> BackendResult<()> {
+        let _syncing = self
+            .unsynced
+            .syncing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let paths = std::mem::take(
+            &mut *self
+                .unsynced
+                .paths
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let synced = (|| {
+            let mut dirs = BTreeSet::new();
+            for path in &paths {
+                match File::open(path).and_then(|f| f.sync_all()) {
+                    Ok(()) => {}
+                    // Removed since (nothing can name it).
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(self.io_err(path, e)),
+                }
+                dirs.extend(path.parent());
+            }
+            for dir in dirs {
+                sync_dir(dir).map_err(|e| self.io_err(dir, e))?;
+            }
+            Ok(())
+        })();
+        if synced.is_err() {
+            // Tried again before the next file that may name them.
+            let mut pending = self
+                .unsynced
+                .paths
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            pending.extend(paths);
+        }
+        synced
     }
 
     /// The repository directory.
@@ -69,6 +140,15 @@ impl LocalBackend {
 /// Makes `path`'s directory entry durable.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Starts writing `file`'s dirty pages to the disk without waiting, so
+/// that its later sync finds little left to do.
+#[allow(unsafe_code)]
+fn start_write_back(file: &File) {
+    // SAFETY: sync_file_range only reads the descriptor number, which
+    // `file` keeps open for the call; it touches no memory of ours.
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 impl Backend for LocalBackend {
@@ -179,6 +259,11 @@ impl Backend for LocalBackend {
     }
 
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
+        let pack = t == FileType::Pack;
+        if !pack {
+            // It may name packs: they go first.
+            self.sync_packs()?;
+        }
         let final_path = self.path(t, id);
         let dir = final_path
             .parent()
@@ -199,15 +284,27 @@ impl Backend for LocalBackend {
                 .mode(0o600)
                 .open(&tmp)?;
             f.write_all(data)?;
-            f.sync_all()?;
+            match pack {
+                true => start_write_back(&f),
+                false => f.sync_all()?,
+            }
             drop(f);
             fs::rename(&tmp, &final_path)?;
-            sync_dir(&dir)?;
+            if !pack {
+                sync_dir(&dir)?;
+            }
             fs::set_permissions(&final_path, fs::Permissions::from_mode(0o400))
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
             return Err(self.io_err(&final_path, e));
+        }
+        if pack {
+            self.unsynced
+                .paths
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(final_path);
         }
         Ok(())
     }
@@ -221,6 +318,33 @@ impl Backend for LocalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unsynced(b: &LocalBackend) -> usize {
+        b.unsynced.paths.lock().unwrap().len()
+    }
+
+    #[test]
+    fn packs_are_synced_before_any_other_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create().unwrap();
+        let packs: Vec<Id> = (0..3u8).map(|i| Id::hash(&[i])).collect();
+        for id in &packs {
+            b.write(FileType::Pack, id, b"pack bytes").unwrap();
+        }
+        // Clones share what is still to be synced.
+        assert_eq!(unsynced(&b.clone()), 3);
+        // A pack removed meanwhile is not an error.
+        b.remove(FileType::Pack, &packs[0]).unwrap();
+        b.write(FileType::Index, &Id::hash(b"index"), b"names the packs")
+            .unwrap();
+        assert_eq!(unsynced(&b), 0);
+        assert_eq!(b.list(FileType::Pack).unwrap().len(), 2);
+        assert_eq!(
+            b.read_full(FileType::Pack, &packs[1]).unwrap(),
+            b"pack bytes"
+        );
+    }
 
     #[test]
     fn write_list_read_remove() {

@@ -34,15 +34,39 @@ pub fn decode_blob(
     uncompressed_length: Option<NonZeroU32>,
     sealed: &mut [u8],
 ) -> Result<Vec<u8>, BlobError> {
+    let mut scratch = Vec::new();
+    match uncompressed_length {
+        Some(_) => {
+            decode_blob_in_place(key, id, uncompressed_length, sealed, &mut scratch)?;
+            Ok(scratch)
+        }
+        None => decode_blob_in_place(key, id, None, sealed, &mut scratch).map(<[u8]>::to_vec),
+    }
+}
+
+/// [`decode_blob`] without copying the plaintext: the blob is opened in
+/// place in `sealed` and, when compressed, decompressed into `scratch`
+/// (whose allocation is reused); returns the checked plaintext. Readers
+/// of many blobs (restore) save a copy and an allocation per blob.
+pub fn decode_blob_in_place<'a>(
+    key: &Key,
+    id: &Id,
+    uncompressed_length: Option<NonZeroU32>,
+    sealed: &'a mut [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], BlobError> {
     let plain = key
         .open_in_place(sealed)
         .map_err(|e| BlobError::Decrypt(e.to_string()))?;
-    let data = match uncompressed_length {
-        Some(n) => unpacked::decompress(plain, Some(n.get() as usize))
-            .map_err(|e| BlobError::Decompress(e.to_string()))?,
-        None => plain.to_vec(),
+    let data: &[u8] = match uncompressed_length {
+        Some(n) => {
+            unpacked::decompress_into(plain, Some(n.get() as usize), scratch)
+                .map_err(|e| BlobError::Decompress(e.to_string()))?;
+            scratch
+        }
+        None => plain,
     };
-    let actual = Id::hash(&data);
+    let actual = Id::hash(data);
     if actual != *id {
         return Err(BlobError::HashMismatch {
             expected: *id,

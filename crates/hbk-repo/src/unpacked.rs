@@ -137,6 +137,18 @@ pub fn decompress(data: &[u8], expected: Option<usize>) -> Result<Vec<u8>> {
     }
 }
 
+/// [`decompress`] into `out` (cleared first; its allocation reused, so a
+/// caller decompressing many blobs allocates once).
+pub fn decompress_into(data: &[u8], expected: Option<usize>, out: &mut Vec<u8>) -> Result<()> {
+    match expected {
+        Some(n) if n <= MAX_RESERVATION => decompress_exact_into(data, n, out),
+        _ => {
+            out.clear();
+            decompress_streaming_into(data, expected, out)
+        }
+    }
+}
+
 /// Most bytes [`with_unpacked`] reserves for a document whose zstd frame
 /// states its size (restic 0.14's biggest index files, 150,000 blobs,
 /// are ~25 MB of JSON); a bigger stated size is not trusted for a

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use hbk_repo::blob::decode_blob;
+use hbk_repo::blob::decode_blob_in_place;
 use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, NodeType};
 use rayon::prelude::*;
 
@@ -585,6 +585,7 @@ impl RestorePlan {
                         unfinished: HashMap::new(),
                     },
                     sealed: Vec::new(),
+                    plain: Vec::new(),
                 };
                 for run in read_runs(jobs, MAX_STREAM) {
                     reader.stream(run);
@@ -816,6 +817,8 @@ struct PackReader<'p> {
     files: OpenFiles<'p>,
     /// The sealed bytes of the blob being read (reused).
     sealed: Vec<u8>,
+    /// A compressed blob's plaintext (reused).
+    plain: Vec<u8>,
 }
 
 impl PackReader<'_> {
@@ -922,10 +925,13 @@ impl PackReader<'_> {
     /// Decrypts and checks one blob and writes it to all its places.
     fn deliver(&mut self, job: &BlobJob, sealed: &mut [u8]) {
         let key = self.repo.key();
-        let data = match decode_blob(key, &job.id, job.loc.uncompressed_length, sealed) {
+        let mut plain = std::mem::take(&mut self.plain);
+        let ulen = job.loc.uncompressed_length;
+        let data = match decode_blob_in_place(key, &job.id, ulen, sealed, &mut plain) {
             Ok(d) => d,
             Err(e) => {
                 let pack = self.pack;
+                self.plain = plain;
                 return self.fail(job, format!("data blob {} in pack {pack}: {e}", job.id));
             }
         };
@@ -939,6 +945,7 @@ impl PackReader<'_> {
             }
             self.progress.bytes_done(len);
         }
+        self.plain = plain;
     }
 }
 
