@@ -938,7 +938,7 @@ impl PackReader<'_> {
         let hole = self.files.sparse && data.iter().all(|b| *b == 0);
         let len = data.len() as u64;
         for t in job.targets() {
-            let bytes = if hole { None } else { Some(&data[..]) };
+            let bytes = if hole { None } else { Some(data) };
             if let Err(e) = self.files.write(t.item as usize, bytes, t.offset) {
                 self.record(t.item, e.to_string());
                 continue;
