@@ -11,7 +11,7 @@
 //! nothing refers to yet. Waiting for one pack's sync at a time kept a
 //! backup's workers off the CPU for a third of a local backup.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -27,12 +27,27 @@ use crate::layout;
 /// pack of tiny blobs is read in a few large reads.
 const STREAM_BUFFER: usize = 256 * 1024;
 
+/// Pack files kept open for ranged reads: reading a pack's blobs one by
+/// one (trees during a backup or a listing) then costs one `pread` each
+/// instead of a path lookup, an open, a stat and a close.
+const OPEN_PACKS: usize = 32;
+
 /// A repository stored in a directory, laid out as restic lays it out.
-/// Clones share the packs still to be synced.
+/// Clones share the packs still to be synced and the open packs.
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
     root: PathBuf,
     unsynced: Arc<UnsyncedPacks>,
+    open_packs: Arc<Mutex<HashMap<Id, Arc<OpenPack>>>>,
+}
+
+/// A pack file open for reading, with its size when opened (packs never
+/// change once written; one rewritten or removed through this backend is
+/// closed here).
+#[derive(Debug)]
+struct OpenPack {
+    file: File,
+    size: u64,
 }
 
 /// Packs written and renamed into place whose sync is still to come.
@@ -50,6 +65,38 @@ impl LocalBackend {
         LocalBackend {
             root: root.into(),
             unsynced: Arc::default(),
+            open_packs: Arc::default(),
+        }
+    }
+
+    /// A pack file, open for reading (from the open packs when there).
+    fn open_pack(&self, id: &Id, path: &Path) -> BackendResult<Arc<OpenPack>> {
+        let packs = || {
+            self.open_packs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(open) = packs().get(id) {
+            return Ok(Arc::clone(open));
+        }
+        let file = File::open(path).map_err(|e| self.io_err(path, e))?;
+        let size = file.metadata().map_err(|e| self.io_err(path, e))?.len();
+        let open = Arc::new(OpenPack { file, size });
+        let mut packs = packs();
+        if packs.len() >= OPEN_PACKS {
+            packs.clear();
+        }
+        packs.insert(*id, Arc::clone(&open));
+        Ok(open)
+    }
+
+    /// Closes a pack that is removed or rewritten.
+    fn close_pack(&self, t: FileType, id: &Id) {
+        if t == FileType::Pack {
+            self.open_packs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(id);
         }
     }
 
@@ -215,14 +262,24 @@ impl Backend for LocalBackend {
 
     fn read_range(&self, t: FileType, id: &Id, offset: u64, length: u64) -> BackendResult<Vec<u8>> {
         let p = self.path(t, id);
-        let f = File::open(&p).map_err(|e| self.io_err(&p, e))?;
         let len = usize::try_from(length).map_err(|_| BackendError::Other {
             what: p.display().to_string(),
             message: format!("range of {length} bytes too large"),
         })?;
+        let (pack, plain);
+        let (f, size) = match t {
+            FileType::Pack => {
+                pack = self.open_pack(id, &p)?;
+                (&pack.file, pack.size)
+            }
+            _ => {
+                plain = File::open(&p).map_err(|e| self.io_err(&p, e))?;
+                let size = plain.metadata().map_err(|e| self.io_err(&p, e))?.len();
+                (&plain, size)
+            }
+        };
         // The length comes from an index entry: refuse a range past the end
         // of the file before allocating for it.
-        let size = f.metadata().map_err(|e| self.io_err(&p, e))?.len();
         if !matches!(offset.checked_add(length), Some(end) if end <= size) {
             return Err(BackendError::ShortRead {
                 what: p.display().to_string(),
@@ -264,6 +321,7 @@ impl Backend for LocalBackend {
             // It may name packs: they go first.
             self.sync_packs()?;
         }
+        self.close_pack(t, id);
         let final_path = self.path(t, id);
         let dir = final_path
             .parent()
@@ -310,6 +368,7 @@ impl Backend for LocalBackend {
     }
 
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
+        self.close_pack(t, id);
         let p = self.path(t, id);
         fs::remove_file(&p).map_err(|e| self.io_err(&p, e))
     }
@@ -321,6 +380,34 @@ mod tests {
 
     fn unsynced(b: &LocalBackend) -> usize {
         b.unsynced.paths.lock().unwrap().len()
+    }
+
+    #[test]
+    fn open_packs_are_reused_and_closed_when_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create().unwrap();
+        let ids: Vec<Id> = (0..OPEN_PACKS as u32 + 5)
+            .map(|i| Id::hash(&i.to_le_bytes()))
+            .collect();
+        for id in &ids {
+            b.write(FileType::Pack, id, b"0123456789").unwrap();
+            assert_eq!(b.read_range(FileType::Pack, id, 2, 3).unwrap(), b"234");
+        }
+        // Bounded, whatever was read.
+        assert!(b.open_packs.lock().unwrap().len() <= OPEN_PACKS);
+        let id = ids[ids.len() - 1];
+        assert!(b.open_packs.lock().unwrap().contains_key(&id));
+        // Past the end is refused from an open pack too.
+        assert!(b.read_range(FileType::Pack, &id, 8, 3).is_err());
+        b.remove(FileType::Pack, &id).unwrap();
+        assert!(matches!(
+            b.read_range(FileType::Pack, &id, 0, 1),
+            Err(BackendError::NotFound { .. })
+        ));
+        // Written again: read from the new file.
+        b.write(FileType::Pack, &id, b"abcdefghij").unwrap();
+        assert_eq!(b.read_range(FileType::Pack, &id, 2, 3).unwrap(), b"cde");
     }
 
     #[test]

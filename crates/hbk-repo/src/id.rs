@@ -83,8 +83,23 @@ impl serde::Serialize for Id {
 
 impl<'de> serde::Deserialize<'de> for Id {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        d.deserialize_str(IdVisitor)
+    }
+}
+
+/// Parses an id from the string the deserializer holds, borrowed where it
+/// can be (no `String` per id: trees and indexes hold millions of them).
+struct IdVisitor;
+
+impl serde::de::Visitor<'_> for IdVisitor {
+    type Value = Id;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an id of 64 hexadecimal digits")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Id, E> {
+        s.parse().map_err(E::custom)
     }
 }
 
@@ -105,5 +120,21 @@ mod tests {
         assert_eq!(id.short(), "e3b0c442");
         assert!("xyz".parse::<Id>().is_err());
         assert!(s[..63].parse::<Id>().is_err());
+    }
+
+    #[test]
+    fn deserializes_from_json_strings_only() {
+        let id = Id::hash(b"x");
+        let json = format!("[\"{id}\"]");
+        assert!(!json.contains('\\'));
+        assert_eq!(serde_json::from_str::<Vec<Id>>(&json).unwrap(), [id]);
+        // An escaped string is parsed from the deserializer's copy.
+        let hex = id.to_string();
+        let first = u32::from(hex.as_bytes()[0]);
+        let escaped = format!("[\"\\u{first:04x}{}\"]", &hex[1..]);
+        assert_eq!(serde_json::from_str::<Vec<Id>>(&escaped).unwrap(), [id]);
+        for bad in ["[1]", "[\"abc\"]", "[null]"] {
+            assert!(serde_json::from_str::<Vec<Id>>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod command_input;
 pub mod metadata;
 mod options;
 pub mod orphans;
+pub mod prefetch;
 pub mod targets;
 #[cfg(test)]
 mod tests;
