@@ -574,6 +574,37 @@ fn plan_second_day_rotates_and_applies_retention() {
         .output()
         .unwrap();
     assert_eq!(status.status.code(), Some(0), "{}", describe(&status));
+
+    // Every pack of the local copy damaged: the drill cannot even read a
+    // tree. That failure replaces the passing drill everywhere.
+    for (pack, _) in hbk_tests::drivers::packs(&fx.local) {
+        let len = std::fs::metadata(&pack).unwrap().len() as usize;
+        let writable = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(&pack, writable).unwrap();
+        std::fs::write(&pack, vec![0x5a; len]).unwrap();
+    }
+    const LATER: &str = "2026-11-29T05:00:00Z";
+    let out = plan_cmd(&["plan", "drill", plan.to_str().unwrap()], LATER)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let drill = fx.status()["repositories"]["local"]["drill"].clone();
+    assert_eq!(drill["ok"], false, "{drill}");
+    assert_eq!(drill["time"], LATER, "{drill}");
+    assert!(!drill["message"].as_str().unwrap().is_empty(), "{drill}");
+    let prom = fx.prom();
+    assert!(
+        prom.contains("hbk_plan_drill_success{plan=\"homelab\",repository=\"local\"} 0"),
+        "{prom}"
+    );
+    let history = std::fs::read_to_string(fx.root().join("state/drills.jsonl")).unwrap();
+    let last_local = history
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["repository"] == "local")
+        .last()
+        .unwrap();
+    assert_eq!(last_local["status"], "failed", "{history}");
 }
 
 fn repo_files(root: &Path) -> BTreeMap<PathBuf, u64> {

@@ -8,7 +8,7 @@ use hbk_engine::commands::check::ReadData;
 use crate::config::PBS_SOURCE;
 use crate::drill::drill;
 use crate::engine::{copy_snapshots, forget_plan_snapshots, plan_snapshots, prune_repository};
-use crate::report::{RepoState, RunReport, Status};
+use crate::report::{DrillResult, RepoState, RunReport, Status};
 
 use super::{Out, Runner};
 
@@ -158,7 +158,23 @@ impl Runner<'_> {
                         self.drills.insert(name.clone(), d);
                         o
                     }
-                    Err(e) => Out::failed(e.to_string()),
+                    Err(e) => {
+                        // A drill that could not finish failed: it is
+                        // the result from now on, not the last passing
+                        // one (status file, metrics and alerts say so).
+                        let message = e.to_string();
+                        self.drills.insert(
+                            name.clone(),
+                            DrillResult {
+                                time: self.opts.now,
+                                ok: false,
+                                files: 0,
+                                snapshots: Vec::new(),
+                                message: message.clone(),
+                            },
+                        );
+                        Out::failed(message)
+                    }
                 },
             };
             self.record(t, format!("drill:{name}"), "drill", Some(&name), out);
