@@ -600,9 +600,9 @@ fn plan_second_day_rotates_and_applies_retention() {
     let history = std::fs::read_to_string(fx.root().join("state/drills.jsonl")).unwrap();
     let last_local = history
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["repository"] == "local")
-        .last()
+        .find(|v| v["repository"] == "local")
         .unwrap();
     assert_eq!(last_local["status"], "failed", "{history}");
 }
