@@ -1071,3 +1071,38 @@ fn plan_tls_trusts_a_ca_file_and_refuses_a_wrong_pin() {
         "no PBS request got through"
     );
 }
+
+/// A copy target that keeps less than the primary is offered only what
+/// its retention keeps: one snapshot per source each day, never the older
+/// ones it forgot the day before (which it used to be sent again).
+#[test]
+fn plan_copy_target_gets_only_what_its_retention_keeps() {
+    let fx = Fixture::new(false);
+    std::fs::create_dir_all(fx.root().join("archive")).unwrap();
+    let archive = Repo::new(&fx.root().join("archive"));
+    ok(restic(&archive, &["init"]));
+    let extra = format!(
+        "\n[repositories.archive]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\nretention = {{ keep_last = 1, prune = false }}\n",
+        archive.path.display(),
+        archive.password_file.display()
+    );
+    let plan = fx.plan(&["archive"], 2, &fx.root().join("pve.secret"), &extra);
+    for day in [DAY1, DAY2, DAY3] {
+        let out = run_plan(&plan, day, &[]);
+        assert_eq!(out.status.code(), Some(0), "{day}: {}", describe(&out));
+        let st = fx.status();
+        let copy = step(&st, "copy:archive");
+        // Two sources (docker and the PBS datastore): their newest.
+        assert_eq!(
+            copy["message"].as_str().unwrap().split(' ').next(),
+            Some("2"),
+            "{day}: {copy}"
+        );
+    }
+    for source in ["docker", "pbs-datastore"] {
+        let tag = format!("plan-homelab,{source}");
+        assert_eq!(snapshots_tagged(&archive, &tag).len(), 1, "{source}");
+        assert_eq!(snapshots_tagged(&fx.local, &tag).len(), 2, "{source}");
+    }
+    ok(restic(&archive, &["check"]));
+}

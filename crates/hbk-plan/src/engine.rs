@@ -9,7 +9,7 @@ use hbk_backend::RepoSpec;
 use hbk_engine::commands::backup::{backup, BackupOptions, BackupSummary};
 use hbk_engine::commands::check::{check, CheckOptions, CheckReport, ReadData};
 use hbk_engine::commands::copy::{copy, plan_copies, CopyOptions};
-use hbk_engine::commands::forget::{forget, ForgetOptions, ForgetReport};
+use hbk_engine::commands::forget::{decide, forget, ForgetOptions, ForgetReport};
 use hbk_engine::commands::prune::{prune, prune_dry_run, prune_plan, PruneOptions};
 use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 use hbk_engine::progress::{CopyOutcome as EngineCopyOutcome, NoProgress};
@@ -244,6 +244,24 @@ pub fn check_repository(repo: &RepoTarget, subset: ReadData) -> Result<CheckRepo
         ..Default::default()
     };
     Ok(check(&r, &opts, &NoProgress)?)
+}
+
+/// The ids of the snapshots in `list` that `retention` keeps (all of
+/// them when it has no keep rules), decided as the target's own `forget`
+/// decides. A copy target is offered only these: copying what its
+/// retention forgets right after would copy it again on every run.
+pub fn kept_by(retention: Retention, list: &[(Id, SnapshotFile)]) -> Vec<String> {
+    let report = decide(
+        list.to_vec(),
+        &retention.policy,
+        ForgetOptions::default().group_by,
+        GoTime::now().0,
+    );
+    let removed: std::collections::HashSet<Id> = report.removed.into_iter().collect();
+    list.iter()
+        .filter(|(id, _)| !removed.contains(id))
+        .map(|(id, _)| id.to_hex())
+        .collect()
 }
 
 /// This plan's snapshots in `repo`, oldest first.

@@ -7,34 +7,39 @@ use hbk_engine::commands::check::ReadData;
 
 use crate::config::PBS_SOURCE;
 use crate::drill::drill;
-use crate::engine::{copy_snapshots, forget_plan_snapshots, plan_snapshots, prune_repository};
+use crate::engine::{
+    copy_snapshots, forget_plan_snapshots, kept_by, plan_snapshots, prune_repository,
+};
 use crate::report::{DrillResult, RepoState, RunReport, Status};
 
 use super::{Out, Runner};
 
 impl Runner<'_> {
     /// Copies bring each target up to date: every snapshot of this plan
-    /// in the primary is offered, and the copy skips those the target
-    /// already holds, so a target that missed a run (USB disk away)
-    /// catches up on the next.
+    /// in the primary that the target's retention keeps is offered, and
+    /// the copy skips those the target already holds, so a target that
+    /// missed a run (USB disk away) catches up on the next, and one that
+    /// keeps less than the primary is not sent, again and again, what it
+    /// forgets.
     pub(super) fn copies(&mut self) {
         let primary = self.plan.primary.clone();
         let tag = self.plan.tag();
-        let offered: std::result::Result<Vec<String>, String> = self
+        let listed = self
             .repo(&primary)
-            .and_then(|from| plan_snapshots(&from, &tag).map_err(|e| e.to_string()))
-            .map(|list| list.iter().map(|(id, _)| id.to_hex()).collect());
+            .and_then(|from| plan_snapshots(&from, &tag).map_err(|e| e.to_string()));
         for name in self.plan.copy_targets.clone() {
             let t = self.start();
-            let out = match (self.repo(&primary), self.repo(&name), &offered) {
+            let out = match (self.repo(&primary), self.repo(&name), &listed) {
                 (_, Err(e), _) => Out::failed(e),
                 (Err(e), _, _) => Out::skipped(e),
                 (_, _, Err(e)) => Out::failed(format!("listing {primary}: {e}")),
-                (Ok(_), Ok(_), Ok(ids)) if ids.is_empty() => {
+                (Ok(_), Ok(_), Ok(list)) if list.is_empty() => {
                     Out::skipped(format!("{primary} holds no snapshot of this plan"))
                 }
-                (Ok(from), Ok(to), Ok(ids)) => {
-                    match copy_snapshots(&from, &to, ids, self.opts.dry_run) {
+                (Ok(from), Ok(to), Ok(list)) => {
+                    let retention = self.plan.repositories.get(&name).map(|r| &r.retention);
+                    let ids = kept_by(retention.cloned().unwrap_or_default(), list);
+                    match copy_snapshots(&from, &to, &ids, self.opts.dry_run) {
                         Ok(c) => {
                             *self.bytes.entry(name.clone()).or_default() += c.bytes_added;
                             let mut o = if self.opts.dry_run {
