@@ -746,13 +746,11 @@ fn plan_task_error_is_reported_and_the_rest_runs() {
     let st = fx.status();
     let s = step(&st, "snapshot:qemu/101");
     assert_eq!(s["status"], "failed");
-    assert!(
-        s["message"]
-            .as_str()
-            .unwrap()
-            .contains("storage 'local-zfs' is full"),
-        "{s}"
-    );
+    let message = s["message"].as_str().unwrap();
+    assert!(message.contains("storage 'local-zfs' is full"), "{s}");
+    // Said as what failed, never as "created".
+    assert!(message.starts_with("creating snapshot hbk-"), "{s}");
+    assert!(!message.contains("created"), "{s}");
     assert_eq!(step_status(&st, "rotate:qemu/101"), "skipped");
     let w = step(&st, "snapshot:lxc/200");
     assert_eq!(w["status"], "warning");

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hbk_repo::error_chain;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::Method;
 use serde_json::Value;
@@ -59,9 +59,18 @@ impl ApiKind {
     }
 }
 
+/// What a path segment keeps as it is: RFC 3986's unreserved characters
+/// (letters, digits, `-`, `.`, `_`, `~`), which a strict proxy in front of
+/// the API may not decode.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes one path segment (UPIDs, snapshot names).
 pub fn seg(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// The shared part of both clients: HTTP, auth, envelopes, tasks.
@@ -254,5 +263,21 @@ impl ApiClient {
             }),
             ok => Ok(ok),
         }
+    }
+}
+
+#[cfg(test)]
+mod segment_tests {
+    use super::seg;
+
+    #[test]
+    fn path_segments_keep_unreserved_characters() {
+        assert_eq!(seg("hbk-20261127_030000.v~1"), "hbk-20261127_030000.v~1");
+        assert_eq!(
+            seg("UPID:pve1:0000A1B2:00C3D4E5:6734F2A1:qmsnapshot:100:root@pam!hbk:"),
+            "UPID%3Apve1%3A0000A1B2%3A00C3D4E5%3A6734F2A1%3Aqmsnapshot%3A100%3Aroot%40pam%21hbk%3A"
+        );
+        assert_eq!(seg("a/b c"), "a%2Fb%20c");
+        assert_eq!(seg("é"), "%C3%A9");
     }
 }

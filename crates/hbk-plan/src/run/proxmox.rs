@@ -30,13 +30,15 @@ pub(crate) fn to_rotate(mut own: Vec<String>, keep: usize) -> Vec<String> {
     own
 }
 
-fn outcome_out(what: &str, o: &TaskOutcome) -> Out {
+/// A finished task as a step's outcome: `done` says what a task that
+/// ended well did, `tried` what a failed one was doing.
+fn outcome_out(done: &str, tried: &str, o: &TaskOutcome) -> Out {
     match o {
-        TaskOutcome::Ok => Out::ok(what.to_string()),
+        TaskOutcome::Ok => Out::ok(done.to_string()),
         TaskOutcome::Warnings(n) => Out::warn(format!(
-            "{what}, task ended with WARNINGS: {n} (e.g. the guest agent could not freeze file systems)"
+            "{done}, task ended with WARNINGS: {n} (e.g. the guest agent could not freeze file systems)"
         )),
-        TaskOutcome::Failed(e) => Out::failed(format!("{what}: task error: {e}")),
+        TaskOutcome::Failed(e) => Out::failed(format!("{tried} failed: task error: {e}")),
     }
 }
 
@@ -115,7 +117,7 @@ impl Runner<'_> {
                         .vzdump(&node, &ids, &v.storage, &v.mode)
                         .and_then(|u| client.api().wait_task(&u))
                     {
-                        Ok(o) => outcome_out(&what, &o),
+                        Ok(o) => outcome_out(&format!("{what} done"), &what, &o),
                         Err(e) => Out::failed(format!("{what}: {e}")),
                     }
                 };
@@ -147,7 +149,11 @@ impl Runner<'_> {
                 .create_snapshot(g, name, &desc, cfg.vmstate)
                 .and_then(|u| c.api().wait_task(&u))
             {
-                Ok(o) => outcome_out(&format!("snapshot {name} created"), &o),
+                Ok(o) => outcome_out(
+                    &format!("snapshot {name} created"),
+                    &format!("creating snapshot {name}"),
+                    &o,
+                ),
                 Err(e) => Out::failed(format!("snapshot {name}: {e}")),
             }
         };
