@@ -53,23 +53,7 @@ fn summary_json(report: &CheckReport, broken: &[String]) -> serde_json::Value {
 
 /// The packs whose content is damaged: `repair packs` salvages them.
 fn broken_packs(report: &CheckReport) -> Vec<String> {
-    let mut packs: Vec<String> = report
-        .errors
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                FindingKind::HashMismatch
-                    | FindingKind::DamagedBlob
-                    | FindingKind::Unreadable
-                    | FindingKind::SizeMismatch
-            )
-        })
-        .filter_map(|e| e.pack().map(|p| p.to_hex()))
-        .collect();
-    packs.sort();
-    packs.dedup();
-    packs
+    report.damaged_packs().iter().map(|p| p.to_hex()).collect()
 }
 
 /// Checks the repository; exit 1 when anything is wrong.

@@ -1,7 +1,8 @@
 //! `hbk repair index|packs|snapshots` and restic 0.14's `rebuild-index`.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use hbk_engine::commands::check::{check, CheckOptions, ReadData};
 use hbk_engine::commands::repair::index::{repair_index, RepairIndexOptions};
 use hbk_engine::commands::repair::packs::{repair_packs, RepairPacksMessage};
 use hbk_engine::commands::repair::snapshots::{
@@ -36,8 +37,14 @@ pub enum RepairCommand {
 /// `repair packs`.
 #[derive(Args, Debug)]
 pub struct PacksArgs {
-    /// The damaged packs (full ids, as `check` names them).
+    /// The damaged packs (full ids, as `check` names them). With a source
+    /// repository and none named, every pack is read and the damaged and
+    /// missing ones are repaired.
     pub packs: Vec<String>,
+    /// Another repository holding the same blobs (a copy): blobs that do
+    /// not read back here are taken from it, which heals the damage.
+    #[command(flatten)]
+    pub from: crate::repo::FromRepoArgs,
 }
 
 /// `repair index` and `rebuild-index`.
@@ -82,18 +89,60 @@ fn run_packs(g: &GlobalOpts, a: PacksArgs) -> Result<i32> {
                 .map_err(|e| anyhow::anyhow!("invalid pack id {s:?}: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;
-    if ids.is_empty() {
+    let from = a.from.open(g)?;
+    if ids.is_empty() && from.is_none() {
         anyhow::bail!("no ids specified");
     }
     let repo = repo::open(g)?;
+    let heal_from = match from {
+        Some(f) if f.config().id == repo.config().id => {
+            anyhow::bail!("the source of the blobs is this repository itself")
+        }
+        Some(f) => {
+            let _f_lock = crate::repo::lock(g, &f, LockKind::Shared)?;
+            Some((
+                f.into_indexed().context("loading the source index")?,
+                _f_lock,
+            ))
+        }
+        None => None,
+    };
     let lock = crate::repo::lock(g, &repo, LockKind::Exclusive)?;
     let quiet = g.quiet;
+    let ids = match ids.is_empty() {
+        false => ids,
+        true => {
+            if !quiet {
+                println!("reading every pack to find the damaged and missing ones");
+            }
+            let report = check(
+                &repo,
+                &CheckOptions {
+                    read_data: ReadData::All,
+                    ..Default::default()
+                },
+                &hbk_engine::progress::NoProgress,
+            )?;
+            let mut packs = report.damaged_packs();
+            packs.extend(report.missing_packs());
+            packs.sort();
+            packs.dedup();
+            if packs.is_empty() {
+                if !quiet {
+                    println!("no damaged or missing packs: nothing to repair");
+                }
+                return Ok(exit::OK);
+            }
+            packs
+        }
+    };
     if !quiet {
         println!("saving backup copies of pack files to current folder");
         println!("salvaging intact data from specified pack files");
     }
     let here = std::env::current_dir()?;
-    let r = repair_packs(&repo, &lock, &ids, Some(&here), &mut |m| match m {
+    let source = heal_from.as_ref().map(|(r, _)| r);
+    let r = repair_packs(&repo, &lock, &ids, Some(&here), source, &mut |m| match m {
         RepairPacksMessage::Unreadable(id, e) => {
             eprintln!("will remove packfile {id} due to failed download: {e}")
         }
@@ -104,14 +153,26 @@ fn run_packs(g: &GlobalOpts, a: PacksArgs) -> Result<i32> {
             eprintln!("repairing incomplete index entry for pack {id}")
         }
         RepairPacksMessage::NoBlobs(id) => eprintln!("no blobs found for pack {id}"),
+        RepairPacksMessage::Healed(b, pack) if !quiet => {
+            println!(
+                "healed blob {} of pack {} from the source repository",
+                b.id,
+                pack.short()
+            )
+        }
+        RepairPacksMessage::Healed(..) => {}
     })?;
     for (id, e) in &r.not_removed {
         eprintln!("failed to delete pack file {id}: {e}");
     }
     if !quiet {
         println!(
-            "salvaged {} blobs ({} held by other packs as well), removed {} pack files",
+            "salvaged {} blobs ({}{} held by other packs as well), removed {} pack files",
             r.salvaged,
+            match source {
+                Some(_) => format!("{} of them from the source repository, ", r.healed),
+                None => String::new(),
+            },
             r.elsewhere,
             r.removed.len()
         );

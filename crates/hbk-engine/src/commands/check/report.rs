@@ -2,7 +2,7 @@
 
 use hbk_repo::Id;
 
-use super::finding::CheckFinding;
+use super::finding::{CheckFinding, FindingKind};
 
 /// What [`check`](super::check) found.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +34,37 @@ impl CheckReport {
     /// Whether no error was found (hints and orphaned packs are fine).
     pub fn is_ok(&self) -> bool {
         self.errors.is_empty()
+    }
+
+    /// The packs whose stored content is damaged (what `repair packs`
+    /// salvages), sorted.
+    pub fn damaged_packs(&self) -> Vec<Id> {
+        self.packs_where(|k| {
+            matches!(
+                k,
+                FindingKind::HashMismatch
+                    | FindingKind::DamagedBlob
+                    | FindingKind::Unreadable
+                    | FindingKind::SizeMismatch
+            )
+        })
+    }
+
+    /// The packs the index lists that the backend lacks, sorted.
+    pub fn missing_packs(&self) -> Vec<Id> {
+        self.packs_where(|k| k == FindingKind::Missing)
+    }
+
+    fn packs_where(&self, kind: impl Fn(FindingKind) -> bool) -> Vec<Id> {
+        let mut packs: Vec<Id> = self
+            .errors
+            .iter()
+            .filter(|e| kind(e.kind))
+            .filter_map(|e| e.pack().copied())
+            .collect();
+        packs.sort();
+        packs.dedup();
+        packs
     }
 }
 

@@ -6,7 +6,11 @@
 //! (unless a healthy pack already holds them). The index files that list
 //! the damaged packs are rewritten without them, and the packs are
 //! deleted, after a byte-for-byte copy of each was saved where the caller
-//! asked. Blobs that could not be read from anywhere are reported with
+//! asked. A blob that does not read back is taken from another
+//! repository holding the same blob id when one is given (a copy made by
+//! `copy`, or one initialized with `--copy-chunker-params`): it is
+//! verified there and stored again with this repository's key, which heals
+//! the damage. Blobs that could not be read from anywhere are reported with
 //! the snapshot paths that used them; `repair snapshots --forget` then
 //! cuts them out of the snapshots.
 
@@ -58,6 +62,8 @@ pub struct RepairPacksReport {
     pub copies: Vec<PathBuf>,
     /// Blobs stored again in new packs.
     pub salvaged: usize,
+    /// Of those, blobs taken from the other repository (healed).
+    pub healed: usize,
     /// Blobs of the damaged packs that healthy packs hold as well.
     pub elsewhere: usize,
     /// Blobs that are gone.
@@ -83,16 +89,20 @@ pub enum RepairPacksMessage<'a> {
     IncompleteIndexEntry(&'a Id),
     /// Neither the index nor the pack's header names any blob of it.
     NoBlobs(&'a Id),
+    /// A blob of a damaged pack was taken from the other repository.
+    Healed(&'a IndexBlob, &'a Id),
 }
 
 /// Salvages `packs` under `lock` (an exclusive lock on `repo`); copies of
 /// the packs go to `copies_to` first (files `pack-<id>`, never
-/// overwritten) when given.
+/// overwritten) when given; blobs that do not read back are taken from
+/// `heal_from` when given.
 pub fn repair_packs(
     repo: &Repository,
     lock: &RepoLock,
     packs: &[Id],
     copies_to: Option<&Path>,
+    heal_from: Option<&IndexedRepository>,
     report: &mut dyn FnMut(RepairPacksMessage),
 ) -> Result<RepairPacksReport> {
     lock.require(repo, LockKind::Exclusive)?;
@@ -166,20 +176,29 @@ pub fn repair_packs(
             if recovered.contains(&key) {
                 continue;
             }
+            let other = || heal_from?.blob(blob.blob_type, &blob.id).ok();
             match read_blob(repo, bytes.as_deref(), blob) {
                 Ok(data) => {
                     saver.save_with_id(blob.blob_type, blob.id, &data)?;
                     recovered.insert(key);
                 }
-                Err(reason) => {
-                    report(RepairPacksMessage::BlobFailed(blob, pack, reason.clone()));
-                    failed.push(LostBlob {
-                        blob_type: blob.blob_type,
-                        id: blob.id,
-                        pack: *pack,
-                        reason,
-                    });
-                }
+                Err(reason) => match other() {
+                    Some(data) => {
+                        saver.save_with_id(blob.blob_type, blob.id, &data)?;
+                        recovered.insert(key);
+                        out.healed += 1;
+                        report(RepairPacksMessage::Healed(blob, pack));
+                    }
+                    None => {
+                        report(RepairPacksMessage::BlobFailed(blob, pack, reason.clone()));
+                        failed.push(LostBlob {
+                            blob_type: blob.blob_type,
+                            id: blob.id,
+                            pack: *pack,
+                            reason,
+                        });
+                    }
+                },
             }
         }
     }
@@ -331,11 +350,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lock = exclusive(&s.t.repo);
         let mut failed = Vec::new();
-        let r = repair_packs(&s.t.repo, &lock, &[pack], Some(dir.path()), &mut |m| {
-            if let RepairPacksMessage::BlobFailed(b, _, _) = m {
-                failed.push(b.id)
-            }
-        })
+        let r = repair_packs(
+            &s.t.repo,
+            &lock,
+            &[pack],
+            Some(dir.path()),
+            None,
+            &mut |m| {
+                if let RepairPacksMessage::BlobFailed(b, _, _) = m {
+                    failed.push(b.id)
+                }
+            },
+        )
         .unwrap();
         assert_eq!(failed, [s.chunks[1]]);
         assert_eq!(r.salvaged, 1);
@@ -362,7 +388,14 @@ mod tests {
         assert!(!repo.index().contains(BlobType::Data, &s.chunks[1]));
         assert!(repo.index().contains(BlobType::Tree, &s.root));
         // A second copy is never written over the first.
-        let again = repair_packs(&s.t.repo, &lock, &[pack], Some(dir.path()), &mut |_| {});
+        let again = repair_packs(
+            &s.t.repo,
+            &lock,
+            &[pack],
+            Some(dir.path()),
+            None,
+            &mut |_| {},
+        );
         assert!(
             again.is_ok(),
             "a missing pack has nothing to copy: {again:?}"
@@ -379,7 +412,7 @@ mod tests {
         s.t.backend.remove(FileType::Pack, &s.data_pack.id).unwrap();
         let lock = exclusive(&s.t.repo);
         let mut unreadable = 0;
-        let r = repair_packs(&s.t.repo, &lock, &[s.data_pack.id], None, &mut |m| {
+        let r = repair_packs(&s.t.repo, &lock, &[s.data_pack.id], None, None, &mut |m| {
             if let RepairPacksMessage::Unreadable(..) = m {
                 unreadable += 1
             }
