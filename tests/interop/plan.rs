@@ -1104,3 +1104,81 @@ fn plan_copy_target_gets_only_what_its_retention_keeps() {
     }
     ok(restic(&archive, &["check"]));
 }
+
+/// A flipped byte in a pack of the USB copy (issue 14): the next drill
+/// fails, the heal step takes the damaged blobs from the local copy, and
+/// afterwards restic reads every byte of the USB copy back and it
+/// restores what the local copy restores.
+#[test]
+fn plan_heals_a_damaged_copy_from_a_healthy_one() {
+    let fx = Fixture::new(true);
+    let plan = fx.default_plan(&["usb"]);
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("read_data_subset = \"50%\"", "read_data_subset = \"100%\"");
+    std::fs::write(&plan, text).unwrap();
+    let out = run_plan(&plan, DAY1, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(fx.status()["repositories"]["usb"]["drill"]["ok"], true);
+
+    // The largest pack of the USB copy, one byte flipped in its middle.
+    let (pack, len) = hbk_tests::drivers::packs(&fx.usb)
+        .into_iter()
+        .max_by_key(|(_, len)| *len)
+        .unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[len as usize / 2] ^= 0x01;
+    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&pack, writable).unwrap();
+    std::fs::write(&pack, &bytes).unwrap();
+
+    let out = plan_cmd(&["plan", "drill", plan.to_str().unwrap()], DAY2)
+        .output()
+        .unwrap();
+    let text = describe(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    let st = fx.status();
+    assert_eq!(step_status(&st, "drill:usb"), "failed", "{text}");
+    let heal = step(&st, "heal:usb");
+    assert_eq!(heal["status"], "ok", "{heal}");
+    let message = heal["message"].as_str().unwrap();
+    assert!(message.contains("of them from local"), "{heal}");
+    assert!(
+        !message.contains(" 0 of them"),
+        "a blob came from the local copy: {heal}"
+    );
+    assert!(
+        std::fs::read_dir(fx.root().join("state/heal/usb"))
+            .unwrap()
+            .count()
+            > 0,
+        "a copy of the damaged pack is kept"
+    );
+    ok(restic(&fx.usb, &["check", "--read-data"]));
+    for (name, repo) in [("local", &fx.local), ("usb", &fx.usb)] {
+        let target = fx.root().join(format!("restored-{name}"));
+        ok(restic(
+            repo,
+            &[
+                "restore",
+                "latest",
+                "--tag",
+                "plan-homelab,docker",
+                "--target",
+                target.to_str().unwrap(),
+            ],
+        ));
+    }
+    let differs = hbk_tests::compare::compare_trees(
+        &fx.root().join("restored-local"),
+        &fx.root().join("restored-usb"),
+        hbk_tests::compare::CompareOptions::all(),
+    );
+    assert!(differs.is_empty(), "{differs:?}");
+    // The next drill passes.
+    let out = plan_cmd(&["plan", "drill", plan.to_str().unwrap()], DAY3)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(fx.status()["repositories"]["usb"]["drill"]["ok"], true);
+}

@@ -11,6 +11,7 @@ use hbk_engine::commands::check::{check, CheckOptions, CheckReport, ReadData};
 use hbk_engine::commands::copy::{copy, plan_copies, CopyOptions};
 use hbk_engine::commands::forget::{decide, forget, ForgetOptions, ForgetReport};
 use hbk_engine::commands::prune::{prune, prune_dry_run, prune_plan, PruneOptions};
+use hbk_engine::commands::repair::packs::repair_packs;
 use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 use hbk_engine::progress::{CopyOutcome as EngineCopyOutcome, NoProgress};
 use hbk_engine::snapshots::{list_snapshots, SnapshotFilter};
@@ -234,6 +235,60 @@ pub fn copy_snapshots(
         }
     }
     Ok(outcome)
+}
+
+/// What healing a repository did.
+#[derive(Debug, Clone, Default)]
+pub struct HealOutcome {
+    /// Packs found damaged or missing.
+    pub packs: usize,
+    /// Blobs stored again (from the damaged packs or the source).
+    pub salvaged: usize,
+    /// Of those, blobs taken from the source.
+    pub healed: usize,
+    /// Snapshot paths that used blobs no repository could give back.
+    pub lost_paths: Vec<String>,
+}
+
+/// Heals `repo` from `source` (a repository holding the same blob ids):
+/// every pack is read under an exclusive lock, and the blobs of damaged
+/// or missing packs are stored again, from the packs where they still
+/// verify, else from `source`. Copies of the damaged packs go to
+/// `copies_to` first.
+pub fn heal_repository(
+    repo: &RepoTarget,
+    source: &RepoTarget,
+    copies_to: &std::path::Path,
+) -> Result<HealOutcome> {
+    let r = repo.open_uncached();
+    let lock = RepoLock::acquire(&r, LockKind::Exclusive)?;
+    let opts = CheckOptions {
+        read_data: ReadData::All,
+        ..Default::default()
+    };
+    let report = check(&r, &opts, &NoProgress)?;
+    let mut packs = report.damaged_packs();
+    packs.extend(report.missing_packs());
+    packs.sort();
+    packs.dedup();
+    if packs.is_empty() {
+        return Ok(HealOutcome::default());
+    }
+    let src = source.open()?;
+    let _src_lock = RepoLock::acquire(&src, LockKind::Shared)?;
+    let src = src.into_indexed()?;
+    std::fs::create_dir_all(copies_to).map_err(|e| Error::io(copies_to, e))?;
+    let done = repair_packs(&r, &lock, &packs, Some(copies_to), Some(&src), &mut |_| {})?;
+    Ok(HealOutcome {
+        packs: packs.len(),
+        salvaged: done.salvaged,
+        healed: done.healed,
+        lost_paths: done
+            .affected
+            .iter()
+            .map(|a| format!("{} {}", a.snapshot.short(), a.path))
+            .collect(),
+    })
 }
 
 /// `check`, reading `subset` of the data.

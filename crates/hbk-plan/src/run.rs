@@ -253,6 +253,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
         r.retention();
     }
     r.drills();
+    r.heals();
     let report = r.finish(started, clock.elapsed().as_secs_f64());
     if !opts.dry_run {
         reports::write_reports(plan, &report)?;

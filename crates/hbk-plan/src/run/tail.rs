@@ -8,7 +8,8 @@ use hbk_engine::commands::check::ReadData;
 use crate::config::PBS_SOURCE;
 use crate::drill::drill;
 use crate::engine::{
-    copy_snapshots, forget_plan_snapshots, kept_by, plan_snapshots, prune_repository,
+    copy_snapshots, forget_plan_snapshots, heal_repository, kept_by, plan_snapshots,
+    prune_repository,
 };
 use crate::report::{DrillResult, RepoState, RunReport, Status};
 
@@ -183,6 +184,53 @@ impl Runner<'_> {
                 },
             };
             self.record(t, format!("drill:{name}"), "drill", Some(&name), out);
+        }
+    }
+
+    /// Heals every repository whose drill failed in this run from the
+    /// first other repository of the plan that opens (copies hold the
+    /// same blob ids), and reports what it did: the blobs taken from the
+    /// other copy, and the files no copy could give back.
+    pub(super) fn heals(&mut self) {
+        if self.opts.dry_run {
+            return;
+        }
+        let failed: Vec<String> = self
+            .drills
+            .iter()
+            .filter(|(_, d)| !d.ok)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in failed {
+            let t = self.start();
+            let source = self
+                .plan
+                .repo_order()
+                .into_iter()
+                .filter(|other| *other != name.as_str())
+                .find_map(|other| self.repo(other).ok());
+            let copies = self.plan.state_dir.join("heal").join(&name);
+            let out = match (self.repo(&name), source) {
+                (Err(e), _) => Out::skipped(e),
+                (Ok(_), None) => Out::failed("no other repository to heal from"),
+                (Ok(r), Some(src)) => match heal_repository(&r, &src, &copies) {
+                    Ok(h) if h.packs == 0 => {
+                        Out::warn("the drill failed, but every pack reads back intact")
+                    }
+                    Ok(h) if h.lost_paths.is_empty() => Out::ok(format!(
+                        "{} damaged or missing pack(s) repaired: {} blob(s) stored again, {} of them from {}",
+                        h.packs, h.salvaged, h.healed, src.name
+                    )),
+                    Ok(h) => Out::failed(format!(
+                        "{} blob(s) healed from {}, but no copy holds what these used: {}",
+                        h.healed,
+                        src.name,
+                        h.lost_paths.join(", ")
+                    )),
+                    Err(e) => Out::failed(e.to_string()),
+                },
+            };
+            self.record(t, format!("heal:{name}"), "heal", Some(&name), out);
         }
     }
 
