@@ -165,11 +165,16 @@ pub fn drill(
     let report = check_repository(repo, subset)?;
     problems.extend(report.errors.iter().map(|e| format!("check: {e}")));
     let ok = problems.is_empty();
+    let mut damaged = report.damaged_packs();
+    damaged.extend(report.missing_packs());
+    damaged.sort();
+    damaged.dedup();
     Ok(DrillResult {
         time: now,
         ok,
         files: count,
         snapshots,
+        damaged_packs: damaged.iter().map(|p| p.to_hex()).collect(),
         message: if ok {
             format!(
                 "{count} files restored and matched; check of {} packs passed",

@@ -250,27 +250,32 @@ pub struct HealOutcome {
     pub lost_paths: Vec<String>,
 }
 
-/// Heals `repo` from `source` (a repository holding the same blob ids):
-/// every pack is read under an exclusive lock, and the blobs of damaged
-/// or missing packs are stored again, from the packs where they still
-/// verify, else from `source`. Copies of the damaged packs go to
-/// `copies_to` first.
+/// Heals `repo` from `source` (a repository holding the same blob ids),
+/// under an exclusive lock: the blobs of the damaged or missing packs are
+/// stored again, from the packs where they still verify, else from
+/// `source`. The packs are `known` ones (as a check named them), or, when
+/// none are known, those a check reading every pack finds. Copies of the
+/// damaged packs go to `copies_to` first.
 pub fn heal_repository(
     repo: &RepoTarget,
     source: &RepoTarget,
+    known: &[Id],
     copies_to: &std::path::Path,
 ) -> Result<HealOutcome> {
     let r = repo.open_uncached();
     let lock = RepoLock::acquire(&r, LockKind::Exclusive)?;
-    let opts = CheckOptions {
-        read_data: ReadData::All,
-        ..Default::default()
-    };
-    let report = check(&r, &opts, &NoProgress)?;
-    let mut packs = report.damaged_packs();
-    packs.extend(report.missing_packs());
-    packs.sort();
-    packs.dedup();
+    let mut packs = known.to_vec();
+    if packs.is_empty() {
+        let opts = CheckOptions {
+            read_data: ReadData::All,
+            ..Default::default()
+        };
+        let report = check(&r, &opts, &NoProgress)?;
+        packs = report.damaged_packs();
+        packs.extend(report.missing_packs());
+        packs.sort();
+        packs.dedup();
+    }
     if packs.is_empty() {
         return Ok(HealOutcome::default());
     }

@@ -80,6 +80,10 @@ pub struct DrillResult {
     pub snapshots: Vec<String>,
     /// Mismatches and check errors, or `all files matched`.
     pub message: String,
+    /// Packs the drill's check found damaged or missing (full ids): what
+    /// the heal step repairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damaged_packs: Vec<String>,
 }
 
 /// Per-repository state after a run.

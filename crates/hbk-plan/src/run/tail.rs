@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use hbk_repo::Id;
+
 use chrono::{DateTime, Utc};
 use hbk_engine::commands::check::ReadData;
 
@@ -177,6 +179,7 @@ impl Runner<'_> {
                                 files: 0,
                                 snapshots: Vec::new(),
                                 message: message.clone(),
+                                damaged_packs: Vec::new(),
                             },
                         );
                         Out::failed(message)
@@ -190,18 +193,24 @@ impl Runner<'_> {
     /// Heals every repository whose drill failed in this run from the
     /// first other repository of the plan that opens (copies hold the
     /// same blob ids), and reports what it did: the blobs taken from the
-    /// other copy, and the files no copy could give back.
+    /// other copy, and the files no copy could give back. The packs the
+    /// drill's check named are repaired; when it named none (it could not
+    /// read a tree, or a restored file differed), every pack is read to
+    /// find them.
     pub(super) fn heals(&mut self) {
         if self.opts.dry_run {
             return;
         }
-        let failed: Vec<String> = self
+        let damaged: Vec<(String, Vec<Id>)> = self
             .drills
             .iter()
             .filter(|(_, d)| !d.ok)
-            .map(|(name, _)| name.clone())
+            .map(|(name, d)| {
+                let packs = d.damaged_packs.iter().filter_map(|p| p.parse().ok());
+                (name.clone(), packs.collect())
+            })
             .collect();
-        for name in failed {
+        for (name, packs) in damaged {
             let t = self.start();
             let source = self
                 .plan
@@ -213,7 +222,7 @@ impl Runner<'_> {
             let out = match (self.repo(&name), source) {
                 (Err(e), _) => Out::skipped(e),
                 (Ok(_), None) => Out::failed("no other repository to heal from"),
-                (Ok(r), Some(src)) => match heal_repository(&r, &src, &copies) {
+                (Ok(r), Some(src)) => match heal_repository(&r, &src, &packs, &copies) {
                     Ok(h) if h.packs == 0 => {
                         Out::warn("the drill failed, but every pack reads back intact")
                     }
