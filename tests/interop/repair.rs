@@ -31,6 +31,18 @@ fn locate(repo: &Repo, blob: &Id) -> (Id, u64) {
     panic!("blob {blob} is in no index");
 }
 
+/// restic reads every byte of `repo` back, and restores its latest
+/// snapshot into `target` with the content of `src`.
+fn restic_checks_and_restores(repo: &Repo, src: &std::path::Path, target: &std::path::Path) {
+    ok(restic(repo, &["check", "--read-data"]));
+    ok(restic(
+        repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    ));
+    let differs = compare_trees(src, &restored(target, src), CompareOptions::plain_files());
+    assert!(differs.is_empty(), "{differs:?}");
+}
+
 /// A pack holding tree blobs.
 fn tree_pack(repo: &Repo) -> Id {
     let password = std::fs::read_to_string(&repo.password_file).unwrap();
@@ -136,18 +148,7 @@ fn migrate_upgrades_restics_v1_repository() {
         summary["data_added_packed"].as_u64().unwrap(),
     );
     assert!(packed * 10 < added, "not compressed: {added} → {packed}");
-    ok(restic(&repo, &["check", "--read-data"]));
-    let target = dir.path().join("restored");
-    ok(restic(
-        &repo,
-        &["restore", "latest", "--target", target.to_str().unwrap()],
-    ));
-    let differs = compare_trees(
-        &src,
-        &restored(&target, &src),
-        CompareOptions::plain_files(),
-    );
-    assert!(differs.is_empty(), "{differs:?}");
+    restic_checks_and_restores(&repo, &src, &dir.path().join("restored"));
 
     let listed = describe(&ok(hbk(&repo, &["migrate"])));
     assert!(listed.contains("no migrations found"), "{listed}");
@@ -342,18 +343,7 @@ fn repair_packs_heals_from_another_repository() {
         "{text}"
     );
     assert!(!text.contains("could not be salvaged"), "{text}");
-    ok(restic(&copy, &["check", "--read-data"]));
-    let target = dir.path().join("restored");
-    ok(restic(
-        &copy,
-        &["restore", "latest", "--target", target.to_str().unwrap()],
-    ));
-    let differs = compare_trees(
-        &src,
-        &restored(&target, &src),
-        CompareOptions::plain_files(),
-    );
-    assert!(differs.is_empty(), "{differs:?}");
+    restic_checks_and_restores(&copy, &src, &dir.path().join("restored"));
 
     // The same blob damaged in both: named by its file.
     let victim = std::fs::read(src.join("sub/f11")).unwrap();
