@@ -973,6 +973,10 @@ fn plan_pbs_api_down_skips_the_capture_and_the_rest_runs() {
         .as_str()
         .unwrap()
         .contains("no snapshot tagged plan-homelab,pbs-datastore"));
+    // A missing snapshot is no damage: nothing to heal, nothing read.
+    let steps = st["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["kind"] != "heal"), "{st}");
+    assert_eq!(st["repositories"]["local"]["drill"]["damage"], false);
     assert!(fx.emu.state().datastores["store1"].history.is_empty());
 }
 

@@ -138,6 +138,7 @@ pub fn drill(
     let mut count = 0;
     std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
     let tmp = tempfile_dir(scratch)?;
+    let mut damage = false;
     for tags in groups {
         let filter = SnapshotFilter {
             tags: vec![tags.clone()],
@@ -158,11 +159,14 @@ pub fn drill(
         }
         count += all.len();
         let dir = tmp.join(&snapshots[snapshots.len() - 1]);
-        problems.extend(restore_and_compare(&indexed, &sn.tree, &all, &dir)?);
+        let restore_problems = restore_and_compare(&indexed, &sn.tree, &all, &dir)?;
+        damage |= !restore_problems.is_empty();
+        problems.extend(restore_problems);
     }
     let _ = std::fs::remove_dir_all(&tmp);
     drop(indexed);
     let report = check_repository(repo, subset)?;
+    damage |= !report.errors.is_empty();
     problems.extend(report.errors.iter().map(|e| format!("check: {e}")));
     let ok = problems.is_empty();
     let mut damaged = report.damaged_packs();
@@ -175,6 +179,7 @@ pub fn drill(
         files: count,
         snapshots,
         damaged_packs: damaged.iter().map(|p| p.to_hex()).collect(),
+        damage,
         message: if ok {
             format!(
                 "{count} files restored and matched; check of {} packs passed",

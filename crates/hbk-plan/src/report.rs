@@ -84,6 +84,12 @@ pub struct DrillResult {
     /// the heal step repairs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub damaged_packs: Vec<String>,
+    /// Whether what failed points at damaged data (a restored file that
+    /// differs or failed, a check error, a drill that could not read the
+    /// repository) rather than at a missing snapshot: only then is the
+    /// repository healed.
+    #[serde(default)]
+    pub damage: bool,
 }
 
 /// Per-repository state after a run.

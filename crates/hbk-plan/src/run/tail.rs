@@ -180,6 +180,7 @@ impl Runner<'_> {
                                 snapshots: Vec::new(),
                                 message: message.clone(),
                                 damaged_packs: Vec::new(),
+                                damage: true,
                             },
                         );
                         Out::failed(message)
@@ -190,8 +191,9 @@ impl Runner<'_> {
         }
     }
 
-    /// Heals every repository whose drill failed in this run from the
-    /// first other repository of the plan that opens (copies hold the
+    /// Heals every repository whose drill found damage in this run (not
+    /// one that only missed a snapshot) from the first other repository
+    /// of the plan that opens (copies hold the
     /// same blob ids), and reports what it did: the blobs taken from the
     /// other copy, and the files no copy could give back. The packs the
     /// drill's check named are repaired; when it named none (it could not
@@ -204,7 +206,7 @@ impl Runner<'_> {
         let damaged: Vec<(String, Vec<Id>)> = self
             .drills
             .iter()
-            .filter(|(_, d)| !d.ok)
+            .filter(|(_, d)| !d.ok && d.damage)
             .map(|(name, d)| {
                 let packs = d.damaged_packs.iter().filter_map(|p| p.parse().ok());
                 (name.clone(), packs.collect())
