@@ -99,10 +99,10 @@ fn run_packs(g: &GlobalOpts, a: PacksArgs) -> Result<i32> {
             anyhow::bail!("the source of the blobs is this repository itself")
         }
         Some(f) => {
-            let _f_lock = crate::repo::lock(g, &f, LockKind::Shared)?;
+            let source_lock = crate::repo::lock(g, &f, LockKind::Shared)?;
             Some((
                 f.into_indexed().context("loading the source index")?,
-                _f_lock,
+                source_lock,
             ))
         }
         None => None,
