@@ -43,6 +43,27 @@ fn restic_checks_and_restores(repo: &Repo, src: &std::path::Path, target: &std::
     assert!(differs.is_empty(), "{differs:?}");
 }
 
+/// The file of pack `pack` in `repo`.
+fn pack_file(repo: &Repo, pack: &Id) -> std::path::PathBuf {
+    let hex = pack.to_hex();
+    repo.path.join("data").join(&hex[..2]).join(&hex)
+}
+
+/// Flips one byte in the middle of the blob holding the content of the
+/// (small) source file `source`; returns the pack file and its damaged
+/// bytes.
+fn flip_blob_of(repo: &Repo, source: &std::path::Path) -> (std::path::PathBuf, Vec<u8>) {
+    let content = std::fs::read(source).unwrap();
+    let (pack, offset) = locate(repo, &Id::hash(&content));
+    let path = pack_file(repo, &pack);
+    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&path, writable).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offset as usize + 20] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
 /// A pack holding tree blobs.
 fn tree_pack(repo: &Repo) -> Id {
     let password = std::fs::read_to_string(&repo.password_file).unwrap();
@@ -70,13 +91,8 @@ fn repair_packs_keeps_readable_blobs_and_names_lost_files() {
     ok(restic(&repo, &["backup", src.to_str().unwrap()]));
 
     // Damage the middle of the blob of sub/f07.
-    let victim = std::fs::read(src.join("sub/f07")).unwrap();
-    let (pack, offset) = locate(&repo, &Id::hash(&victim));
-    let hex = pack.to_hex();
-    let file = repo.path.join("data").join(&hex[..2]).join(&hex);
-    let mut bytes = std::fs::read(&file).unwrap();
-    bytes[offset as usize + 20] ^= 0x40;
-    std::fs::write(&file, &bytes).unwrap();
+    let (file, bytes) = flip_blob_of(&repo, &src.join("sub/f07"));
+    let hex = file.file_name().unwrap().to_str().unwrap().to_string();
     let check = hbk(&repo, &["check", "--read-data"]);
     assert_ne!(check.status.code(), Some(0), "{}", describe(&check));
 
@@ -317,16 +333,8 @@ fn repair_packs_heals_from_another_repository() {
 
     // One flipped byte in the blob of sub/f07, and the pack of the trees
     // gone.
-    let victim = std::fs::read(src.join("sub/f07")).unwrap();
-    let (pack, offset) = locate(&copy, &Id::hash(&victim));
-    let file = |p: &Id| {
-        let hex = p.to_hex();
-        copy.path.join("data").join(&hex[..2]).join(&hex)
-    };
-    let mut bytes = std::fs::read(file(&pack)).unwrap();
-    bytes[offset as usize + 20] ^= 0x40;
-    std::fs::write(file(&pack), &bytes).unwrap();
-    std::fs::remove_file(file(&tree_pack(&copy))).unwrap();
+    flip_blob_of(&copy, &src.join("sub/f07"));
+    std::fs::remove_file(pack_file(&copy, &tree_pack(&copy))).unwrap();
     assert_ne!(hbk(&copy, &["check", "--read-data"]).status.code(), Some(0));
 
     let cwd = dir.path().join("cwd");
@@ -346,17 +354,8 @@ fn repair_packs_heals_from_another_repository() {
     restic_checks_and_restores(&copy, &src, &dir.path().join("restored"));
 
     // The same blob damaged in both: named by its file.
-    let victim = std::fs::read(src.join("sub/f11")).unwrap();
     for repo in [&orig, &copy] {
-        let (pack, offset) = locate(repo, &Id::hash(&victim));
-        let hex = pack.to_hex();
-        let path = repo.path.join("data").join(&hex[..2]).join(&hex);
-        let mut perms = std::fs::metadata(&path).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
-        std::fs::set_permissions(&path, perms).unwrap();
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[offset as usize + 20] ^= 0x40;
-        std::fs::write(&path, &bytes).unwrap();
+        flip_blob_of(repo, &src.join("sub/f11"));
     }
     let mut cmd = hbk_command(&copy, &args);
     cmd.current_dir(&cwd);

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
 
@@ -71,11 +71,7 @@ impl LocalBackend {
 
     /// A pack file, open for reading (from the open packs when there).
     fn open_pack(&self, id: &Id, path: &Path) -> BackendResult<Arc<OpenPack>> {
-        let packs = || {
-            self.open_packs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-        };
+        let packs = || lock(&self.open_packs);
         if let Some(open) = packs().get(id) {
             return Ok(Arc::clone(open));
         }
@@ -93,28 +89,15 @@ impl LocalBackend {
     /// Closes a pack that is removed or rewritten.
     fn close_pack(&self, t: FileType, id: &Id) {
         if t == FileType::Pack {
-            self.open_packs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(id);
+            lock(&self.open_packs).remove(id);
         }
     }
 
     /// Makes every pack written so far durable: its data and the
     /// directory entries naming it.
     pub fn sync_packs(&self) -> BackendResult<()> {
-        let _syncing = self
-            .unsynced
-            .syncing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let paths = std::mem::take(
-            &mut *self
-                .unsynced
-                .paths
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let _syncing = lock(&self.unsynced.syncing);
+        let paths = std::mem::take(&mut *lock(&self.unsynced.paths));
         let synced = (|| {
             let mut dirs = BTreeSet::new();
             for path in &paths {
@@ -133,12 +116,7 @@ impl LocalBackend {
         })();
         if synced.is_err() {
             // Tried again before the next file that may name them.
-            let mut pending = self
-                .unsynced
-                .paths
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            pending.extend(paths);
+            lock(&self.unsynced.paths).extend(paths);
         }
         synced
     }
@@ -182,6 +160,12 @@ impl LocalBackend {
         }
         Ok(())
     }
+}
+
+/// Locks `m`; a thread that panicked holding it left consistent data
+/// (lists of paths and files), so poisoning is ignored.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Makes `path`'s directory entry durable.
@@ -358,11 +342,7 @@ impl Backend for LocalBackend {
             return Err(self.io_err(&final_path, e));
         }
         if pack {
-            self.unsynced
-                .paths
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(final_path);
+            lock(&self.unsynced.paths).push(final_path);
         }
         Ok(())
     }

@@ -123,10 +123,7 @@ impl EngineProgress for Progress {
     fn warning(&self, w: &Warning) {
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
         if self.mode == Mode::Json {
-            eprintln!(
-                "{}",
-                json!({"message_type": "error", "error": {"message": w.message}, "during": "archival", "item": w.path.display().to_string()})
-            );
+            eprintln!("{}", error_json("archival", &w.path, &w.message));
         } else {
             eprintln!("error: {}: {}", w.path.display(), w.message);
         }
@@ -155,18 +152,32 @@ impl EngineProgress for Progress {
     }
 
     fn restored(&self, item: &RestoredItem<'_>) {
-        if item.action == RestoreAction::Unchanged {
-            self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-            self.counters
-                .skipped_bytes
-                .fetch_add(item.size, Ordering::Relaxed);
-        } else {
-            self.counters.files.fetch_add(1, Ordering::Relaxed);
+        match item.action {
+            RestoreAction::Unchanged => {
+                self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .skipped_bytes
+                    .fetch_add(item.size, Ordering::Relaxed);
+            }
+            RestoreAction::Restored | RestoreAction::Updated => {
+                self.counters.files.fetch_add(1, Ordering::Relaxed);
+            }
+            RestoreAction::Deleted => {}
         }
         if self.lists_items() {
             println!("{}", restored_line(item, self.mode == Mode::Json));
         }
     }
+}
+
+/// restic's `error` message about one item, printed on standard error.
+pub fn error_json(during: &str, item: &Path, message: &str) -> serde_json::Value {
+    json!({
+        "message_type": "error",
+        "error": {"message": message},
+        "during": during,
+        "item": item.display().to_string(),
+    })
 }
 
 /// A backed-up item as restic lists it: a `verbose_status` message, or
@@ -226,6 +237,7 @@ fn restored_line(item: &RestoredItem<'_>, json: bool) -> String {
         RestoreAction::Restored => "restored",
         RestoreAction::Updated => "updated",
         RestoreAction::Unchanged => "unchanged",
+        RestoreAction::Deleted => "deleted",
     };
     let name = Path::new("/").join(item.path).display().to_string();
     if json {

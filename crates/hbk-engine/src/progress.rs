@@ -136,6 +136,8 @@ pub enum RestoreAction {
     Updated,
     /// What was there stays (the overwrite rule), metadata maybe applied.
     Unchanged,
+    /// Removed (`delete`): the snapshot does not hold it.
+    Deleted,
 }
 
 /// An item restore is done with.

@@ -169,10 +169,7 @@ pub fn drill(
     damage |= !report.errors.is_empty();
     problems.extend(report.errors.iter().map(|e| format!("check: {e}")));
     let ok = problems.is_empty();
-    let mut damaged = report.damaged_packs();
-    damaged.extend(report.missing_packs());
-    damaged.sort();
-    damaged.dedup();
+    let damaged = report.packs_to_repair();
     Ok(DrillResult {
         time: now,
         ok,

@@ -9,9 +9,9 @@ use hbk_backend::RepoSpec;
 use hbk_engine::commands::backup::{backup, BackupOptions, BackupSummary};
 use hbk_engine::commands::check::{check, CheckOptions, CheckReport, ReadData};
 use hbk_engine::commands::copy::{copy, plan_copies, CopyOptions};
-use hbk_engine::commands::forget::{decide, forget, ForgetOptions, ForgetReport};
+use hbk_engine::commands::forget::{decide, forget, ForgetOptions, ForgetReport, KeepPolicy};
 use hbk_engine::commands::prune::{prune, prune_dry_run, prune_plan, PruneOptions};
-use hbk_engine::commands::repair::packs::repair_packs;
+use hbk_engine::commands::repair::packs::{find_packs_to_repair, repair_packs};
 use hbk_engine::lock::{LockKind, RepoLock, WriteMode};
 use hbk_engine::progress::{CopyOutcome as EngineCopyOutcome, NoProgress};
 use hbk_engine::snapshots::{list_snapshots, SnapshotFilter};
@@ -264,18 +264,10 @@ pub fn heal_repository(
 ) -> Result<HealOutcome> {
     let r = repo.open_uncached();
     let lock = RepoLock::acquire(&r, LockKind::Exclusive)?;
-    let mut packs = known.to_vec();
-    if packs.is_empty() {
-        let opts = CheckOptions {
-            read_data: ReadData::All,
-            ..Default::default()
-        };
-        let report = check(&r, &opts, &NoProgress)?;
-        packs = report.damaged_packs();
-        packs.extend(report.missing_packs());
-        packs.sort();
-        packs.dedup();
-    }
+    let packs = match known.is_empty() {
+        false => known.to_vec(),
+        true => find_packs_to_repair(&r)?,
+    };
     if packs.is_empty() {
         return Ok(HealOutcome::default());
     }
@@ -306,14 +298,14 @@ pub fn check_repository(repo: &RepoTarget, subset: ReadData) -> Result<CheckRepo
     Ok(check(&r, &opts, &NoProgress)?)
 }
 
-/// The ids of the snapshots in `list` that `retention` keeps (all of
+/// The ids of the snapshots in `list` that `policy` keeps (all of
 /// them when it has no keep rules), decided as the target's own `forget`
 /// decides. A copy target is offered only these: copying what its
 /// retention forgets right after would copy it again on every run.
-pub fn kept_by(retention: Retention, list: &[(Id, SnapshotFile)]) -> Vec<String> {
+pub fn kept_by(policy: &KeepPolicy, list: &[(Id, SnapshotFile)]) -> Vec<String> {
     let report = decide(
         list.to_vec(),
-        &retention.policy,
+        policy,
         ForgetOptions::default().group_by,
         GoTime::now().0,
     );

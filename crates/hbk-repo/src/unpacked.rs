@@ -131,19 +131,23 @@ where
 /// Decodes one or more concatenated zstd frames. Frames need not carry their
 /// content size; `expected` (when known) sizes the buffer and is checked.
 pub fn decompress(data: &[u8], expected: Option<usize>) -> Result<Vec<u8>> {
-    match expected {
-        Some(n) if n <= MAX_RESERVATION => decompress_exact(data, n),
-        _ => decompress_streaming(data, expected),
-    }
+    let mut out = Vec::new();
+    decompress_into(data, expected, &mut out)?;
+    Ok(out)
 }
 
 /// [`decompress`] into `out` (cleared first; its allocation reused, so a
-/// caller decompressing many blobs allocates once).
+/// caller decompressing many blobs allocates once). A result known to be
+/// small enough to reserve goes into exactly that many bytes; one of
+/// unknown or large size is streamed, the buffer growing as data arrives
+/// (at most [`MAX_DECOMPRESSED`] bytes).
 pub fn decompress_into(data: &[u8], expected: Option<usize>, out: &mut Vec<u8>) -> Result<()> {
     match expected {
         Some(n) if n <= MAX_RESERVATION => decompress_exact_into(data, n, out),
         _ => {
             out.clear();
+            let guess = expected.unwrap_or_else(|| data.len().saturating_mul(3));
+            out.reserve(guess.min(MAX_RESERVATION));
             decompress_streaming_into(data, expected, out)
         }
     }
@@ -155,16 +159,9 @@ pub fn decompress_into(data: &[u8], expected: Option<usize>, out: &mut Vec<u8>) 
 /// reservation and the document is streamed.
 const MAX_DOCUMENT_RESERVATION: usize = 64 << 20;
 
-/// [`decompress`] of a result known to be `n` bytes, small enough to
-/// reserve: into a buffer of exactly `n` bytes with this thread's
+/// Decompresses a result known to be `n` bytes, small enough to reserve,
+/// into `out` (cleared; exactly `n` bytes reserved) with this thread's
 /// context. Output beyond `n` bytes is an error.
-fn decompress_exact(data: &[u8], n: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    decompress_exact_into(data, n, &mut out)?;
-    Ok(out)
-}
-
-/// [`decompress_exact`] into `out` (cleared; its allocation reused).
 fn decompress_exact_into(data: &[u8], n: usize, out: &mut Vec<u8>) -> Result<()> {
     out.clear();
     out.reserve_exact(n);
@@ -186,16 +183,8 @@ fn decompress_exact_into(data: &[u8], n: usize, out: &mut Vec<u8>) -> Result<()>
     }
 }
 
-/// [`decompress`] of a result of unknown or large size: streamed, the
-/// buffer growing as data arrives, at most [`MAX_DECOMPRESSED`] bytes.
-fn decompress_streaming(data: &[u8], expected: Option<usize>) -> Result<Vec<u8>> {
-    let guess = expected.unwrap_or_else(|| data.len().saturating_mul(3));
-    let mut out = Vec::with_capacity(guess.min(MAX_RESERVATION));
-    decompress_streaming_into(data, expected, &mut out)?;
-    Ok(out)
-}
-
-/// [`decompress_streaming`] appending to `out`.
+/// Decompresses a result of unknown or large size, streamed, appending to
+/// `out`: at most `expected` bytes (checked), else [`MAX_DECOMPRESSED`].
 fn decompress_streaming_into(
     data: &[u8],
     expected: Option<usize>,

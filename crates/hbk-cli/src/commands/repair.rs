@@ -2,9 +2,8 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use hbk_engine::commands::check::{check, CheckOptions, ReadData};
 use hbk_engine::commands::repair::index::{repair_index, RepairIndexOptions};
-use hbk_engine::commands::repair::packs::{repair_packs, RepairPacksMessage};
+use hbk_engine::commands::repair::packs::{find_packs_to_repair, repair_packs, RepairPacksMessage};
 use hbk_engine::commands::repair::snapshots::{
     repair_snapshots, RepairMessage, RepairSnapshotsOptions, Repaired,
 };
@@ -115,18 +114,7 @@ fn run_packs(g: &GlobalOpts, a: PacksArgs) -> Result<i32> {
             if !quiet {
                 println!("reading every pack to find the damaged and missing ones");
             }
-            let report = check(
-                &repo,
-                &CheckOptions {
-                    read_data: ReadData::All,
-                    ..Default::default()
-                },
-                &hbk_engine::progress::NoProgress,
-            )?;
-            let mut packs = report.damaged_packs();
-            packs.extend(report.missing_packs());
-            packs.sort();
-            packs.dedup();
+            let packs = find_packs_to_repair(&repo)?;
             if packs.is_empty() {
                 if !quiet {
                     println!("no damaged or missing packs: nothing to repair");

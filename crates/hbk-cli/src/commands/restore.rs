@@ -173,27 +173,9 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
     let stats = stats?;
     for e in &stats.errors {
         if g.json {
-            eprintln!(
-                "{}",
-                json!({
-                    "message_type": "error",
-                    "error": {"message": e.message},
-                    "during": "restore",
-                    "item": e.path.display().to_string(),
-                })
-            );
+            eprintln!("{}", progress::error_json("restore", &e.path, &e.message));
         } else {
             eprintln!("ignoring error for {}: {}", e.path.display(), e.message);
-        }
-    }
-    for d in &stats.deleted {
-        // restic names items by their path in the snapshot.
-        let item = std::path::Path::new("/").join(d).display().to_string();
-        if g.json && verbosity >= 3 {
-            let item = json!({"message_type": "verbose_status", "action": "deleted", "item": item, "size": 0});
-            println!("{item}");
-        } else if !g.json && verbosity >= 3 {
-            println!("deleted   {item}");
         }
     }
     let total = stats.files + stats.dirs + stats.others;

@@ -244,6 +244,7 @@ fn archiver<'a>(
         counters: Counters::default(),
         warnings: Mutex::new(Vec::new()),
         progress,
+        lists_items: progress.wants_items(),
         read_slots: (opts.read_concurrency > 0).then(|| Limiter::new(opts.read_concurrency)),
         batches: Default::default(),
     })
@@ -431,7 +432,7 @@ pub fn backup_stdin<R: Read + Send>(
     let archiver = archiver(repo, opts, dry_run, progress)?;
     // Chunks are processed in parallel on rayon's global pool while the
     // next batch is read.
-    let started = Instant::now();
+    let started = archiver.clock();
     let content = archiver
         .read_stream(reader)?
         .map_err(|e| Error::io("stdin", e))?;

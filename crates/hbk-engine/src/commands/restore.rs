@@ -226,6 +226,7 @@ pub fn restore(
         plan.report_all(progress);
         if opts.delete {
             stats.deleted = plan.delete_extra(target, &selection, true).0;
+            report_deleted(&stats.deleted, progress);
         }
         return Ok(stats);
     }
@@ -244,6 +245,7 @@ pub fn restore(
     // Before the metadata: deleting changes the directories' mtimes.
     if opts.delete {
         let (deleted, delete_errors) = plan.delete_extra(target, &selection, false);
+        report_deleted(&deleted, progress);
         stats.deleted = deleted;
         errors.extend(delete_errors);
     }
@@ -257,6 +259,22 @@ pub fn restore(
     errors.dedup();
     stats.errors = errors;
     Ok(stats)
+}
+
+/// Reports what `delete` removed (or would remove), when the front end
+/// lists items.
+fn report_deleted(deleted: &[PathBuf], progress: &dyn Progress) {
+    if !progress.wants_items() {
+        return;
+    }
+    for path in deleted {
+        progress.restored(&crate::progress::RestoredItem {
+            path,
+            is_file: false,
+            action: crate::progress::RestoreAction::Deleted,
+            size: 0,
+        });
+    }
 }
 
 #[cfg(test)]

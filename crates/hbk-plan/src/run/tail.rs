@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use hbk_engine::commands::forget::KeepPolicy;
 use hbk_repo::Id;
 
 use chrono::{DateTime, Utc};
@@ -40,8 +41,10 @@ impl Runner<'_> {
                     Out::skipped(format!("{primary} holds no snapshot of this plan"))
                 }
                 (Ok(from), Ok(to), Ok(list)) => {
-                    let retention = self.plan.repositories.get(&name).map(|r| &r.retention);
-                    let ids = kept_by(retention.cloned().unwrap_or_default(), list);
+                    let keep_all = KeepPolicy::default();
+                    let policy = self.plan.repositories.get(&name);
+                    let policy = policy.map_or(&keep_all, |r| &r.retention.policy);
+                    let ids = kept_by(policy, list);
                     match copy_snapshots(&from, &to, &ids, self.opts.dry_run) {
                         Ok(c) => {
                             *self.bytes.entry(name.clone()).or_default() += c.bytes_added;

@@ -84,6 +84,9 @@ pub struct Archiver<'a> {
     pub warnings: Mutex<Vec<Warning>>,
     /// Progress sink.
     pub progress: &'a dyn Progress,
+    /// Whether `progress` lists items ([`Progress::wants_items`], asked
+    /// once): only then are items timed and reported.
+    pub lists_items: bool,
     /// Bounds how many threads read file contents at once
     /// ([`BackupOptions::read_concurrency`]); `None`: unbounded.
     pub read_slots: Option<Limiter>,
@@ -258,7 +261,7 @@ impl<'a> Archiver<'a> {
                                 return Ok(None);
                             }
                         };
-                        let started = Instant::now();
+                        let started = self.clock();
                         let (mut node, _) = self.node(path, name, &meta, None);
                         let old = prev.and_then(|p| p.subtree);
                         let sub = self.parent_tree(old);
@@ -287,55 +290,73 @@ impl<'a> Archiver<'a> {
         Ok((id, Added { plain, stored }))
     }
 
+    /// When items are listed: now, the start of an item's work.
+    pub(super) fn clock(&self) -> Option<Instant> {
+        self.lists_items.then(Instant::now)
+    }
+
     /// Counts a directory done (its tree `id`, the parent's `old`) and
     /// reports it when items are listed.
-    fn dir_done(&self, path: &Path, old: Option<Id>, id: Id, tree: Added, started: Instant) {
+    fn dir_done(
+        &self,
+        path: &Path,
+        old: Option<Id>,
+        id: Id,
+        tree: Added,
+        started: Option<Instant>,
+    ) {
         let (counter, change) = match old {
             None => (&self.counters.dirs_new, ItemChange::New),
             Some(old) if old == id => (&self.counters.dirs_unmodified, ItemChange::Unchanged),
             Some(_) => (&self.counters.dirs_changed, ItemChange::Modified),
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if self.progress.wants_items() {
-            self.progress.backed_up(&BackedUpItem {
-                path,
-                is_dir: true,
-                change,
-                duration: started.elapsed(),
-                data_added: 0,
-                data_stored: 0,
-                tree_added: tree.plain,
-                tree_stored: tree.stored,
-            });
-        }
+        self.item_done(path, true, change, Added::default(), tree, started);
     }
 
-    /// Reports a file done when items are listed.
-    fn file_done(&self, path: &Path, change: ItemChange, added: Added, started: Instant) {
-        if self.progress.wants_items() {
-            self.progress.backed_up(&BackedUpItem {
-                path,
-                is_dir: false,
-                change,
-                duration: started.elapsed(),
-                data_added: added.plain,
-                data_stored: added.stored,
-                tree_added: 0,
-                tree_stored: 0,
-            });
-        }
+    /// Reports an item done (`started` is set only when items are
+    /// listed): what its content (`data`) and its tree added.
+    fn item_done(
+        &self,
+        path: &Path,
+        is_dir: bool,
+        change: ItemChange,
+        data: Added,
+        tree: Added,
+        started: Option<Instant>,
+    ) {
+        let Some(started) = started else {
+            return;
+        };
+        self.progress.backed_up(&BackedUpItem {
+            path,
+            is_dir,
+            change,
+            duration: started.elapsed(),
+            data_added: data.plain,
+            data_stored: data.stored,
+            tree_added: tree.plain,
+            tree_stored: tree.stored,
+        });
     }
 
     /// Reports standard input, stored as the file `/name`, done.
-    pub(super) fn stdin_done(&self, name: &str, added: Added, started: Instant) {
+    pub(super) fn stdin_done(&self, name: &str, added: Added, started: Option<Instant>) {
         let path = Path::new("/").join(name);
-        self.file_done(&path, ItemChange::New, added, started);
+        self.item_done(
+            &path,
+            false,
+            ItemChange::New,
+            added,
+            Added::default(),
+            started,
+        );
     }
 
     /// Reports an item an exclude rule left out; returns `None` for the
     /// caller to pass on.
     fn exclude(&self, path: &Path) -> Option<Node> {
-        if self.progress.wants_items() {
+        if self.lists_items {
             self.progress.excluded(path);
         }
         None
@@ -373,7 +394,7 @@ impl<'a> Archiver<'a> {
         if self.excluded(path, &meta) {
             return Ok(self.exclude(path));
         }
-        let started = Instant::now();
+        let started = self.clock();
         // With a trusted ctime, an unchanged ctime means unchanged xattrs
         // and link target: those are taken from the parent, not re-read.
         let same = prev.filter(|_| !self.opts.ignore_ctime);
@@ -468,7 +489,7 @@ impl<'a> Archiver<'a> {
         path: &Path,
         node: &mut Node,
         prev: Option<&Node>,
-        started: Instant,
+        started: Option<Instant>,
     ) -> Result<bool> {
         self.counters.total_files.fetch_add(1, Ordering::Relaxed);
         self.counters
@@ -480,7 +501,15 @@ impl<'a> Archiver<'a> {
                 .files_unmodified
                 .fetch_add(1, Ordering::Relaxed);
             self.progress.file_done(path, node.size, false);
-            self.file_done(path, ItemChange::Unchanged, Added::default(), started);
+            let nothing = Added::default();
+            self.item_done(
+                path,
+                false,
+                ItemChange::Unchanged,
+                nothing,
+                nothing,
+                started,
+            );
             return Ok(true);
         }
         self.progress.file_started(path);
@@ -502,7 +531,7 @@ impl<'a> Archiver<'a> {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         self.progress.file_done(path, node.size, true);
-        self.file_done(path, change, added, started);
+        self.item_done(path, false, change, added, Added::default(), started);
         Ok(true)
     }
 

@@ -39,20 +39,13 @@ impl CheckReport {
     /// The packs whose stored content is damaged (what `repair packs`
     /// salvages), sorted.
     pub fn damaged_packs(&self) -> Vec<Id> {
-        self.packs_where(|k| {
-            matches!(
-                k,
-                FindingKind::HashMismatch
-                    | FindingKind::DamagedBlob
-                    | FindingKind::Unreadable
-                    | FindingKind::SizeMismatch
-            )
-        })
+        self.packs_where(damaged_content)
     }
 
-    /// The packs the index lists that the backend lacks, sorted.
-    pub fn missing_packs(&self) -> Vec<Id> {
-        self.packs_where(|k| k == FindingKind::Missing)
+    /// The damaged packs and those the index lists that the backend
+    /// lacks, sorted: what `repair packs` takes to heal a repository.
+    pub fn packs_to_repair(&self) -> Vec<Id> {
+        self.packs_where(|k| k == FindingKind::Missing || damaged_content(k))
     }
 
     fn packs_where(&self, kind: impl Fn(FindingKind) -> bool) -> Vec<Id> {
@@ -66,6 +59,18 @@ impl CheckReport {
         packs.dedup();
         packs
     }
+}
+
+/// Whether a finding of `kind` about a pack means its stored bytes are
+/// damaged.
+fn damaged_content(kind: FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::HashMismatch
+            | FindingKind::DamagedBlob
+            | FindingKind::Unreadable
+            | FindingKind::SizeMismatch
+    )
 }
 
 /// The steps of a check, in the order they run.

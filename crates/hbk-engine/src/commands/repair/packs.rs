@@ -22,8 +22,10 @@ use hbk_repo::{
     IndexedRepository, NodeType, Repository,
 };
 
+use crate::commands::check::{check, CheckOptions, ReadData};
 use crate::keep_copy::keep_copy;
 use crate::lock::{LockKind, RepoLock};
+use crate::progress::NoProgress;
 use crate::walk::join;
 use crate::Result;
 
@@ -235,6 +237,16 @@ pub fn repair_packs(
         out.affected = affected_paths(&indexed, &out.lost)?;
     }
     Ok(out)
+}
+
+/// The packs of `repo` to give [`repair_packs`]: the damaged and the
+/// missing ones, found by a check that reads every pack.
+pub fn find_packs_to_repair(repo: &Repository) -> Result<Vec<Id>> {
+    let opts = CheckOptions {
+        read_data: ReadData::All,
+        ..Default::default()
+    };
+    Ok(check(repo, &opts, &NoProgress)?.packs_to_repair())
 }
 
 /// A damaged pack's blob, cut from its bytes and verified.
