@@ -43,6 +43,18 @@ fn restic_checks_and_restores(repo: &Repo, src: &std::path::Path, target: &std::
     assert!(differs.is_empty(), "{differs:?}");
 }
 
+/// `dir/src/sub/f00` … `f19`, file `i` holding `fill` repeated `i *
+/// step` times (each its own blob); returns `dir/src`.
+fn twenty_files(dir: &std::path::Path, fill: &str, step: usize) -> std::path::PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    for i in 0..20 {
+        let body = format!("file {i}: {}\n", fill.repeat(i * step));
+        std::fs::write(src.join("sub").join(format!("f{i:02}")), body).unwrap();
+    }
+    src
+}
+
 /// The file of pack `pack` in `repo`.
 fn pack_file(repo: &Repo, pack: &Id) -> std::path::PathBuf {
     let hex = pack.to_hex();
@@ -80,12 +92,7 @@ fn tree_pack(repo: &Repo) -> Id {
 #[test]
 fn repair_packs_keeps_readable_blobs_and_names_lost_files() {
     let dir = tempdir();
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(src.join("sub")).unwrap();
-    for i in 0..20 {
-        let body = format!("file {i}: {}\n", "x".repeat(i * 100));
-        std::fs::write(src.join("sub").join(format!("f{i:02}")), body).unwrap();
-    }
+    let src = twenty_files(dir.path(), "x", 100);
     let repo = Repo::new(dir.path());
     ok(restic(&repo, &["init", "--repository-version", "2"]));
     ok(restic(&repo, &["backup", src.to_str().unwrap()]));
@@ -308,12 +315,7 @@ fn check_json_names_broken_packs_and_filters_snapshots() {
 #[test]
 fn repair_packs_heals_from_another_repository() {
     let dir = tempdir();
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(src.join("sub")).unwrap();
-    for i in 0..20 {
-        let body = format!("file {i}: {}\n", "y".repeat(i * 300));
-        std::fs::write(src.join("sub").join(format!("f{i:02}")), body).unwrap();
-    }
+    let src = twenty_files(dir.path(), "y", 300);
     std::fs::create_dir_all(dir.path().join("orig")).unwrap();
     std::fs::create_dir_all(dir.path().join("copy")).unwrap();
     let orig = Repo::new(&dir.path().join("orig"));
