@@ -7,6 +7,7 @@ pub mod index;
 pub mod key;
 pub mod lock;
 pub mod pack;
+pub mod pbs_chunk;
 pub mod plan;
 pub mod rest_listing;
 pub mod snapshot;
@@ -17,7 +18,7 @@ pub type Body = fn(&[u8]);
 
 /// Every target by name (the name of its cargo-fuzz entry and of its
 /// seed directory, fuzz/seeds/NAME), with its body.
-pub const ALL: [(&str, Body); 9] = [
+pub const ALL: [(&str, Body); 10] = [
     ("pack", pack::run),
     ("index", index::run),
     ("key", key::run),
@@ -27,4 +28,5 @@ pub const ALL: [(&str, Body); 9] = [
     ("lock", lock::run),
     ("rest_listing", rest_listing::run),
     ("plan", plan::run),
+    ("pbs_chunk", pbs_chunk::run),
 ];

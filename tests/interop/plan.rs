@@ -52,9 +52,40 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Writes a PBS-like datastore: `.chunks/XXXX/<sha256>` chunk files and
-/// `vm/ID/TIME/` + `ct/ID/TIME/` snapshot dirs whose index files list
-/// their chunks.
+/// CRC-32 (IEEE), bit by bit: written apart from hbk's table-driven one
+/// so the fixture does not share its mistakes.
+fn crc32_bitwise(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+/// A chunk file as PBS writes one (proxmox-backup's `DataBlob`): the
+/// magic of an uncompressed or a zstd-compressed blob, the CRC-32 of the
+/// payload (little endian), the payload; named by the SHA-256 of `body`.
+fn pbs_chunk(body: &[u8], compress: bool) -> (String, Vec<u8>) {
+    const PLAIN: [u8; 8] = [66, 171, 56, 7, 190, 131, 112, 161];
+    const ZSTD: [u8; 8] = [49, 185, 88, 66, 111, 182, 163, 127];
+    let (magic, payload) = if compress {
+        (ZSTD, zstd::bulk::compress(body, 1).unwrap())
+    } else {
+        (PLAIN, body.to_vec())
+    };
+    let mut raw = magic.to_vec();
+    raw.extend_from_slice(&crc32_bitwise(&payload).to_le_bytes());
+    raw.extend_from_slice(&payload);
+    (hex::encode(Sha256::digest(body)), raw)
+}
+
+/// Writes a PBS-like datastore: `.chunks/XXXX/<sha256>` chunk files in
+/// PBS's format (half of them compressed) and `vm/ID/TIME/` +
+/// `ct/ID/TIME/` snapshot dirs whose index files list their chunks.
 fn make_datastore(root: &Path) {
     std::fs::create_dir_all(root.join(".chunks")).unwrap();
     std::fs::write(root.join(".lock"), b"").unwrap();
@@ -74,10 +105,10 @@ fn make_datastore(root: &Path) {
             let body: Vec<u8> = (0..20_000u32)
                 .map(|i| (i.wrapping_mul(n) % 251) as u8)
                 .collect();
-            let digest = hex::encode(Sha256::digest(&body));
+            let (digest, raw) = pbs_chunk(&body, n.is_multiple_of(2));
             let dir = root.join(".chunks").join(&digest[..4]);
             std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join(&digest), &body).unwrap();
+            std::fs::write(dir.join(&digest), &raw).unwrap();
             index.extend_from_slice(digest.as_bytes());
             index.push(b'\n');
         }
@@ -1185,4 +1216,318 @@ fn plan_heals_a_damaged_copy_from_a_healthy_one() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(fx.status()["repositories"]["usb"]["drill"]["ok"], true);
+
+    // The same blob damaged in every copy: the heal names the file.
+    let victim = fx.root().join("docker/data/app/file-5.bin");
+    for repo in [&fx.local, &fx.usb] {
+        hbk_tests::damage::flip_blob_of(repo, &victim);
+    }
+    let out = plan_cmd(&["plan", "drill", plan.to_str().unwrap()], DAY3)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let st = fx.status();
+    let heal = step(&st, "heal:usb");
+    assert_eq!(heal["status"], "failed", "{heal}");
+    let message = heal["message"].as_str().unwrap();
+    assert!(message.contains("no copy holds what these used"), "{heal}");
+    assert!(message.contains(&victim.display().to_string()), "{heal}");
+}
+
+/// Every restore path of docs/runbook.md drilled (issue 14): the PBS
+/// datastore restored from the S3 copy with every chunk verified (and a
+/// PBS verify job), a full restore from it timed as the RTO, and a
+/// rollback drill per guest that clones, starts, waits for the guest
+/// agent and destroys, never touching the original. Then a clone that
+/// fails to start, a damaged PBS chunk, and an RPO threshold turn the
+/// status red.
+#[test]
+fn plan_drills_every_restore_path() {
+    let fx = Fixture::new(false);
+    fx.emu.set_agent(100, true);
+    let s3 = S3Server::start();
+    let offsite = Remote::new(s3.url(), s3.env());
+    ok(offsite.hbk(&["init"]));
+    let extra = format!(
+        r#"
+[repositories.offsite]
+url = "{}"
+password = {{ file = "{}" }}
+max_rpo = "26h"
+max_rto = "1h"
+
+[drill.full]
+every_days = 30
+
+[drill.pbs]
+verify_job = true
+
+[drill.rollback]
+guests = [100, 200]
+start_timeout = "10s"
+"#,
+        offsite.location,
+        offsite.password_file().display()
+    );
+    let plan = fx.plan(&["offsite"], 2, &fx.root().join("pve.secret"), &extra);
+    let plan_s = plan.to_str().unwrap();
+    let run = |args: &[&str], now: &str| {
+        let mut c = plan_cmd(args, now);
+        c.envs(s3.env());
+        c.output().unwrap()
+    };
+    let out = run(&["plan", "run", plan_s], DAY1);
+    let text = describe(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let st = fx.status();
+    let pbs = step(&st, "drill-pbs:offsite");
+    assert_eq!(pbs["status"], "ok", "{pbs}");
+    assert!(
+        pbs["message"]
+            .as_str()
+            .unwrap()
+            .contains("18 chunk files verified"),
+        "{pbs}"
+    );
+    assert_eq!(step_status(&st, "pbs-verify:store1"), "ok");
+    assert!(
+        fx.emu
+            .calls()
+            .iter()
+            .any(|c| c.api == Api::Pbs && c.line() == "POST /admin/datastore/store1/verify"),
+        "the verify job went through the PBS API"
+    );
+    let full = step(&st, "drill-full:offsite");
+    assert_eq!(full["status"], "ok", "{full}");
+    assert!(
+        full["message"]
+            .as_str()
+            .unwrap()
+            .contains("every file matches its content hashes"),
+        "{full}"
+    );
+    let offsite_state = &st["repositories"]["offsite"];
+    assert!(offsite_state["rto_secs"].as_f64().unwrap() > 0.0, "{st:#}");
+    assert!(
+        offsite_state["full_drill"]["bytes_per_sec"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(offsite_state.get("alerts").is_none(), "{offsite_state}");
+    let vm = step(&st, "drill-rollback:qemu/100");
+    assert_eq!(vm["status"], "ok", "{vm}");
+    assert!(
+        vm["message"]
+            .as_str()
+            .unwrap()
+            .contains("guest agent answering"),
+        "{vm}"
+    );
+    assert_eq!(step_status(&st, "drill-rollback:lxc/200"), "ok");
+    assert_eq!(st["drills"]["rollback"]["ok"], true);
+    assert_eq!(st["drills"]["pbs"]["ok"], true);
+    let prom = fx.prom();
+    for line in [
+        "hbk_plan_drill_kind_success{plan=\"homelab\",kind=\"rollback\"} 1",
+        "hbk_plan_drill_kind_success{plan=\"homelab\",kind=\"pbs\"} 1",
+        "hbk_plan_full_drill_success{plan=\"homelab\",repository=\"offsite\"} 1",
+        "hbk_plan_repository_alerts{plan=\"homelab\",repository=\"offsite\"} 0",
+        "hbk_plan_repository_max_rto_seconds{plan=\"homelab\",repository=\"offsite\"} 3600",
+    ] {
+        assert!(prom.contains(line), "{line} missing in\n{prom}");
+    }
+    assert!(
+        prom.contains("hbk_plan_repository_rto_seconds{plan=\"homelab\",repository=\"offsite\"}")
+    );
+    let out = run(&["plan", "status", plan_s], DAY1);
+    assert_eq!(out.status.code(), Some(0), "green: {}", describe(&out));
+
+    // The rollback drill in order, on clones only: clone (the one call
+    // naming the original), start, state, agent ping, stop, destroy.
+    let calls = fx.emu.calls();
+    let writes: Vec<String> = calls
+        .iter()
+        .filter(|c| c.api == Api::Pve && c.is_write())
+        .map(|c| c.line())
+        .filter(|l| !l.contains("/snapshot"))
+        .collect();
+    let clone_at = writes
+        .iter()
+        .position(|l| l == "POST /nodes/pve1/qemu/100/clone")
+        .unwrap_or_else(|| panic!("no clone of 100 in {writes:#?}"));
+    let clone_call = calls
+        .iter()
+        .find(|c| c.line() == "POST /nodes/pve1/qemu/100/clone")
+        .unwrap();
+    assert!(clone_call.params["snapname"].starts_with("hbk-"));
+    assert_eq!(clone_call.params["full"], "1");
+    let newid = &clone_call.params["newid"];
+    let scratch = format!("/nodes/pve1/qemu/{newid}");
+    assert_eq!(
+        writes[clone_at + 1..clone_at + 5],
+        [
+            format!("POST {scratch}/status/start"),
+            format!("POST {scratch}/agent/ping"),
+            format!("POST {scratch}/status/stop"),
+            format!("DELETE {scratch}"),
+        ],
+        "{writes:#?}"
+    );
+    let lines: Vec<String> = calls.iter().map(|c| c.line()).collect();
+    let pos = |l: &str| {
+        lines
+            .iter()
+            .position(|x| x == l)
+            .unwrap_or_else(|| panic!("{l} not in {lines:#?}"))
+    };
+    assert!(
+        pos(&format!("POST {scratch}/status/start"))
+            < pos(&format!("GET {scratch}/status/current"))
+    );
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.is_write() && c.path.starts_with("/nodes/pve1/qemu/100"))
+            .all(|c| c.path.ends_with("/clone") || c.path.contains("/snapshot")),
+        "the original is never written to but for the clone call"
+    );
+    assert_eq!(fx.emu.guest_ids(), [100, 101, 200], "the clones are gone");
+    assert!(fx.emu.state().guests[&100].running);
+
+    // A clone that fails to start is reported and cleaned up.
+    fx.emu.fail_clone_start(200, "startup for container failed");
+    let before = fx.emu.calls().len();
+    let out = run(&["plan", "drill", plan_s], DAY2);
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let st = fx.status();
+    let ct = step(&st, "drill-rollback:lxc/200");
+    assert_eq!(ct["status"], "failed", "{ct}");
+    let m = ct["message"].as_str().unwrap();
+    assert!(
+        m.contains("failed to start") && m.contains("clone destroyed"),
+        "{ct}"
+    );
+    assert_eq!(st["drills"]["rollback"]["ok"], false);
+    assert_eq!(
+        fx.emu.guest_ids(),
+        [100, 101, 200],
+        "the failed clone is gone"
+    );
+    assert!(
+        fx.emu.calls()[before..]
+            .iter()
+            .all(|c| !(c.is_write() && c.path.starts_with("/nodes/pve1/lxc/200/snapshot"))),
+        "a drill takes no snapshot"
+    );
+    assert!(fx
+        .prom()
+        .contains("hbk_plan_drill_kind_success{plan=\"homelab\",kind=\"rollback\"} 0"));
+    let out = run(&["plan", "status", plan_s], DAY2);
+    assert_eq!(out.status.code(), Some(1), "red: {}", describe(&out));
+    fx.emu.state().clone_start_errors.clear();
+
+    // One flipped byte in a PBS chunk (bit rot in the datastore, captured
+    // by the next run): the PBS drill fails and names the chunk.
+    let chunks = fx.root().join("pbs/.chunks");
+    let dir = std::fs::read_dir(&chunks)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let chunk = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let name = chunk.file_name().unwrap().to_str().unwrap().to_string();
+    let mut raw = std::fs::read(&chunk).unwrap();
+    let last = raw.len() - 1;
+    raw[last] ^= 0x20;
+    std::fs::write(&chunk, &raw).unwrap();
+    let out = run(&["plan", "run", plan_s], DAY3);
+    let out2 = run(&["plan", "drill", plan_s], DAY3);
+    let st = fx.status();
+    let pbs = step(&st, "drill-pbs:offsite");
+    assert_eq!(
+        pbs["status"],
+        "failed",
+        "{pbs}\n{}\n{}",
+        describe(&out),
+        describe(&out2)
+    );
+    let m = pbs["message"].as_str().unwrap();
+    assert!(m.contains(&format!("chunk {name}: CRC-32")), "{pbs}");
+    assert!(m.starts_with("1 of 18 chunk files damaged"), "{pbs}");
+    assert_eq!(st["drills"]["pbs"]["ok"], false);
+}
+
+/// The scrub rotation (issue 14): with a two-day window each daily run
+/// reads a share of the packs, every pack is verified within the window,
+/// and a pack damaged on the USB copy is found by the scrub when its turn
+/// comes and healed from the local copy.
+#[test]
+fn plan_scrub_rotates_through_every_pack_and_heals_what_it_finds() {
+    let fx = Fixture::new(true);
+    let extra = "\n[scrub]\nwithin_days = 2\n";
+    let plan = fx.plan(&["usb"], 2, &fx.root().join("pve.secret"), extra);
+    let out = run_plan(&plan, DAY1, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let st = fx.status();
+    let first = &st["repositories"]["usb"]["scrub"];
+    let packs = first["packs"].as_u64().unwrap();
+    assert!(packs >= 2, "{first}");
+    assert_eq!(first["verified_now"], packs.div_ceil(2), "{first}");
+    assert_eq!(first["overdue"], 0, "{first}");
+    let out = run_plan(&plan, DAY2, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let st = fx.status();
+    // New packs go first; what is left of day one's is due on day three,
+    // still within the window.
+    let usb = &st["repositories"]["usb"]["scrub"];
+    assert_eq!(usb["overdue"], 0, "{usb}");
+    let n = usb["packs"].as_u64().unwrap();
+    assert_eq!(usb["verified_now"], n.div_ceil(2), "{usb}");
+    assert!(usb["verified_within"].as_u64().unwrap() >= n - 1, "{usb}");
+    assert!(fx
+        .prom()
+        .contains("hbk_plan_scrub_overdue_packs{plan=\"homelab\",repository=\"usb\"} 0\n"));
+
+    // Damage a pack the scrub verified on day one: its window runs out on
+    // day three, so that run reads it.
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(fx.root().join("state/scrub/usb.json")).unwrap())
+            .unwrap();
+    let day1 = state["packs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, p)| p["verified"] == "2026-11-27T03:00:00Z")
+        .map(|(id, _)| id.clone())
+        .expect("a pack verified on day one");
+    let pack = fx.usb.path.join("data").join(&day1[..2]).join(&day1);
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(&pack, &bytes).unwrap();
+    let out = run_plan(&plan, DAY3, &[]);
+    let text = describe(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    let st = fx.status();
+    let scrub = step(&st, "scrub:usb");
+    assert_eq!(scrub["status"], "failed", "{scrub}");
+    assert!(
+        scrub["message"].as_str().unwrap().contains(&day1),
+        "{scrub}"
+    );
+    let heal = step(&st, "heal:usb");
+    assert_eq!(heal["status"], "ok", "{heal}");
+    assert!(
+        heal["message"].as_str().unwrap().contains("from local"),
+        "{heal}"
+    );
+    ok(restic(&fx.usb, &["check", "--read-data"]));
 }

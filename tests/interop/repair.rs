@@ -8,28 +8,10 @@ use std::sync::Arc;
 
 use hbk_repo::{BlobType, Id, Repository};
 use hbk_tests::compare::{compare_trees, CompareOptions};
+use hbk_tests::damage::{flip_blob_of, locate, pack_file};
 use hbk_tests::drivers::{describe, hbk, hbk_command, ok, restic, Repo};
 
 use crate::{restored, tempdir};
-
-/// The pack holding data blob `blob`, and the blob's offset in it.
-fn locate(repo: &Repo, blob: &Id) -> (Id, u64) {
-    let password = std::fs::read_to_string(&repo.password_file).unwrap();
-    let backend = Arc::new(hbk_backend::LocalBackend::new(&repo.path));
-    let opened = Repository::open(backend, password.trim_end().as_bytes()).unwrap();
-    for (_, file) in opened.index_files().unwrap() {
-        for pack in file.packs {
-            if let Some(b) = pack
-                .blobs
-                .iter()
-                .find(|b| b.blob_type == BlobType::Data && b.id == *blob)
-            {
-                return (pack.id, b.offset);
-            }
-        }
-    }
-    panic!("blob {blob} is in no index");
-}
 
 /// restic reads every byte of `repo` back, and restores its latest
 /// snapshot into `target` with the content of `src`.
@@ -53,27 +35,6 @@ fn twenty_files(dir: &std::path::Path, fill: &str, step: usize) -> std::path::Pa
         std::fs::write(src.join("sub").join(format!("f{i:02}")), body).unwrap();
     }
     src
-}
-
-/// The file of pack `pack` in `repo`.
-fn pack_file(repo: &Repo, pack: &Id) -> std::path::PathBuf {
-    let hex = pack.to_hex();
-    repo.path.join("data").join(&hex[..2]).join(&hex)
-}
-
-/// Flips one byte in the middle of the blob holding the content of the
-/// (small) source file `source`; returns the pack file and its damaged
-/// bytes.
-fn flip_blob_of(repo: &Repo, source: &std::path::Path) -> (std::path::PathBuf, Vec<u8>) {
-    let content = std::fs::read(source).unwrap();
-    let (pack, offset) = locate(repo, &Id::hash(&content));
-    let path = pack_file(repo, &pack);
-    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    std::fs::set_permissions(&path, writable).unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[offset as usize + 20] ^= 0x40;
-    std::fs::write(&path, &bytes).unwrap();
-    (path, bytes)
 }
 
 /// A pack holding tree blobs.

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use hbk_repo::{BlobType, FileType, Id, Repository};
 use rand::Rng;
 
+use crate::drivers::Repo;
+
 /// The kinds of repository file the matrix damages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object {
@@ -242,4 +244,44 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Bounded {
         output,
         took: started.elapsed(),
     }
+}
+
+/// The pack holding data blob `blob`, and the blob's offset in it.
+pub fn locate(repo: &Repo, blob: &Id) -> (Id, u64) {
+    let password = std::fs::read_to_string(&repo.password_file).unwrap();
+    let backend = Arc::new(hbk_backend::LocalBackend::new(&repo.path));
+    let opened = Repository::open(backend, password.trim_end().as_bytes()).unwrap();
+    for (_, file) in opened.index_files().unwrap() {
+        for pack in file.packs {
+            if let Some(b) = pack
+                .blobs
+                .iter()
+                .find(|b| b.blob_type == BlobType::Data && b.id == *blob)
+            {
+                return (pack.id, b.offset);
+            }
+        }
+    }
+    panic!("blob {blob} is in no index");
+}
+
+/// The file of pack `pack` in `repo`.
+pub fn pack_file(repo: &Repo, pack: &Id) -> std::path::PathBuf {
+    let hex = pack.to_hex();
+    repo.path.join("data").join(&hex[..2]).join(&hex)
+}
+
+/// Flips one byte in the middle of the blob holding the content of the
+/// (small) source file `source`; returns the pack file and its damaged
+/// bytes.
+pub fn flip_blob_of(repo: &Repo, source: &std::path::Path) -> (std::path::PathBuf, Vec<u8>) {
+    let content = std::fs::read(source).unwrap();
+    let (pack, offset) = locate(repo, &Id::hash(&content));
+    let path = pack_file(repo, &pack);
+    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&path, writable).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offset as usize + 20] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
 }

@@ -14,8 +14,12 @@
 //!   `WARNINGS: n` or an error, and whose effects (a snapshot appears or
 //!   goes) happen when they stop; vzdump answering `OK` when no guest is
 //!   on the node;
+//! * guest clones from a snapshot (full clones only, as PVE for guests
+//!   that are not templates), start, stop, `status/current`, guest-agent
+//!   ping and destroy (refused while running) — what a rollback drill
+//!   does — with clones that fail to start on request;
 //! * PBS datastores with maintenance mode and active operations that
-//!   drain after a number of polls (or never);
+//!   drain after a number of polls (or never), and verify jobs;
 //! * injectable faults: API down (connections dropped), task errors,
 //!   warnings, tasks that never end;
 //! * a call log ([`Emulator::calls`]) so tests can assert order and that a
@@ -89,6 +93,24 @@ impl Emulator {
     /// The names of a guest's snapshots, sorted.
     pub fn snapshots(&self, vmid: u32) -> Vec<String> {
         self.state().snapshot_names(vmid)
+    }
+
+    /// Enables (or not) the QEMU guest agent in a guest's config; its
+    /// clones inherit it, and answer pings while they run.
+    pub fn set_agent(&self, vmid: u32, agent: bool) {
+        if let Some(g) = self.state().guests.get_mut(&vmid) {
+            g.agent = agent;
+        }
+    }
+
+    /// Makes every clone of `vmid` fail to start with `error`.
+    pub fn fail_clone_start(&self, vmid: u32, error: &str) {
+        self.state().clone_start_errors.insert(vmid, error.into());
+    }
+
+    /// The VMIDs of every guest, clones included.
+    pub fn guest_ids(&self) -> Vec<u32> {
+        self.state().guests.keys().copied().collect()
     }
 
     /// Sets how long each task runs.

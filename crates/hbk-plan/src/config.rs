@@ -53,6 +53,10 @@ pub struct Plan {
     /// Restore drills.
     #[serde(default)]
     pub drill: DrillConfig,
+    /// Scrub rotation: every pack of every repository read and verified
+    /// within a number of days (optional).
+    #[serde(default)]
+    pub scrub: Option<ScrubConfig>,
     /// Report outputs.
     #[serde(default)]
     pub report: ReportConfig,
@@ -101,6 +105,15 @@ pub struct RepoConfig {
     /// What `forget` keeps.
     #[serde(default)]
     pub retention: Retention,
+    /// Recovery point objective: the newest snapshot of this plan in the
+    /// repository may be at most this old; older turns the status red.
+    #[serde(default)]
+    pub max_rpo: Option<Span>,
+    /// Recovery time objective: a full-restore drill from this
+    /// repository may take at most this long; longer, or never measured,
+    /// turns the status red.
+    #[serde(default)]
+    pub max_rto: Option<Span>,
 }
 
 /// Keep rules of one repository (restic's `forget --keep-*`), applied to
@@ -361,6 +374,99 @@ pub struct DrillConfig {
     /// Repositories drilled (default: all).
     #[serde(default)]
     pub repositories: Option<Vec<String>>,
+    /// Where drills restore to (default `STATE_DIR/drill`); a full-restore
+    /// drill needs room for a whole snapshot there.
+    #[serde(default)]
+    pub scratch_dir: Option<PathBuf>,
+    /// Snapshot rollback drill (needs `[proxmox]`).
+    #[serde(default)]
+    pub rollback: Option<RollbackDrill>,
+    /// PBS datastore drill (needs `[pbs]`).
+    #[serde(default)]
+    pub pbs: Option<PbsDrill>,
+    /// Full-restore drill: the measured RTO.
+    #[serde(default)]
+    pub full: Option<FullDrill>,
+}
+
+/// Clone a guest from its newest plan snapshot into a scratch VMID,
+/// start it, wait until it runs (and its guest agent answers), destroy it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackDrill {
+    /// Runs when the last rollback drill is at least this many days old.
+    #[serde(default = "default_every")]
+    pub every_days: u32,
+    /// The guests drilled (default: the plan's guests).
+    #[serde(default)]
+    pub guests: Option<Vec<u32>>,
+    /// The VMID of the clone (default: the cluster's next free one).
+    #[serde(default)]
+    pub scratch_vmid: Option<u32>,
+    /// Storage the clone's disks go to (default: the guest's own).
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// How long the clone may take to run (and its agent to answer).
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout: Span,
+}
+
+fn default_start_timeout() -> Span {
+    Span(Duration::from_secs(300))
+}
+
+/// Restore the PBS datastore from a copy into the scratch directory and
+/// verify every chunk file against its name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbsDrill {
+    /// Runs when the last PBS drill is at least this many days old.
+    #[serde(default = "default_every")]
+    pub every_days: u32,
+    /// The repository restored from (default: the off-site copy, the
+    /// last copy target).
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// Also run a PBS verify job on the live datastore through its API.
+    #[serde(default)]
+    pub verify_job: bool,
+}
+
+/// Restore the newest snapshot of every source from a copy, compare
+/// every file with the repository's content hashes, and time it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FullDrill {
+    /// Runs when the last full-restore drill is at least this many days
+    /// old.
+    #[serde(default = "default_full_every")]
+    pub every_days: u32,
+    /// The repositories restored from (default: the off-site copy, the
+    /// last copy target).
+    #[serde(default)]
+    pub repositories: Option<Vec<String>>,
+}
+
+fn default_full_every() -> u32 {
+    30
+}
+
+/// Scrub rotation, like PBS verify jobs: each run reads and verifies the
+/// packs verified longest ago, so that every pack of every repository is
+/// verified within `within_days`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrubConfig {
+    /// Every pack is read within this many days.
+    #[serde(default = "default_scrub_days")]
+    pub within_days: u32,
+    /// Repositories scrubbed (default: all).
+    #[serde(default)]
+    pub repositories: Option<Vec<String>>,
+}
+
+fn default_scrub_days() -> u32 {
+    30
 }
 
 fn default_every() -> u32 {
@@ -380,6 +486,10 @@ impl Default for DrillConfig {
             files: default_files(),
             read_data_subset: default_subset(),
             repositories: None,
+            scratch_dir: None,
+            rollback: None,
+            pbs: None,
+            full: None,
         }
     }
 }
@@ -456,6 +566,41 @@ impl Plan {
             .collect()
     }
 
+    /// The off-site copy: the last copy target (the primary when there
+    /// is none). Drills that prove a disaster restore read from it.
+    pub fn offsite(&self) -> &str {
+        self.copy_targets.last().unwrap_or(&self.primary)
+    }
+
+    /// Where drills restore to.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.drill
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("drill"))
+    }
+
+    /// The repositories the full-restore drill restores from.
+    pub fn full_drill_repos(&self) -> Vec<String> {
+        match self
+            .drill
+            .full
+            .as_ref()
+            .and_then(|f| f.repositories.clone())
+        {
+            Some(r) => r,
+            None => vec![self.offsite().to_string()],
+        }
+    }
+
+    /// The repositories scrubbed.
+    pub fn scrub_repos(&self) -> Vec<String> {
+        match self.scrub.as_ref().and_then(|s| s.repositories.clone()) {
+            Some(r) => r,
+            None => self.repo_order().into_iter().map(String::from).collect(),
+        }
+    }
+
     /// The repositories drilled.
     pub fn drill_repos(&self) -> Vec<String> {
         match &self.drill.repositories {
@@ -463,6 +608,19 @@ impl Plan {
             None => self.repo_order().into_iter().map(String::from).collect(),
         }
     }
+}
+
+/// Whether `name` is one of this plan's snapshots: `PREFIX-YYYYMMDD-HHMMSS`.
+pub fn is_plan_snapshot(prefix: &str, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    b.len() == 15
+        && b[8] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || c.is_ascii_digit())
 }
 
 /// Name of the snapshot source that captures the PBS datastore.

@@ -1,8 +1,16 @@
-//! Restore drills: restore a random sample of files from the latest
-//! snapshots of a repository into a temporary directory and compare each
-//! file's SHA-256 with the hash of its content as the snapshot records
-//! it (its data blobs, each verified on load), then check a subset of the
-//! repository's data.
+//! Restore drills. The sample drill (here) restores a random sample of
+//! files from the latest snapshots of a repository into a temporary
+//! directory and compares each file's SHA-256 with the hash of its
+//! content as the snapshot records it (its data blobs, each verified on
+//! load), then checks a subset of the repository's data. The other kinds
+//! prove the three restore paths of docs/runbook.md: [`full`] restores
+//! whole snapshots (the measured RTO), [`pbs`] restores the PBS datastore
+//! and verifies its chunks, [`rollback`] clones a guest from its snapshot
+//! and boots it.
+
+pub mod full;
+pub mod pbs;
+pub mod rollback;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +21,7 @@ use hbk_engine::commands::restore::{restore, RestoreOptions};
 use hbk_engine::filter::{PatternLists, Selection};
 use hbk_engine::progress::NoProgress;
 use hbk_engine::snapshots::SnapshotFilter;
-use hbk_repo::{BlobType, Id, IndexedRepository, NodeType};
+use hbk_repo::{BlobType, Id, IndexedRepository, NodeType, SnapshotFile};
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
@@ -136,17 +144,10 @@ pub fn drill(
     let mut problems = Vec::new();
     let mut snapshots = Vec::new();
     let mut count = 0;
-    std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
     let tmp = tempfile_dir(scratch)?;
     let mut damage = false;
     for tags in groups {
-        let filter = SnapshotFilter {
-            tags: vec![tags.clone()],
-            ..SnapshotFilter::default()
-        };
-        let mut list = hbk_engine::snapshots::list_snapshots(&indexed, &filter)?;
-        list.sort_by_key(|(_, s)| s.time.0);
-        let Some((id, sn)) = list.pop() else {
+        let Some((id, sn)) = newest(&indexed, tags)? else {
             problems.push(format!("no snapshot tagged {}", tags.join(",")));
             continue;
         };
@@ -188,8 +189,19 @@ pub fn drill(
     })
 }
 
+/// The newest snapshot carrying every tag of `tags`.
+fn newest(repo: &IndexedRepository, tags: &[String]) -> Result<Option<(Id, SnapshotFile)>> {
+    let filter = SnapshotFilter {
+        tags: vec![tags.to_vec()],
+        ..SnapshotFilter::default()
+    };
+    let list = hbk_engine::snapshots::list_snapshots(repo, &filter)?;
+    Ok(list.into_iter().max_by_key(|(_, s)| s.time.0))
+}
+
 /// A fresh, uniquely named directory below `parent`.
 fn tempfile_dir(parent: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let name = format!("drill-{}-{}", std::process::id(), rand::random::<u32>());
     let d = parent.join(name);
     std::fs::create_dir(&d).map_err(|e| Error::io(&d, e))?;

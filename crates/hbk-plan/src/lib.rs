@@ -14,7 +14,10 @@
 //!   check; copy and prune are wiring points);
 //! * [`guard::MaintenanceGuard`]: PBS maintenance mode that is always
 //!   cleared;
-//! * [`drill`]: restore a random sample and compare hashes.
+//! * [`drill`]: restore drills: a random sample, a whole snapshot (the
+//!   measured RTO), the PBS datastore's chunks, a guest rollback;
+//! * [`scrub`]: every pack verified within a window, a slice per run;
+//! * [`pbs_chunk`]: PBS chunk files checked against their names.
 //!
 //! ```
 //! use std::path::Path;
@@ -42,9 +45,11 @@ mod error;
 pub mod guard;
 pub mod interrupt;
 pub mod lock;
+pub mod pbs_chunk;
 pub mod preflight;
 pub mod report;
 pub mod run;
+pub mod scrub;
 pub mod secret;
 pub mod show;
 pub mod timer;

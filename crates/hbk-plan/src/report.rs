@@ -92,6 +92,48 @@ pub struct DrillResult {
     pub damage: bool,
 }
 
+/// The result of a rollback, PBS or full-restore drill, kept until the
+/// next drill of its kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrillRun {
+    /// When (plan time).
+    pub time: DateTime<Utc>,
+    /// Whether it proved what it drills.
+    pub ok: bool,
+    /// How long it took (a full restore: the restore alone, the measured
+    /// RTO).
+    pub duration_secs: f64,
+    /// What it did or what went wrong.
+    pub message: String,
+    /// The repository it restored from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Bytes restored.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Restore speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_sec: Option<f64>,
+}
+
+/// Where a repository's scrub rotation stands.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScrubStatus {
+    /// When the last scrub ran (plan time).
+    pub time: DateTime<Utc>,
+    /// The window: every pack is to be verified within this many days.
+    pub within_days: u32,
+    /// Packs in the repository.
+    pub packs: usize,
+    /// Packs read and verified in the last scrub.
+    pub verified_now: usize,
+    /// Packs verified within the window.
+    pub verified_within: usize,
+    /// Packs whose last verification (or first sighting, for packs not
+    /// read yet) is older than the window.
+    pub overdue: usize,
+}
+
 /// Per-repository state after a run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RepoState {
@@ -112,6 +154,25 @@ pub struct RepoState {
     /// The latest drill.
     #[serde(default)]
     pub drill: Option<DrillResult>,
+    /// The latest full-restore drill from this repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_drill: Option<DrillRun>,
+    /// The measured recovery time: the latest passing full restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_secs: Option<f64>,
+    /// The scrub rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrub: Option<ScrubStatus>,
+    /// The plan's `max_rpo` for this repository, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rpo_secs: Option<u64>,
+    /// The plan's `max_rto` for this repository, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rto_secs: Option<u64>,
+    /// Thresholds crossed (RPO, RTO, scrub window, failed drills): the
+    /// repository's status is red while any is listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<String>,
 }
 
 /// The JSON status file.
@@ -138,6 +199,9 @@ pub struct RunReport {
     /// Per repository.
     #[serde(default)]
     pub repositories: BTreeMap<String, RepoState>,
+    /// The latest rollback (`rollback`) and PBS (`pbs`) drills.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drills: BTreeMap<String, DrillRun>,
     /// The steps, in order.
     pub steps: Vec<StepReport>,
 }
@@ -152,6 +216,14 @@ impl RunReport {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(path, e)),
         }
+    }
+
+    /// Whether the plan is green: every step held and no threshold is
+    /// crossed.
+    pub fn green(&self) -> bool {
+        self.ok
+            && self.repositories.values().all(|r| r.alerts.is_empty())
+            && self.drills.values().all(|d| d.ok)
     }
 
     /// The human summary: one line per step and a verdict.
@@ -180,6 +252,18 @@ impl RunReport {
             .iter()
             .filter(|s| s.status == Status::Failed)
             .count();
+        for (name, r) in &self.repositories {
+            let rpo = r
+                .snapshot_age_secs
+                .map_or("-".to_string(), |s| format!("{:.1} h", s as f64 / 3600.0));
+            let rto = r
+                .rto_secs
+                .map_or("not measured".to_string(), |s| format!("{s:.1} s"));
+            s.push_str(&format!("  {name}: RPO {rpo}, RTO {rto}\n"));
+            for a in &r.alerts {
+                s.push_str(&format!("  RED     {name}: {a}\n"));
+            }
+        }
         if failed == 0 {
             s.push_str(&format!(
                 "every step held ({} steps, {:.1} s)\n",

@@ -13,14 +13,17 @@
 //! 5. copy to every copy target (each on its own) of this plan's
 //!    snapshots that it does not hold yet;
 //! 6. forget (and prune) per repository with its own policy;
-//! 7. drills when due;
-//! 8. the report.
+//! 7. drills when due (a sample, a full restore, the PBS datastore, a
+//!    guest rollback), the scrub's slice, and healing what they found
+//!    damaged from another copy;
+//! 8. the report, with RPO, RTO and the alerts of crossed thresholds.
 //!
 //! A failed step never stops the steps that do not need it; the run's
 //! verdict is whether every step held. In a dry run every check is made
 //! and nothing is changed: no API write, no repository write, no report
 //! file.
 
+mod drills;
 mod pbs;
 mod proxmox;
 mod reports;
@@ -37,7 +40,7 @@ use crate::api::pve::PveClient;
 use crate::config::Plan;
 use crate::engine::RepoTarget;
 use crate::lock::PlanLock;
-use crate::report::{DrillResult, RunReport, Status, StepReport};
+use crate::report::{DrillResult, DrillRun, RunReport, ScrubStatus, Status, StepReport};
 use crate::{preflight, Result};
 
 /// Which parts of the plan to run.
@@ -106,6 +109,15 @@ pub(crate) struct Runner<'a> {
     pub pbs: Option<PbsClient>,
     pub bytes: BTreeMap<String, u64>,
     pub drills: BTreeMap<String, DrillResult>,
+    /// Full-restore drills of this run, by repository.
+    pub full: BTreeMap<String, DrillRun>,
+    /// Rollback and PBS drills of this run, by kind.
+    pub runs: BTreeMap<String, DrillRun>,
+    /// Scrubs of this run, by repository.
+    pub scrubbed: BTreeMap<String, ScrubStatus>,
+    /// Damage found in this run (packs, when known), by repository: what
+    /// the heal step repairs.
+    pub damage: BTreeMap<String, Vec<hbk_repo::Id>>,
     pub previous: Option<RunReport>,
 }
 
@@ -242,6 +254,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
         pbs: None,
         bytes: BTreeMap::new(),
         drills: BTreeMap::new(),
+        full: BTreeMap::new(),
+        runs: BTreeMap::new(),
+        scrubbed: BTreeMap::new(),
+        damage: BTreeMap::new(),
         previous,
     };
     r.preflight();
@@ -253,6 +269,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
         r.retention();
     }
     r.drills();
+    r.full_drills();
+    r.pbs_drill();
+    r.rollback_drills();
+    if opts.mode == Mode::Run {
+        r.scrubs();
+    }
     r.heals();
     let report = r.finish(started, clock.elapsed().as_secs_f64());
     if !opts.dry_run {

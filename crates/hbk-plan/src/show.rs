@@ -127,6 +127,44 @@ pub fn steps(plan: &Plan) -> Vec<String> {
         plan.drill.read_data_subset,
         plan.drill_repos().join(", ")
     ));
+    if let Some(f) = &plan.drill.full {
+        v.push(format!(
+            "full-restore drill (every {} days): restore the newest snapshot of every source whole from {}, compare every file, time it (RTO)",
+            f.every_days,
+            plan.full_drill_repos().join(", ")
+        ));
+    }
+    if let (Some(d), Some(p)) = (&plan.drill.pbs, &plan.pbs) {
+        v.push(format!(
+            "PBS drill (every {} days): restore {} from {} and verify every chunk file{}",
+            d.every_days,
+            p.path.display(),
+            d.repository.as_deref().unwrap_or(plan.offsite()),
+            if d.verify_job {
+                format!(", then a verify job on datastore {}", p.datastore)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if let Some(d) = &plan.drill.rollback {
+        v.push(format!(
+            "rollback drill (every {} days): clone each guest from its newest snapshot into {}, start it, wait for it (and its guest agent), destroy the clone",
+            d.every_days,
+            d.scratch_vmid
+                .map_or("the next free VMID".to_string(), |id| format!("VMID {id}"))
+        ));
+    }
+    if let Some(s) = &plan.scrub {
+        v.push(format!(
+            "scrub: verify this run's share of the packs of {}, every pack within {} days",
+            plan.scrub_repos().join(", "),
+            s.within_days
+        ));
+        v.push("heal what a drill or the scrub found damaged from another copy".into());
+    } else {
+        v.push("heal what a drill found damaged from another copy".into());
+    }
     v.push(format!("write the report {}", plan.json_path().display()));
     if let Some(p) = &plan.report.prometheus {
         v.push(format!("write the Prometheus textfile {}", p.display()));

@@ -70,6 +70,12 @@ pub struct Guest {
     pub template: bool,
     /// Snapshots.
     pub snapshots: Vec<Snap>,
+    /// Whether it runs.
+    pub running: bool,
+    /// Whether its config enables the QEMU guest agent (`agent: 1`).
+    pub agent: bool,
+    /// The guest it was cloned from, if it is a clone.
+    pub cloned_from: Option<u32>,
 }
 
 /// How a task ends.
@@ -87,6 +93,11 @@ pub enum TaskEnd {
 
 #[derive(Debug, Clone)]
 enum Effect {
+    Nothing,
+    Clone { vmid: u32, guest: Box<Guest> },
+    Start { vmid: u32 },
+    Stop { vmid: u32 },
+    Destroy { vmid: u32 },
     CreateSnap { vmid: u32, snap: Snap },
     DeleteSnap { vmid: u32, name: String },
     Unlock { vmids: Vec<u32> },
@@ -156,6 +167,10 @@ pub struct State {
     pub task_duration: Duration,
     /// Task endings by VMID (default `OK`).
     pub task_ends: BTreeMap<u32, TaskEnd>,
+    /// Clones of these guests fail to start, with this error.
+    pub clone_start_errors: BTreeMap<u32, String>,
+    /// How the PBS verify job ends (default `OK`).
+    pub verify_end: TaskEnd,
     /// Drop every connection to the PVE API ("API down").
     pub pve_down: bool,
     /// Drop every connection to the PBS API.
@@ -213,6 +228,8 @@ impl State {
             tasks: BTreeMap::new(),
             task_duration: Duration::from_millis(300),
             task_ends: BTreeMap::new(),
+            clone_start_errors: BTreeMap::new(),
+            verify_end: TaskEnd::Ok,
             pve_down: false,
             pbs_down: false,
             calls: Vec::new(),
@@ -231,6 +248,9 @@ impl State {
                 lock: None,
                 template: false,
                 snapshots: Vec::new(),
+                running: true,
+                agent: false,
+                cloned_from: None,
             },
         );
     }
@@ -343,6 +363,25 @@ impl State {
         }
         for (_, effect, failed) in done {
             match effect {
+                Effect::Nothing => {}
+                Effect::Clone { vmid, guest } => {
+                    if !failed {
+                        self.guests.insert(vmid, *guest);
+                    }
+                }
+                Effect::Start { vmid } | Effect::Stop { vmid } => {
+                    let start = matches!(effect, Effect::Start { .. });
+                    if let Some(g) = self.guests.get_mut(&vmid) {
+                        if !failed {
+                            g.running = start;
+                        }
+                    }
+                }
+                Effect::Destroy { vmid } => {
+                    if !failed {
+                        self.guests.remove(&vmid);
+                    }
+                }
                 Effect::CreateSnap { vmid, snap } => {
                     if let Some(g) = self.guests.get_mut(&vmid) {
                         g.lock = None;
@@ -447,6 +486,10 @@ impl State {
                 ok(json!(list))
             }
             ("GET", ["nodes", _node, "tasks", upid, "status"]) => self.task_status(Api::Pve, upid),
+            ("GET", ["cluster", "nextid"]) => {
+                let free = (100u32..).find(|id| !self.guests.contains_key(id));
+                ok(json!(free.map(|id| id.to_string())))
+            }
             (_, ["nodes", node, kind @ ("qemu" | "lxc"), vmid, rest @ ..]) => {
                 let Ok(vmid) = vmid.parse::<u32>() else {
                     return err(400, "bad vmid");
@@ -461,6 +504,9 @@ impl State {
                         ),
                         )
                     }
+                }
+                if let Some(reply) = self.lifecycle_call(method, node, vmid, rest, p) {
+                    return reply;
                 }
                 self.guest_call(method, node, vmid, rest, p)
             }
@@ -505,6 +551,125 @@ impl State {
                 &format!("Method '{method} /{}' not implemented", parts.join("/")),
             ),
         }
+    }
+
+    /// Clone, start, stop, state, agent ping and destroy: what a rollback
+    /// drill does with a scratch guest. `None`: not one of these calls.
+    fn lifecycle_call(
+        &mut self,
+        method: &str,
+        node: &str,
+        vmid: u32,
+        rest: &[&str],
+        p: &BTreeMap<String, String>,
+    ) -> Option<Reply> {
+        let g = self.guests.get(&vmid)?.clone();
+        let qemu = g.kind == "qemu";
+        let who = if qemu { "VM" } else { "CT" };
+        let task = |verb: &str| format!("{}{verb}", if qemu { "qm" } else { "vz" });
+        let reply = match (method, rest) {
+            ("POST", ["clone"]) => {
+                let Some(newid) = p.get("newid").and_then(|n| n.parse::<u32>().ok()) else {
+                    return Some(err(400, "newid: property is missing"));
+                };
+                if self.guests.contains_key(&newid) {
+                    return Some(err(
+                        500,
+                        &format!("unable to create {who} {newid}: config file already exists"),
+                    ));
+                }
+                let snap = p.get("snapname");
+                if let Some(name) = snap {
+                    if !g.snapshots.iter().any(|s| &s.name == name) {
+                        return Some(err(500, &format!("snapshot '{name}' does not exist")));
+                    }
+                }
+                if !g.template && p.get("full").map(String::as_str) != Some("1") {
+                    return Some(err(
+                        500,
+                        "Linked clone feature is not supported for this guest (not a template)",
+                    ));
+                }
+                let name_key = if qemu { "name" } else { "hostname" };
+                let guest = Guest {
+                    kind: g.kind.clone(),
+                    node: node.into(),
+                    name: p.get(name_key).cloned().unwrap_or_default(),
+                    lock: None,
+                    template: false,
+                    snapshots: Vec::new(),
+                    running: false,
+                    agent: g.agent,
+                    cloned_from: Some(vmid),
+                };
+                let upid = self.new_task(
+                    Api::Pve,
+                    node,
+                    &task("clone"),
+                    &vmid.to_string(),
+                    TaskEnd::Ok,
+                    Effect::Clone {
+                        vmid: newid,
+                        guest: Box::new(guest),
+                    },
+                );
+                ok(json!(upid))
+            }
+            ("GET", ["status", "current"]) => {
+                let mut v = json!({
+                    "vmid": vmid,
+                    "status": if g.running { "running" } else { "stopped" },
+                    "name": g.name,
+                });
+                if qemu && g.agent {
+                    v["agent"] = json!(1);
+                }
+                ok(v)
+            }
+            ("POST", ["status", verb @ ("start" | "stop")]) => {
+                let end = match g
+                    .cloned_from
+                    .and_then(|src| self.clone_start_errors.get(&src))
+                {
+                    Some(e) if *verb == "start" => TaskEnd::Error(e.clone()),
+                    _ => TaskEnd::Ok,
+                };
+                let effect = if *verb == "start" {
+                    Effect::Start { vmid }
+                } else {
+                    Effect::Stop { vmid }
+                };
+                let upid =
+                    self.new_task(Api::Pve, node, &task(verb), &vmid.to_string(), end, effect);
+                ok(json!(upid))
+            }
+            ("POST", ["agent", "ping"]) => {
+                if qemu && g.agent && g.running {
+                    ok(json!({}))
+                } else {
+                    err(500, "QEMU guest agent is not running")
+                }
+            }
+            ("DELETE", []) => {
+                if g.running {
+                    return Some(err(
+                        500,
+                        &format!("{who} {vmid} is running - destroy failed"),
+                    ));
+                }
+                let upid = self.new_task(
+                    Api::Pve,
+                    node,
+                    &task("destroy"),
+                    &vmid.to_string(),
+                    TaskEnd::Ok,
+                    Effect::Destroy { vmid },
+                );
+                ok(json!(upid))
+            }
+            _ => return None,
+        };
+        Some(reply)
     }
 
     fn guest_call(
@@ -598,6 +763,15 @@ impl State {
                 ok(json!({ "version": "4.0.11", "release": "4.0", "repoid": "emulator" }))
             }
             ("GET", ["nodes", "localhost", "tasks"]) => ok(json!([])),
+            ("POST", ["admin", "datastore", store, "verify"]) => {
+                if !self.datastores.contains_key(*store) {
+                    return err(404, &format!("datastore '{store}' does not exist"));
+                }
+                let end = self.verify_end.clone();
+                let upid =
+                    self.new_task(Api::Pbs, "localhost", "verify", store, end, Effect::Nothing);
+                ok(json!(upid))
+            }
             ("GET", ["nodes", _n, "tasks", upid, "status"]) => self.task_status(Api::Pbs, upid),
             (_, ["config", "datastore", store]) => {
                 let Some(ds) = self.datastores.get_mut(*store) else {

@@ -108,6 +108,7 @@ pub fn run(g: &GlobalOpts, a: CheckArgs) -> Result<i32> {
         &CheckOptions {
             read_data,
             snapshots,
+            read_packs: None,
         },
         &bar,
     )?;

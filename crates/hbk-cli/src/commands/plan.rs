@@ -32,7 +32,8 @@ pub enum PlanAction {
     Run(RunArgs),
     /// Run only the restore drills.
     Drill(RunArgs),
-    /// Print the last run's status.
+    /// Print the last run's status, RPO and RTO; exits 1 when a step
+    /// failed or a threshold (max_rpo, max_rto, drills, scrub) is crossed.
     Status(PlanFile),
     /// Write (or print) systemd service and timer units.
     InstallTimer(TimerArgs),
@@ -104,7 +105,11 @@ pub fn run_cmd(g: &GlobalOpts, a: PlanArgs) -> Result<i32> {
                 );
             };
             print_report(g, &report)?;
-            Ok(if report.ok { exit::OK } else { exit::ERROR })
+            Ok(if report.green() {
+                exit::OK
+            } else {
+                exit::ERROR
+            })
         }
         PlanAction::InstallTimer(t) => {
             let plan = load(&t.plan)?;

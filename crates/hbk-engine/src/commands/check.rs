@@ -81,8 +81,12 @@ pub fn check(
     trees::check_snapshots(repo, &index, &snapshot_ids, progress, &mut report);
     drop(index);
 
-    if opts.read_data != ReadData::None {
-        let selected = read::select_packs(opts.read_data, &packs);
+    let selected = match &opts.read_packs {
+        Some(ids) => read::present_packs(ids, &packs),
+        None if opts.read_data != ReadData::None => read::select_packs(opts.read_data, &packs),
+        None => Vec::new(),
+    };
+    if opts.read_packs.is_some() || opts.read_data != ReadData::None {
         read::read_packs(repo, &files, &packs, &selected, progress, &mut report);
     }
     Ok(report)

@@ -93,6 +93,19 @@ impl PbsClient {
         })
     }
 
+    /// Starts a verify job over the whole datastore (every snapshot not
+    /// verified yet); returns its task.
+    pub fn verify(&self, store: &str) -> Result<super::task::Upid> {
+        let path = format!("/admin/datastore/{}/verify", seg(store));
+        let data = self.api.post(&path, &[])?;
+        self.api.upid(&path, &data)
+    }
+
+    /// Waits for a task; errors become [`Error::TaskFailed`].
+    pub fn finish(&self, upid: &super::task::Upid) -> Result<super::task::TaskOutcome> {
+        self.api.finish_task(upid)
+    }
+
     /// Types of the tasks running on the datastore (GC, verify, sync…).
     pub fn running_tasks(&self, store: &str) -> Result<Vec<String>> {
         let v = self.api.get(

@@ -62,6 +62,15 @@ impl Guest {
     }
 }
 
+/// What `status/current` says of a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestStatus {
+    /// It runs.
+    pub running: bool,
+    /// Its guest agent is enabled in its config (VMs only).
+    pub agent: bool,
+}
+
 /// One guest snapshot (the `current` pseudo entry is left out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestSnapshot {
@@ -222,6 +231,109 @@ impl PveClient {
                 ("vmid", list),
                 ("storage", storage.to_string()),
                 ("mode", mode.to_string()),
+            ],
+        )?;
+        self.api.upid(&path, &data)
+    }
+
+    /// `GET /cluster/nextid`: a VMID no guest uses (for drill clones).
+    pub fn next_id(&self) -> Result<u32> {
+        let path = "/cluster/nextid";
+        let v = self.api.get(path, &[])?;
+        num(&v)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| Error::ApiResponse {
+                api: "PVE",
+                path: path.into(),
+                message: format!("expected a VMID, got {v}"),
+            })
+    }
+
+    /// Starts a clone of `g` as it was in snapshot `snapname`, as VMID
+    /// `newid` on the same node: a full clone (PVE links only clones of
+    /// templates, which have no snapshots), to `storage` when given;
+    /// returns its task. Returns the clone as a [`Guest`] too.
+    pub fn clone_from_snapshot(
+        &self,
+        g: &Guest,
+        newid: u32,
+        snapname: &str,
+        storage: Option<&str>,
+    ) -> Result<(Guest, Upid)> {
+        let path = format!("{}/clone", g.path());
+        let name = format!("hbk-drill-{}", g.vmid);
+        let mut form = vec![
+            ("newid", newid.to_string()),
+            ("snapname", snapname.to_string()),
+            ("full", "1".to_string()),
+            (
+                match g.kind {
+                    GuestKind::Qemu => "name",
+                    GuestKind::Lxc => "hostname",
+                },
+                name.clone(),
+            ),
+            (
+                "description",
+                format!("hbk rollback drill of {} from {snapname}", g.id()),
+            ),
+        ];
+        if let Some(s) = storage {
+            form.push(("storage", s.to_string()));
+        }
+        let data = self.api.post(&path, &form)?;
+        let upid = self.api.upid(&path, &data)?;
+        let clone = Guest {
+            vmid: newid,
+            kind: g.kind,
+            node: g.node.clone(),
+            name,
+            lock: None,
+            template: false,
+        };
+        Ok((clone, upid))
+    }
+
+    /// Starts a guest; returns the task.
+    pub fn start(&self, g: &Guest) -> Result<Upid> {
+        let path = format!("{}/status/start", g.path());
+        let data = self.api.post(&path, &[])?;
+        self.api.upid(&path, &data)
+    }
+
+    /// Stops a guest at once (no shutdown); returns the task.
+    pub fn stop(&self, g: &Guest) -> Result<Upid> {
+        let path = format!("{}/status/stop", g.path());
+        let data = self.api.post(&path, &[])?;
+        self.api.upid(&path, &data)
+    }
+
+    /// A guest's current state.
+    pub fn status(&self, g: &Guest) -> Result<GuestStatus> {
+        let path = format!("{}/status/current", g.path());
+        let v = self.api.get(&path, &[])?;
+        Ok(GuestStatus {
+            running: v.get("status").and_then(Value::as_str) == Some("running"),
+            agent: v.get("agent").is_some_and(truthy),
+        })
+    }
+
+    /// Whether the QEMU guest agent of a VM answers a ping.
+    pub fn agent_ping(&self, g: &Guest) -> Result<()> {
+        let path = format!("{}/agent/ping", g.path());
+        self.api.post(&path, &[])?;
+        Ok(())
+    }
+
+    /// Starts destroying a guest with its disks and every reference to it
+    /// (`purge`); returns the task.
+    pub fn destroy(&self, g: &Guest) -> Result<Upid> {
+        let path = g.path();
+        let data = self.api.delete(
+            &path,
+            &[
+                ("purge", "1".into()),
+                ("destroy-unreferenced-disks", "1".into()),
             ],
         )?;
         self.api.upid(&path, &data)

@@ -92,12 +92,74 @@ pub(super) fn problems(plan: &Plan) -> Vec<String> {
     if let Err(e) = plan.drill.read_data_subset.parse::<ReadData>() {
         p.push(format!("drill.read_data_subset: {e}"));
     }
-    for r in plan.drill.repositories.iter().flatten() {
-        if !plan.repositories.contains_key(r) {
-            p.push(format!("drill.repositories: no repository named {r:?}"));
+    let named = |field: &str, names: &[String], p: &mut Vec<String>| {
+        for r in names {
+            if !plan.repositories.contains_key(r) {
+                p.push(format!("{field}: no repository named {r:?}"));
+            }
         }
+    };
+    named(
+        "drill.repositories",
+        plan.drill.repositories.as_deref().unwrap_or_default(),
+        &mut p,
+    );
+    drill_kinds(plan, &mut p);
+    if let Some(full) = &plan.drill.full {
+        named(
+            "drill.full.repositories",
+            full.repositories.as_deref().unwrap_or_default(),
+            &mut p,
+        );
+    }
+    if let Some(pbs) = &plan.drill.pbs {
+        named("drill.pbs.repository", pbs.repository.as_slice(), &mut p);
+    }
+    if let Some(scrub) = &plan.scrub {
+        if scrub.within_days == 0 {
+            p.push("scrub.within_days must be at least 1".into());
+        }
+        named(
+            "scrub.repositories",
+            scrub.repositories.as_deref().unwrap_or_default(),
+            &mut p,
+        );
     }
     p
+}
+
+/// The rollback and PBS drills need what they drill.
+fn drill_kinds(plan: &Plan, p: &mut Vec<String>) {
+    if let Some(rb) = &plan.drill.rollback {
+        match &plan.proxmox {
+            None => p.push("drill.rollback needs a [proxmox] section".into()),
+            Some(pve) => {
+                if rb.guests.as_ref().is_some_and(Vec::is_empty) {
+                    p.push("drill.rollback.guests: the list is empty".into());
+                }
+                if let (Some(ids), Guests::Ids(plan_ids)) = (&rb.guests, &pve.guests) {
+                    for id in ids.iter().filter(|id| !plan_ids.contains(id)) {
+                        p.push(format!(
+                            "drill.rollback.guests: {id} is not one of proxmox.guests (it has no plan snapshot)"
+                        ));
+                    }
+                }
+                if let (Some(v), Guests::Ids(plan_ids)) = (rb.scratch_vmid, &pve.guests) {
+                    if plan_ids.contains(&v) {
+                        p.push(format!(
+                            "drill.rollback.scratch_vmid {v} is one of the plan's guests"
+                        ));
+                    }
+                }
+                if rb.scratch_vmid.is_some_and(|v| v < 100) {
+                    p.push("drill.rollback.scratch_vmid must be at least 100".into());
+                }
+            }
+        }
+    }
+    if plan.drill.pbs.is_some() && plan.pbs.is_none() {
+        p.push("drill.pbs needs a [pbs] section".into());
+    }
 }
 
 fn repositories(plan: &Plan, p: &mut Vec<String>) {

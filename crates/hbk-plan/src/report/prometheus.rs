@@ -172,5 +172,122 @@ pub fn prometheus_text(r: &RunReport) -> String {
             );
         }
     }
+    repository_metrics(&mut o, r);
+    o.family(
+        "hbk_plan_drill_kind_success",
+        "Result of the last rollback (kind=rollback) or PBS (kind=pbs) drill.",
+    );
+    for (kind, d) in &r.drills {
+        o.sample(
+            "hbk_plan_drill_kind_success",
+            &[("plan", plan), ("kind", kind)],
+            b(d.ok),
+        );
+    }
+    o.family(
+        "hbk_plan_drill_kind_timestamp_seconds",
+        "Time of the last rollback or PBS drill.",
+    );
+    for (kind, d) in &r.drills {
+        o.sample(
+            "hbk_plan_drill_kind_timestamp_seconds",
+            &[("plan", plan), ("kind", kind)],
+            d.time.timestamp() as f64,
+        );
+    }
+    o.family(
+        "hbk_plan_drill_kind_duration_seconds",
+        "Duration of the last rollback or PBS drill.",
+    );
+    for (kind, d) in &r.drills {
+        o.sample(
+            "hbk_plan_drill_kind_duration_seconds",
+            &[("plan", plan), ("kind", kind)],
+            d.duration_secs,
+        );
+    }
     o.text
+}
+
+/// RTO, thresholds, full-restore drills, scrub and alerts per repository.
+fn repository_metrics(o: &mut Out, r: &RunReport) {
+    let plan = r.plan.as_str();
+    type Get = fn(&super::RepoState) -> Option<f64>;
+    let gauges: [(&str, &str, Get); 10] = [
+        (
+            "hbk_plan_repository_rto_seconds",
+            "Duration of the last passing full-restore drill from the repository (measured RTO).",
+            |s| s.rto_secs,
+        ),
+        (
+            "hbk_plan_repository_max_rpo_seconds",
+            "The plan's max_rpo for the repository.",
+            |s| s.max_rpo_secs.map(|v| v as f64),
+        ),
+        (
+            "hbk_plan_repository_max_rto_seconds",
+            "The plan's max_rto for the repository.",
+            |s| s.max_rto_secs.map(|v| v as f64),
+        ),
+        (
+            "hbk_plan_repository_alerts",
+            "Thresholds the repository crosses (RPO, RTO, failed drills, scrub window); 0 is green.",
+            |s| Some(s.alerts.len() as f64),
+        ),
+        (
+            "hbk_plan_full_drill_success",
+            "Result of the last full-restore drill from the repository.",
+            |s| s.full_drill.as_ref().map(|d| b(d.ok)),
+        ),
+        (
+            "hbk_plan_full_drill_timestamp_seconds",
+            "Time of the last full-restore drill from the repository.",
+            |s| s.full_drill.as_ref().map(|d| d.time.timestamp() as f64),
+        ),
+        (
+            "hbk_plan_full_drill_bytes_per_second",
+            "Restore speed of the last full-restore drill from the repository.",
+            |s| s.full_drill.as_ref().and_then(|d| d.bytes_per_sec),
+        ),
+        (
+            "hbk_plan_scrub_packs",
+            "Packs in the repository at the last scrub.",
+            |s| s.scrub.as_ref().map(|x| x.packs as f64),
+        ),
+        (
+            "hbk_plan_scrub_verified_within_ratio",
+            "Share of the repository's packs verified within the scrub window.",
+            |s| {
+                s.scrub
+                    .as_ref()
+                    .map(|x| x.verified_within as f64 / (x.packs.max(1)) as f64)
+            },
+        ),
+        (
+            "hbk_plan_scrub_overdue_packs",
+            "Packs not verified within the scrub window.",
+            |s| s.scrub.as_ref().map(|x| x.overdue as f64),
+        ),
+    ];
+    for (name, help, get) in gauges {
+        o.family(name, help);
+        for (repo, st) in &r.repositories {
+            if let Some(v) = get(st) {
+                o.sample(name, &[("plan", plan), ("repository", repo)], v);
+            }
+        }
+    }
+    o.family(
+        "hbk_plan_scrub_within_days",
+        "The scrub window: every pack is verified within this many days.",
+    );
+    for (repo, st) in &r.repositories {
+        if let Some(x) = &st.scrub {
+            o.sample(
+                "hbk_plan_scrub_within_days",
+                &[("plan", plan), ("repository", repo)],
+                f64::from(x.within_days),
+            );
+        }
+    }
 }

@@ -4,22 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::api::pve::{Guest, PveClient};
 use crate::api::task::TaskOutcome;
-use crate::config::{Guests, PveConfig};
+use crate::config::{is_plan_snapshot, Guests, PveConfig};
 
 use super::{Out, Runner};
-
-/// Whether `name` is one of this plan's snapshots: `PREFIX-YYYYMMDD-HHMMSS`.
-pub(crate) fn is_own(prefix: &str, name: &str) -> bool {
-    let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
-        return false;
-    };
-    let b = rest.as_bytes();
-    b.len() == 15
-        && b[8] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 8 || c.is_ascii_digit())
-}
 
 /// The names to delete so that `keep` of `own` (sorted by name, which is
 /// by time) remain.
@@ -181,7 +168,7 @@ impl Runner<'_> {
                 let mut own: Vec<String> = list
                     .into_iter()
                     .map(|s| s.name)
-                    .filter(|n| is_own(&cfg.snapshot_prefix, n))
+                    .filter(|n| is_plan_snapshot(&cfg.snapshot_prefix, n))
                     .collect();
                 if self.opts.dry_run {
                     own.push(format!(
@@ -222,11 +209,11 @@ mod tests {
 
     #[test]
     fn own_snapshots_are_recognised_exactly() {
-        assert!(is_own("hbk", "hbk-20261127-030000"));
-        assert!(!is_own("hbk", "hbk-20261127-0300"));
-        assert!(!is_own("hbk", "hbkx-20261127-030000"));
-        assert!(!is_own("hbk", "manual-before-upgrade"));
-        assert!(!is_own("hbk", "hbk-2026112a-030000"));
+        assert!(is_plan_snapshot("hbk", "hbk-20261127-030000"));
+        assert!(!is_plan_snapshot("hbk", "hbk-20261127-0300"));
+        assert!(!is_plan_snapshot("hbk", "hbkx-20261127-030000"));
+        assert!(!is_plan_snapshot("hbk", "manual-before-upgrade"));
+        assert!(!is_plan_snapshot("hbk", "hbk-2026112a-030000"));
     }
 
     #[test]

@@ -1,20 +1,14 @@
-//! Steps 5 to 8: copies, retention, drills and the report.
+//! Steps 5, 6 and 8: copies, retention and the report.
 
 use std::collections::BTreeMap;
 
-use hbk_engine::commands::forget::KeepPolicy;
-use hbk_repo::Id;
-
 use chrono::{DateTime, Utc};
-use hbk_engine::commands::check::ReadData;
+use hbk_engine::commands::forget::KeepPolicy;
 
-use crate::config::PBS_SOURCE;
-use crate::drill::drill;
 use crate::engine::{
-    copy_snapshots, forget_plan_snapshots, heal_repository, kept_by, plan_snapshots,
-    prune_repository,
+    copy_snapshots, forget_plan_snapshots, kept_by, plan_snapshots, prune_repository,
 };
-use crate::report::{DrillResult, RepoState, RunReport, Status};
+use crate::report::{RepoState, RunReport, Status};
 
 use super::{Out, Runner};
 
@@ -103,151 +97,6 @@ impl Runner<'_> {
         }
     }
 
-    /// Whether drills are due: forced in drill mode, else when the last
-    /// drill is `every_days` old.
-    fn drill_due(&self) -> bool {
-        if self.opts.mode == super::Mode::Drill {
-            return true;
-        }
-        let last = self.previous.as_ref().and_then(|p| {
-            p.repositories
-                .values()
-                .filter_map(|r| r.drill.as_ref().map(|d| d.time))
-                .min()
-        });
-        match last {
-            None => true,
-            Some(t) => {
-                self.opts.now - t >= chrono::Duration::days(self.plan.drill.every_days.into())
-            }
-        }
-    }
-
-    pub(super) fn drills(&mut self) {
-        if !self.drill_due() {
-            return;
-        }
-        let tag = self.plan.tag();
-        let mut groups: Vec<Vec<String>> = self
-            .plan
-            .sources
-            .iter()
-            .map(|s| vec![tag.clone(), s.name.clone()])
-            .collect();
-        if self.plan.pbs.is_some() {
-            groups.push(vec![tag.clone(), PBS_SOURCE.to_string()]);
-        }
-        let subset: ReadData = self
-            .plan
-            .drill
-            .read_data_subset
-            .parse()
-            .unwrap_or(ReadData::None);
-        let scratch = self.plan.state_dir.join("drill");
-        for name in self.plan.drill_repos() {
-            let t = self.start();
-            let out = match self.repo(&name) {
-                Err(e) => Out::skipped(e),
-                Ok(_) if self.opts.dry_run => Out::planned(format!(
-                    "would restore up to {} files per snapshot and check {}",
-                    self.plan.drill.files, self.plan.drill.read_data_subset
-                )),
-                Ok(r) => match drill(
-                    &r,
-                    &groups,
-                    self.plan.drill.files,
-                    subset,
-                    &scratch,
-                    self.opts.now,
-                ) {
-                    Ok(d) => {
-                        let o = if d.ok {
-                            Out::ok(d.message.clone())
-                        } else {
-                            Out::failed(d.message.clone())
-                        };
-                        self.drills.insert(name.clone(), d);
-                        o
-                    }
-                    Err(e) => {
-                        // A drill that could not finish failed: it is
-                        // the result from now on, not the last passing
-                        // one (status file, metrics and alerts say so).
-                        let message = e.to_string();
-                        self.drills.insert(
-                            name.clone(),
-                            DrillResult {
-                                time: self.opts.now,
-                                ok: false,
-                                files: 0,
-                                snapshots: Vec::new(),
-                                message: message.clone(),
-                                damaged_packs: Vec::new(),
-                                damage: true,
-                            },
-                        );
-                        Out::failed(message)
-                    }
-                },
-            };
-            self.record(t, format!("drill:{name}"), "drill", Some(&name), out);
-        }
-    }
-
-    /// Heals every repository whose drill found damage in this run (not
-    /// one that only missed a snapshot) from the first other repository
-    /// of the plan that opens (copies hold the
-    /// same blob ids), and reports what it did: the blobs taken from the
-    /// other copy, and the files no copy could give back. The packs the
-    /// drill's check named are repaired; when it named none (it could not
-    /// read a tree, or a restored file differed), every pack is read to
-    /// find them.
-    pub(super) fn heals(&mut self) {
-        if self.opts.dry_run {
-            return;
-        }
-        let damaged: Vec<(String, Vec<Id>)> = self
-            .drills
-            .iter()
-            .filter(|(_, d)| !d.ok && d.damage)
-            .map(|(name, d)| {
-                let packs = d.damaged_packs.iter().filter_map(|p| p.parse().ok());
-                (name.clone(), packs.collect())
-            })
-            .collect();
-        for (name, packs) in damaged {
-            let t = self.start();
-            let source = self
-                .plan
-                .repo_order()
-                .into_iter()
-                .filter(|other| *other != name.as_str())
-                .find_map(|other| self.repo(other).ok());
-            let copies = self.plan.state_dir.join("heal").join(&name);
-            let out = match (self.repo(&name), source) {
-                (Err(e), _) => Out::skipped(e),
-                (Ok(_), None) => Out::failed("no other repository to heal from"),
-                (Ok(r), Some(src)) => match heal_repository(&r, &src, &packs, &copies) {
-                    Ok(h) if h.packs == 0 => {
-                        Out::warn("the drill failed, but every pack reads back intact")
-                    }
-                    Ok(h) if h.lost_paths.is_empty() => Out::ok(format!(
-                        "{} damaged or missing pack(s) repaired: {} blob(s) stored again, {} of them from {}",
-                        h.packs, h.salvaged, h.healed, src.name
-                    )),
-                    Ok(h) => Out::failed(format!(
-                        "{} blob(s) healed from {}, but no copy holds what these used: {}",
-                        h.healed,
-                        src.name,
-                        h.lost_paths.join(", ")
-                    )),
-                    Err(e) => Out::failed(e.to_string()),
-                },
-            };
-            self.record(t, format!("heal:{name}"), "heal", Some(&name), out);
-        }
-    }
-
     pub(super) fn finish(self, started: DateTime<Utc>, duration: f64) -> RunReport {
         let now = self.opts.now;
         let ok = self.steps.iter().all(|s| s.status != Status::Failed);
@@ -264,6 +113,7 @@ impl Runner<'_> {
         }
         let mut repositories = BTreeMap::new();
         for name in self.plan.repo_order() {
+            let cfg = &self.plan.repositories[name];
             let held = self
                 .steps
                 .iter()
@@ -293,9 +143,31 @@ impl Runner<'_> {
                         .get(name)
                         .cloned()
                         .or_else(|| before.and_then(|b| b.drill.clone())),
+                    full_drill: self
+                        .full
+                        .get(name)
+                        .cloned()
+                        .or_else(|| before.and_then(|b| b.full_drill.clone())),
+                    rto_secs: match self.full.get(name) {
+                        Some(d) if d.ok => Some(d.duration_secs),
+                        _ => before.and_then(|b| b.rto_secs),
+                    },
+                    scrub: self
+                        .scrubbed
+                        .get(name)
+                        .cloned()
+                        .or_else(|| before.and_then(|b| b.scrub.clone())),
+                    max_rpo_secs: cfg.max_rpo.map(|s| s.0.as_secs()),
+                    max_rto_secs: cfg.max_rto.map(|s| s.0.as_secs()),
+                    alerts: Vec::new(),
                 },
             );
         }
+        for state in repositories.values_mut() {
+            state.alerts = alerts(state);
+        }
+        let mut drills = prev.map(|p| p.drills.clone()).unwrap_or_default();
+        drills.extend(self.runs);
         RunReport {
             plan: self.plan.name.clone(),
             time: now,
@@ -310,7 +182,91 @@ impl Runner<'_> {
             },
             step_last_success,
             repositories,
+            drills,
             steps: self.steps,
         }
+    }
+}
+
+/// The thresholds a repository crosses: its newest snapshot older than
+/// `max_rpo`, a full restore slower than `max_rto` (or never measured
+/// while one is set), a failed latest drill, packs the scrub has not
+/// verified within its window.
+fn alerts(r: &RepoState) -> Vec<String> {
+    let mut a = Vec::new();
+    let hours = |s: f64| format!("{:.1} h", s / 3600.0);
+    if let Some(max) = r.max_rpo_secs {
+        match r.snapshot_age_secs {
+            None => a.push("RPO: no snapshot of this plan".to_string()),
+            Some(age) if age > 0 && age as u64 > max => a.push(format!(
+                "RPO: the newest snapshot is {} old, max_rpo is {}",
+                hours(age as f64),
+                hours(max as f64)
+            )),
+            Some(_) => {}
+        }
+    }
+    if let Some(max) = r.max_rto_secs {
+        match r.rto_secs {
+            None => a.push("RTO: no full-restore drill from this repository has passed".into()),
+            Some(rto) if rto > max as f64 => a.push(format!(
+                "RTO: the last full restore took {rto:.0} s, max_rto is {max} s"
+            )),
+            Some(_) => {}
+        }
+    }
+    if let Some(d) = r.drill.as_ref().filter(|d| !d.ok) {
+        a.push(format!(
+            "the restore drill of {} failed",
+            d.time.format("%Y-%m-%d %H:%M")
+        ));
+    }
+    if let Some(d) = r.full_drill.as_ref().filter(|d| !d.ok) {
+        a.push(format!(
+            "the full-restore drill of {} failed",
+            d.time.format("%Y-%m-%d %H:%M")
+        ));
+    }
+    if let Some(s) = r.scrub.as_ref().filter(|s| s.overdue > 0) {
+        a.push(format!(
+            "{} of {} packs not verified within {} days",
+            s.overdue, s.packs, s.within_days
+        ));
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_turn_a_repository_red() {
+        let mut r = RepoState {
+            snapshot_age_secs: Some(3600),
+            max_rpo_secs: Some(7200),
+            ..RepoState::default()
+        };
+        assert!(alerts(&r).is_empty());
+        r.snapshot_age_secs = Some(7201);
+        assert!(alerts(&r)[0].starts_with("RPO: the newest snapshot is 2.0 h old"));
+        r.snapshot_age_secs = None;
+        assert_eq!(alerts(&r), ["RPO: no snapshot of this plan"]);
+        r.max_rpo_secs = None;
+        r.max_rto_secs = Some(600);
+        assert!(alerts(&r)[0].starts_with("RTO: no full-restore drill"));
+        r.rto_secs = Some(601.0);
+        assert!(alerts(&r)[0].starts_with("RTO: the last full restore took 601 s"));
+        r.rto_secs = Some(599.0);
+        assert!(alerts(&r).is_empty());
+        r.scrub = Some(crate::report::ScrubStatus {
+            time: Utc::now(),
+            within_days: 30,
+            packs: 10,
+            verified_now: 1,
+            verified_within: 8,
+            overdue: 2,
+        });
+        assert_eq!(alerts(&r), ["2 of 10 packs not verified within 30 days"]);
     }
 }

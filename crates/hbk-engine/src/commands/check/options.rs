@@ -34,6 +34,10 @@ pub enum ReadData {
 pub struct CheckOptions {
     /// Which pack data to read and verify.
     pub read_data: ReadData,
+    /// Read exactly these packs instead (those the index references and
+    /// the backend holds): a caller that rotates through the packs, as
+    /// the plan's scrub does, chooses them itself.
+    pub read_packs: Option<Vec<Id>>,
     /// Check only the trees of these snapshots (restic 0.18's snapshot
     /// arguments and filters); `None`: every snapshot.
     pub snapshots: Option<Vec<Id>>,

@@ -58,6 +58,19 @@ pub(super) fn select_packs(read_data: ReadData, packs: &BTreeMap<Id, PackRef>) -
     chosen
 }
 
+/// Of `ids`, those the index references and the backend holds, in id
+/// order: a caller's own choice of packs to read (a scrub's slice).
+pub(super) fn present_packs(ids: &[Id], packs: &BTreeMap<Id, PackRef>) -> Vec<Id> {
+    let mut chosen: Vec<Id> = ids
+        .iter()
+        .filter(|id| packs.get(id).is_some_and(|p| p.actual_size.is_some()))
+        .copied()
+        .collect();
+    chosen.sort();
+    chosen.dedup();
+    chosen
+}
+
 /// `items` in a random order: sorted by the hash of a random seed and the
 /// pack id.
 fn shuffled(mut items: Vec<(Id, u64)>) -> Vec<(Id, u64)> {

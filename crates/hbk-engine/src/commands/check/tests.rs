@@ -116,6 +116,37 @@ fn flipped_byte_is_found_by_read_data() {
 }
 
 #[test]
+fn read_packs_reads_exactly_the_packs_asked_for() {
+    let s = sample(2);
+    let data = s.data_pack.id;
+    let mut bytes = s.t.pack_bytes(&data);
+    bytes[20] ^= 0x40;
+    s.t.replace_pack(&data, &bytes);
+    let run_packs = |ids: Vec<Id>| {
+        let opts = CheckOptions {
+            read_packs: Some(ids),
+            ..Default::default()
+        };
+        check(&s.t.repo, &opts, &NoProgress).unwrap()
+    };
+    let other =
+        *s.t.repo
+            .list(FileType::Pack)
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id)
+            .find(|id| **id != data)
+            .unwrap();
+    let r = run_packs(vec![other]);
+    assert_clean(&r);
+    assert_eq!(r.packs_read, 1);
+    let r = run_packs(vec![data, Id::random()]);
+    assert_eq!(r.packs_read, 1, "an unknown id is not read");
+    assert_eq!(r.damaged_packs(), vec![data]);
+    assert_eq!(run_packs(Vec::new()).packs_read, 0);
+}
+
+#[test]
 fn damaged_header_is_found_by_read_data() {
     let s = sample(2);
     let pack = s.tree_pack.id;
