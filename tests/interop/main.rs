@@ -15,6 +15,7 @@ mod full_disk;
 mod keys;
 mod kill;
 mod limits;
+mod mount;
 mod netfaults;
 mod output;
 mod plan;

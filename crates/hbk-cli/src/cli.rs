@@ -72,6 +72,10 @@ pub enum Command {
     Recover(crate::commands::recover::RecoverArgs),
     /// List or apply repository migrations (upgrade_repo_v2).
     Migrate(crate::commands::migrate::MigrateArgs),
+    /// Mount the repository read-only (FUSE): every snapshot as a
+    /// directory.
+    #[cfg(feature = "mount")]
+    Mount(crate::commands::mount::MountArgs),
     /// Print version information.
     Version(crate::commands::version::VersionArgs),
     /// Print the feature flags restic 0.19 knows and their state in hbk.

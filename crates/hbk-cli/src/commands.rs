@@ -17,6 +17,8 @@ pub(crate) mod key;
 pub(crate) mod list;
 pub(crate) mod ls;
 pub(crate) mod migrate;
+#[cfg(feature = "mount")]
+pub(crate) mod mount;
 pub(crate) mod options;
 pub(crate) mod plan;
 pub(crate) mod prune;
@@ -81,6 +83,8 @@ fn run_command(g: &crate::global::GlobalOpts, command: Command) -> Result<i32> {
             generate::run(g, a, <crate::cli::Cli as clap::CommandFactory>::command())
         }
         Command::Migrate(a) => migrate::run(g, a),
+        #[cfg(feature = "mount")]
+        Command::Mount(a) => mount::run(g, a),
         Command::Recover(a) => recover::run(g, a),
     }
 }
