@@ -239,13 +239,21 @@ fn mount_serves_ranges_sees_new_snapshots_and_unmounts_on_sigterm() {
     assert!(std::fs::read_dir(&mnt).unwrap().next().is_none());
 }
 
-/// A mount point whose FUSE process died is named as stale, with the
-/// command that clears it.
+/// A mount point inside the repository is refused; one whose FUSE
+/// process died is named as stale, with the command that clears it.
 #[test]
 fn mount_names_a_stale_mount() {
     let dir = tempdir();
     let repo = Repo::new(dir.path());
     ok(hbk(&repo, &["init"]));
+    // Inside the repository: refused (reading it through the mount would
+    // deadlock).
+    let inside = repo.path.join("data");
+    let out = hbk(&repo, &["mount", inside.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("overlaps the local repository"), "{text}");
+
     let mnt = dir.path().join("mnt");
     let mut m = Mount::start(&repo, &mnt, &[]);
     m.child.kill().unwrap();

@@ -2,7 +2,7 @@
 //! system, as `restic mount` lays them out; served until Ctrl-C, SIGTERM
 //! or `umount`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -46,6 +46,33 @@ pub struct MountArgs {
     pub blob_cache: usize,
 }
 
+/// Refuses a mount point inside a local repository, or a repository
+/// inside the mount point: reading the repository through its own mount
+/// would deadlock the FUSE server (restic refuses the same).
+fn refuse_overlap(g: &GlobalOpts, mountpoint: &Path) -> Result<()> {
+    let location = crate::password::repository(g)?;
+    let Ok(loc) = hbk_backend::location::parse(&location) else {
+        return Ok(());
+    };
+    let Some(repo_dir) = loc.local_path() else {
+        return Ok(());
+    };
+    let (Ok(r), Ok(m)) = (
+        std::fs::canonicalize(repo_dir),
+        std::fs::canonicalize(mountpoint),
+    ) else {
+        return Ok(());
+    };
+    if m.starts_with(&r) || r.starts_with(&m) {
+        bail!(
+            "mountpoint {} overlaps the local repository {}; refusing to mount to avoid deadlocking the FUSE server",
+            m.display(),
+            r.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `mount`.
 pub fn run(g: &GlobalOpts, a: MountArgs) -> Result<i32> {
     if a.time_template.is_empty() {
@@ -55,6 +82,7 @@ pub fn run(g: &GlobalOpts, a: MountArgs) -> Result<i32> {
         bail!("time template string cannot start or end with '/'");
     }
     hbk_mount::session::check_mountpoint(&a.mountpoint)?;
+    refuse_overlap(g, &a.mountpoint)?;
     let (repo, _lock) = repo::open_read(g)?;
     let path_templates = if a.path_templates.is_empty() {
         DEFAULT_PATH_TEMPLATES
