@@ -1531,3 +1531,202 @@ fn plan_scrub_rotates_through_every_pack_and_heals_what_it_finds() {
     );
     ok(restic(&fx.usb, &["check", "--read-data"]));
 }
+
+/// Notifications (issue 16): start, success, failure and drill failure
+/// reach a webhook, ntfy, Gotify, healthchecks-style pings and email over
+/// SMTP with STARTTLS, with payloads that say what failed and where to
+/// look; a receiver that never answers costs at most its timeout and
+/// never fails the run.
+#[test]
+fn plan_notifies_every_event_and_survives_a_dead_receiver() {
+    use hbk_tests::sink::{HttpSink, SmtpSink};
+    let fx = Fixture::new(false);
+    let sink = HttpSink::start(false);
+    let dead = HttpSink::start(true);
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (fx.root().join("smtp.crt"), fx.root().join("smtp.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let smtp = SmtpSink::start(fx.root(), Some((&cert, &key)));
+    let extra = format!(
+        r#"
+[[notify]]
+kind = "webhook"
+url = "{s}/hook"
+on = ["start", "success", "failure", "drill_failure"]
+
+[[notify]]
+kind = "ntfy"
+url = "{s}/ntfy/hbk"
+
+[[notify]]
+kind = "gotify"
+url = "{s}/gotify"
+token = {{ env = "HBK_TEST_GOTIFY" }}
+on = ["success", "failure"]
+
+[[notify]]
+kind = "healthchecks"
+url = "{s}/ping/abc"
+on = ["start", "success", "failure"]
+
+[[notify]]
+kind = "email"
+to = ["ops@example.org"]
+from = "hbk@example.org"
+on = ["success", "failure", "drill_failure"]
+smtp = {{ host = "localhost", port = {port}, ca_file = "{cert}" }}
+
+[[notify]]
+kind = "webhook"
+url = "{dead}/never"
+on = ["success"]
+timeout = "1s"
+"#,
+        s = sink.url,
+        dead = dead.url,
+        port = smtp.port,
+        cert = cert.display()
+    );
+    let plan = fx.plan(&[], 2, &fx.root().join("pve.secret"), &extra);
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("read_data_subset = \"50%\"", "read_data_subset = \"100%\"");
+    std::fs::write(&plan, text).unwrap();
+    let run = |args: &[&str], now: &str| {
+        let mut c = plan_cmd(args, now);
+        c.env("HBK_TEST_GOTIFY", "gotify-app-token");
+        c.arg(plan.to_str().unwrap());
+        c.output().unwrap()
+    };
+    let paths = |sink: &HttpSink| -> Vec<String> {
+        sink.received()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    };
+
+    // Success.
+    let out = run(&["plan", "run"], DAY1);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        paths(&sink),
+        [
+            "POST /hook",
+            "POST /ping/abc/start",
+            "POST /hook",
+            "POST /gotify/message",
+            "POST /ping/abc",
+        ]
+    );
+    let got = sink.received();
+    let hook: Value = serde_json::from_slice(&got[2].body).unwrap();
+    assert_eq!(
+        (
+            hook["plan"].as_str(),
+            hook["event"].as_str(),
+            hook["ok"].as_bool()
+        ),
+        (Some("homelab"), Some("success"), Some(true))
+    );
+    assert!(
+        hook["message"]
+            .as_str()
+            .unwrap()
+            .contains("every step held"),
+        "{hook}"
+    );
+    assert_eq!(got[3].header("x-gotify-key"), Some("gotify-app-token"));
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].contains("Subject: [hbk] plan homelab: every step held"),
+        "{}",
+        mails[0]
+    );
+    let st = fx.status();
+    let dead_step = st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "notify:5:webhook:success")
+        .unwrap();
+    assert_eq!(dead_step["status"], "warning", "{dead_step}");
+    assert!(
+        dead_step["duration_secs"].as_f64().unwrap() < 1.8,
+        "{dead_step}"
+    );
+    assert_eq!(st["ok"], true, "a dead receiver fails nothing");
+
+    // Failure: a source path is gone.
+    sink.clear();
+    std::fs::rename(fx.root().join("docker"), fx.root().join("docker.away")).unwrap();
+    let out = run(&["plan", "run"], DAY2);
+    assert_ne!(out.status.code(), Some(0));
+    std::fs::rename(fx.root().join("docker.away"), fx.root().join("docker")).unwrap();
+    assert_eq!(
+        paths(&sink),
+        [
+            "POST /hook",
+            "POST /ping/abc/start",
+            "POST /hook",
+            "POST /ntfy/hbk",
+            "POST /gotify/message",
+            "POST /ping/abc/fail",
+        ]
+    );
+    let got = sink.received();
+    let hook: Value = serde_json::from_slice(&got[2].body).unwrap();
+    assert_eq!(
+        (hook["event"].as_str(), hook["ok"].as_bool()),
+        (Some("failure"), Some(false))
+    );
+    let message = hook["message"].as_str().unwrap();
+    assert!(
+        message.contains("preflight:sources") && message.contains("hbk plan status"),
+        "{message}"
+    );
+    assert_eq!(hook["failed_steps"][0]["name"], "preflight:sources");
+    assert_eq!(got[3].header("priority"), Some("5"));
+    assert!(String::from_utf8_lossy(&got[3].body).contains("missing source paths"));
+    assert!(String::from_utf8_lossy(&got[5].body).contains("FAILED"));
+    assert!(smtp
+        .messages()
+        .iter()
+        .any(|m| m.contains("Subject: [hbk] plan homelab: FAILED")));
+
+    // A drill that fails: drill_failure too.
+    sink.clear();
+    let (pack, len) = hbk_tests::drivers::packs(&fx.local)
+        .into_iter()
+        .max_by_key(|(_, len)| *len)
+        .unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[len as usize / 2] ^= 0x01;
+    std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::fs::write(&pack, &bytes).unwrap();
+    let out = run(&["plan", "drill"], DAY3);
+    assert_ne!(out.status.code(), Some(0));
+    let events: Vec<String> = sink
+        .received()
+        .iter()
+        .filter(|r| r.path == "/hook")
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(events, ["start", "failure", "drill_failure"]);
+    assert!(
+        paths(&sink)
+            .iter()
+            .filter(|p| *p == "POST /ntfy/hbk")
+            .count()
+            == 2
+    );
+    assert!(smtp.messages().iter().any(|m| m
+        .contains("Subject: [hbk] plan homelab: restore drill FAILED")
+        && m.contains("drill:local")));
+}

@@ -10,6 +10,7 @@ pub mod kill;
 pub mod locks;
 pub mod proxmox_emulator;
 pub mod servers;
+pub mod sink;
 pub mod sources;
 pub mod target;
 pub mod tmpfs;

@@ -60,6 +60,9 @@ pub struct Plan {
     /// Report outputs.
     #[serde(default)]
     pub report: ReportConfig,
+    /// Notifications of a run's start, success and failures.
+    #[serde(default)]
+    pub notify: Vec<NotifyConfig>,
     /// When the systemd timers fire.
     #[serde(default)]
     pub schedule: ScheduleConfig,
@@ -492,6 +495,119 @@ impl Default for DrillConfig {
             full: None,
         }
     }
+}
+
+/// When a notification is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    /// A run (or drill run) starts.
+    Start,
+    /// It ended with every step held.
+    Success,
+    /// A step failed.
+    Failure,
+    /// A drill of the run failed.
+    DrillFailure,
+}
+
+impl NotifyEvent {
+    /// The event's name, as the plan file and payloads write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyEvent::Start => "start",
+            NotifyEvent::Success => "success",
+            NotifyEvent::Failure => "failure",
+            NotifyEvent::DrillFailure => "drill_failure",
+        }
+    }
+}
+
+/// Where a notification goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    /// POST of a JSON body (`plan`, `event`, `ok`, `message`, …) to `url`.
+    Webhook,
+    /// ntfy: POST of the text to the topic `url`.
+    Ntfy,
+    /// Gotify: POST to `url/message` with the application `token`.
+    Gotify,
+    /// healthchecks.io-style pings: `url/start`, `url`, `url/fail`.
+    Healthchecks,
+    /// Email through `sendmail` or SMTP.
+    Email,
+}
+
+/// SMTP delivery of email notifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Server host name.
+    pub host: String,
+    /// Port (587: submission with STARTTLS).
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// Upgrade the connection with STARTTLS before anything is sent
+    /// (default true; false only for a relay on this machine).
+    #[serde(default = "default_true")]
+    pub starttls: bool,
+    /// PEM CA file trusted for the server (default: the system's roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// User for AUTH PLAIN (only over TLS).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<SecretSource>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+fn default_true() -> bool {
+    true
+}
+
+/// One notification target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The kind of receiver.
+    pub kind: NotifyKind,
+    /// Its URL (all kinds but email).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// An access token (Gotify's application token; ntfy's bearer token).
+    #[serde(default)]
+    pub token: Option<SecretSource>,
+    /// The events sent (default: failure and drill_failure).
+    #[serde(default = "default_on")]
+    pub on: Vec<NotifyEvent>,
+    /// How long one notification may take, retry included: a dead
+    /// receiver delays a run by at most this.
+    #[serde(default = "default_notify_timeout")]
+    pub timeout: Span,
+    /// Email: recipients.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Email: sender.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Email: a sendmail-compatible program (`/usr/sbin/sendmail`).
+    #[serde(default)]
+    pub sendmail: Option<PathBuf>,
+    /// Email: an SMTP server.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+fn default_on() -> Vec<NotifyEvent> {
+    vec![NotifyEvent::Failure, NotifyEvent::DrillFailure]
+}
+fn default_notify_timeout() -> Span {
+    Span(Duration::from_secs(10))
 }
 
 /// Report outputs.

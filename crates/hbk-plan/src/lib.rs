@@ -45,6 +45,7 @@ mod error;
 pub mod guard;
 pub mod interrupt;
 pub mod lock;
+pub mod notify;
 pub mod pbs_chunk;
 pub mod preflight;
 pub mod report;

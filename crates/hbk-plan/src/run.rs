@@ -37,11 +37,11 @@ use chrono::{DateTime, Utc};
 
 use crate::api::pbs::PbsClient;
 use crate::api::pve::PveClient;
-use crate::config::Plan;
+use crate::config::{NotifyEvent, Plan};
 use crate::engine::RepoTarget;
 use crate::lock::PlanLock;
 use crate::report::{DrillResult, DrillRun, RunReport, ScrubStatus, Status, StepReport};
-use crate::{preflight, Result};
+use crate::{notify, preflight, Result};
 
 /// Which parts of the plan to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +260,17 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
         damage: BTreeMap::new(),
         previous,
     };
+    if !opts.dry_run {
+        let what = match opts.mode {
+            Mode::Run => "run",
+            Mode::Drill => "drill run",
+        };
+        let start = notify::start_notice(plan, opts.now, what);
+        for (label, sent) in notify::dispatch(plan, &[(NotifyEvent::Start, start)]) {
+            let t = r.start();
+            r.record(t, label, "notify", None, notify_out(sent));
+        }
+    }
     r.preflight();
     if opts.mode == Mode::Run {
         r.proxmox();
@@ -276,9 +287,33 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
         r.scrubs();
     }
     r.heals();
-    let report = r.finish(started, clock.elapsed().as_secs_f64());
+    let mut report = r.finish(started, clock.elapsed().as_secs_f64());
     if !opts.dry_run {
+        for (label, sent) in notify::dispatch(plan, &notify::end_notices(plan, &report)) {
+            let at = (Utc::now(), Instant::now());
+            let out = notify_out(sent);
+            report.steps.push(StepReport {
+                name: label,
+                kind: "notify".into(),
+                repository: None,
+                status: out.status,
+                message: out.message,
+                started: at.0,
+                duration_secs: at.1.elapsed().as_secs_f64(),
+                bytes_added: None,
+                snapshot: None,
+            });
+        }
         reports::write_reports(plan, &report)?;
     }
     Ok(report)
+}
+
+/// A notification's result as a step: sent, or a warning (a receiver
+/// that is down never fails a run).
+fn notify_out(sent: std::result::Result<(), String>) -> Out {
+    match sent {
+        Ok(()) => Out::ok("sent"),
+        Err(e) => Out::warn(format!("not sent: {e}")),
+    }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use hbk_engine::commands::check::ReadData;
 
-use super::{ApiConfig, Guests, Plan, RepoConfig, PBS_SOURCE};
+use super::{ApiConfig, Guests, NotifyKind, Plan, RepoConfig, PBS_SOURCE};
 use crate::{Error, Result};
 
 impl Plan {
@@ -105,6 +105,7 @@ pub(super) fn problems(plan: &Plan) -> Vec<String> {
         &mut p,
     );
     drill_kinds(plan, &mut p);
+    notify_targets(plan, &mut p);
     if let Some(full) = &plan.drill.full {
         named(
             "drill.full.repositories",
@@ -126,6 +127,46 @@ pub(super) fn problems(plan: &Plan) -> Vec<String> {
         );
     }
     p
+}
+
+/// Each notification target has what its kind needs.
+fn notify_targets(plan: &Plan, p: &mut Vec<String>) {
+    for (i, n) in plan.notify.iter().enumerate() {
+        let at = format!("notify[{i}]");
+        match n.kind {
+            NotifyKind::Email => {
+                if n.to.is_empty() {
+                    p.push(format!("{at}: email needs `to`"));
+                }
+                if n.sendmail.is_some() == n.smtp.is_some() {
+                    p.push(format!(
+                        "{at}: email needs exactly one of `sendmail` and `smtp`"
+                    ));
+                }
+                if let Some(s) = &n.smtp {
+                    if s.user.is_some() && !s.starttls {
+                        p.push(format!(
+                            "{at}.smtp: a user and password go only over STARTTLS"
+                        ));
+                    }
+                }
+            }
+            kind => match n.url.as_deref().map(reqwest::Url::parse) {
+                None => p.push(format!("{at}: {kind:?} needs `url`").to_lowercase()),
+                Some(Err(e)) => p.push(format!("{at}.url: {e}")),
+                Some(Ok(u)) if !matches!(u.scheme(), "http" | "https") => {
+                    p.push(format!("{at}.url: use http or https"))
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+        if n.kind == NotifyKind::Gotify && n.token.is_none() {
+            p.push(format!("{at}: gotify needs the application `token`"));
+        }
+        if n.on.is_empty() {
+            p.push(format!("{at}.on is empty"));
+        }
+    }
 }
 
 /// The rollback and PBS drills need what they drill.
