@@ -63,6 +63,9 @@ pub struct Plan {
     /// Notifications of a run's start, success and failures.
     #[serde(default)]
     pub notify: Vec<NotifyConfig>,
+    /// The status page (`hbk plan serve`).
+    #[serde(default)]
+    pub serve: ServeConfig,
     /// When the systemd timers fire.
     #[serde(default)]
     pub schedule: ScheduleConfig,
@@ -608,6 +611,40 @@ fn default_on() -> Vec<NotifyEvent> {
 }
 fn default_notify_timeout() -> Span {
     Span(Duration::from_secs(10))
+}
+
+/// The status page: where it listens and who may read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address and port (`127.0.0.1:9898`); beyond the loopback
+    /// interface a password or token is required.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// User name for basic authentication (default `hbk`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password for basic authentication.
+    #[serde(default)]
+    pub password: Option<SecretSource>,
+    /// A bearer token (`Authorization: Bearer …`), for scripts.
+    #[serde(default)]
+    pub token: Option<SecretSource>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9898".into()
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: default_listen(),
+            user: None,
+            password: None,
+            token: None,
+        }
+    }
 }
 
 /// Report outputs.

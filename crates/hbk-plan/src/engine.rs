@@ -323,3 +323,12 @@ pub fn plan_snapshots(repo: &RepoTarget, plan_tag: &str) -> Result<Vec<(Id, Snap
     s.sort_by_key(|(_, sn)| sn.time.0);
     Ok(s)
 }
+
+/// Bytes the repository's packs take (one listing).
+pub fn repository_size(repo: &RepoTarget) -> Result<u64> {
+    let r = repo.open_uncached();
+    Ok(r.list(hbk_repo::FileType::Pack)?
+        .iter()
+        .map(|(_, size)| *size)
+        .sum())
+}

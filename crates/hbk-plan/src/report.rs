@@ -154,6 +154,12 @@ pub struct RepoState {
     /// The latest drill.
     #[serde(default)]
     pub drill: Option<DrillResult>,
+    /// This plan's snapshots in the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<usize>,
+    /// Bytes the repository's packs take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// The latest full-restore drill from this repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_drill: Option<DrillRun>,
@@ -274,6 +280,80 @@ impl RunReport {
             s.push_str(&format!("{failed} step(s) FAILED\n"));
         }
         s
+    }
+}
+
+/// One line of the run history (`STATE_DIR/runs.jsonl`): what the
+/// status page plots over time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryEntry {
+    /// The run's time.
+    pub time: DateTime<Utc>,
+    /// Whether every step held.
+    pub ok: bool,
+    /// How long it took.
+    pub duration_secs: f64,
+    /// Per repository.
+    #[serde(default)]
+    pub repositories: BTreeMap<String, HistoryRepo>,
+}
+
+/// One repository in a history line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HistoryRepo {
+    /// This plan's snapshots in it.
+    #[serde(default)]
+    pub snapshots: Option<usize>,
+    /// Bytes added by the run.
+    #[serde(default)]
+    pub bytes_added: u64,
+    /// Bytes its packs take.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// A full restore's duration, when the run measured one.
+    #[serde(default)]
+    pub rto_secs: Option<f64>,
+}
+
+impl HistoryEntry {
+    /// The history line of a run.
+    pub fn of(r: &RunReport) -> HistoryEntry {
+        HistoryEntry {
+            time: r.time,
+            ok: r.ok,
+            duration_secs: r.duration_secs,
+            repositories: r
+                .repositories
+                .iter()
+                .map(|(name, st)| {
+                    let measured = st
+                        .full_drill
+                        .as_ref()
+                        .filter(|d| d.time == r.time && d.ok)
+                        .map(|d| d.duration_secs);
+                    let h = HistoryRepo {
+                        snapshots: st.snapshots,
+                        bytes_added: st.bytes_added,
+                        size_bytes: st.size_bytes,
+                        rto_secs: measured,
+                    };
+                    (name.clone(), h)
+                })
+                .collect(),
+        }
+    }
+
+    /// The last `max` lines of a history file (unreadable lines skipped;
+    /// a missing file is an empty history).
+    pub fn read_all(path: &Path, max: usize) -> Vec<HistoryEntry> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut v: Vec<HistoryEntry> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let skip = v.len().saturating_sub(max);
+        v.drain(..skip);
+        v
     }
 }
 

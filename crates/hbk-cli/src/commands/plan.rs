@@ -37,6 +37,21 @@ pub enum PlanAction {
     Status(PlanFile),
     /// Write (or print) systemd service and timer units.
     InstallTimer(TimerArgs),
+    /// Serve the read-only status page: dashboard, history plots,
+    /// snapshot browser, /metrics, /healthz.
+    #[cfg(feature = "web")]
+    Serve(ServeArgs),
+}
+
+/// `plan serve`.
+#[cfg(feature = "web")]
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The plan file (TOML).
+    pub plan: PathBuf,
+    /// Address and port (default: the plan's serve.listen, 127.0.0.1:9898).
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 /// A plan file argument.
@@ -110,6 +125,21 @@ pub fn run_cmd(g: &GlobalOpts, a: PlanArgs) -> Result<i32> {
             } else {
                 exit::ERROR
             })
+        }
+        #[cfg(feature = "web")]
+        PlanAction::Serve(a) => {
+            let plan = load(&a.plan)?;
+            let auth = hbk_web::auth_of(&plan)?;
+            let listen = a
+                .listen
+                .clone()
+                .unwrap_or_else(|| plan.serve.listen.clone());
+            let (listener, addr) = hbk_web::bind(&listen, &auth)?;
+            if !g.quiet {
+                eprintln!("serving plan {} at http://{addr}/", plan.name);
+            }
+            hbk_web::serve(plan, auth, listener);
+            Ok(exit::OK)
         }
         PlanAction::InstallTimer(t) => {
             let plan = load(&t.plan)?;

@@ -7,6 +7,7 @@ use hbk_engine::commands::forget::KeepPolicy;
 
 use crate::engine::{
     copy_snapshots, forget_plan_snapshots, kept_by, plan_snapshots, prune_repository,
+    repository_size,
 };
 use crate::report::{RepoState, RunReport, Status};
 
@@ -120,11 +121,10 @@ impl Runner<'_> {
                 .filter(|s| s.repository.as_deref() == Some(name))
                 .all(|s| s.status.held() && s.status != Status::Skipped);
             let before = prev.and_then(|p| p.repositories.get(name));
-            let newest = self
-                .repos
-                .get(name)
-                .and_then(|r| r.as_ref().ok())
-                .and_then(|r| plan_snapshots(r, &self.plan.tag()).ok())
+            let target = self.repos.get(name).and_then(|r| r.as_ref().ok());
+            let listed = target.and_then(|r| plan_snapshots(r, &self.plan.tag()).ok());
+            let newest = listed
+                .as_ref()
                 .and_then(|s| s.last().map(|(_, sn)| sn.time.0.with_timezone(&Utc)));
             repositories.insert(
                 name.to_string(),
@@ -136,6 +136,8 @@ impl Runner<'_> {
                         before.and_then(|b| b.last_success)
                     },
                     newest_snapshot: newest,
+                    snapshots: listed.as_ref().map(Vec::len),
+                    size_bytes: target.and_then(|r| repository_size(r).ok()),
                     snapshot_age_secs: newest.map(|t| (now - t).num_seconds()),
                     bytes_added: self.bytes.get(name).copied().unwrap_or(0),
                     drill: self
