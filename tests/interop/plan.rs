@@ -1730,3 +1730,165 @@ timeout = "1s"
         .contains("Subject: [hbk] plan homelab: restore drill FAILED")
         && m.contains("drill:local")));
 }
+
+/// The status page (issue 16) in a real headless Chromium: after two
+/// emulator runs, the second with the USB disk unplugged, the dashboard
+/// shows three repositories with the USB copy red, the history plot has a
+/// point per run, and a file downloaded through the snapshot browser has
+/// the source's hash; no console errors; screenshots kept under
+/// target/test-artifacts. Authentication: required beyond loopback, and
+/// a password or token lets a client in.
+#[test]
+fn plan_status_page_in_a_browser() {
+    let fx = Fixture::new(true);
+    std::fs::create_dir_all(fx.root().join("archive")).unwrap();
+    let archive = Repo::new(&fx.root().join("archive"));
+    ok(restic(&archive, &["init"]));
+    let extra = format!(
+        "\n[repositories.archive]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\n\n[serve]\npassword = {{ file = \"{}\" }}\n",
+        archive.path.display(),
+        archive.password_file.display(),
+        archive.password_file.display(),
+    );
+    let plan = fx.plan(
+        &["usb", "archive"],
+        2,
+        &fx.root().join("pve.secret"),
+        &extra,
+    );
+    let out = run_plan(&plan, DAY1, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    nix::mount::umount2(&fx.root().join("usb"), nix::mount::MntFlags::MNT_DETACH).unwrap();
+    let out = run_plan(&plan, DAY2, &[]);
+    assert_ne!(out.status.code(), Some(0));
+
+    // Beyond loopback without a password: refused.
+    let open_plan = fx.root().join("open.toml");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let without = text.split("\n[serve]").next().unwrap().to_string();
+    std::fs::write(&open_plan, &without).unwrap();
+    let out = plan_cmd(
+        &[
+            "plan",
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            open_plan.to_str().unwrap(),
+        ],
+        DAY2,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs serve.password"));
+
+    let port = hbk_tests::servers::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let serve = |p: &Path| {
+        plan_cmd(
+            &[
+                "plan",
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                p.to_str().unwrap(),
+            ],
+            DAY2,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+    };
+    let get = |path: &str, auth: Option<&str>| -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let code = r
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, r)
+    };
+    let wait_up = || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "plan serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut child = serve(&plan);
+    wait_up();
+    assert_eq!(get("/healthz", None).0, 200);
+    assert_eq!(get("/", None).0, 401);
+    let pw = std::fs::read_to_string(&archive.password_file).unwrap();
+    let basic = format!(
+        "Basic {}",
+        base64_encode(format!("hbk:{}", pw.trim()).as_bytes())
+    );
+    let (code, page) = get("/", Some(&basic));
+    assert_eq!(code, 200);
+    assert!(!page.contains(pw.trim()), "a secret on the page");
+    let (code, metrics) = get("/metrics", Some(&basic));
+    assert_eq!(code, 200);
+    assert!(metrics.contains("hbk_plan_repository_success{plan=\"homelab\",repository=\"usb\"} 0"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The browser, on the loopback page without a password.
+    let mut child = serve(&open_plan);
+    wait_up();
+    let source = fx.root().join("docker/data/app/file-3.bin");
+    let sha = hex::encode(Sha256::digest(std::fs::read(&source).unwrap()));
+    let dirs: Vec<String> = source
+        .parent()
+        .unwrap()
+        .components()
+        .skip(1)
+        .map(|c| c.as_os_str().to_str().unwrap().to_string())
+        .collect();
+    let expect = serde_json::json!({
+        "repositories": 3, "red": ["usb"], "runs": 2, "repo": "local",
+        "dirs": dirs, "file": "file-3.bin", "sha256": sha,
+    });
+    let artifacts =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/status-page");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/status_page.py");
+    let out = Command::new(hbk_tests::servers::venv().join("bin/python"))
+        .arg(script)
+        .arg(&base)
+        .arg(&artifacts)
+        .arg(fx.root().join("downloads"))
+        .arg(expect.to_string())
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(artifacts.join("dashboard.png").exists());
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, x)| acc | u32::from(*x) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

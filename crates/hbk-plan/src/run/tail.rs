@@ -123,9 +123,12 @@ impl Runner<'_> {
             let before = prev.and_then(|p| p.repositories.get(name));
             let target = self.repos.get(name).and_then(|r| r.as_ref().ok());
             let listed = target.and_then(|r| plan_snapshots(r, &self.plan.tag()).ok());
-            let newest = listed
-                .as_ref()
-                .and_then(|s| s.last().map(|(_, sn)| sn.time.0.with_timezone(&Utc)));
+            // A repository that could not be listed (a USB disk away)
+            // keeps its last known newest snapshot: its RPO keeps growing.
+            let newest = match &listed {
+                Some(s) => s.last().map(|(_, sn)| sn.time.0.with_timezone(&Utc)),
+                None => before.and_then(|b| b.newest_snapshot),
+            };
             repositories.insert(
                 name.to_string(),
                 RepoState {
@@ -136,8 +139,13 @@ impl Runner<'_> {
                         before.and_then(|b| b.last_success)
                     },
                     newest_snapshot: newest,
-                    snapshots: listed.as_ref().map(Vec::len),
-                    size_bytes: target.and_then(|r| repository_size(r).ok()),
+                    snapshots: listed
+                        .as_ref()
+                        .map(Vec::len)
+                        .or_else(|| before.and_then(|b| b.snapshots)),
+                    size_bytes: target
+                        .and_then(|r| repository_size(r).ok())
+                        .or_else(|| before.and_then(|b| b.size_bytes)),
                     snapshot_age_secs: newest.map(|t| (now - t).num_seconds()),
                     bytes_added: self.bytes.get(name).copied().unwrap_or(0),
                     drill: self
