@@ -140,6 +140,7 @@ pub fn drill(
     scratch: &Path,
     now: DateTime<Utc>,
 ) -> Result<DrillResult> {
+    let clock = std::time::Instant::now();
     let indexed = repo.open()?.into_indexed()?;
     let mut problems = Vec::new();
     let mut snapshots = Vec::new();
@@ -178,6 +179,7 @@ pub fn drill(
         snapshots,
         damaged_packs: damaged.iter().map(|p| p.to_hex()).collect(),
         damage,
+        duration_secs: Some(clock.elapsed().as_secs_f64()),
         message: if ok {
             format!(
                 "{count} files restored and matched; check of {} packs passed",

@@ -80,6 +80,9 @@ pub struct DrillResult {
     pub snapshots: Vec<String>,
     /// Mismatches and check errors, or `all files matched`.
     pub message: String,
+    /// How long the drill took (restores and check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
     /// Packs the drill's check found damaged or missing (full ids): what
     /// the heal step repairs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

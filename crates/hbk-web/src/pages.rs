@@ -168,10 +168,12 @@ pub fn dashboard(plan: &Plan, report: Option<&RunReport>) -> String {
             .unwrap_or_default();
         let drill = st.drill.as_ref().map_or("never".to_string(), |d| {
             format!(
-                "{} {} ({} files)",
+                "sample: {} {} ({} files{})",
                 when(d.time),
                 if d.ok { "passed" } else { "FAILED" },
-                d.files
+                d.files,
+                d.duration_secs
+                    .map_or(String::new(), |s| format!(", {s:.1} s"))
             )
         });
         let full = st.full_drill.as_ref().map_or("never".to_string(), |d| {

@@ -94,6 +94,7 @@ impl Runner<'_> {
                         message: e.to_string(),
                         damaged_packs: Vec::new(),
                         damage: true,
+                        duration_secs: None,
                     });
                     if !d.ok && d.damage {
                         let packs = d.damaged_packs.iter().filter_map(|p| p.parse::<Id>().ok());
