@@ -17,8 +17,9 @@ use hbk_plan::secret::Secret;
 use hbk_repo::{BlobType, Id, IndexedRepository, Node, NodeType};
 use subtle::ConstantTimeEq;
 
+use crate::escape::esc;
 use crate::http::{Body, Request, Response};
-use crate::pages::{self, esc, page};
+use crate::pages::{self, page};
 
 /// How long a loaded index is used before it is loaded again.
 const INDEX_TTL: Duration = Duration::from_secs(60);

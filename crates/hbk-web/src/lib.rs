@@ -11,6 +11,7 @@
 //! * [`app`]: routes, authentication, repository handles.
 
 pub mod app;
+pub mod escape;
 pub mod http;
 pub mod pages;
 pub mod svg;

@@ -7,23 +7,8 @@ use chrono::{DateTime, Utc};
 use hbk_plan::config::Plan;
 use hbk_plan::report::{HistoryEntry, RepoState, RunReport, Status};
 
+use crate::escape::esc;
 use crate::svg::{line_plot, Series};
-
-/// Escapes text for HTML.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 /// A URL's password replaced by `***` (`rest:https://u:p@h/` → `u:***@`).
 pub fn redact(url: &str) -> String {

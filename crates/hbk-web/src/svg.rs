@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
-use crate::pages::esc;
+use crate::escape::esc;
 
 /// One named series of (time, value) points.
 pub struct Series {
