@@ -38,6 +38,9 @@ def main():
         "prefs", {"download.default_directory": downloads, "download.prompt_for_download": False}
     )
     d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    # A click starts a navigation; finding the next page's elements waits
+    # for them (up to 20 s on a busy machine).
+    d.implicitly_wait(20)
     try:
         d.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
         d.get(base + "/")
