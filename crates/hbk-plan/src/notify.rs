@@ -206,7 +206,7 @@ fn send_once(t: &NotifyConfig, n: &Notice, deadline: Instant) -> Result<(), Stri
             };
             http.post(ping).body(n.message.clone())
         }
-        NotifyKind::Email => unreachable!("handled above"),
+        NotifyKind::Email => return email(t, n, deadline),
     };
     let resp = req.send().map_err(|e| e.to_string())?;
     if !resp.status().is_success() {

@@ -58,7 +58,10 @@ impl Id {
         let mut b = [0u8; 32];
         let mut bad = 0u8;
         for (out, pair) in b.iter_mut().zip(digits.chunks_exact(2)) {
-            let (hi, lo) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);
+            let (hi, lo) = (
+                HEX_VALUE[usize::from(pair[0])],
+                HEX_VALUE[usize::from(pair[1])],
+            );
             bad |= hi | lo;
             *out = (hi << 4) | (lo & 0x0F);
         }
