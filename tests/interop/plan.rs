@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use base64::Engine;
 use hbk_tests::drivers::{describe, hbk_binary, ok, restic, Repo};
 use hbk_tests::proxmox_emulator::{
     state::TaskEnd, Api, Emulator, PBS_SECRET, PBS_TOKEN_ID, PVE_SECRET, PVE_TOKEN_ID,
@@ -1830,7 +1831,7 @@ fn plan_status_page_in_a_browser() {
     let pw = std::fs::read_to_string(&archive.password_file).unwrap();
     let basic = format!(
         "Basic {}",
-        base64_encode(format!("hbk:{}", pw.trim()).as_bytes())
+        base64::engine::general_purpose::STANDARD.encode(format!("hbk:{}", pw.trim()).as_bytes())
     );
     let (code, page) = get("/", Some(&basic));
     assert_eq!(code, 200);
@@ -1872,23 +1873,4 @@ fn plan_status_page_in_a_browser() {
     child.wait().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(artifacts.join("dashboard.png").exists());
-}
-
-fn base64_encode(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, x)| acc | u32::from(*x) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -44,27 +44,27 @@ pub fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     p
 }
 
-/// Follows `path` (`/`-separated, relative to the root tree) to a
+/// Follows `path` (`/`-separated bytes, relative to the root tree) to a
 /// directory's tree id, or returns the node found there if it is not a
 /// directory.
 pub fn resolve_path(
     repo: &IndexedRepository,
     root: &Id,
-    path: &str,
+    path: &[u8],
     snapshot: &str,
 ) -> Result<(Id, Option<Node>)> {
     let not_found = || Error::PathNotFound {
         snapshot: snapshot.to_string(),
-        path: path.to_string(),
+        path: String::from_utf8_lossy(path).into_owned(),
     };
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
+    let parts: Vec<&[u8]> = path
+        .split(|b| *b == b'/')
+        .filter(|p| !p.is_empty() && *p != b".")
         .collect();
     let mut tree_id = *root;
     for (i, part) in parts.iter().enumerate() {
         let tree = repo.tree(&tree_id)?;
-        let node = tree.find(part.as_bytes()).ok_or_else(not_found)?;
+        let node = tree.find(part).ok_or_else(not_found)?;
         match (&node.node_type, node.subtree) {
             (NodeType::Dir, Some(sub)) => tree_id = sub,
             _ if i + 1 == parts.len() => return Ok((tree_id, Some(node.clone()))),

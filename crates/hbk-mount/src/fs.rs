@@ -89,18 +89,17 @@ pub struct SnapshotFs {
     next_fh: u64,
 }
 
-fn facts(list: &[(Id, SnapshotFile)]) -> (Vec<String>, Vec<String>) {
-    list.iter().map(|(id, _)| (id.short(), id.to_hex())).unzip()
-}
-
 fn build_layout(cfg: &MountConfig, list: &[(Id, SnapshotFile)]) -> Layout {
-    let (shorts, longs) = facts(list);
+    let ids: Vec<(String, String)> = list
+        .iter()
+        .map(|(id, _)| (id.short(), id.to_hex()))
+        .collect();
     let f: Vec<SnapshotFacts<'_>> = list
         .iter()
-        .zip(shorts.iter().zip(longs.iter()))
-        .map(|((_, sn), (s, l))| SnapshotFacts {
-            short_id: s,
-            id: l,
+        .zip(&ids)
+        .map(|((_, sn), (short, full))| SnapshotFacts {
+            short_id: short,
+            id: full,
             user: &sn.username,
             host: &sn.hostname,
             tags: &sn.tags,
@@ -139,14 +138,6 @@ fn file_type(t: &NodeType) -> FileType {
         NodeType::Fifo => FileType::NamedPipe,
         NodeType::Socket => FileType::Socket,
         _ => FileType::RegularFile,
-    }
-}
-
-fn link_bytes(node: &Node) -> &[u8] {
-    if node.linktarget_raw.is_empty() {
-        node.linktarget.as_bytes()
-    } else {
-        &node.linktarget_raw
     }
 }
 
@@ -298,7 +289,7 @@ impl SnapshotFs {
                 let kind = file_type(&n.node_type);
                 let size = match n.node_type {
                     NodeType::File => n.size,
-                    NodeType::Symlink => link_bytes(n).len() as u64,
+                    NodeType::Symlink => n.link_target().len() as u64,
                     _ => 0,
                 };
                 let mut a = base(kind, 0, size, system_time(&n.mtime), uid_gid(n.uid, n.gid));
@@ -477,7 +468,7 @@ impl Filesystem for SnapshotFs {
     fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
         match self.inodes.get(&ino) {
             Some(Entry::Node(n, _)) if n.node_type == NodeType::Symlink => {
-                reply.data(link_bytes(n))
+                reply.data(n.link_target())
             }
             Some(Entry::Layout(path)) => {
                 match self.layout.entries.get(path).and_then(|m| m.link.as_ref()) {

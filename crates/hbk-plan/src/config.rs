@@ -542,6 +542,19 @@ pub enum NotifyKind {
     Email,
 }
 
+impl NotifyKind {
+    /// The kind's name, as the plan file writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyKind::Webhook => "webhook",
+            NotifyKind::Ntfy => "ntfy",
+            NotifyKind::Gotify => "gotify",
+            NotifyKind::Healthchecks => "healthchecks",
+            NotifyKind::Email => "email",
+        }
+    }
+}
+
 /// SMTP delivery of email notifications.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::{NotifyConfig, NotifyEvent, NotifyKind, Plan};
+use hbk_engine::lock::hostname;
+
 use crate::report::{RunReport, Status};
 
 /// What is told.
@@ -43,22 +45,15 @@ pub struct FailedStep {
     pub message: String,
 }
 
-fn host() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
-}
-
 /// The notice of a run starting.
 pub fn start_notice(plan: &Plan, now: DateTime<Utc>, what: &str) -> Notice {
     Notice {
         plan: plan.name.clone(),
         event: NotifyEvent::Start.name(),
         ok: true,
-        message: format!("hbk plan {}: {what} started on {}.", plan.name, host()),
+        message: format!("hbk plan {}: {what} started on {}.", plan.name, hostname()),
         time: now,
-        host: host(),
+        host: hostname(),
         failed_steps: Vec::new(),
     }
 }
@@ -77,7 +72,7 @@ pub fn end_notices(plan: &Plan, r: &RunReport) -> Vec<(NotifyEvent, Notice)> {
         .collect();
     let look = format!(
         "Details: `hbk plan status` on {} or {}.",
-        host(),
+        hostname(),
         plan.json_path().display()
     );
     let list = |steps: &[FailedStep]| {
@@ -93,7 +88,7 @@ pub fn end_notices(plan: &Plan, r: &RunReport) -> Vec<(NotifyEvent, Notice)> {
         ok,
         message,
         time: r.time,
-        host: host(),
+        host: hostname(),
         failed_steps: steps,
     };
     let mut out = Vec::new();
@@ -113,7 +108,7 @@ pub fn end_notices(plan: &Plan, r: &RunReport) -> Vec<(NotifyEvent, Notice)> {
             "hbk plan {}: {} step(s) FAILED on {}: {}. {look}",
             plan.name,
             failed.len(),
-            host(),
+            hostname(),
             list(&failed)
         );
         out.push((
@@ -221,7 +216,10 @@ fn header(v: &str) -> String {
 }
 
 fn email(t: &NotifyConfig, n: &Notice, deadline: Instant) -> Result<(), String> {
-    let from = t.from.clone().unwrap_or_else(|| format!("hbk@{}", host()));
+    let from = t
+        .from
+        .clone()
+        .unwrap_or_else(|| format!("hbk@{}", hostname()));
     let subject = format!(
         "[hbk] plan {}: {}",
         n.plan,
@@ -288,24 +286,18 @@ fn sendmail(prog: &std::path::Path, message: &str, deadline: Instant) -> Result<
     }
 }
 
-/// Sends every notice to every target that wants its event; returns one
-/// line per target and event: `(target label, Ok | Err(why))`.
-pub fn dispatch(
-    plan: &Plan,
-    notices: &[(NotifyEvent, Notice)],
-) -> Vec<(String, Result<(), String>)> {
+/// Every (step name, target, notice) to send: each notice to each
+/// target that wants its event. The step names are
+/// `notify:INDEX:KIND:EVENT`.
+pub fn deliveries<'a>(
+    plan: &'a Plan,
+    notices: &'a [(NotifyEvent, Notice)],
+) -> Vec<(String, &'a NotifyConfig, &'a Notice)> {
     let mut out = Vec::new();
     for (i, t) in plan.notify.iter().enumerate() {
-        for (event, n) in notices {
-            if t.on.contains(event) {
-                let label = format!(
-                    "notify:{}:{}:{}",
-                    i,
-                    format!("{:?}", t.kind).to_lowercase(),
-                    event.name()
-                );
-                out.push((label, send(t, n)));
-            }
+        for (event, n) in notices.iter().filter(|(e, _)| t.on.contains(e)) {
+            let label = format!("notify:{i}:{}:{}", t.kind.name(), event.name());
+            out.push((label, t, n));
         }
     }
     out

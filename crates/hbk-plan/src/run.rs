@@ -127,26 +127,37 @@ pub(crate) struct Started {
     at: Instant,
 }
 
-impl<'a> Runner<'a> {
-    pub fn start(&self) -> Started {
+impl Started {
+    fn now() -> Started {
         Started {
             wall: Utc::now(),
             at: Instant::now(),
         }
     }
 
-    pub fn record(&mut self, t: Started, name: String, kind: &str, repo: Option<&str>, out: Out) {
-        self.steps.push(StepReport {
+    /// The step's report, timed from its start until now.
+    fn step(self, name: String, kind: &str, repo: Option<&str>, out: Out) -> StepReport {
+        StepReport {
             name,
             kind: kind.to_string(),
             repository: repo.map(String::from),
             status: out.status,
             message: out.message,
-            started: t.wall,
-            duration_secs: t.at.elapsed().as_secs_f64(),
+            started: self.wall,
+            duration_secs: self.at.elapsed().as_secs_f64(),
             bytes_added: out.bytes_added,
             snapshot: out.snapshot,
-        });
+        }
+    }
+}
+
+impl<'a> Runner<'a> {
+    pub fn start(&self) -> Started {
+        Started::now()
+    }
+
+    pub fn record(&mut self, t: Started, name: String, kind: &str, repo: Option<&str>, out: Out) {
+        self.steps.push(t.step(name, kind, repo, out));
     }
 
     /// A repository that passed preflight, or why it did not.
@@ -265,11 +276,11 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
             Mode::Run => "run",
             Mode::Drill => "drill run",
         };
-        let start = notify::start_notice(plan, opts.now, what);
-        for (label, sent) in notify::dispatch(plan, &[(NotifyEvent::Start, start)]) {
-            let t = r.start();
-            r.record(t, label, "notify", None, notify_out(sent));
-        }
+        let start = [(
+            NotifyEvent::Start,
+            notify::start_notice(plan, opts.now, what),
+        )];
+        r.steps.extend(notify_steps(plan, &start));
     }
     r.preflight();
     if opts.mode == Mode::Run {
@@ -289,31 +300,25 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport> {
     r.heals();
     let mut report = r.finish(started, clock.elapsed().as_secs_f64());
     if !opts.dry_run {
-        for (label, sent) in notify::dispatch(plan, &notify::end_notices(plan, &report)) {
-            let at = (Utc::now(), Instant::now());
-            let out = notify_out(sent);
-            report.steps.push(StepReport {
-                name: label,
-                kind: "notify".into(),
-                repository: None,
-                status: out.status,
-                message: out.message,
-                started: at.0,
-                duration_secs: at.1.elapsed().as_secs_f64(),
-                bytes_added: None,
-                snapshot: None,
-            });
-        }
+        let notices = notify::end_notices(plan, &report);
+        report.steps.extend(notify_steps(plan, &notices));
         reports::write_reports(plan, &report)?;
     }
     Ok(report)
 }
 
-/// A notification's result as a step: sent, or a warning (a receiver
-/// that is down never fails a run).
-fn notify_out(sent: std::result::Result<(), String>) -> Out {
-    match sent {
-        Ok(()) => Out::ok("sent"),
-        Err(e) => Out::warn(format!("not sent: {e}")),
-    }
+/// Sends `notices` to the plan's targets, one step each: sent, or a
+/// warning (a receiver that is down never fails a run).
+fn notify_steps(plan: &Plan, notices: &[(NotifyEvent, notify::Notice)]) -> Vec<StepReport> {
+    notify::deliveries(plan, notices)
+        .into_iter()
+        .map(|(label, target, notice)| {
+            let t = Started::now();
+            let out = match notify::send(target, notice) {
+                Ok(()) => Out::ok("sent"),
+                Err(e) => Out::warn(format!("not sent: {e}")),
+            };
+            t.step(label, "notify", None, out)
+        })
+        .collect()
 }

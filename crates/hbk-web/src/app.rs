@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use hbk_engine::commands::dump::ContentReader;
 use hbk_engine::snapshots::{list_snapshots, SnapshotFilter};
+use hbk_engine::walk::resolve_path;
 use hbk_plan::config::Plan;
 use hbk_plan::engine::RepoTarget;
 use hbk_plan::report::{prometheus_text, HistoryEntry, RunReport};
 use hbk_plan::secret::Secret;
-use hbk_repo::{BlobType, Id, IndexedRepository, Node, NodeType};
+use hbk_repo::{Id, IndexedRepository, Node, NodeType};
 use subtle::ConstantTimeEq;
 
 use crate::escape::esc;
@@ -70,9 +72,9 @@ struct Located {
     ix: Arc<IndexedRepository>,
     snap: Id,
     path: Vec<u8>,
-    /// The node at the path; `None` for the snapshot's root.
+    /// The node at the path when it is not a directory.
     node: Option<Node>,
-    /// The tree listed there (the node's subtree, or the root's).
+    /// The directory's tree (for a node that is not one: its parent's).
     tree: Id,
 }
 
@@ -236,20 +238,8 @@ impl App {
             .repository()
             .load_snapshot(&snap)
             .map_err(|e| format!("snapshot {}: {e}", snap.short()))?;
-        let mut tree = sn.tree;
-        let mut node = None;
-        for part in path.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
-            let nodes = ix.tree(&tree).map_err(|e| e.to_string())?;
-            let found = nodes
-                .nodes
-                .into_iter()
-                .find(|n| n.name == part)
-                .ok_or_else(|| format!("{} not found", String::from_utf8_lossy(&path)))?;
-            if let Some(sub) = found.subtree {
-                tree = sub;
-            }
-            node = Some(found);
-        }
+        let (tree, node) =
+            resolve_path(&ix, &sn.tree, &path, &snap.short()).map_err(|e| e.to_string())?;
         Ok(Located {
             name,
             ix,
@@ -272,7 +262,7 @@ impl App {
             Ok(x) => x,
             Err(e) => return text(404, format!("{e}\n")),
         };
-        if node.as_ref().is_some_and(|n| n.node_type != NodeType::Dir) {
+        if node.is_some() {
             return text(400, "not a directory\n");
         }
         let nodes = match ix.tree(&tree) {
@@ -331,14 +321,6 @@ impl App {
         let Some(n) = node.filter(|n| n.node_type == NodeType::File) else {
             return text(400, "not a file\n");
         };
-        let content = n.content.clone().unwrap_or_default();
-        let mut len = 0u64;
-        for id in &content {
-            match ix.index().get(BlobType::Data, id) {
-                Some(l) => len += l.data_length(),
-                None => return text(500, format!("blob {} is not in the index\n", id.short())),
-            }
-        }
         let file = String::from_utf8_lossy(path.rsplit(|b| *b == b'/').next().unwrap_or(b"file"))
             .replace(['"', '\\'], "_");
         Response {
@@ -349,16 +331,8 @@ impl App {
                 format!("attachment; filename=\"{file}\""),
             )],
             body: Body::Stream(
-                len,
-                Box::new(move |w| {
-                    for id in &content {
-                        let b = ix
-                            .blob(BlobType::Data, id)
-                            .map_err(|e| std::io::Error::other(e.to_string()))?;
-                        w.write_all(&b)?;
-                    }
-                    Ok(())
-                }),
+                n.size,
+                Box::new(move |w| std::io::copy(&mut ContentReader::new(&ix, &n), w).map(|_| ())),
             ),
         }
     }

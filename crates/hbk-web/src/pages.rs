@@ -10,20 +10,9 @@ use hbk_plan::report::{HistoryEntry, RepoState, RunReport, Status};
 use crate::escape::esc;
 use crate::svg::{line_plot, Series};
 
-/// A URL's password replaced by `***` (`rest:https://u:p@h/` → `u:***@`).
-pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_end].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme_end + 3], &rest[at..])
-        }
-        None => url.to_string(),
-    }
+/// A repository URL as hbk shows locations: never with a password.
+fn shown_url(url: &str) -> String {
+    hbk_backend::location::parse(url).map_or_else(|_| String::new(), |l| l.to_string())
 }
 
 /// A whole page.
@@ -149,7 +138,7 @@ pub fn dashboard(plan: &Plan, report: Option<&RunReport>) -> String {
         let url = plan
             .repositories
             .get(name)
-            .map(|c| redact(&c.url))
+            .map(|c| shown_url(&c.url))
             .unwrap_or_default();
         let drill = st.drill.as_ref().map_or("never".to_string(), |d| {
             format!(
@@ -299,12 +288,8 @@ mod tests {
 
     #[test]
     fn urls_lose_their_passwords_and_text_is_escaped() {
-        assert_eq!(
-            redact("rest:https://u:secret@h:8000/r"),
-            "rest:https://u:***@h:8000/r"
-        );
-        assert_eq!(redact("s3:https://s3.example/b"), "s3:https://s3.example/b");
-        assert_eq!(redact("/srv/repo"), "/srv/repo");
+        assert!(!shown_url("rest:https://u:secret@h:8000/r").contains("secret"));
+        assert_eq!(shown_url("/srv/repo"), "/srv/repo");
         assert_eq!(esc("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
         assert_eq!(bytes(1_234_567.0), "1.2 MB");
     }

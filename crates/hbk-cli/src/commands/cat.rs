@@ -75,7 +75,7 @@ pub fn run(g: &GlobalOpts, a: CatArgs) -> Result<i32> {
             let (snap, path) = crate::selection::split_snapshot_path(&spec);
             let repo = repo.into_indexed()?;
             let (_, sn) = find_snapshot(&repo, snap, &SnapshotFilter::default())?;
-            let (tree, file) = resolve_path(&repo, &sn.tree, path.unwrap_or("/"), snap)?;
+            let (tree, file) = resolve_path(&repo, &sn.tree, path.unwrap_or("/").as_bytes(), snap)?;
             if file.is_some() {
                 bail!("{spec} is not a directory");
             }

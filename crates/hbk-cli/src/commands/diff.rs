@@ -33,7 +33,7 @@ fn tree_of(repo: &IndexedRepository, spec: &str) -> Result<(Id, Id)> {
     let (id, sn) = find_snapshot(repo, snap, &SnapshotFilter::default())?;
     let tree = match sub {
         None => sn.tree,
-        Some(p) => match resolve_path(repo, &sn.tree, p, &id.short())? {
+        Some(p) => match resolve_path(repo, &sn.tree, p.as_bytes(), &id.short())? {
             (tree, None) => tree,
             (_, Some(_)) => bail!("path {p:?} in snapshot {} is not a directory", id.short()),
         },

@@ -132,7 +132,7 @@ pub fn run(g: &GlobalOpts, a: RestoreArgs) -> Result<i32> {
     let (repo, _lock) = repo::open_indexed_read(g)?;
     let (spec, subpath) = crate::selection::split_snapshot_path(&a.snapshot);
     let (id, sn) = find_snapshot(&repo, spec, &crate::selection::filter(&a.filter))?;
-    let (tree, file) = resolve_path(&repo, &sn.tree, subpath.unwrap_or("/"), spec)?;
+    let (tree, file) = resolve_path(&repo, &sn.tree, subpath.unwrap_or("/").as_bytes(), spec)?;
     if file.is_some() {
         bail!("{} is not a directory", a.snapshot);
     }

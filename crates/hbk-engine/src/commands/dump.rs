@@ -28,7 +28,7 @@ pub enum DumpItem {
 /// Finds `path` below the tree `root`; `snapshot` names the snapshot in
 /// the error when nothing is there.
 pub fn locate(repo: &IndexedRepository, root: &Id, path: &str, snapshot: &str) -> Result<DumpItem> {
-    Ok(match resolve_path(repo, root, path, snapshot)? {
+    Ok(match resolve_path(repo, root, path.as_bytes(), snapshot)? {
         (_, Some(node)) => DumpItem::Node(Box::new(node)),
         (tree, None) => DumpItem::Dir(tree),
     })

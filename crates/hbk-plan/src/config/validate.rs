@@ -152,7 +152,7 @@ fn notify_targets(plan: &Plan, p: &mut Vec<String>) {
                 }
             }
             kind => match n.url.as_deref().map(reqwest::Url::parse) {
-                None => p.push(format!("{at}: {kind:?} needs `url`").to_lowercase()),
+                None => p.push(format!("{at}: {} needs `url`", kind.name())),
                 Some(Err(e)) => p.push(format!("{at}.url: {e}")),
                 Some(Ok(u)) if !matches!(u.scheme(), "http" | "https") => {
                     p.push(format!("{at}.url: use http or https"))

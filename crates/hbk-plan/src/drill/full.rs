@@ -4,24 +4,17 @@
 //! the file must hash to the id of the blob the snapshot lists there), and
 //! the restore timed: the plan's measured RTO and its bytes per second.
 
-use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use hbk_engine::commands::restore::{restore, RestoreOptions};
-use hbk_engine::progress::NoProgress;
-use hbk_repo::{BlobType, Id, IndexedRepository};
-use sha2::{Digest, Sha256};
+use hbk_engine::filter::PatternLists;
+use hbk_repo::IndexedRepository;
 
-use super::{files, newest, tempfile_dir, Pick};
+use super::{compare, files, newest, restore_into, tempfile_dir};
 use crate::engine::RepoTarget;
 use crate::report::DrillRun;
 use crate::Result;
-
-/// Largest blob a comparison reads into memory (restic's chunks are at
-/// most 8 MiB); an index entry claiming more is reported, not allocated.
-const MAX_BLOB: u64 = 64 << 20;
 
 /// Restores the newest snapshot of each of `groups` (tag sets) from
 /// `repo` into a directory below `scratch`, compares every file, removes
@@ -93,20 +86,11 @@ fn restore_and_verify(
             continue;
         };
         let dir = tmp.join(i.to_string());
-        let opts = RestoreOptions {
-            owners: Some(false),
-            ..RestoreOptions::default()
-        };
         let clock = Instant::now();
-        let stats = restore(repo, &sn.tree, &dir, &opts, &NoProgress)?;
+        let problems = restore_into(repo, &sn.tree, &dir, PatternLists::default())?;
         r.restore_secs += clock.elapsed().as_secs_f64();
         r.snapshots += 1;
-        r.problems.extend(
-            stats
-                .errors
-                .iter()
-                .map(|e| format!("{}: {}", e.path.display(), e.message)),
-        );
+        r.problems.extend(problems);
         let clock = Instant::now();
         for pick in files(repo, &sn.tree)? {
             r.files += 1;
@@ -119,42 +103,4 @@ fn restore_and_verify(
         r.verify_secs += clock.elapsed().as_secs_f64();
     }
     Ok(r)
-}
-
-/// Whether the file at `path` is exactly the blobs `pick` lists: each
-/// stretch, as long as its blob's plaintext, hashes to the blob's id, and
-/// nothing follows.
-fn compare(repo: &IndexedRepository, pick: &Pick, path: &Path) -> std::result::Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("not restored: {e}"))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::new();
-    let mut offset = 0u64;
-    for id in &pick.content {
-        let len = repo
-            .index()
-            .get(BlobType::Data, id)
-            .map(|l| l.data_length())
-            .ok_or_else(|| format!("blob {} is not in the index", id.short()))?;
-        if len > MAX_BLOB {
-            return Err(format!("blob {} claims {len} bytes", id.short()));
-        }
-        buf.resize(len as usize, 0);
-        reader
-            .read_exact(&mut buf)
-            .map_err(|e| format!("shorter than the snapshot says ({e} at byte {offset})"))?;
-        if Id(Sha256::digest(&buf).into()) != *id {
-            return Err(format!(
-                "bytes {offset}..{} differ from blob {}",
-                offset + len,
-                id.short()
-            ));
-        }
-        offset += len;
-    }
-    let mut rest = [0u8; 1];
-    match reader.read(&mut rest) {
-        Ok(0) => Ok(()),
-        Ok(_) => Err(format!("longer than the snapshot's {offset} bytes")),
-        Err(e) => Err(format!("reading after byte {offset}: {e}")),
-    }
 }

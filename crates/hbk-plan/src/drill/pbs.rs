@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use hbk_engine::commands::restore::{restore, RestoreOptions};
-use hbk_engine::progress::NoProgress;
+use hbk_engine::filter::PatternLists;
 
-use super::{newest, tempfile_dir};
+use super::{newest, restore_into, tempfile_dir};
 use crate::engine::RepoTarget;
 use crate::pbs_chunk::{verify_chunk, ChunkKind, MAX_DECODED};
 use crate::report::DrillRun;
@@ -129,24 +128,15 @@ pub fn pbs_drill(
     let tmp = tempfile_dir(scratch)?;
     let clock = Instant::now();
     let outcome = (|| {
-        let opts = RestoreOptions {
-            owners: Some(false),
-            ..RestoreOptions::default()
-        };
-        let stats = restore(&indexed, &sn.tree, &tmp, &opts, &NoProgress)?;
+        let problems = restore_into(&indexed, &sn.tree, &tmp, PatternLists::default())?;
         let restore_secs = clock.elapsed().as_secs_f64();
         let inside = datastore.strip_prefix("/").unwrap_or(datastore);
         let report = verify_chunk_store(&tmp.join(inside))?;
-        Ok::<_, Error>((stats, restore_secs, report))
+        Ok::<_, Error>((problems, restore_secs, report))
     })();
     let _ = std::fs::remove_dir_all(&tmp);
-    let (stats, restore_secs, report) = outcome?;
+    let (mut problems, restore_secs, report) = outcome?;
     let secs = clock.elapsed().as_secs_f64();
-    let mut problems: Vec<String> = stats
-        .errors
-        .iter()
-        .map(|e| format!("{}: {}", e.path.display(), e.message))
-        .collect();
     let failed = report.failed.len();
     problems.extend(report.failed.iter().take(SHOWN).cloned());
     if failed > SHOWN {

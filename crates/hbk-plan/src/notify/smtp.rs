@@ -191,9 +191,8 @@ pub fn send(
     if code != 220 {
         return Err(format!("greeting: {code} {text}"));
     }
-    let me = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
+    let me = Some(hbk_engine::lock::hostname())
+        .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
     s.command(&format!("EHLO {me}"), 250)?;
     if cfg.starttls {

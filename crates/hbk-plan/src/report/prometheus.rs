@@ -98,122 +98,75 @@ pub fn prometheus_text(r: &RunReport) -> String {
             t.timestamp() as f64,
         );
     }
-    o.family(
-        "hbk_plan_repository_success",
-        "Whether every step on the repository held.",
-    );
-    for (name, st) in &r.repositories {
-        o.sample(
-            "hbk_plan_repository_success",
-            &[("plan", plan), ("repository", name)],
-            b(st.ok),
-        );
-    }
-    o.family(
-        "hbk_plan_repository_last_success_timestamp_seconds",
-        "Last run in which every step on the repository held.",
-    );
-    for (name, st) in &r.repositories {
-        if let Some(t) = st.last_success {
-            o.sample(
-                "hbk_plan_repository_last_success_timestamp_seconds",
-                &[("plan", plan), ("repository", name)],
-                t.timestamp() as f64,
-            );
-        }
-    }
-    o.family(
-        "hbk_plan_repository_bytes_added",
-        "Bytes added to the repository by the last run.",
-    );
-    for (name, st) in &r.repositories {
-        o.sample(
-            "hbk_plan_repository_bytes_added",
-            &[("plan", plan), ("repository", name)],
-            st.bytes_added as f64,
-        );
-    }
-    o.family(
-        "hbk_plan_repository_snapshot_age_seconds",
-        "Age of the newest snapshot of the plan in the repository (RPO).",
-    );
-    for (name, st) in &r.repositories {
-        if let Some(age) = st.snapshot_age_secs {
-            o.sample(
-                "hbk_plan_repository_snapshot_age_seconds",
-                &[("plan", plan), ("repository", name)],
-                age as f64,
-            );
-        }
-    }
-    o.family(
-        "hbk_plan_drill_success",
-        "Result of the last restore drill.",
-    );
-    for (name, st) in &r.repositories {
-        if let Some(d) = &st.drill {
-            o.sample(
-                "hbk_plan_drill_success",
-                &[("plan", plan), ("repository", name)],
-                b(d.ok),
-            );
-        }
-    }
-    o.family(
-        "hbk_plan_drill_timestamp_seconds",
-        "Time of the last restore drill.",
-    );
-    for (name, st) in &r.repositories {
-        if let Some(d) = &st.drill {
-            o.sample(
-                "hbk_plan_drill_timestamp_seconds",
-                &[("plan", plan), ("repository", name)],
-                d.time.timestamp() as f64,
-            );
-        }
-    }
     repository_metrics(&mut o, r);
-    o.family(
-        "hbk_plan_drill_kind_success",
-        "Result of the last rollback (kind=rollback) or PBS (kind=pbs) drill.",
-    );
-    for (kind, d) in &r.drills {
-        o.sample(
-            "hbk_plan_drill_kind_success",
-            &[("plan", plan), ("kind", kind)],
-            b(d.ok),
-        );
-    }
-    o.family(
-        "hbk_plan_drill_kind_timestamp_seconds",
-        "Time of the last rollback or PBS drill.",
-    );
-    for (kind, d) in &r.drills {
-        o.sample(
-            "hbk_plan_drill_kind_timestamp_seconds",
-            &[("plan", plan), ("kind", kind)],
-            d.time.timestamp() as f64,
-        );
-    }
-    o.family(
-        "hbk_plan_drill_kind_duration_seconds",
-        "Duration of the last rollback or PBS drill.",
-    );
-    for (kind, d) in &r.drills {
-        o.sample(
-            "hbk_plan_drill_kind_duration_seconds",
-            &[("plan", plan), ("kind", kind)],
-            d.duration_secs,
-        );
-    }
+    drill_kind_metrics(&mut o, r);
     o.text
 }
 
-/// RTO, thresholds, full-restore drills, scrub and alerts per repository.
+/// The rollback and PBS drills, by kind.
+fn drill_kind_metrics(o: &mut Out, r: &RunReport) {
+    type Get = fn(&super::DrillRun) -> f64;
+    let gauges: [(&str, &str, Get); 3] = [
+        (
+            "hbk_plan_drill_kind_success",
+            "Result of the last rollback (kind=rollback) or PBS (kind=pbs) drill.",
+            |d| b(d.ok),
+        ),
+        (
+            "hbk_plan_drill_kind_timestamp_seconds",
+            "Time of the last rollback or PBS drill.",
+            |d| d.time.timestamp() as f64,
+        ),
+        (
+            "hbk_plan_drill_kind_duration_seconds",
+            "Duration of the last rollback or PBS drill.",
+            |d| d.duration_secs,
+        ),
+    ];
+    for (name, help, get) in gauges {
+        o.family(name, help);
+        for (kind, d) in &r.drills {
+            o.sample(name, &[("plan", r.plan.as_str()), ("kind", kind)], get(d));
+        }
+    }
+}
+
+/// Per repository: success, RPO, drills, RTO, thresholds, scrub and
+/// alerts.
 fn repository_metrics(o: &mut Out, r: &RunReport) {
     let plan = r.plan.as_str();
     type Get = fn(&super::RepoState) -> Option<f64>;
-    let gauges: [(&str, &str, Get); 10] = [
+    let gauges: [(&str, &str, Get); 17] = [
+        (
+            "hbk_plan_repository_success",
+            "Whether every step on the repository held.",
+            |s| Some(b(s.ok)),
+        ),
+        (
+            "hbk_plan_repository_last_success_timestamp_seconds",
+            "Last run in which every step on the repository held.",
+            |s| s.last_success.map(|t| t.timestamp() as f64),
+        ),
+        (
+            "hbk_plan_repository_bytes_added",
+            "Bytes added to the repository by the last run.",
+            |s| Some(s.bytes_added as f64),
+        ),
+        (
+            "hbk_plan_repository_snapshot_age_seconds",
+            "Age of the newest snapshot of the plan in the repository (RPO).",
+            |s| s.snapshot_age_secs.map(|a| a as f64),
+        ),
+        (
+            "hbk_plan_drill_success",
+            "Result of the last restore drill.",
+            |s| s.drill.as_ref().map(|d| b(d.ok)),
+        ),
+        (
+            "hbk_plan_drill_timestamp_seconds",
+            "Time of the last restore drill.",
+            |s| s.drill.as_ref().map(|d| d.time.timestamp() as f64),
+        ),
         (
             "hbk_plan_repository_rto_seconds",
             "Duration of the last passing full-restore drill from the repository (measured RTO).",
@@ -268,6 +221,11 @@ fn repository_metrics(o: &mut Out, r: &RunReport) {
             "Packs not verified within the scrub window.",
             |s| s.scrub.as_ref().map(|x| x.overdue as f64),
         ),
+        (
+            "hbk_plan_scrub_within_days",
+            "The scrub window: every pack is verified within this many days.",
+            |s| s.scrub.as_ref().map(|x| f64::from(x.within_days)),
+        ),
     ];
     for (name, help, get) in gauges {
         o.family(name, help);
@@ -275,19 +233,6 @@ fn repository_metrics(o: &mut Out, r: &RunReport) {
             if let Some(v) = get(st) {
                 o.sample(name, &[("plan", plan), ("repository", repo)], v);
             }
-        }
-    }
-    o.family(
-        "hbk_plan_scrub_within_days",
-        "The scrub window: every pack is verified within this many days.",
-    );
-    for (repo, st) in &r.repositories {
-        if let Some(x) = &st.scrub {
-            o.sample(
-                "hbk_plan_scrub_within_days",
-                &[("plan", plan), ("repository", repo)],
-                f64::from(x.within_days),
-            );
         }
     }
 }
