@@ -7,41 +7,59 @@
 //! p = 5 takes three rounds instead of five on two cores. Every command
 //! derives a key first, so this is time off every command.
 
+mod quad;
+
+use quad::Quad;
 use sha2::Sha256;
 
-/// One salsa20/8 core application to a 64-byte block, in place.
-fn salsa20_8(block: &mut [u32; 16]) {
-    let input = *block;
-    let x = block;
-    let quarter = |x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize| {
-        x[b] ^= x[a].wrapping_add(x[d]).rotate_left(7);
-        x[c] ^= x[b].wrapping_add(x[a]).rotate_left(9);
-        x[d] ^= x[c].wrapping_add(x[b]).rotate_left(13);
-        x[a] ^= x[d].wrapping_add(x[c]).rotate_left(18);
-    };
+/// A 64-byte block as four rows of the [`DIAGONAL`] layout.
+type Block = [Quad; 4];
+
+/// Where salsa20's words sit inside a block during ROMix: position `k`
+/// holds word `DIAGONAL[k]`. Rows of this layout are the diagonals of
+/// salsa20's 4×4 matrix, so a column round is four vector steps and a row
+/// round the same after turning three rows (the layout of scrypt's SSE
+/// implementations). Word 0, which Integerify reads, stays at position 0.
+const DIAGONAL: [usize; 16] = [0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11];
+
+/// One salsa20/8 core application to a block, in place.
+fn salsa20_8(block: &mut Block) {
+    let [mut a, mut b, mut c, mut d] = *block;
     for _ in 0..4 {
-        quarter(x, 0, 4, 8, 12);
-        quarter(x, 5, 9, 13, 1);
-        quarter(x, 10, 14, 2, 6);
-        quarter(x, 15, 3, 7, 11);
-        quarter(x, 0, 1, 2, 3);
-        quarter(x, 5, 6, 7, 4);
-        quarter(x, 10, 11, 8, 9);
-        quarter(x, 15, 12, 13, 14);
+        // Column round: the quarter-rounds on (x0,x4,x8,x12), (x5,x9,x13,x1),
+        // (x10,x14,x2,x6), (x15,x3,x7,x11), one per lane.
+        b = b.xor_rotl::<7, 25>(a.add(d));
+        c = c.xor_rotl::<9, 23>(b.add(a));
+        d = d.xor_rotl::<13, 19>(c.add(b));
+        a = a.xor_rotl::<18, 14>(d.add(c));
+        // Row round, turned so that lane i holds row i's (x0,x1,x2,x3).
+        let (mut rb, mut rc, mut rd) = (d.turn1(), c.turn2(), b.turn3());
+        rb = rb.xor_rotl::<7, 25>(a.add(rd));
+        rc = rc.xor_rotl::<9, 23>(rb.add(a));
+        rd = rd.xor_rotl::<13, 19>(rc.add(rb));
+        a = a.xor_rotl::<18, 14>(rd.add(rc));
+        (b, c, d) = (rd.turn1(), rc.turn2(), rb.turn3());
     }
-    for (o, i) in x.iter_mut().zip(input) {
-        *o = o.wrapping_add(i);
+    for (v, fresh) in block.iter_mut().zip([a, b, c, d]) {
+        *v = v.add(fresh);
     }
 }
 
-/// BlockMix of `input` (2r blocks of 16 words) into `output`.
-fn block_mix(input: &[[u32; 16]], output: &mut [[u32; 16]]) {
+/// `a ^= b`, row by row.
+fn xor_into(a: &mut Block, b: &Block) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = x.xor(*y);
+    }
+}
+
+/// BlockMix of `input` (2r blocks) into `output`.
+fn block_mix(input: &[Block], output: &mut [Block]) {
     let r = input.len() / 2;
-    let mut x = input.last().copied().unwrap_or([0; 16]);
+    let Some(mut x) = input.last().copied() else {
+        return;
+    };
     for (i, block) in input.iter().enumerate() {
-        for (a, b) in x.iter_mut().zip(block) {
-            *a ^= b;
-        }
+        xor_into(&mut x, block);
         salsa20_8(&mut x);
         // Even results go to the first half, odd ones to the second.
         let slot = if i % 2 == 0 { i / 2 } else { r + i / 2 };
@@ -55,18 +73,18 @@ fn block_mix(input: &[[u32; 16]], output: &mut [[u32; 16]]) {
 /// `n` lane copies.
 fn romix(lane: &mut [u8], n: usize) {
     let blocks = lane.len() / 64;
-    let mut x: Vec<[u32; 16]> = lane
+    let mut x: Vec<Block> = lane
         .chunks_exact(64)
         .map(|b| {
-            let mut w = [0u32; 16];
-            for (word, bytes) in w.iter_mut().zip(b.chunks_exact(4)) {
-                *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-            }
-            w
+            let word =
+                |i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+            let row =
+                |k: usize| Quad::from_words(std::array::from_fn(|i| word(DIAGONAL[4 * k + i])));
+            [row(0), row(1), row(2), row(3)]
         })
         .collect();
-    let mut table: Vec<[u32; 16]> = Vec::with_capacity(n * blocks);
-    let mut t = vec![[0u32; 16]; blocks];
+    let mut table: Vec<Block> = Vec::with_capacity(n * blocks);
+    let mut t = x.clone();
     for _ in 0..n {
         table.extend_from_slice(&x);
         block_mix(&x, &mut t);
@@ -75,19 +93,18 @@ fn romix(lane: &mut [u8], n: usize) {
     for _ in 0..n {
         // Integerify: the first word of the last block, modulo n (a power
         // of two).
-        let j = x.last().map_or(0, |b| b[0] as usize) & (n - 1);
+        let j = x.last().map_or(0, |b| b[0].first() as usize) & (n - 1);
         let v = table.get(j * blocks..(j + 1) * blocks).unwrap_or_default();
         for (xb, vb) in x.iter_mut().zip(v) {
-            for (a, b) in xb.iter_mut().zip(vb) {
-                *a ^= b;
-            }
+            xor_into(xb, vb);
         }
         block_mix(&x, &mut t);
         std::mem::swap(&mut x, &mut t);
     }
-    for (out, w) in lane.chunks_exact_mut(64).zip(&x) {
-        for (bytes, word) in out.chunks_exact_mut(4).zip(w) {
-            bytes.copy_from_slice(&word.to_le_bytes());
+    for (out, b) in lane.chunks_exact_mut(64).zip(&x) {
+        let words = b.iter().flat_map(|q| q.words());
+        for (&at, word) in DIAGONAL.iter().zip(words) {
+            out[4 * at..4 * at + 4].copy_from_slice(&word.to_le_bytes());
         }
     }
 }
