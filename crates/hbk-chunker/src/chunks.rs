@@ -7,6 +7,10 @@ use crate::find_cut::FindCut;
 /// Default read buffer size of [`Chunks`].
 pub const DEFAULT_READ_BUFFER: usize = 1 << 20;
 
+/// Where [`Chunks`]' read buffer starts: on a multiple of this, as reads
+/// that bypass the page cache (`O_DIRECT`) need.
+pub const READ_BUFFER_ALIGN: usize = 4096;
+
 /// Iterator over the chunks of a reader, each an owned `Vec<u8>`.
 ///
 /// Empty input gives no chunk; otherwise the bytes after the last boundary
@@ -15,7 +19,11 @@ pub const DEFAULT_READ_BUFFER: usize = 1 << 20;
 pub struct Chunks<R, C> {
     reader: R,
     cutter: C,
+    /// The read buffer is `buf[start..start + size]`, `start` being where
+    /// `buf` reaches a [`READ_BUFFER_ALIGN`] boundary.
     buf: Box<[u8]>,
+    start: usize,
+    size: usize,
     pos: usize,
     filled: usize,
     eof: bool,
@@ -31,12 +39,26 @@ impl<R: Read, C: FindCut> Chunks<R, C> {
     }
 
     /// Like [`Chunks::new`] with a read buffer of `size` bytes (at least 1).
+    /// Every read asks for the whole buffer; a buffer of several
+    /// [`READ_BUFFER_ALIGN`] units also starts on such a boundary, so a
+    /// reader bypassing the page cache gets aligned requests (small
+    /// buffers, made per small file, are not padded for it).
     pub fn with_buffer_size(reader: R, mut cutter: C, size: usize) -> Self {
         cutter.reset();
+        let size = size.max(1);
+        let pad = if size > READ_BUFFER_ALIGN && size % READ_BUFFER_ALIGN == 0 {
+            READ_BUFFER_ALIGN - 1
+        } else {
+            0
+        };
+        let buf = vec![0; size + pad].into_boxed_slice();
+        let start = buf.as_ptr().align_offset(READ_BUFFER_ALIGN).min(pad);
         Chunks {
             reader,
             cutter,
-            buf: vec![0; size.max(1)].into_boxed_slice(),
+            buf,
+            start,
+            size,
             pos: 0,
             filled: 0,
             eof: false,
@@ -68,7 +90,10 @@ impl<R: Read, C: FindCut> Chunks<R, C> {
                 self.pos = 0;
                 self.filled = 0;
                 let n = loop {
-                    match self.reader.read(&mut self.buf) {
+                    match self
+                        .reader
+                        .read(&mut self.buf[self.start..self.start + self.size])
+                    {
                         Ok(n) => break n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => {
@@ -84,7 +109,7 @@ impl<R: Read, C: FindCut> Chunks<R, C> {
                 }
                 self.filled = n;
             }
-            let avail = &self.buf[self.pos..self.filled];
+            let avail = &self.buf[self.start + self.pos..self.start + self.filled];
             match self.cutter.find_cut(avail) {
                 Some(n) => {
                     out.extend_from_slice(&avail[..n]);
@@ -115,8 +140,85 @@ impl<R, C: std::fmt::Debug> std::fmt::Debug for Chunks<R, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Chunks")
             .field("cutter", &self.cutter)
-            .field("buffer", &self.buf.len())
+            .field("buffer", &self.size)
             .field("eof", &self.eof)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cuts every `every` bytes.
+    struct Every {
+        every: usize,
+        seen: usize,
+    }
+
+    impl FindCut for Every {
+        fn find_cut(&mut self, buf: &[u8]) -> Option<usize> {
+            let left = self.every - self.seen;
+            if buf.len() >= left {
+                self.seen = 0;
+                Some(left)
+            } else {
+                self.seen += buf.len();
+                None
+            }
+        }
+
+        fn reset(&mut self) {
+            self.seen = 0;
+        }
+    }
+
+    /// Yields `data` in reads of at most `step` bytes and records where
+    /// each read was asked to write and how much room it had.
+    struct Recording<'a> {
+        data: &'a [u8],
+        step: usize,
+        asked: Vec<(usize, usize)>,
+    }
+
+    impl Read for Recording<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.asked.push((buf.as_ptr() as usize, buf.len()));
+            let n = buf.len().min(self.step).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_buffer_of_whole_units_is_read_into_aligned_and_whole() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        for (size, step) in [(1 << 20, usize::MAX), (8192, 5000), (4096, 100), (1000, 7)] {
+            let reader = Recording {
+                data: &data,
+                step,
+                asked: Vec::new(),
+            };
+            let mut chunks = Chunks::with_buffer_size(
+                reader,
+                Every {
+                    every: 70_000,
+                    seen: 0,
+                },
+                size,
+            );
+            let mut all = Vec::new();
+            while chunks.next_into(&mut all).unwrap().is_some() {}
+            assert_eq!(all, data, "size {size}");
+            let (reader, _) = chunks.into_inner();
+            assert!(reader.asked.iter().all(|&(_, len)| len == size));
+            if size % READ_BUFFER_ALIGN == 0 && size > READ_BUFFER_ALIGN {
+                assert!(reader
+                    .asked
+                    .iter()
+                    .all(|&(at, _)| at % READ_BUFFER_ALIGN == 0));
+            }
+        }
     }
 }

@@ -24,7 +24,7 @@ mod polynomial;
 mod rabin;
 
 pub use crate::chunker::Chunker;
-pub use crate::chunks::{Chunks, DEFAULT_READ_BUFFER};
+pub use crate::chunks::{Chunks, DEFAULT_READ_BUFFER, READ_BUFFER_ALIGN};
 pub use crate::error::ChunkerError;
 pub use crate::fastcdc::FastCdcChunker;
 pub use crate::find_cut::FindCut;

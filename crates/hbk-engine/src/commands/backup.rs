@@ -11,6 +11,7 @@ pub mod metadata;
 mod options;
 pub mod orphans;
 pub mod prefetch;
+mod source_file;
 pub mod targets;
 #[cfg(test)]
 mod tests;

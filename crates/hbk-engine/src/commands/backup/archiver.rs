@@ -539,7 +539,7 @@ impl<'a> Archiver<'a> {
     /// repository failed); the inner one is a problem with this file.
     fn read_content(&self, path: &Path, size: u64) -> Result<std::io::Result<Content>> {
         match open_noatime(path) {
-            Ok(f) => self.read_sized(f, Some(size)),
+            Ok(f) => self.read_sized(super::source_file::SourceFile::new(f, size), Some(size)),
             Err(e) => Ok(Err(e)),
         }
     }
