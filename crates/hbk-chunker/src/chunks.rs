@@ -46,7 +46,7 @@ impl<R: Read, C: FindCut> Chunks<R, C> {
     pub fn with_buffer_size(reader: R, mut cutter: C, size: usize) -> Self {
         cutter.reset();
         let size = size.max(1);
-        let pad = if size > READ_BUFFER_ALIGN && size % READ_BUFFER_ALIGN == 0 {
+        let pad = if size > READ_BUFFER_ALIGN && size.is_multiple_of(READ_BUFFER_ALIGN) {
             READ_BUFFER_ALIGN - 1
         } else {
             0

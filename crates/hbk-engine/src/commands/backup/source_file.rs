@@ -56,11 +56,11 @@ impl SourceFile {
 impl Read for SourceFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.direct {
-            let aligned = (buf.as_ptr() as usize | buf.len()) % READ_BUFFER_ALIGN == 0;
+            let aligned = (buf.as_ptr() as usize | buf.len()).is_multiple_of(READ_BUFFER_ALIGN);
             if aligned {
                 match self.file.read(buf) {
                     // A short read ends on an unaligned offset.
-                    Ok(n) if n % READ_BUFFER_ALIGN != 0 => {
+                    Ok(n) if !n.is_multiple_of(READ_BUFFER_ALIGN) => {
                         self.stop_direct();
                         return Ok(n);
                     }
