@@ -171,3 +171,33 @@ fn overlapping_entries_fail_cleanly() {
         stats.errors
     );
 }
+
+/// Blobs whose ids share their first eight bytes are told apart.
+#[test]
+fn planned_jobs_tell_apart_ids_that_share_a_prefix() {
+    let ids: Vec<Id> = (0..4u8)
+        .map(|n| {
+            let mut b = [0x11; 32];
+            b[31] = n;
+            if n == 3 {
+                b[0] = 0x22;
+            }
+            Id(b)
+        })
+        .collect();
+    let mut packs: super::PackJobs = vec![(Id([0xee; 32]), Vec::new())];
+    let mut planned = super::PlannedJobs::default();
+    for (n, id) in ids.iter().enumerate().take(3) {
+        assert!(planned.find(id, &mut packs).is_none());
+        let mut j = job(n as u64 * 100, 50, n as u8);
+        j.id = *id;
+        packs[0].1.push(j);
+        planned.insert(id, (0, n as u32));
+    }
+    for (n, id) in ids.iter().enumerate().take(3) {
+        let found = planned.find(id, &mut packs).map(|j| (j.id, j.loc.offset));
+        assert_eq!(found, Some((*id, n as u64 * 100)));
+    }
+    assert!(planned.find(&ids[3], &mut packs).is_none());
+    assert_eq!(planned.by_id.len(), 2);
+}
