@@ -36,6 +36,7 @@
 //! ```
 
 pub mod cache;
+mod direct_write;
 mod error;
 pub mod layout;
 pub mod limit;

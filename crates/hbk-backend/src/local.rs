@@ -325,7 +325,10 @@ impl Backend for LocalBackend {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            f.write_all(data)?;
+            match pack {
+                true => crate::direct_write::write_all(&mut f, data)?,
+                false => f.write_all(data)?,
+            }
             match pack {
                 true => start_write_back(&f),
                 false => f.sync_all()?,
