@@ -36,7 +36,7 @@
 //! ```
 
 pub mod cache;
-mod direct_write;
+pub mod direct_io;
 mod error;
 pub mod layout;
 pub mod limit;

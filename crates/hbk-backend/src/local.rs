@@ -325,13 +325,12 @@ impl Backend for LocalBackend {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            match pack {
-                true => crate::direct_write::write_all(&mut f, data)?,
-                false => f.write_all(data)?,
-            }
-            match pack {
-                true => start_write_back(&f),
-                false => f.sync_all()?,
+            if pack {
+                crate::direct_io::write_all(&mut f, data)?;
+                start_write_back(&f);
+            } else {
+                f.write_all(data)?;
+                f.sync_all()?;
             }
             drop(f);
             fs::rename(&tmp, &final_path)?;

@@ -13,10 +13,9 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
 
+use hbk_backend::direct_io::set_direct;
 use hbk_chunker::{DEFAULT_READ_BUFFER, READ_BUFFER_ALIGN};
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
 /// Files this large or larger are read with direct I/O: the chunker reads
 /// them in whole aligned buffers of this size.
@@ -78,14 +77,6 @@ impl Read for SourceFile {
     }
 }
 
-/// Turns `O_DIRECT` on or off for `file`'s open file description.
-fn set_direct(file: &File, on: bool) -> nix::Result<()> {
-    let fd = file.as_raw_fd();
-    let mut flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    flags.set(OFlag::O_DIRECT, on);
-    fcntl(fd, FcntlArg::F_SETFL(flags)).map(drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,7 +105,6 @@ mod tests {
     #[test]
     fn reads_every_byte_of_files_ending_anywhere() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seed = 7u64;
         for len in [
             DIRECT_MIN - 1,
             DIRECT_MIN,
@@ -123,12 +113,7 @@ mod tests {
             5 << 20,
         ] {
             let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (seed >> 56) as u8
-                })
+                .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
                 .collect();
             let path = dir.path().join(format!("f{len}"));
             File::create(&path).unwrap().write_all(&data).unwrap();

@@ -1,4 +1,6 @@
-//! Writing pack files around the page cache.
+//! Reading and writing around the page cache (`O_DIRECT`), for data
+//! written or read once: [`write_all`] for pack files, [`set_direct`] for
+//! the backup's reads of large source files.
 //!
 //! A backup writes each pack once and reads it back only on a restore,
 //! usually much later. Through the page cache the kernel copies every byte
@@ -81,8 +83,9 @@ fn write_direct(file: &mut File, data: &[u8], whole: usize, room: &mut [u8]) -> 
     done
 }
 
-/// Turns `O_DIRECT` on or off for `file`'s open file description.
-fn set_direct(file: &File, on: bool) -> nix::Result<()> {
+/// Turns `O_DIRECT` on or off for `file`'s open file description; an
+/// error when its file system refuses direct I/O.
+pub fn set_direct(file: &File, on: bool) -> nix::Result<()> {
     let fd = file.as_raw_fd();
     let mut flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
     flags.set(OFlag::O_DIRECT, on);
@@ -96,7 +99,6 @@ mod tests {
     #[test]
     fn writes_every_byte_of_any_length() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seed = 3u64;
         for len in [
             0,
             1,
@@ -108,13 +110,8 @@ mod tests {
             3 * PIECE + 4097,
             16 << 20,
         ] {
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (seed >> 56) as u8
-                })
+            let data: Vec<u8> = (0..len as u64)
+                .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
                 .collect();
             let path = dir.path().join(format!("p{len}"));
             let mut f = File::create(&path).unwrap();
