@@ -149,7 +149,22 @@ impl<'a> BlobSaver<'a> {
 
     /// Whether the blob is in the repository or was saved in this run.
     pub fn has(&self, t: BlobType, id: &Id) -> bool {
-        self.index.contains(t, id) || lock(&self.seen).contains(&(t, *id))
+        self.index.contains(t, id) || self.seen_or_indexed(t, id, false)
+    }
+
+    /// Whether the blob was saved in this run (adding it to `seen` when
+    /// `add` and it was not). Asked under the lock of `seen`, which a
+    /// blob leaves only once its pack is in the index, so a blob is never
+    /// missed between the two.
+    fn seen_or_indexed(&self, t: BlobType, id: &Id, add: bool) -> bool {
+        let mut seen = lock(&self.seen);
+        if seen.contains(&(t, *id)) || self.index.contains(t, id) {
+            return true;
+        }
+        if add {
+            seen.insert((t, *id));
+        }
+        false
     }
 
     /// Stores a blob unless it exists; returns its id.
@@ -163,7 +178,7 @@ impl<'a> BlobSaver<'a> {
     /// added to the repository (encrypted, maybe compressed), 0 when the
     /// blob was stored already (a stored blob always takes more than 0).
     pub fn save_with_id(&self, t: BlobType, id: Id, data: &[u8]) -> Result<u64> {
-        if self.index.contains(t, &id) || !lock(&self.seen).insert((t, id)) {
+        if self.index.contains(t, &id) || self.seen_or_indexed(t, &id, true) {
             return Ok(0);
         }
         let compression = match (t, self.repo.config().version >= 2, self.level) {
@@ -260,6 +275,13 @@ impl<'a> BlobSaver<'a> {
         };
         if !self.dry_run {
             self.index.add_pack(&entry);
+            // The index answers for these blobs from now on: `seen` keeps
+            // only the blobs of packs not yet written (it held every blob
+            // of the run, 70 MB in a backup of a million new files).
+            let mut seen = lock(&self.seen);
+            for b in &blobs {
+                seen.remove(&(b.blob_type, b.id));
+            }
         }
         if let Some(w) = &self.written {
             lock(w).push(entry.clone());
@@ -537,5 +559,37 @@ mod tests {
             (1..=MAX_FULL_PACKS).contains(&most),
             "{most} uploads at once"
         );
+    }
+
+    #[test]
+    fn written_blobs_leave_the_run_set_and_are_still_found() {
+        let (backend, repo) = repo();
+        let saver = BlobSaver::new(&repo, repo.index(), 32 << 10, None, false);
+        let blobs: Vec<Vec<u8>> = (0..40).map(|i| noise(500 + i, 8 << 10)).collect();
+        std::thread::scope(|s| {
+            for part in blobs.chunks(10) {
+                let saver = &saver;
+                s.spawn(move || {
+                    for _ in 0..3 {
+                        for b in part {
+                            saver.save(BlobType::Data, b).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        // Every full pack was written and left `seen`; only the open one's
+        // blobs are still there.
+        assert!(lock(&saver.seen).len() < 8, "{}", lock(&saver.seen).len());
+        for b in &blobs {
+            let id = Id::hash(b);
+            assert!(saver.has(BlobType::Data, &id));
+            assert_eq!(saver.save_with_id(BlobType::Data, id, b).unwrap(), 0);
+        }
+        saver.flush().unwrap();
+        // Each blob was stored once, though saved three times.
+        let stored = repo.index().len(BlobType::Data);
+        assert_eq!(stored, blobs.len());
+        assert!(lock(&backend.pack_sizes).len() >= 8);
     }
 }
