@@ -1857,6 +1857,7 @@ fn plan_status_page_in_a_browser() {
     let expect = serde_json::json!({
         "repositories": 3, "red": ["usb"], "runs": 2, "repo": "local",
         "dirs": dirs, "file": "file-3.bin", "sha256": sha,
+        "source": fx.root().join("docker").to_str().unwrap(),
     });
     let artifacts =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts/status-page");
