@@ -158,13 +158,13 @@ impl<'a> BlobSaver<'a> {
     /// missed between the two.
     fn seen_or_indexed(&self, t: BlobType, id: &Id, add: bool) -> bool {
         let mut seen = lock(&self.seen);
-        if seen.contains(&(t, *id)) || self.index.contains(t, id) {
+        if self.index.contains(t, id) {
             return true;
         }
-        if add {
-            seen.insert((t, *id));
+        match add {
+            true => !seen.insert((t, *id)),
+            false => seen.contains(&(t, *id)),
         }
-        false
     }
 
     /// Stores a blob unless it exists; returns its id.

@@ -101,6 +101,15 @@ pub fn bytes(n: f64) -> String {
     }
 }
 
+/// How a drill ended, as the pages write it.
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "passed"
+    } else {
+        "FAILED"
+    }
+}
+
 fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
@@ -144,7 +153,7 @@ pub fn dashboard(plan: &Plan, report: Option<&RunReport>) -> String {
             format!(
                 "sample: {} {} ({} files{})",
                 when(d.time),
-                if d.ok { "passed" } else { "FAILED" },
+                verdict(d.ok),
                 d.files,
                 d.duration_secs
                     .map_or(String::new(), |s| format!(", {s:.1} s"))
@@ -154,7 +163,7 @@ pub fn dashboard(plan: &Plan, report: Option<&RunReport>) -> String {
             format!(
                 "{} {} in {:.1} s{}",
                 when(d.time),
-                if d.ok { "passed" } else { "FAILED" },
+                verdict(d.ok),
                 d.duration_secs,
                 d.bytes_per_sec
                     .map_or(String::new(), |b| format!(", {}/s", bytes(b)))
@@ -201,7 +210,7 @@ pub fn dashboard(plan: &Plan, report: Option<&RunReport>) -> String {
                 if d.ok { "green" } else { "red" },
                 esc(kind),
                 when(d.time),
-                if d.ok { "passed" } else { "FAILED" },
+                verdict(d.ok),
                 d.duration_secs,
                 esc(&d.message)
             );
