@@ -618,30 +618,36 @@ impl RestorePlan {
     ) -> Vec<ItemError> {
         let errors = Mutex::new(Vec::new());
         let run = || {
-            self.packs.par_iter().for_each(|(pack, jobs)| {
-                let mut reader = PackReader {
-                    plan: self,
-                    repo,
-                    pack,
-                    progress,
-                    errors: &errors,
-                    files: OpenFiles {
+            // A worker's blob buffers live across its packs: allocated
+            // anew per pack, every blob's pages would fault in again.
+            let buffers = || (Vec::new(), Vec::new());
+            self.packs
+                .par_iter()
+                .for_each_init(buffers, |(sealed, plain), (pack, jobs)| {
+                    let mut reader = PackReader {
                         plan: self,
-                        target,
+                        repo,
+                        pack,
                         progress,
-                        owners,
-                        sparse: opts.sparse,
-                        open: HashMap::new(),
-                        unfinished: HashMap::new(),
-                    },
-                    sealed: Vec::new(),
-                    plain: Vec::new(),
-                };
-                for run in read_runs(jobs, MAX_STREAM) {
-                    reader.stream(run);
-                }
-                reader.files.close_all();
-            })
+                        errors: &errors,
+                        files: OpenFiles {
+                            plan: self,
+                            target,
+                            progress,
+                            owners,
+                            sparse: opts.sparse,
+                            open: HashMap::new(),
+                            unfinished: HashMap::new(),
+                        },
+                        sealed: std::mem::take(sealed),
+                        plain: std::mem::take(plain),
+                    };
+                    for run in read_runs(jobs, MAX_STREAM) {
+                        reader.stream(run);
+                    }
+                    reader.files.close_all();
+                    (*sealed, *plain) = (reader.sealed, reader.plain);
+                })
         };
         crate::pool::install(opts.workers, run);
         errors.into_inner().unwrap_or_default()
