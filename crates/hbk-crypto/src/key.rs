@@ -1,12 +1,10 @@
 //! The sealed-box key: AES-256 for secrecy, Poly1305-AES for integrity.
 
-use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
+use aes::cipher::{BlockEncrypt, KeyInit};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::{Error, Result, IV_LEN, OVERHEAD, TAG_LEN};
-
-type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
 /// A restic encryption key: a 32-byte AES-256 key plus the two 16-byte
 /// halves of a Poly1305-AES key (`k`, an AES-128 key, and `r`).
@@ -125,7 +123,7 @@ impl Key {
         out.extend_from_slice(iv);
         out.extend_from_slice(plaintext);
         let body = &mut out[start + IV_LEN..];
-        Aes256Ctr::new(&self.encrypt.into(), iv.into()).apply_keystream(body);
+        crate::ctr::apply_keystream(&self.encrypt, iv, body);
         let tag = self.tag(iv, body);
         out.extend_from_slice(&tag);
     }
@@ -144,7 +142,7 @@ impl Key {
         let mut iv = [0u8; IV_LEN];
         rand::rngs::OsRng.fill_bytes(&mut iv);
         iv_room.copy_from_slice(&iv);
-        Aes256Ctr::new(&self.encrypt.into(), (&iv).into()).apply_keystream(body);
+        crate::ctr::apply_keystream(&self.encrypt, &iv, body);
         tag_room.copy_from_slice(&self.tag(&iv, body));
         Ok(())
     }
@@ -171,7 +169,7 @@ impl Key {
         if !bool::from(expected.ct_eq(tag)) {
             return Err(Error::MacMismatch);
         }
-        Aes256Ctr::new(&self.encrypt.into(), (&iv).into()).apply_keystream(body);
+        crate::ctr::apply_keystream(&self.encrypt, &iv, body);
         Ok(body)
     }
 }

@@ -17,6 +17,7 @@
 //! assert_eq!(key.open(&sealed).unwrap(), b"hello");
 //! ```
 
+mod ctr;
 mod kdf;
 mod key;
 mod romix;
