@@ -188,6 +188,11 @@ impl Backend for CachedBackend {
         let _ = self.cache.remove(t, id);
         self.inner.remove(t, id)
     }
+
+    fn discard(&self, t: FileType, id: &Id) -> BackendResult<()> {
+        let _ = self.cache.remove(t, id);
+        self.inner.discard(t, id)
+    }
 }
 
 /// Marks `base` as a cache directory (CACHEDIR.TAG), so backup tools skip it.

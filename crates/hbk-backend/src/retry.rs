@@ -231,6 +231,10 @@ impl<B: Backend> Backend for RetryBackend<B> {
             },
         )
     }
+
+    fn discard(&self, t: FileType, id: &Id) -> BackendResult<()> {
+        self.run(|| describe("remove", t, id), |_| self.inner.discard(t, id))
+    }
 }
 
 #[cfg(test)]

@@ -645,6 +645,11 @@ impl Backend for S3Backend {
         let key = self.key(t, id);
         // S3 deletes are idempotent; the trait reports a missing file.
         self.head_size(&key)?;
+        self.discard(t, id)
+    }
+
+    fn discard(&self, t: FileType, id: &Id) -> BackendResult<()> {
+        let key = self.key(t, id);
         self.block_on(self.store.delete(&key))
             .map_err(|e| self.err(&key, e))
     }

@@ -31,7 +31,7 @@ type Check = fn(&dyn Backend);
 
 /// Runs every check, each on a backend `fresh` makes for it.
 pub fn run(fresh: &dyn Fn() -> Arc<dyn Backend>) {
-    let checks: [(&str, Check); 9] = [
+    let checks: [(&str, Check); 10] = [
         ("create", create_refuses_an_existing_config),
         ("config", config_ignores_the_id),
         ("every file type", write_read_list_remove_every_type),
@@ -41,6 +41,7 @@ pub fn run(fresh: &dyn Fn() -> Arc<dyn Backend>) {
         ("overwrite", rewriting_the_same_bytes),
         ("large object", large_object),
         ("concurrency", concurrent_writes),
+        ("discard", discard_accepts_a_missing_file),
     ];
     for (name, check) in checks {
         let backend = fresh();
@@ -227,6 +228,25 @@ pub fn missing_objects_are_not_found(b: &dyn Backend) {
             "an empty repository lists {t} files"
         );
     }
+}
+
+/// `discard` deletes a file that is there and accepts one that is not
+/// (where `remove` reports it missing).
+pub fn discard_accepts_a_missing_file(b: &dyn Backend) {
+    unwrap("create", b.create());
+    let id = Id::hash(b"lock");
+    unwrap("write", b.write(FileType::Lock, &id, b"lock"));
+    unwrap("discard", b.discard(FileType::Lock, &id));
+    assert!(
+        unwrap("list", b.list(FileType::Lock)).is_empty(),
+        "a discarded file is still listed"
+    );
+    unwrap("discard of a missing file", b.discard(FileType::Lock, &id));
+    let removed = b.remove(FileType::Lock, &id);
+    assert!(
+        removed.as_ref().is_err_and(BackendError::is_not_found),
+        "remove of a discarded file: {removed:?}"
+    );
 }
 
 /// An empty file is stored, listed with size 0 and read back empty.

@@ -219,6 +219,10 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
         self.inner.remove(t, id)
     }
+
+    fn discard(&self, t: FileType, id: &Id) -> BackendResult<()> {
+        self.inner.discard(t, id)
+    }
 }
 
 #[cfg(test)]

@@ -126,11 +126,6 @@ fn shown(repo: Repository) -> Repository {
     repo
 }
 
-/// Opens the repository and loads its index.
-pub fn open_indexed(g: &GlobalOpts) -> Result<IndexedRepository> {
-    open(g)?.into_indexed().context("loading index")
-}
-
 /// Opens the repository for a command that only reads it, under the
 /// shared lock restic takes for such commands (so that no prune deletes
 /// what is being read), or none with `--no-lock` (a read-only

@@ -175,7 +175,7 @@ pub fn release_all() {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(id) = current {
-            let _ = repo.backend().remove(FileType::Lock, &id);
+            let _ = repo.backend().discard(FileType::Lock, &id);
         }
     }
 }
@@ -226,16 +226,41 @@ impl RepoLock {
     }
 
     /// Takes a lock of `kind`, or fails with [`Error::Locked`].
+    ///
+    /// The first check for other locks runs while our own is written
+    /// (restic checks, then writes): on a remote repository that is one
+    /// round trip less before a command starts. Only the check after the
+    /// pause decides whether the lock is held; the first only gives up
+    /// early, and then our lock file is deleted again.
     pub fn acquire(repo: &Repository, kind: LockKind) -> Result<RepoLock> {
-        if let Some((id, l)) = conflict(repo, kind, None)? {
-            return Err(locked_error(&id, &l));
+        let (id, sealed) = repo.seal_unpacked(&new_lock_file(kind).to_json()?)?;
+        let (found, written) = std::thread::scope(|s| {
+            let check = s.spawn(|| conflict(repo, kind, Some(&id)));
+            let written = repo.backend().write(FileType::Lock, &id, &sealed);
+            let found = check
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (found, written)
+        });
+        match (found, written) {
+            (Ok(None), Ok(())) => {}
+            (Ok(Some((other, l))), written) => {
+                if written.is_ok() {
+                    let _ = repo.backend().discard(FileType::Lock, &id);
+                }
+                return Err(locked_error(&other, &l));
+            }
+            (_, Err(e)) => return Err(hbk_repo::Error::from(e).into()),
+            (Err(e), Ok(())) => {
+                let _ = repo.backend().discard(FileType::Lock, &id);
+                return Err(e);
+            }
         }
-        let id = repo.save_unpacked(FileType::Lock, &new_lock_file(kind).to_json()?)?;
         if !repo.backend().lists_writes_at_once() {
             std::thread::sleep(RECHECK_DELAY);
         }
         if let Some((other, l)) = conflict(repo, kind, Some(&id))? {
-            let _ = repo.backend().remove(FileType::Lock, &id);
+            let _ = repo.backend().discard(FileType::Lock, &id);
             return Err(locked_error(&other, &l));
         }
         let shared = Arc::new(Shared {
@@ -345,7 +370,7 @@ fn refresh_loop(repo: &Repository, shared: &Shared, kind: LockKind) {
                 .unwrap_or_else(|p| p.into_inner())
                 .replace(new);
             if let Some(old) = old {
-                let _ = repo.backend().remove(FileType::Lock, &old);
+                let _ = repo.backend().discard(FileType::Lock, &old);
             }
         }
     }
@@ -368,7 +393,37 @@ impl Drop for RepoLock {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(id) = current {
-            let _ = self.repo.backend().remove(FileType::Lock, &id);
+            let _ = self.repo.backend().discard(FileType::Lock, &id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TestRepo;
+
+    fn refused(r: Result<RepoLock>) -> bool {
+        matches!(r, Err(Error::Locked(_)))
+    }
+
+    #[test]
+    fn shared_locks_coexist_and_exclusive_ones_exclude() {
+        let t = TestRepo::new(2);
+        let a = RepoLock::acquire(&t.repo, LockKind::Shared).unwrap();
+        let b = RepoLock::acquire(&t.repo, LockKind::Shared).unwrap();
+        assert_eq!(t.ids(FileType::Lock).len(), 2);
+        assert!(refused(RepoLock::acquire(&t.repo, LockKind::Exclusive)));
+        // The refused attempt wrote its lock while checking; it is gone.
+        assert_eq!(t.ids(FileType::Lock).len(), 2);
+        drop((a, b));
+        assert!(t.ids(FileType::Lock).is_empty());
+        // Alone, an exclusive lock is taken: its own file never counts.
+        let x = RepoLock::acquire(&t.repo, LockKind::Exclusive).unwrap();
+        assert!(refused(RepoLock::acquire(&t.repo, LockKind::Shared)));
+        assert!(refused(RepoLock::acquire(&t.repo, LockKind::Exclusive)));
+        assert_eq!(t.ids(FileType::Lock).len(), 1);
+        drop(x);
+        assert!(t.ids(FileType::Lock).is_empty());
     }
 }

@@ -85,4 +85,17 @@ pub trait Backend: Send + Sync {
 
     /// Deletes a file; a missing file is [`BackendError::NotFound`].
     fn remove(&self, file_type: FileType, id: &Id) -> BackendResult<()>;
+
+    /// Deletes a file that may be gone already (a lock being released,
+    /// which another process may have removed as stale): a missing file
+    /// is no error. A backend that can delete without first finding out
+    /// whether the file is there (S3: deletes are idempotent) saves a
+    /// request. The default is [`Backend::remove`] with a missing file
+    /// accepted.
+    fn discard(&self, file_type: FileType, id: &Id) -> BackendResult<()> {
+        match self.remove(file_type, id) {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
 }

@@ -93,8 +93,17 @@ impl Repository {
         password: &[u8],
         hint: Option<&str>,
     ) -> Result<Repository> {
-        let sealed_config = read_config(backend.as_ref())?;
-        let mut keys = backend.list(FileType::Key)?;
+        // Two round trips at once on a remote repository.
+        let (sealed_config, keys) = std::thread::scope(|s| {
+            let keys = s.spawn(|| backend.list(FileType::Key));
+            let config = read_config(backend.as_ref());
+            let keys = keys
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (config, keys)
+        });
+        let sealed_config = sealed_config?;
+        let mut keys = keys?;
         keys.sort();
         if let Some(hint) = hint.map(str::to_ascii_lowercase) {
             // A stable sort: hinted keys first, each group in id order.
@@ -369,11 +378,19 @@ impl Repository {
     /// Encrypts and stores a JSON document as an unpacked file; returns
     /// its id.
     pub fn save_unpacked(&self, t: FileType, json: &[u8]) -> Result<Id> {
-        let framed = encode_unpacked(self.config.version, json)?;
-        let sealed = self.key.seal(&framed);
-        let id = Id::hash(&sealed);
+        let (id, sealed) = self.seal_unpacked(json)?;
         self.backend.write(t, &id, &sealed)?;
         Ok(id)
+    }
+
+    /// The bytes [`Repository::save_unpacked`] would store for a JSON
+    /// document, with their id, for a caller that must know the id before
+    /// the file is written (a lock checks for others while writing its
+    /// own).
+    pub fn seal_unpacked(&self, json: &[u8]) -> Result<(Id, Vec<u8>)> {
+        let framed = encode_unpacked(self.config.version, json)?;
+        let sealed = self.key.seal(&framed);
+        Ok((Id::hash(&sealed), sealed))
     }
 
     /// One snapshot.

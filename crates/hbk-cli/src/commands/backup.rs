@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use hbk_engine::commands::backup::command_input::CommandOutput;
-use hbk_engine::commands::backup::orphans::adopt_orphan_packs;
+use hbk_engine::commands::backup::orphans::open_for_backup;
 use hbk_engine::commands::backup::prefetch::MetadataPrefetch;
 use hbk_engine::commands::backup::{backup, backup_stdin, BackupOptions, CompressionMode};
-use hbk_engine::lock::{LockKind, WriteMode};
+use hbk_engine::lock::WriteMode;
 use hbk_engine::size::parse_size;
 use hbk_engine::snapshots::{find_snapshot, SnapshotFilter};
 
@@ -92,15 +92,8 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     };
     // The sources' metadata is read ahead while the repository opens.
     let _prefetch = (!from_stdin).then(|| MetadataPrefetch::start(&paths, PREFETCH_THREADS));
-    let repo = repo::open_indexed(g)?;
-    let lock = if a.dry_run {
-        None
-    } else {
-        Some(crate::repo::lock(g, &repo, LockKind::Shared)?)
-    };
-    if let Some(lock) = &lock {
-        adopt_orphan_packs(&repo, lock)?;
-    }
+    let lock_wait = g.retry_lock.unwrap_or_default();
+    let (repo, lock) = open_for_backup(repo::open(g)?, a.dry_run, lock_wait)?;
     let mode = lock.as_ref().map_or(WriteMode::DryRun, WriteMode::Locked);
     let parent = match &a.parent {
         Some(p) => Some(find_snapshot(&repo, p, &SnapshotFilter::default())?.0),
