@@ -55,6 +55,16 @@ impl WriteMode<'_> {
         matches!(self, WriteMode::DryRun)
     }
 
+    /// For a real run, waits until the lock is held
+    /// ([`RepoLock::confirmed`]); a dry run needs no lock. Call before the
+    /// first write.
+    pub fn confirmed(&self) -> Result<()> {
+        match self {
+            WriteMode::DryRun => Ok(()),
+            WriteMode::Locked(lock) => lock.confirmed(),
+        }
+    }
+
     /// For a real run, checks that the lock is on `repo` and at least of
     /// `kind` ([`RepoLock::require`]); a dry run needs no lock.
     pub fn require(&self, repo: &Repository, kind: LockKind) -> Result<()> {
@@ -195,6 +205,11 @@ pub struct RepoLock {
     serial: u64,
     shared: Arc<Shared>,
     refresher: Option<JoinHandle<()>>,
+    /// The final check of a lock taken with [`RepoLock::acquire_early`],
+    /// while it runs.
+    checking: Mutex<Option<JoinHandle<Result<()>>>>,
+    /// How that check ended: `Err` holds why the lock is not held.
+    checked: std::sync::OnceLock<std::result::Result<(), String>>,
 }
 
 impl std::fmt::Debug for RepoLock {
@@ -225,44 +240,75 @@ impl RepoLock {
         }
     }
 
-    /// Takes a lock of `kind`, or fails with [`Error::Locked`].
-    ///
-    /// The first check for other locks runs while our own is written
-    /// (restic checks, then writes): on a remote repository that is one
-    /// round trip less before a command starts. Only the check after the
-    /// pause decides whether the lock is held; the first only gives up
-    /// early, and then our lock file is deleted again.
+    /// Takes a lock of `kind`, or fails with [`Error::Locked`]: checks for
+    /// other locks while writing its own, pauses, and checks again. Only
+    /// the check after the pause decides whether the lock is held; the
+    /// first only gives up early.
     pub fn acquire(repo: &Repository, kind: LockKind) -> Result<RepoLock> {
-        let (id, sealed) = repo.seal_unpacked(&new_lock_file(kind).to_json()?)?;
-        let (found, written) = std::thread::scope(|s| {
-            let check = s.spawn(|| conflict(repo, kind, Some(&id)));
-            let written = repo.backend().write(FileType::Lock, &id, &sealed);
-            let found = check
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (found, written)
-        });
-        match (found, written) {
-            (Ok(None), Ok(())) => {}
-            (Ok(Some((other, l))), written) => {
-                if written.is_ok() {
-                    let _ = repo.backend().discard(FileType::Lock, &id);
-                }
-                return Err(locked_error(&other, &l));
-            }
-            (_, Err(e)) => return Err(hbk_repo::Error::from(e).into()),
-            (Err(e), Ok(())) => {
+        let id = write_lock(repo, kind)?;
+        final_check(repo, kind, &id)?;
+        Ok(RepoLock::held(repo, kind, id, None))
+    }
+
+    /// Takes a lock of `kind` whose final check (after the pause, see
+    /// [`RepoLock::acquire`]) runs in the background: the command goes on
+    /// meanwhile and calls [`RepoLock::confirmed`] before it writes
+    /// anything to the repository. A backup reads, chunks and packs its
+    /// first files during the pause instead of waiting it out. Fails at
+    /// once when the first check finds a lock in the way.
+    pub fn acquire_early(repo: &Repository, kind: LockKind) -> Result<RepoLock> {
+        let id = write_lock(repo, kind)?;
+        let checking = {
+            let repo = repo.clone();
+            std::thread::Builder::new()
+                .name("hbk-lock-check".into())
+                .spawn(move || final_check(&repo, kind, &id))
+                .map_err(|e| Error::ThreadPool(e.to_string()))
+        };
+        let checking = match checking {
+            Ok(handle) => handle,
+            Err(e) => {
                 let _ = repo.backend().discard(FileType::Lock, &id);
                 return Err(e);
             }
-        }
-        if !repo.backend().lists_writes_at_once() {
-            std::thread::sleep(RECHECK_DELAY);
-        }
-        if let Some((other, l)) = conflict(repo, kind, Some(&id))? {
-            let _ = repo.backend().discard(FileType::Lock, &id);
-            return Err(locked_error(&other, &l));
-        }
+        };
+        Ok(RepoLock::held(repo, kind, id, Some(checking)))
+    }
+
+    /// Waits for the final check of a lock taken with
+    /// [`RepoLock::acquire_early`]: `Ok` once the lock is held (at once for
+    /// a lock taken otherwise), [`Error::Locked`] when it is not (its file
+    /// is gone then, and nothing may be written).
+    pub fn confirmed(&self) -> Result<()> {
+        let outcome = self.checked.get_or_init(|| {
+            let pending = self
+                .checking
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let Some(handle) = pending else {
+                return Ok(());
+            };
+            let result = handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            result.map_err(|e| {
+                // Nothing to refresh or to delete any more.
+                *self.shared.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                self.shared.wake.notify_all();
+                e.to_string()
+            })
+        });
+        outcome.clone().map_err(Error::Locked)
+    }
+
+    /// The lock `id` just written, registered for release and refreshed.
+    fn held(
+        repo: &Repository,
+        kind: LockKind,
+        id: Id,
+        checking: Option<JoinHandle<Result<()>>>,
+    ) -> RepoLock {
         let shared = Arc::new(Shared {
             current: Mutex::new(Some(id)),
             stop: Mutex::new(false),
@@ -279,15 +325,69 @@ impl RepoLock {
         HELD.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((repo.clone(), Arc::clone(&shared)));
-        Ok(RepoLock {
+        RepoLock {
             repo: repo.clone(),
             kind,
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             shared,
             refresher,
-        })
+            checking: Mutex::new(checking),
+            checked: std::sync::OnceLock::new(),
+        }
     }
+}
 
+/// Writes a lock file of `kind` while checking for locks in the way
+/// (restic checks, then writes: one round trip less on a remote
+/// repository); returns its id. A lock in the way is the error, and our
+/// file is deleted again.
+fn write_lock(repo: &Repository, kind: LockKind) -> Result<Id> {
+    let (id, sealed) = repo.seal_unpacked(&new_lock_file(kind).to_json()?)?;
+    let (found, written) = std::thread::scope(|s| {
+        let check = s.spawn(|| conflict(repo, kind, Some(&id)));
+        let written = repo.backend().write(FileType::Lock, &id, &sealed);
+        let found = check
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (found, written)
+    });
+    match (found, written) {
+        (Ok(None), Ok(())) => Ok(id),
+        (Ok(Some((other, l))), written) => {
+            if written.is_ok() {
+                let _ = repo.backend().discard(FileType::Lock, &id);
+            }
+            Err(locked_error(&other, &l))
+        }
+        (_, Err(e)) => Err(hbk_repo::Error::from(e).into()),
+        (Err(e), Ok(())) => {
+            let _ = repo.backend().discard(FileType::Lock, &id);
+            Err(e)
+        }
+    }
+}
+
+/// The check that decides whether the lock `id` is held: after a pause
+/// (so a lock written at the same moment shows in a remote listing), no
+/// other lock may be in the way. Deletes `id` when one is.
+fn final_check(repo: &Repository, kind: LockKind, id: &Id) -> Result<()> {
+    if !repo.backend().lists_writes_at_once() {
+        std::thread::sleep(RECHECK_DELAY);
+    }
+    match conflict(repo, kind, Some(id)) {
+        Ok(None) => Ok(()),
+        Ok(Some((other, l))) => {
+            let _ = repo.backend().discard(FileType::Lock, id);
+            Err(locked_error(&other, &l))
+        }
+        Err(e) => {
+            let _ = repo.backend().discard(FileType::Lock, id);
+            Err(e)
+        }
+    }
+}
+
+impl RepoLock {
     /// The kind of this lock.
     pub fn kind(&self) -> LockKind {
         self.kind
@@ -378,6 +478,9 @@ fn refresh_loop(repo: &Repository, shared: &Shared, kind: LockKind) {
 
 impl Drop for RepoLock {
     fn drop(&mut self) {
+        // A final check still running ends first, so it never races the
+        // deletion below.
+        let _ = self.confirmed();
         HELD.lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(_, s)| !Arc::ptr_eq(s, &self.shared));
@@ -425,5 +528,28 @@ mod tests {
         assert_eq!(t.ids(FileType::Lock).len(), 1);
         drop(x);
         assert!(t.ids(FileType::Lock).is_empty());
+    }
+
+    #[test]
+    fn an_early_lock_is_confirmed_or_refused_by_its_final_check() {
+        let t = TestRepo::new(2);
+        let early = RepoLock::acquire_early(&t.repo, LockKind::Shared).unwrap();
+        early.confirmed().unwrap();
+        assert_eq!(t.ids(FileType::Lock).len(), 1);
+        drop(early);
+        assert!(t.ids(FileType::Lock).is_empty());
+
+        // An exclusive lock written during the pause, after the first check.
+        let early = RepoLock::acquire_early(&t.repo, LockKind::Shared).unwrap();
+        let json = new_lock_file(LockKind::Exclusive).to_json().unwrap();
+        let other = t.repo.save_unpacked(FileType::Lock, &json).unwrap();
+        assert!(matches!(early.confirmed(), Err(Error::Locked(_))));
+        assert!(
+            matches!(early.confirmed(), Err(Error::Locked(_))),
+            "asked again"
+        );
+        assert_eq!(t.ids(FileType::Lock), vec![other], "ours is gone");
+        drop(early);
+        assert_eq!(t.ids(FileType::Lock), vec![other]);
     }
 }

@@ -79,7 +79,7 @@ pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexPack};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::LockFile;
 pub use repository::{IndexedRepository, OpenWarning, Repository, StoredKey, MAX_KEYS_TRIED};
-pub use saver::{BlobSaver, SaverStats};
+pub use saver::{BlobSaver, SaverStats, WriteGate};
 pub use snapshot::SnapshotFile;
 pub use tree::{ExtendedAttribute, Node, NodeType, Tree};
 

@@ -111,9 +111,15 @@ pub struct BlobSaver<'a> {
     pack_size: u64,
     level: Option<i32>,
     dry_run: bool,
+    /// Asked before every write (see [`BlobSaver::writing_after`]).
+    gate: Option<&'a WriteGate<'a>>,
     /// What was added.
     pub stats: SaverStats,
 }
+
+/// What a saver asks before it writes: `Ok` to go on, or the reason no
+/// write may happen (a lock that turned out not to be held).
+pub type WriteGate<'a> = dyn Fn() -> Result<()> + Sync + 'a;
 
 impl<'a> BlobSaver<'a> {
     /// A saver writing packs of about `pack_size` bytes, compressing data
@@ -143,6 +149,7 @@ impl<'a> BlobSaver<'a> {
             pack_size,
             level: if v2 { level } else { None },
             dry_run,
+            gate: None,
             stats: SaverStats::default(),
         }
     }
@@ -257,10 +264,12 @@ impl<'a> BlobSaver<'a> {
         let shared = bytes::Bytes::from(bytes);
         let written = match self.dry_run {
             true => Ok(()),
-            false => self
-                .repo
-                .backend()
-                .write_bytes(FileType::Pack, &id, shared.clone()),
+            false => self.may_write().and_then(|()| {
+                self.repo
+                    .backend()
+                    .write_bytes(FileType::Pack, &id, shared.clone())
+                    .map_err(Into::into)
+            }),
         };
         // The buffer goes back whether or not the write worked, so
         // waiting threads never wait for a pack that is gone; it is
@@ -311,12 +320,27 @@ impl<'a> BlobSaver<'a> {
         if packs.is_empty() || self.dry_run {
             return Ok(());
         }
+        self.may_write()?;
         let file = IndexFile {
             packs,
             ..Default::default()
         };
         self.repo.save_unpacked(FileType::Index, &file.to_json()?)?;
         Ok(())
+    }
+
+    /// Makes every write (pack or index file) ask `gate` first and fail
+    /// with its error: a backup packs its first files while its lock's
+    /// final check is still under way, and nothing reaches the repository
+    /// before the check has passed.
+    pub fn writing_after(mut self, gate: &'a WriteGate<'a>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Whether the gate lets writes through (always, without one).
+    fn may_write(&self) -> Result<()> {
+        self.gate.map_or(Ok(()), |gate| gate())
     }
 
     /// Makes the saver remember every pack it uploads, for
@@ -507,6 +531,44 @@ mod tests {
         let back = Vec::from(shared.try_into_mut().unwrap());
         assert_eq!((back.as_ptr(), back.len()), (at, 1000));
         assert!(back.capacity() >= 1 << 20);
+    }
+
+    #[test]
+    fn nothing_is_written_before_the_gate_opens() {
+        let (backend, repo) = repo();
+        let open = std::sync::atomic::AtomicBool::new(false);
+        let gate = || match open.load(Ordering::SeqCst) {
+            true => Ok(()),
+            false => Err(crate::Error::Other("lock not held".into())),
+        };
+        let saver =
+            BlobSaver::new(&repo, repo.index(), 64 << 10, Some(3), false).writing_after(&gate);
+        // Packing goes on while the gate is shut; the upload of a full
+        // pack and the index fail with the gate's error.
+        let saved = [1, 2].map(|seed| saver.save(BlobType::Data, &noise(seed, 100 << 10)));
+        let flushed = saver.flush();
+        let failed: Vec<String> = saved
+            .into_iter()
+            .filter_map(Result::err)
+            .chain(flushed.err())
+            .map(|e| e.to_string())
+            .collect();
+        assert!(!failed.is_empty());
+        assert!(
+            failed.iter().all(|e| e.contains("lock not held")),
+            "{failed:?}"
+        );
+        assert!(lock(&backend.pack_sizes).is_empty());
+        assert!(backend.list(FileType::Index).unwrap().is_empty());
+
+        open.store(true, Ordering::SeqCst);
+        let saver =
+            BlobSaver::new(&repo, repo.index(), 64 << 10, Some(3), false).writing_after(&gate);
+        let id = saver.save(BlobType::Data, &noise(3, 100 << 10)).unwrap();
+        saver.flush().unwrap();
+        assert_eq!(lock(&backend.pack_sizes).len(), 1);
+        assert_eq!(backend.list(FileType::Index).unwrap().len(), 1);
+        assert_eq!(repo.blob(BlobType::Data, &id).unwrap(), noise(3, 100 << 10));
     }
 
     #[test]

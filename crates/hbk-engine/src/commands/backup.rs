@@ -227,6 +227,7 @@ fn archiver<'a>(
     repo: &'a IndexedRepository,
     opts: &'a BackupOptions,
     dry_run: bool,
+    gate: &'a hbk_repo::WriteGate<'a>,
     progress: &'a dyn Progress,
 ) -> Result<Archiver<'a>> {
     Ok(Archiver {
@@ -237,7 +238,8 @@ fn archiver<'a>(
             opts.pack_size,
             opts.compression.level(),
             dry_run,
-        ),
+        )
+        .writing_after(gate),
         opts,
         excludes: compile_patterns(&opts.excludes, &opts.iexcludes)?,
         chunkers: chunker_factory(repo)?,
@@ -358,8 +360,37 @@ fn snapshot_summary(s: &BackupSummary) -> serde_json::Value {
 /// The warning for a source that does not exist (restic's words).
 const MISSING_SOURCE: &str = "does not exist, skipping";
 
+/// What the saver asks before each write: whether the lock is held (its
+/// final check may still run when the backup starts, see
+/// [`crate::lock::RepoLock::acquire_early`]).
+fn lock_gate(mode: WriteMode<'_>) -> impl Fn() -> hbk_repo::Result<()> + Sync + '_ {
+    move || {
+        mode.confirmed()
+            .map_err(|e| hbk_repo::Error::Other(e.to_string()))
+    }
+}
+
+/// `result`, unless the lock turned out not to be held: then that is the
+/// error (the saver's own error only said that it stopped writing).
+fn lock_error_first<T>(mode: WriteMode<'_>, result: Result<T>) -> Result<T> {
+    if result.is_err() {
+        mode.confirmed()?;
+    }
+    result
+}
+
 /// Backs up `targets` into a new snapshot.
 pub fn backup(
+    repo: &IndexedRepository,
+    mode: WriteMode<'_>,
+    targets: &[PathBuf],
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupSummary> {
+    lock_error_first(mode, backup_locked(repo, mode, targets, opts, progress))
+}
+
+fn backup_locked(
     repo: &IndexedRepository,
     mode: WriteMode<'_>,
     targets: &[PathBuf],
@@ -387,7 +418,8 @@ pub fn backup(
     paths.sort();
     paths.dedup();
     let plan = plan(repo, paths, opts)?;
-    let archiver = archiver(repo, opts, dry_run, progress)?;
+    let gate = lock_gate(mode);
+    let archiver = archiver(repo, opts, dry_run, &gate, progress)?;
     for m in &missing {
         archiver.warn(m, MISSING_SOURCE);
     }
@@ -407,12 +439,26 @@ pub fn backup(
         }
         tree
     })?;
+    // The snapshot is written even when no pack was: the lock first.
+    mode.confirmed()?;
     finish(repo, archiver, plan, tree, opts, dry_run, start)
 }
 
 /// Backs up everything `reader` yields as one file named `filename` at the
 /// root of a new snapshot (restic's `backup --stdin`).
 pub fn backup_stdin<R: Read + Send>(
+    repo: &IndexedRepository,
+    mode: WriteMode<'_>,
+    reader: R,
+    filename: &str,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupSummary> {
+    let result = backup_stdin_locked(repo, mode, reader, filename, opts, progress);
+    lock_error_first(mode, result)
+}
+
+fn backup_stdin_locked<R: Read + Send>(
     repo: &IndexedRepository,
     mode: WriteMode<'_>,
     reader: R,
@@ -430,7 +476,8 @@ pub fn backup_stdin<R: Read + Send>(
     mode.require(repo.repository(), LockKind::Shared)?;
     let dry_run = mode.is_dry_run();
     let plan = plan(repo, vec![format!("/{filename}")], opts)?;
-    let archiver = archiver(repo, opts, dry_run, progress)?;
+    let gate = lock_gate(mode);
+    let archiver = archiver(repo, opts, dry_run, &gate, progress)?;
     // Chunks are processed in parallel on rayon's global pool while the
     // next batch is read.
     let started = archiver.clock();
@@ -465,5 +512,7 @@ pub fn backup_stdin<R: Read + Send>(
         .total_bytes
         .fetch_add(size, Ordering::Relaxed);
     let (tree, _) = archiver.save_tree(vec![node])?;
+    // The snapshot is written even when no pack was: the lock first.
+    mode.confirmed()?;
     finish(repo, archiver, plan, tree, opts, dry_run, start)
 }

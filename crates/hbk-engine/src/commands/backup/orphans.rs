@@ -35,8 +35,7 @@ pub fn open_for_backup(
     lock_wait: Duration,
 ) -> Result<(IndexedRepository, Option<RepoLock>)> {
     let (indexed, lock, packs) = std::thread::scope(|s| {
-        let locking = (!dry_run)
-            .then(|| s.spawn(|| RepoLock::acquire_waiting(&repo, LockKind::Shared, lock_wait)));
+        let locking = (!dry_run).then(|| s.spawn(|| take_lock(&repo, lock_wait)));
         let listing = (!dry_run).then(|| s.spawn(|| repo.list(FileType::Pack)));
         let indexed = repo.clone().into_indexed();
         let lock = locking.map(joined).transpose();
@@ -49,6 +48,17 @@ pub fn open_for_backup(
         adopt_orphan_packs(&indexed, lock, packs)?;
     }
     Ok((indexed, lock))
+}
+
+/// The backup's shared lock. Without `--retry-lock` the backup goes on
+/// during the lock's final check and writes nothing before it passes
+/// ([`RepoLock::acquire_early`]); with it, a lock in the way at the final
+/// check is waited for like one found at the first.
+fn take_lock(repo: &Repository, wait: Duration) -> Result<RepoLock> {
+    match wait.is_zero() {
+        true => RepoLock::acquire_early(repo, LockKind::Shared),
+        false => RepoLock::acquire_waiting(repo, LockKind::Shared, wait),
+    }
 }
 
 /// What a scoped thread returned; its panic goes on in the caller.
@@ -75,6 +85,8 @@ pub fn adopt_orphan_packs(
     if orphans.is_empty() {
         return Ok(0);
     }
+    // Adopting writes an index file: only under a lock that is held.
+    lock.confirmed()?;
     let packs: Vec<IndexPack> = orphans
         .par_iter()
         .filter_map(|(id, size)| {

@@ -176,7 +176,7 @@ fn read_concurrency_bounds_the_files_read_at_once() {
         read_concurrency: 2,
         ..BackupOptions::default()
     };
-    let archiver = super::archiver(&repo, &opts, true, &NoProgress).unwrap();
+    let archiver = super::archiver(&repo, &opts, true, &|| Ok(()), &NoProgress).unwrap();
     let (now, max) = (AtomicUsize::new(0), AtomicUsize::new(0));
     std::thread::scope(|s| {
         for _ in 0..6 {
