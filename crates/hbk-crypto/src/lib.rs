@@ -21,9 +21,11 @@ mod ctr;
 mod kdf;
 mod key;
 mod romix;
+mod sha256;
 
 pub use kdf::{KdfParams, MAX_KDF_MEMORY, MAX_KDF_WORK};
 pub use key::Key;
+pub use sha256::{sha256_pair, Digest256};
 
 /// Bytes a sealed box adds to its plaintext: a 16-byte IV and a 16-byte tag.
 pub const OVERHEAD: usize = IV_LEN + TAG_LEN;

@@ -55,6 +55,31 @@ pub fn decode_blob_in_place<'a>(
     sealed: &'a mut [u8],
     scratch: &'a mut Vec<u8>,
 ) -> Result<&'a [u8], BlobError> {
+    let data = open_blob_in_place(key, uncompressed_length, sealed, scratch)?;
+    check_blob_id(id, Id::hash(data))?;
+    Ok(data)
+}
+
+/// Whether a blob's plaintext hashed to `actual` is the blob `id`.
+pub fn check_blob_id(id: &Id, actual: Id) -> Result<(), BlobError> {
+    match actual == *id {
+        true => Ok(()),
+        false => Err(BlobError::HashMismatch {
+            expected: *id,
+            actual,
+        }),
+    }
+}
+
+/// [`decode_blob_in_place`] without the check of the id: the caller
+/// hashes the plaintext itself and calls [`check_blob_id`] (a restore
+/// hashes two blobs at a time, see [`Id::hash_pair`]).
+pub fn open_blob_in_place<'a>(
+    key: &Key,
+    uncompressed_length: Option<NonZeroU32>,
+    sealed: &'a mut [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], BlobError> {
     let plain = key
         .open_in_place(sealed)
         .map_err(|e| BlobError::Decrypt(e.to_string()))?;
@@ -66,13 +91,6 @@ pub fn decode_blob_in_place<'a>(
         }
         None => plain,
     };
-    let actual = Id::hash(data);
-    if actual != *id {
-        return Err(BlobError::HashMismatch {
-            expected: *id,
-            actual,
-        });
-    }
     Ok(data)
 }
 

@@ -15,6 +15,14 @@ impl Id {
         Id(Sha256::digest(data).into())
     }
 
+    /// The ids of two blobs, hashed together: on CPUs with the SHA
+    /// extensions two interleaved hashes keep the unit busier than one,
+    /// about a tenth more throughput (see `hbk_crypto::sha256_pair`).
+    pub fn hash_pair(a: &[u8], b: &[u8]) -> (Id, Id) {
+        let (x, y) = hbk_crypto::sha256_pair(a, b);
+        (Id(x), Id(y))
+    }
+
     /// A random id, for a new repository's `id` field.
     pub fn random() -> Id {
         let mut b = [0u8; 32];

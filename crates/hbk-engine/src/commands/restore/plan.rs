@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use hbk_repo::blob::decode_blob_in_place;
+use hbk_repo::blob::{check_blob_id, open_blob_in_place, BlobError};
 use hbk_repo::{BlobLocation, BlobType, FileType, Id, IndexedRepository, NodeType};
 use rayon::prelude::*;
 
@@ -620,7 +620,7 @@ impl RestorePlan {
         let run = || {
             // A worker's blob buffers live across its packs: allocated
             // anew per pack, every blob's pages would fault in again.
-            let buffers = || (Vec::new(), Vec::new());
+            let buffers = <([Vec<u8>; 2], [Vec<u8>; 2])>::default;
             self.packs
                 .par_iter()
                 .for_each_init(buffers, |(sealed, plain), (pack, jobs)| {
@@ -871,10 +871,10 @@ struct PackReader<'p> {
     progress: &'p dyn Progress,
     errors: &'p Mutex<Vec<ItemError>>,
     files: OpenFiles<'p>,
-    /// The sealed bytes of the blob being read (reused).
-    sealed: Vec<u8>,
-    /// A compressed blob's plaintext (reused).
-    plain: Vec<u8>,
+    /// The sealed bytes of the blobs being read, two at a time (reused).
+    sealed: [Vec<u8>; 2],
+    /// Compressed blobs' plaintext (reused).
+    plain: [Vec<u8>; 2],
 }
 
 impl PackReader<'_> {
@@ -914,24 +914,25 @@ impl PackReader<'_> {
                 return;
             }
         };
+        // Two blobs at a time, so that their ids are hashed together.
         let mut pos = start;
-        for (k, job) in run.iter().enumerate() {
-            let gap = job.loc.offset.saturating_sub(pos);
+        for (k, jobs) in run.chunks(2).enumerate() {
             let mut sealed = std::mem::take(&mut self.sealed);
-            sealed.resize(job.loc.length as usize, 0);
-            let read = std::io::copy(&mut (&mut stream).take(gap), &mut std::io::sink()).and_then(
-                |skipped| match skipped == gap {
-                    true => stream.read_exact(&mut sealed),
-                    false => Err(std::io::ErrorKind::UnexpectedEof.into()),
-                },
-            );
+            let read = jobs
+                .iter()
+                .zip(sealed.iter_mut())
+                .try_for_each(|(job, buf)| read_blob(stream.as_mut(), &mut pos, job, buf));
             if read.is_err() {
                 self.sealed = sealed;
                 drop(stream);
-                return self.buffered(run.get(k..).unwrap_or_default());
+                return self.buffered(run.get(2 * k..).unwrap_or_default());
             }
-            pos = job_end(job);
-            self.deliver(job, &mut sealed);
+            let [a, b] = &mut sealed;
+            match jobs {
+                [first, second] => self.deliver_pair([first, second], [a, b]),
+                [only] => self.deliver(only, a),
+                _ => {}
+            }
             self.sealed = sealed;
         }
     }
@@ -981,16 +982,59 @@ impl PackReader<'_> {
     /// Decrypts and checks one blob and writes it to all its places.
     fn deliver(&mut self, job: &BlobJob, sealed: &mut [u8]) {
         let key = self.repo.key();
-        let mut plain = std::mem::take(&mut self.plain);
+        let [mut plain, other] = std::mem::take(&mut self.plain);
         let ulen = job.loc.uncompressed_length;
-        let data = match decode_blob_in_place(key, &job.id, ulen, sealed, &mut plain) {
-            Ok(d) => d,
+        let opened = open_blob_in_place(key, ulen, sealed, &mut plain);
+        let actual = opened.as_ref().ok().map(|data| Id::hash(data));
+        self.write_checked(job, opened, actual);
+        self.plain = [plain, other];
+    }
+
+    /// [`PackReader::deliver`] of two blobs, their ids hashed together.
+    fn deliver_pair(&mut self, jobs: [&BlobJob; 2], sealed: [&mut Vec<u8>; 2]) {
+        let key = self.repo.key();
+        let [mut pa, mut pb] = std::mem::take(&mut self.plain);
+        let [sa, sb] = sealed;
+        let a = open_blob_in_place(key, jobs[0].loc.uncompressed_length, sa, &mut pa);
+        let b = open_blob_in_place(key, jobs[1].loc.uncompressed_length, sb, &mut pb);
+        let (ha, hb) = match (&a, &b) {
+            (Ok(x), Ok(y)) => {
+                let (i, j) = Id::hash_pair(x, y);
+                (Some(i), Some(j))
+            }
+            _ => (
+                a.as_ref().ok().map(|d| Id::hash(d)),
+                b.as_ref().ok().map(|d| Id::hash(d)),
+            ),
+        };
+        self.write_checked(jobs[0], a, ha);
+        self.write_checked(jobs[1], b, hb);
+        self.plain = [pa, pb];
+    }
+
+    /// Writes an opened blob whose plaintext hashed to `actual` to all its
+    /// places, or records why it cannot be.
+    fn write_checked(
+        &mut self,
+        job: &BlobJob,
+        opened: std::result::Result<&[u8], BlobError>,
+        actual: Option<Id>,
+    ) {
+        let checked = opened.and_then(|data| {
+            check_blob_id(&job.id, actual.unwrap_or_default())?;
+            Ok(data)
+        });
+        match checked {
+            Ok(data) => self.write_blob(job, data),
             Err(e) => {
                 let pack = self.pack;
-                self.plain = plain;
-                return self.fail(job, format!("data blob {} in pack {pack}: {e}", job.id));
+                self.fail(job, format!("data blob {} in pack {pack}: {e}", job.id));
             }
-        };
+        }
+    }
+
+    /// Writes a checked blob's plaintext to all its places.
+    fn write_blob(&mut self, job: &BlobJob, data: &[u8]) {
         let hole = self.files.sparse && data.iter().all(|b| *b == 0);
         let len = data.len() as u64;
         for t in job.targets() {
@@ -1001,8 +1045,26 @@ impl PackReader<'_> {
             }
             self.progress.bytes_done(len);
         }
-        self.plain = plain;
     }
+}
+
+/// Reads `job`'s sealed bytes from `stream`, which is at `pos` in the
+/// pack, into `buf`, skipping the gap before them.
+fn read_blob(
+    stream: &mut (dyn Read + Send + '_),
+    pos: &mut u64,
+    job: &BlobJob,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let gap = job.loc.offset.saturating_sub(*pos);
+    buf.resize(job.loc.length as usize, 0);
+    let skipped = std::io::copy(&mut (&mut *stream).take(gap), &mut std::io::sink())?;
+    if skipped != gap {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    stream.read_exact(buf)?;
+    *pos = job_end(job);
+    Ok(())
 }
 
 /// Whether a run can be read as one stream: entries in order without
