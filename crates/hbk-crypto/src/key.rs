@@ -175,6 +175,17 @@ impl Key {
     }
 }
 
+/// Poly1305-AES's one-time Poly1305 key: `clamp(r) || AES-128_k(nonce)`.
+fn one_time_key(k: &[u8; 16], r: &[u8; 16], nonce: &[u8; 16]) -> [u8; 32] {
+    let aes = aes::Aes128::new(k.into());
+    let mut s = aes::Block::clone_from_slice(nonce);
+    aes.encrypt_block(&mut s);
+    let mut one_time = [0u8; 32];
+    one_time[..16].copy_from_slice(&clamp(r));
+    one_time[16..].copy_from_slice(&s);
+    one_time
+}
+
 /// Poly1305-AES as defined by Bernstein, the MAC restic uses.
 pub(crate) fn poly1305_aes(
     k: &[u8; 16],
@@ -182,13 +193,7 @@ pub(crate) fn poly1305_aes(
     nonce: &[u8; 16],
     msg: &[u8],
 ) -> [u8; TAG_LEN] {
-    let aes = aes::Aes128::new(k.into());
-    let mut s = aes::Block::clone_from_slice(nonce);
-    aes.encrypt_block(&mut s);
-    let mut one_time = [0u8; 32];
-    one_time[..16].copy_from_slice(&clamp(r));
-    one_time[16..].copy_from_slice(&s);
-    let mut mac = poly1305::Poly1305::new(&one_time.into());
+    let mut mac = poly1305::Poly1305::new(&one_time_key(k, r, nonce).into());
     // The whole blocks through `update`, which hands the vector backend
     // four at a time; `compute_unpadded` alone feeds it one block per
     // call, copied into a cache and dispatched again each time (it doubled
@@ -212,12 +217,7 @@ mod tests {
             nonce in any::<[u8; 16]>(),
             msg in proptest::collection::vec(any::<u8>(), 0..600),
         ) {
-            let aes = aes::Aes128::new(&k.into());
-            let mut s = aes::Block::clone_from_slice(&nonce);
-            aes.encrypt_block(&mut s);
-            let mut one_time = [0u8; 32];
-            one_time[..16].copy_from_slice(&clamp(&r));
-            one_time[16..].copy_from_slice(&s);
+            let one_time = one_time_key(&k, &r, &nonce);
             let expected: [u8; 16] =
                 poly1305::Poly1305::new(&one_time.into()).compute_unpadded(&msg).into();
             prop_assert_eq!(poly1305_aes(&k, &r, &nonce, &msg), expected);

@@ -289,10 +289,7 @@ impl RepoLock {
             let Some(handle) = pending else {
                 return Ok(());
             };
-            let result = handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            result.map_err(|e| {
+            crate::pool::joined(handle.join()).map_err(|e| {
                 // Nothing to refresh or to delete any more.
                 *self.shared.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
                 self.shared.wake.notify_all();
@@ -346,10 +343,7 @@ fn write_lock(repo: &Repository, kind: LockKind) -> Result<Id> {
     let (found, written) = std::thread::scope(|s| {
         let check = s.spawn(|| conflict(repo, kind, Some(&id)));
         let written = repo.backend().write(FileType::Lock, &id, &sealed);
-        let found = check
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (found, written)
+        (crate::pool::joined(check.join()), written)
     });
     match (found, written) {
         (Ok(None), Ok(())) => Ok(id),

@@ -1,4 +1,11 @@
-//! Running work on a bounded thread pool.
+//! Running work on a bounded thread pool, and taking what a thread
+//! returned.
+
+/// What a joined thread returned (`handle.join()` of a scoped or a plain
+/// thread); its panic goes on in the caller, as if the work had run there.
+pub fn joined<T>(result: std::thread::Result<T>) -> T {
+    result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
 
 /// Runs `f` on a rayon pool of `threads` threads (at least one), so its
 /// parallel iterators use at most that many; if no pool can be built, `f`

@@ -17,6 +17,7 @@ use hbk_repo::{FileType, Id, IndexBlob, IndexFile, IndexPack, IndexedRepository,
 use rayon::prelude::*;
 
 use crate::lock::{LockKind, RepoLock};
+use crate::pool::joined;
 use crate::Result;
 
 /// Loads `repo`'s index for a backup, under a shared lock (waiting up to
@@ -38,8 +39,8 @@ pub fn open_for_backup(
         let locking = (!dry_run).then(|| s.spawn(|| take_lock(&repo, lock_wait)));
         let listing = (!dry_run).then(|| s.spawn(|| repo.list(FileType::Pack)));
         let indexed = repo.clone().into_indexed();
-        let lock = locking.map(joined).transpose();
-        let packs = listing.map(joined).transpose();
+        let lock = locking.map(|h| joined(h.join())).transpose();
+        let packs = listing.map(|h| joined(h.join())).transpose();
         (indexed, lock, packs)
     });
     let lock = lock?;
@@ -59,13 +60,6 @@ fn take_lock(repo: &Repository, wait: Duration) -> Result<RepoLock> {
         true => RepoLock::acquire_early(repo, LockKind::Shared),
         false => RepoLock::acquire_waiting(repo, LockKind::Shared, wait),
     }
-}
-
-/// What a scoped thread returned; its panic goes on in the caller.
-fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Writes an index file for the unindexed, readable packs among `packs`

@@ -985,8 +985,7 @@ impl PackReader<'_> {
         let [mut plain, other] = std::mem::take(&mut self.plain);
         let ulen = job.loc.uncompressed_length;
         let opened = open_blob_in_place(key, ulen, sealed, &mut plain);
-        let actual = opened.as_ref().ok().map(|data| Id::hash(data));
-        self.write_checked(job, opened, actual);
+        self.write_checked(job, opened.map(|data| (data, Id::hash(data))));
         self.plain = [plain, other];
     }
 
@@ -997,33 +996,27 @@ impl PackReader<'_> {
         let [sa, sb] = sealed;
         let a = open_blob_in_place(key, jobs[0].loc.uncompressed_length, sa, &mut pa);
         let b = open_blob_in_place(key, jobs[1].loc.uncompressed_length, sb, &mut pb);
-        let (ha, hb) = match (&a, &b) {
+        let (a, b) = match (a, b) {
             (Ok(x), Ok(y)) => {
                 let (i, j) = Id::hash_pair(x, y);
-                (Some(i), Some(j))
+                (Ok((x, i)), Ok((y, j)))
             }
-            _ => (
-                a.as_ref().ok().map(|d| Id::hash(d)),
-                b.as_ref().ok().map(|d| Id::hash(d)),
-            ),
+            (a, b) => (a.map(|d| (d, Id::hash(d))), b.map(|d| (d, Id::hash(d)))),
         };
-        self.write_checked(jobs[0], a, ha);
-        self.write_checked(jobs[1], b, hb);
+        self.write_checked(jobs[0], a);
+        self.write_checked(jobs[1], b);
         self.plain = [pa, pb];
     }
 
-    /// Writes an opened blob whose plaintext hashed to `actual` to all its
-    /// places, or records why it cannot be.
+    /// Writes an opened blob, with the hash of its plaintext, to all its
+    /// places once the hash is its id, or records why it cannot be.
     fn write_checked(
         &mut self,
         job: &BlobJob,
-        opened: std::result::Result<&[u8], BlobError>,
-        actual: Option<Id>,
+        opened: std::result::Result<(&[u8], Id), BlobError>,
     ) {
-        let checked = opened.and_then(|data| {
-            check_blob_id(&job.id, actual.unwrap_or_default())?;
-            Ok(data)
-        });
+        let checked =
+            opened.and_then(|(data, actual)| check_blob_id(&job.id, actual).map(|()| data));
         match checked {
             Ok(data) => self.write_blob(job, data),
             Err(e) => {
