@@ -15,6 +15,12 @@ impl GoTime {
         self.0.timestamp()
     }
 
+    /// Seconds since the Unix epoch rounded to the nearest second, halves
+    /// up, as Go's `Time.Round(time.Second)` (restic's tar headers).
+    pub fn unix_seconds_rounded(&self) -> i64 {
+        self.unix_seconds() + i64::from(self.nanos() >= 500_000_000)
+    }
+
     /// The nanoseconds within the second.
     pub fn nanos(&self) -> u32 {
         self.0.timestamp_subsec_nanos()
@@ -134,6 +140,17 @@ impl<'de> serde::Deserialize<'de> for GoTime {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rounds_to_the_nearest_second_halves_up() {
+        let at = |nanos| GoTime::from_unix(1_700_000_059, nanos, 3600).unwrap();
+        assert_eq!(at(0).unix_seconds_rounded(), 1_700_000_059);
+        assert_eq!(at(499_999_999).unix_seconds_rounded(), 1_700_000_059);
+        assert_eq!(at(500_000_000).unix_seconds_rounded(), 1_700_000_060);
+        assert_eq!(at(999_999_999).unix_seconds_rounded(), 1_700_000_060);
+        let before_epoch = GoTime::from_unix(-2, 700_000_000, 0).unwrap();
+        assert_eq!(before_epoch.unix_seconds_rounded(), -1);
+    }
+
     use super::*;
 
     #[test]

@@ -138,7 +138,8 @@ fn append<W: Write>(
     h.set_mode(mode::unix_permissions(node.mode) & 0o7777);
     h.set_uid(u64::from(node.uid));
     h.set_gid(u64::from(node.gid));
-    h.set_mtime(node.mtime.unix_seconds().max(0) as u64);
+    // Whole seconds, rounded as restic's tar writer rounds them.
+    h.set_mtime(node.mtime.unix_seconds_rounded().max(0) as u64);
     // Names that do not fit the header are left out, as an unknown owner.
     let _ = h.set_username(&node.user);
     let _ = h.set_groupname(&node.group);
