@@ -20,32 +20,38 @@ mod imp {
 
     impl Quad {
         /// The words in lane order.
+        #[inline(always)]
         pub fn from_words(w: [u32; 4]) -> Quad {
             let [a, b, c, d] = w.map(|x| x as i32);
             Quad(unsafe { _mm_set_epi32(d, c, b, a) })
         }
 
         /// Lane 0.
+        #[inline(always)]
         pub fn first(self) -> u32 {
             (unsafe { _mm_cvtsi128_si32(self.0) }) as u32
         }
 
         /// The words in lane order.
+        #[inline(always)]
         pub fn words(self) -> [u32; 4] {
             [self, self.turn1(), self.turn2(), self.turn3()].map(Quad::first)
         }
 
         /// Lane-wise wrapping sum.
+        #[inline(always)]
         pub fn add(self, o: Quad) -> Quad {
             Quad(unsafe { _mm_add_epi32(self.0, o.0) })
         }
 
         /// Lane-wise exclusive or.
+        #[inline(always)]
         pub fn xor(self, o: Quad) -> Quad {
             Quad(unsafe { _mm_xor_si128(self.0, o.0) })
         }
 
         /// `self ^ sum.rotate_left(L)` lane-wise; `R` must be `32 - L`.
+        #[inline(always)]
         pub fn xor_rotl<const L: i32, const R: i32>(self, sum: Quad) -> Quad {
             Quad(unsafe {
                 let rotated = _mm_or_si128(_mm_slli_epi32::<L>(sum.0), _mm_srli_epi32::<R>(sum.0));
@@ -54,16 +60,19 @@ mod imp {
         }
 
         /// Lane `i` of the result is lane `i + 1` (mod 4).
+        #[inline(always)]
         pub fn turn1(self) -> Quad {
             Quad(unsafe { _mm_shuffle_epi32::<0x39>(self.0) })
         }
 
         /// Lane `i` of the result is lane `i + 2` (mod 4).
+        #[inline(always)]
         pub fn turn2(self) -> Quad {
             Quad(unsafe { _mm_shuffle_epi32::<0x4e>(self.0) })
         }
 
         /// Lane `i` of the result is lane `i + 3` (mod 4).
+        #[inline(always)]
         pub fn turn3(self) -> Quad {
             Quad(unsafe { _mm_shuffle_epi32::<0x93>(self.0) })
         }
@@ -78,31 +87,37 @@ mod imp {
 
     impl Quad {
         /// The words in lane order.
+        #[inline(always)]
         pub fn from_words(w: [u32; 4]) -> Quad {
             Quad(w)
         }
 
         /// Lane 0.
+        #[inline(always)]
         pub fn first(self) -> u32 {
             self.0[0]
         }
 
         /// The words in lane order.
+        #[inline(always)]
         pub fn words(self) -> [u32; 4] {
             self.0
         }
 
         /// Lane-wise wrapping sum.
+        #[inline(always)]
         pub fn add(self, o: Quad) -> Quad {
             Quad(std::array::from_fn(|i| self.0[i].wrapping_add(o.0[i])))
         }
 
         /// Lane-wise exclusive or.
+        #[inline(always)]
         pub fn xor(self, o: Quad) -> Quad {
             Quad(std::array::from_fn(|i| self.0[i] ^ o.0[i]))
         }
 
         /// `self ^ sum.rotate_left(L)` lane-wise; `R` must be `32 - L`.
+        #[inline(always)]
         pub fn xor_rotl<const L: i32, const R: i32>(self, sum: Quad) -> Quad {
             Quad(std::array::from_fn(|i| {
                 self.0[i] ^ sum.0[i].rotate_left(L as u32)
@@ -114,16 +129,19 @@ mod imp {
         }
 
         /// Lane `i` of the result is lane `i + 1` (mod 4).
+        #[inline(always)]
         pub fn turn1(self) -> Quad {
             self.turn(1)
         }
 
         /// Lane `i` of the result is lane `i + 2` (mod 4).
+        #[inline(always)]
         pub fn turn2(self) -> Quad {
             self.turn(2)
         }
 
         /// Lane `i` of the result is lane `i + 3` (mod 4).
+        #[inline(always)]
         pub fn turn3(self) -> Quad {
             self.turn(3)
         }
