@@ -8,7 +8,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use hbk_repo::blob::{check_blob_id, open_blob_in_place, BlobError};
@@ -617,38 +617,41 @@ impl RestorePlan {
         progress: &dyn Progress,
     ) -> Vec<ItemError> {
         let errors = Mutex::new(Vec::new());
-        let run = || {
-            // A worker's blob buffers live across its packs: allocated
-            // anew per pack, every blob's pages would fault in again.
-            let buffers = <([Vec<u8>; 2], [Vec<u8>; 2])>::default;
-            self.packs
-                .par_iter()
-                .for_each_init(buffers, |(sealed, plain), (pack, jobs)| {
-                    let mut reader = PackReader {
+        let next = AtomicUsize::new(0);
+        // Each worker takes the next pack until none is left, with blob
+        // buffers that live as long as the worker: buffers made per pack
+        // (or per piece of work, as rayon's `for_each_init` makes them)
+        // were freed and trimmed back to the system, and every blob's
+        // pages faulted in and were zeroed again.
+        let work = || {
+            let (mut sealed, mut plain) = <([Vec<u8>; 2], [Vec<u8>; 2])>::default();
+            while let Some((pack, jobs)) = self.packs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let mut reader = PackReader {
+                    plan: self,
+                    repo,
+                    pack,
+                    progress,
+                    errors: &errors,
+                    files: OpenFiles {
                         plan: self,
-                        repo,
-                        pack,
+                        target,
                         progress,
-                        errors: &errors,
-                        files: OpenFiles {
-                            plan: self,
-                            target,
-                            progress,
-                            owners,
-                            sparse: opts.sparse,
-                            open: HashMap::new(),
-                            unfinished: HashMap::new(),
-                        },
-                        sealed: std::mem::take(sealed),
-                        plain: std::mem::take(plain),
-                    };
-                    for run in read_runs(jobs, MAX_STREAM) {
-                        reader.stream(run);
-                    }
-                    reader.files.close_all();
-                    (*sealed, *plain) = (reader.sealed, reader.plain);
-                })
+                        owners,
+                        sparse: opts.sparse,
+                        open: HashMap::new(),
+                        unfinished: HashMap::new(),
+                    },
+                    sealed,
+                    plain,
+                };
+                for run in read_runs(jobs, MAX_STREAM) {
+                    reader.stream(run);
+                }
+                reader.files.close_all();
+                (sealed, plain) = (reader.sealed, reader.plain);
+            }
         };
+        let run = || rayon::broadcast(|_| work());
         crate::pool::install(opts.workers, run);
         errors.into_inner().unwrap_or_default()
     }
