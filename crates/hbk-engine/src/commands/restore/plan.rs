@@ -623,8 +623,14 @@ impl RestorePlan {
         // (or per piece of work, as rayon's `for_each_init` makes them)
         // were freed and trimmed back to the system, and every blob's
         // pages faulted in and were zeroed again.
+        let (sealed_max, plain_max) = self.largest_blob();
         let work = || {
-            let (mut sealed, mut plain) = <([Vec<u8>; 2], [Vec<u8>; 2])>::default();
+            // Reserved once at the largest size they will hold: grown blob
+            // by blob, each move left the old block behind in the thread's
+            // heap, resident, and copied the new one.
+            let buffer = |len| Vec::with_capacity(len);
+            let mut sealed = [buffer(sealed_max), buffer(sealed_max)];
+            let mut plain = [buffer(plain_max), buffer(plain_max)];
             while let Some((pack, jobs)) = self.packs.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let mut reader = PackReader {
                     plan: self,
@@ -654,6 +660,22 @@ impl RestorePlan {
         let run = || rayon::broadcast(|_| work());
         crate::pool::install(opts.workers, run);
         errors.into_inner().unwrap_or_default()
+    }
+
+    /// The largest sealed and the largest uncompressed length among the
+    /// blobs read in streams ([`MAX_BLOB`] at most, so a damaged index
+    /// cannot make a worker reserve more).
+    fn largest_blob(&self) -> (usize, usize) {
+        let locs = self
+            .packs
+            .iter()
+            .flat_map(|(_, jobs)| jobs.iter().map(|j| &j.loc));
+        let (sealed, plain) = locs.fold((0, 0), |(s, p), loc| {
+            let ulen = loc.uncompressed_length.map_or(0, |n| n.get());
+            (s.max(loc.length), p.max(ulen))
+        });
+        let cap = |len: u32| u64::from(len).min(MAX_BLOB) as usize;
+        (cap(sealed), cap(plain))
     }
 
     /// Removes directories (with all they hold) where the snapshot has a
@@ -932,8 +954,10 @@ impl PackReader<'_> {
             }
             let [a, b] = &mut sealed;
             match jobs {
-                [first, second] => self.deliver_pair([first, second], [a, b]),
-                [only] => self.deliver(only, a),
+                [first, second] => {
+                    self.deliver_pair([first, second], [filled(a, first), filled(b, second)]);
+                }
+                [only] => self.deliver(only, filled(a, only)),
                 _ => {}
             }
             self.sealed = sealed;
@@ -993,7 +1017,7 @@ impl PackReader<'_> {
     }
 
     /// [`PackReader::deliver`] of two blobs, their ids hashed together.
-    fn deliver_pair(&mut self, jobs: [&BlobJob; 2], sealed: [&mut Vec<u8>; 2]) {
+    fn deliver_pair(&mut self, jobs: [&BlobJob; 2], sealed: [&mut [u8]; 2]) {
         let key = self.repo.key();
         let [mut pa, mut pb] = std::mem::take(&mut self.plain);
         let [sa, sb] = sealed;
@@ -1045,7 +1069,9 @@ impl PackReader<'_> {
 }
 
 /// Reads `job`'s sealed bytes from `stream`, which is at `pos` in the
-/// pack, into `buf`, skipping the gap before them.
+/// pack, into the start of `buf`, skipping the gap before them. `buf`
+/// only grows (to the longest blob read into it, at most [`MAX_BLOB`]), so
+/// a reused buffer is not cleared again for every blob.
 fn read_blob(
     stream: &mut (dyn Read + Send + '_),
     pos: &mut u64,
@@ -1053,14 +1079,28 @@ fn read_blob(
     buf: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     let gap = job.loc.offset.saturating_sub(*pos);
-    buf.resize(job.loc.length as usize, 0);
+    let len = sealed_len(job);
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
     let skipped = std::io::copy(&mut (&mut *stream).take(gap), &mut std::io::sink())?;
     if skipped != gap {
         return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
-    stream.read_exact(buf)?;
+    stream.read_exact(&mut buf[..len])?;
     *pos = job_end(job);
     Ok(())
+}
+
+/// How many sealed bytes `job`'s blob takes in its pack.
+fn sealed_len(job: &BlobJob) -> usize {
+    job.loc.length as usize
+}
+
+/// The part of `buf` that [`read_blob`] filled with `job`'s sealed bytes.
+fn filled<'b>(buf: &'b mut [u8], job: &BlobJob) -> &'b mut [u8] {
+    let len = sealed_len(job).min(buf.len());
+    &mut buf[..len]
 }
 
 /// Whether a run can be read as one stream: entries in order without
