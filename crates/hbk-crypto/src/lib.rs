@@ -20,6 +20,7 @@
 mod ctr;
 mod kdf;
 mod key;
+mod poly1305;
 mod romix;
 mod sha256;
 
