@@ -6,8 +6,30 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 
 /// A 32-byte id: the SHA-256 of a file's stored bytes or of a blob's plaintext.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Id(pub [u8; 32]);
+
+/// The bytes' order, compared as four big-endian words: the derived order
+/// called `memcmp` for every comparison, and index look-ups (a binary
+/// search per blob of every file a backup checks) spent a few percent of
+/// a no-op backup of many files in those calls.
+impl Ord for Id {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let (a, _) = self.0.as_chunks::<8>();
+        let (b, _) = other.0.as_chunks::<8>();
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| u64::from_be_bytes(*x).cmp(&u64::from_be_bytes(*y)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+impl PartialOrd for Id {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Id {
     /// The SHA-256 of `data`.
@@ -146,6 +168,19 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// Ids order as their bytes do.
+        #[test]
+        fn order_is_the_bytes_order(
+            a in proptest::array::uniform32(proptest::num::u8::ANY),
+            b in proptest::array::uniform32(proptest::num::u8::ANY),
+            same_prefix in 0usize..=32,
+        ) {
+            let mut b = b;
+            b[..same_prefix].copy_from_slice(&a[..same_prefix]);
+            proptest::prop_assert_eq!(Id(a).cmp(&Id(b)), a.cmp(&b));
+            proptest::prop_assert_eq!(Id(a).partial_cmp(&Id(b)), Some(a.cmp(&b)));
+        }
+
         /// The table decoder accepts exactly what the hex crate accepts,
         /// with the same bytes.
         #[test]
