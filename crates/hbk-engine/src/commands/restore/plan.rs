@@ -1098,9 +1098,10 @@ impl PackReader<'_> {
 }
 
 /// Reads `job`'s sealed bytes from `stream`, which is at `pos` in the
-/// pack, into the start of `buf`, skipping the gap before them. `buf`
-/// only grows (to the longest blob read into it, at most [`MAX_BLOB`]), so
-/// a reused buffer is not cleared again for every blob.
+/// pack, into the start of `buf`, skipping the gap before them. `buf` is
+/// not shortened for a smaller blob, so a reused buffer is not cleared
+/// again for every blob (one grown above [`KEPT_BUFFER`] is let go after
+/// its blob, [`PackReader::shed`]).
 fn read_blob(
     stream: &mut (dyn Read + Send + '_),
     pos: &mut u64,
