@@ -5,9 +5,12 @@
 //! `poly1305` crate's vector code takes four blocks at a time in 26-bit
 //! limbs; processors with AVX-512 IFMA multiply 52-bit limbs directly, so
 //! long messages take eight blocks at a time there ([`ifma`]), with the
-//! blocks before and after in 44-bit limbs on scalar registers
-//! ([`Limbs`]). Shorter messages, and processors without IFMA, use the
-//! crate. Both give the same tags (property tests below).
+//! blocks after the last round of eight in 44-bit limbs on scalar
+//! registers ([`Limbs`]). Shorter messages, and processors without IFMA,
+//! use the crate. Both give the same tags (property tests below).
+
+// The scalar limbs serve the IFMA path (and the tests) only.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 use poly1305::universal_hash::{KeyInit, UniversalHash};
 
