@@ -201,7 +201,8 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// Whole blocks four at a time give the tag block by block gives.
+        /// Poly1305-AES gives the tag of the `poly1305` crate fed the
+        /// message in one call, whichever path computes it.
         #[test]
         fn mac_equals_the_block_by_block_tag(
             k in any::<[u8; 16]>(),

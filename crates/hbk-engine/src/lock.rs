@@ -368,17 +368,13 @@ fn final_check(repo: &Repository, kind: LockKind, id: &Id) -> Result<()> {
     if !repo.backend().lists_writes_at_once() {
         std::thread::sleep(RECHECK_DELAY);
     }
-    match conflict(repo, kind, Some(id)) {
-        Ok(None) => Ok(()),
-        Ok(Some((other, l))) => {
-            let _ = repo.backend().discard(FileType::Lock, id);
-            Err(locked_error(&other, &l))
-        }
-        Err(e) => {
-            let _ = repo.backend().discard(FileType::Lock, id);
-            Err(e)
-        }
-    }
+    let refused = match conflict(repo, kind, Some(id)) {
+        Ok(None) => return Ok(()),
+        Ok(Some((other, l))) => locked_error(&other, &l),
+        Err(e) => e,
+    };
+    let _ = repo.backend().discard(FileType::Lock, id);
+    Err(refused)
 }
 
 impl RepoLock {

@@ -629,15 +629,15 @@ impl RestorePlan {
         // (or per piece of work, as rayon's `for_each_init` makes them)
         // were freed and trimmed back to the system, and every blob's
         // pages faulted in and were zeroed again.
-        let (sealed_max, plain_max) = self.largest_blob();
         let work = || {
-            // Reserved once at the size most blobs fit in: grown blob by
-            // blob, each move left the old block behind in the thread's
-            // heap, resident, and copied the new one. A larger blob grows
-            // its buffer for itself alone ([`PackReader::shed`]).
-            let buffer = |len: usize| Vec::with_capacity(len.min(KEPT_BUFFER));
-            let mut sealed = [buffer(sealed_max), buffer(sealed_max)];
-            let mut plain = [buffer(plain_max), buffer(plain_max)];
+            // Reserved once at the size most blobs fit in (pages are only
+            // taken as blobs fill them): grown blob by blob, each move left
+            // the old block behind in the thread's heap, resident, and
+            // copied the new one. A larger blob grows its buffer for itself
+            // alone ([`PackReader::shed`]).
+            let buffer = || Vec::with_capacity(KEPT_BUFFER);
+            let mut sealed = [buffer(), buffer()];
+            let mut plain = [buffer(), buffer()];
             while let Some((pack, jobs)) = self.packs.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let mut reader = PackReader {
                     plan: self,
@@ -667,22 +667,6 @@ impl RestorePlan {
         let run = || rayon::broadcast(|_| work());
         crate::pool::install(opts.workers, run);
         errors.into_inner().unwrap_or_default()
-    }
-
-    /// The largest sealed and the largest uncompressed length among the
-    /// blobs read in streams ([`MAX_BLOB`] at most, so a damaged index
-    /// cannot make a worker reserve more).
-    fn largest_blob(&self) -> (usize, usize) {
-        let locs = self
-            .packs
-            .iter()
-            .flat_map(|(_, jobs)| jobs.iter().map(|j| &j.loc));
-        let (sealed, plain) = locs.fold((0, 0), |(s, p), loc| {
-            let ulen = loc.uncompressed_length.map_or(0, |n| n.get());
-            (s.max(loc.length), p.max(ulen))
-        });
-        let cap = |len: u32| u64::from(len).min(MAX_BLOB) as usize;
-        (cap(sealed), cap(plain))
     }
 
     /// Removes directories (with all they hold) where the snapshot has a
@@ -1031,6 +1015,7 @@ impl PackReader<'_> {
                     ),
                 }
             }
+            self.shed();
         }
     }
 
@@ -1042,7 +1027,6 @@ impl PackReader<'_> {
         let opened = open_blob_in_place(key, ulen, sealed, &mut plain);
         self.write_checked(job, opened.map(|data| (data, Id::hash(data))));
         self.plain = [plain, other];
-        self.shed();
     }
 
     /// [`PackReader::deliver`] of two blobs, their ids hashed together.
