@@ -20,6 +20,7 @@
 mod ctr;
 mod kdf;
 mod key;
+pub mod memory;
 mod poly1305;
 mod romix;
 mod sha256;

@@ -91,7 +91,9 @@ fn romix(lane: &mut [u8], n: usize, table: &mut Vec<Block>) {
         .collect();
     table.clear();
     table.reserve_exact(n * blocks);
-    huge_pages(table);
+    // ROMix's second loop reads the table at random, one 128·r-byte lane
+    // copy at a time: with 4 KiB pages nearly every read missed the TLB.
+    crate::memory::huge_pages(table);
     let mut t = x.clone();
     for _ in 0..n {
         table.extend_from_slice(&x);
@@ -153,29 +155,6 @@ mod avx512 {
         super::romix(lane, n, table);
     }
 }
-
-/// Asks for the table's memory in huge pages: ROMix's second loop reads
-/// it at random, one 128·r-byte lane copy at a time, and with 4 KiB pages
-/// nearly every read missed the TLB; the faults are 512 times fewer too.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn huge_pages(table: &mut Vec<Block>) {
-    const HUGE: usize = 2 << 20;
-    let start = table.as_mut_ptr() as usize;
-    let end = start + table.capacity() * std::mem::size_of::<Block>();
-    let (from, to) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
-    if from < to {
-        // SAFETY: the range lies inside the table's own allocation, and
-        // MADV_HUGEPAGE changes how its pages are backed, not their
-        // contents. A refusal (no transparent huge pages) changes nothing.
-        unsafe {
-            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn huge_pages(_table: &mut Vec<Block>) {}
 
 /// scrypt(`password`, `salt`, `n`, `r`, `p`) into `out`, the lanes spread
 /// over at most `threads` threads. `n` must be a power of two above 1 and

@@ -636,8 +636,14 @@ impl RestorePlan {
             // taken as blobs fill them): grown blob by blob, each move left
             // the old block behind in the thread's heap, resident, and
             // copied the new one. A larger blob grows its buffer for itself
-            // alone ([`PackReader::shed`]).
-            let buffer = || Vec::with_capacity(KEPT_BUFFER);
+            // alone ([`PackReader::shed`]). Huge pages where whole ones fit:
+            // every byte restored passes through these buffers several
+            // times (read, authenticated, decrypted, hashed, written).
+            let buffer = || {
+                let mut v = Vec::with_capacity(KEPT_BUFFER);
+                hbk_crypto::memory::huge_pages(&mut v);
+                v
+            };
             let mut sealed = [buffer(), buffer()];
             let mut plain = [buffer(), buffer()];
             while let Some((pack, jobs)) = self.packs.get(next.fetch_add(1, Ordering::Relaxed)) {
