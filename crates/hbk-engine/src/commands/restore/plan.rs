@@ -949,24 +949,24 @@ impl PackReader<'_> {
             let (jobs, tail) = rest.split_at(if pair { 2 } else { 1 });
             rest = tail;
             let mut sealed = std::mem::take(&mut self.sealed);
-            let read = jobs
-                .iter()
-                .zip(sealed.iter_mut())
-                .try_for_each(|(job, buf)| read_blob(stream.as_mut(), &mut pos, job, buf));
-            if read.is_err() {
-                self.sealed = sealed;
-                drop(stream);
-                return self.buffered(at);
-            }
-            let [a, b] = &mut sealed;
-            match jobs {
-                [first, second] => {
-                    self.deliver_pair([first, second], [filled(a, first), filled(b, second)]);
+            let mut plain = std::mem::take(&mut self.plain);
+            let key = self.repo.key();
+            match read_and_open(
+                stream.as_mut(),
+                &mut pos,
+                key,
+                jobs,
+                &mut sealed,
+                &mut plain,
+            ) {
+                Some(opened) => self.deliver_opened(jobs, opened),
+                None => {
+                    (self.sealed, self.plain) = (sealed, plain);
+                    drop(stream);
+                    return self.buffered(at);
                 }
-                [only] => self.deliver(only, filled(a, only)),
-                _ => {}
             }
-            self.sealed = sealed;
+            (self.sealed, self.plain) = (sealed, plain);
             self.shed();
         }
     }
@@ -1037,23 +1037,22 @@ impl PackReader<'_> {
         self.plain = [plain, other];
     }
 
-    /// [`PackReader::deliver`] of two blobs, their ids hashed together.
-    fn deliver_pair(&mut self, jobs: [&BlobJob; 2], sealed: [&mut [u8]; 2]) {
-        let key = self.repo.key();
-        let [mut pa, mut pb] = std::mem::take(&mut self.plain);
-        let [sa, sb] = sealed;
-        let a = open_blob_in_place(key, jobs[0].loc.uncompressed_length, sa, &mut pa);
-        let b = open_blob_in_place(key, jobs[1].loc.uncompressed_length, sb, &mut pb);
-        let (a, b) = match (a, b) {
-            (Ok(x), Ok(y)) => {
+    /// Checks and writes opened blobs (one or two), the ids of two hashed
+    /// together.
+    fn deliver_opened(&mut self, jobs: &[BlobJob], opened: Opened<'_>) {
+        let hashed: Vec<_> = match opened.as_slice() {
+            [Ok(x), Ok(y)] => {
                 let (i, j) = Id::hash_pair(x, y);
-                (Ok((x, i)), Ok((y, j)))
+                vec![Ok((*x, i)), Ok((*y, j))]
             }
-            (a, b) => (a.map(|d| (d, Id::hash(d))), b.map(|d| (d, Id::hash(d)))),
+            _ => opened
+                .into_iter()
+                .map(|o| o.map(|d| (d, Id::hash(d))))
+                .collect(),
         };
-        self.write_checked(jobs[0], a);
-        self.write_checked(jobs[1], b);
-        self.plain = [pa, pb];
+        for (job, blob) in jobs.iter().zip(hashed) {
+            self.write_checked(job, blob);
+        }
     }
 
     /// Writes an opened blob, with the hash of its plaintext, to all its
@@ -1112,6 +1111,31 @@ fn read_blob(
     stream.read_exact(&mut buf[..len])?;
     *pos = job_end(job);
     Ok(())
+}
+
+/// Blobs read and opened together: each one's plaintext, or why it
+/// could not be opened.
+type Opened<'b> = Vec<std::result::Result<&'b [u8], BlobError>>;
+
+/// Reads `jobs`' blobs (one or two) from `stream`, each opened
+/// (authenticated, decrypted, decompressed) right after it is read, while
+/// its bytes are still in the cache: reading the second first pushed the
+/// first out of it. `None` when the stream fails.
+fn read_and_open<'b>(
+    stream: &mut (dyn Read + Send + '_),
+    pos: &mut u64,
+    key: &hbk_repo::Key,
+    jobs: &[BlobJob],
+    sealed: &'b mut [Vec<u8>; 2],
+    plain: &'b mut [Vec<u8>; 2],
+) -> Option<Opened<'b>> {
+    let mut opened = Vec::with_capacity(jobs.len());
+    for ((job, s), p) in jobs.iter().zip(sealed.iter_mut()).zip(plain.iter_mut()) {
+        read_blob(stream, pos, job, s).ok()?;
+        let ulen = job.loc.uncompressed_length;
+        opened.push(open_blob_in_place(key, ulen, filled(s, job), p));
+    }
+    Some(opened)
 }
 
 /// Whether `job`'s blob is small enough to be opened with another one.
