@@ -35,13 +35,11 @@ const MAX_STREAM: u64 = 256 * 1024 * 1024;
 /// 8 MiB; a larger length comes from a damaged index).
 const MAX_BLOB: u64 = 64 * 1024 * 1024;
 /// Largest blob buffer a restore worker keeps between blobs (most chunks
-/// are smaller; see [`PackReader::shed`]).
+/// are smaller; see [`PackReader::shed`]). Blobs that fit, sealed and
+/// plain, are opened two at a time (their ids hashed together: 1.94 GB/s
+/// a core on the SHA unit, 1.62 for one message alone), so pairing takes
+/// no memory of its own; larger ones alone.
 const KEPT_BUFFER: usize = 4 << 20;
-/// Blobs of at most this many bytes, sealed and plain, are opened two at
-/// a time (their ids hashed together: 1.94 GB/s a core on the SHA unit,
-/// 1.62 for one message alone); larger ones alone. Pairs stay within the
-/// buffers a worker keeps, so pairing takes no memory of its own.
-const PAIRED_BLOB: usize = KEPT_BUFFER;
 /// Files a worker keeps open at once.
 const MAX_OPEN_FILES: usize = 64;
 
@@ -938,9 +936,9 @@ impl PackReader<'_> {
                 return;
             }
         };
-        // Blobs of up to [`PAIRED_BLOB`] bytes two at a time, so that
-        // their ids are hashed together; larger ones one at a time, so
-        // that a worker holds at most two large buffers.
+        // Blobs that fit the kept buffers two at a time, so that their
+        // ids are hashed together; larger ones one at a time, so that a
+        // worker holds at most two large buffers.
         let mut pos = start;
         let mut rest = run;
         while !rest.is_empty() {
@@ -1033,25 +1031,23 @@ impl PackReader<'_> {
         let [mut plain, other] = std::mem::take(&mut self.plain);
         let ulen = job.loc.uncompressed_length;
         let opened = open_blob_in_place(key, ulen, sealed, &mut plain);
-        self.write_checked(job, opened.map(|data| (data, Id::hash(data))));
+        self.deliver_opened(std::slice::from_ref(job), vec![opened]);
         self.plain = [plain, other];
     }
 
     /// Checks and writes opened blobs (one or two), the ids of two hashed
     /// together.
     fn deliver_opened(&mut self, jobs: &[BlobJob], opened: Opened<'_>) {
-        let hashed: Vec<_> = match opened.as_slice() {
+        let paired = match opened.as_slice() {
             [Ok(x), Ok(y)] => {
                 let (i, j) = Id::hash_pair(x, y);
-                vec![Ok((*x, i)), Ok((*y, j))]
+                [Some(i), Some(j)]
             }
-            _ => opened
-                .into_iter()
-                .map(|o| o.map(|d| (d, Id::hash(d))))
-                .collect(),
+            _ => [None, None],
         };
-        for (job, blob) in jobs.iter().zip(hashed) {
-            self.write_checked(job, blob);
+        for ((job, blob), id) in jobs.iter().zip(opened).zip(paired) {
+            let id = |data: &[u8]| id.unwrap_or_else(|| Id::hash(data));
+            self.write_checked(job, blob.map(|data| (data, id(data))));
         }
     }
 
@@ -1141,7 +1137,7 @@ fn read_and_open<'b>(
 /// Whether `job`'s blob is small enough to be opened with another one.
 fn paired(job: &BlobJob) -> bool {
     let plain = job.loc.uncompressed_length.map_or(0, |n| n.get() as usize);
-    sealed_len(job).max(plain) <= PAIRED_BLOB
+    sealed_len(job).max(plain) <= KEPT_BUFFER
 }
 
 /// How many sealed bytes `job`'s blob takes in its pack.
