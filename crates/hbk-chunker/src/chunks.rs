@@ -112,19 +112,29 @@ impl<R: Read, C: FindCut> Chunks<R, C> {
             let avail = &self.buf[self.start + self.pos..self.start + self.filled];
             match self.cutter.find_cut(avail) {
                 Some(n) => {
+                    grow(out, n, self.reserve);
                     out.extend_from_slice(&avail[..n]);
                     self.pos += n;
                     return Ok(Some(out.len() - start));
                 }
                 None => {
-                    if out.capacity() - out.len() < avail.len() {
-                        out.reserve(self.reserve.max(avail.len()));
-                    }
+                    grow(out, avail.len(), self.reserve);
                     out.extend_from_slice(avail);
                     self.pos = self.filled;
                 }
             }
         }
+    }
+}
+
+/// Makes room in `out` for `more` bytes, growing it by at least `step`
+/// (the read size) and a quarter of what it holds, never by doubling: a
+/// buffer gathering chunks (a backup's batch, ~2 MiB) that doubled for a
+/// large last chunk stayed up to twice that chunk's size, and several
+/// grown at once were a quarter of a backup's peak memory.
+fn grow(out: &mut Vec<u8>, more: usize, step: usize) {
+    if out.capacity() - out.len() < more {
+        out.reserve_exact(more.max(step).max(out.len() / 4));
     }
 }
 
@@ -220,5 +230,35 @@ mod tests {
                     .all(|&(at, _)| at % READ_BUFFER_ALIGN == 0));
             }
         }
+    }
+
+    #[test]
+    fn a_gathering_buffer_grows_by_a_quarter_not_double() {
+        // A batch of 2 MiB that a chunk of 7 MiB completes, read 1 MiB at
+        // a time: the buffer ends near 9 MiB, not at 16 (doubling).
+        let data = vec![7u8; 7 << 20];
+        let mut chunks = Chunks::new(
+            &data[..],
+            Every {
+                every: 7 << 20,
+                seen: 0,
+            },
+        );
+        let mut out = Vec::with_capacity(4 << 20);
+        out.resize(2 << 20, 1);
+        assert_eq!(chunks.next_into(&mut out).unwrap(), Some(7 << 20));
+        assert_eq!(out.len(), 9 << 20);
+        assert!(out.capacity() <= (10 << 20), "{}", out.capacity());
+        // Growth stays geometric: a million one-byte steps reallocate a
+        // few dozen times, not a million.
+        let mut v = Vec::new();
+        let mut grown = 0;
+        for _ in 0..1_000_000 {
+            let before = v.capacity();
+            grow(&mut v, 1, 1);
+            v.push(0u8);
+            grown += usize::from(v.capacity() != before);
+        }
+        assert!(grown < 80, "{grown} reallocations");
     }
 }
