@@ -14,7 +14,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -586,17 +586,28 @@ impl<'a> Archiver<'a> {
                     self.store_batch(&current, &mut content)?;
                     break;
                 }
-                let next = ahead.get_or_insert_with(|| Batch::new(self.batches.take()));
-                let (stored, filled) = rayon::join(
-                    || self.store_batch(&current, &mut content),
-                    || self.fill_batch(&mut stream, next),
-                );
-                stored?;
+                if ahead.is_none() {
+                    ahead = self.batches.take_ahead().map(Batch::new);
+                }
+                let filled = match ahead.as_mut() {
+                    Some(next) => {
+                        let (stored, filled) = rayon::join(
+                            || self.store_batch(&current, &mut content),
+                            || self.fill_batch(&mut stream, next),
+                        );
+                        stored?;
+                        std::mem::swap(&mut current, next);
+                        filled
+                    }
+                    None => {
+                        self.store_batch(&current, &mut content)?;
+                        self.fill_batch(&mut stream, &mut current)
+                    }
+                };
                 match filled {
                     Ok(e) => ended = e,
                     Err(e) => return Ok(Err(e)),
                 }
-                std::mem::swap(&mut current, next);
             }
             Ok(Ok(()))
         })();
@@ -676,7 +687,11 @@ impl Batch {
 /// are gathered in one buffer instead of one allocation each, and the
 /// buffer goes to the next file.
 #[derive(Default)]
-pub struct BatchBuffers(Mutex<Vec<Vec<u8>>>);
+pub struct BatchBuffers {
+    kept: Mutex<Vec<Vec<u8>>>,
+    /// Buffers taken and not given back.
+    out: AtomicUsize,
+}
 
 impl BatchBuffers {
     /// Buffers kept; more are in use only while more files are read at
@@ -687,12 +702,25 @@ impl BatchBuffers {
     /// buffer growing by doubling would copy itself and end up twice as
     /// large).
     fn take(&self) -> Vec<u8> {
-        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        self.out.fetch_add(1, Ordering::Relaxed);
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner()).pop();
         kept.unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + BATCH_SLACK))
     }
 
+    /// A second buffer for a file, to read its next batch while the
+    /// current one is stored, unless [`BatchBuffers::KEEP`] are out
+    /// already: then enough files are read at once to keep the threads
+    /// busy without reading ahead. A thread waiting for a batch of its
+    /// file takes up another file meanwhile, so the files read at once
+    /// outnumber the threads, and with two batches of up to 10 MiB each
+    /// they were a third of a backup's peak memory.
+    fn take_ahead(&self) -> Option<Vec<u8>> {
+        (self.out.load(Ordering::Relaxed) < Self::KEEP).then(|| self.take())
+    }
+
     fn give_back(&self, buffer: Vec<u8>) {
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        self.out.fetch_sub(1, Ordering::Relaxed);
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         // A buffer a huge chunk grew is not kept for the next files.
         let capacity = buffer.capacity();
         if kept.len() < Self::KEEP && capacity > 0 && capacity <= BATCH_BYTES + BATCH_SLACK {
@@ -721,5 +749,24 @@ fn has_file_with_header(path: &PathBuf, header: Option<&str>) -> bool {
                 .is_ok()
                 && buf == h.as_bytes()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_read_ahead_only_while_few_batches_are_out() {
+        let batches = BatchBuffers::default();
+        let mut out: Vec<Vec<u8>> = (0..2).map(|_| batches.take()).collect();
+        out.extend(batches.take_ahead());
+        out.extend(batches.take_ahead());
+        assert_eq!(out.len(), BatchBuffers::KEEP);
+        // Every further file reads without a second batch…
+        assert!(batches.take_ahead().is_none());
+        // …until a batch comes back.
+        batches.give_back(out.pop().unwrap_or_default());
+        assert!(batches.take_ahead().is_some());
     }
 }
