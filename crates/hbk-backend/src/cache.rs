@@ -88,6 +88,10 @@ impl Backend for CachedBackend {
         self.inner.lists_writes_at_once()
     }
 
+    fn packs_in_flight(&self) -> usize {
+        self.inner.packs_in_flight()
+    }
+
     fn create(&self) -> BackendResult<()> {
         self.inner.create()
     }

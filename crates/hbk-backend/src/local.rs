@@ -283,6 +283,12 @@ impl Backend for LocalBackend {
         true
     }
 
+    /// One: a pack is written here in less time than the next one takes
+    /// to fill (about 20 against 45 ms in a backup of large files).
+    fn packs_in_flight(&self) -> usize {
+        1
+    }
+
     fn read_range_stream(
         &self,
         t: FileType,

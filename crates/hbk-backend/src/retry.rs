@@ -167,6 +167,10 @@ impl<B: Backend> Backend for RetryBackend<B> {
         self.inner.lists_writes_at_once()
     }
 
+    fn packs_in_flight(&self) -> usize {
+        self.inner.packs_in_flight()
+    }
+
     fn create(&self) -> BackendResult<()> {
         self.run(|| "create repository".into(), |_| self.inner.create())
     }

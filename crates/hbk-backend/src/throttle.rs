@@ -162,6 +162,10 @@ impl<B: Backend> Backend for ThrottledBackend<B> {
         self.inner.lists_writes_at_once()
     }
 
+    fn packs_in_flight(&self) -> usize {
+        self.inner.packs_in_flight()
+    }
+
     fn create(&self) -> BackendResult<()> {
         self.inner.create()
     }

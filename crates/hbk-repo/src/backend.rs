@@ -71,6 +71,15 @@ pub trait Backend: Send + Sync {
         false
     }
 
+    /// How many full packs a writer may have on their way to this
+    /// backend at once. Behind a network several uploads in flight hide
+    /// its latency; a local disk takes a pack in a few milliseconds, and
+    /// each pack in flight more is a pack's buffer (16 MiB and more) of a
+    /// backup's memory. The default is for a network.
+    fn packs_in_flight(&self) -> usize {
+        2
+    }
+
     /// Stores a new file atomically.
     fn write(&self, file_type: FileType, id: &Id, data: &[u8]) -> BackendResult<()>;
 

@@ -33,11 +33,6 @@ const INDEX_EVERY: Duration = Duration::from_secs(30);
 /// a backup from allocating (and the kernel from zeroing) a fresh pack
 /// buffer every 16 MiB, and the allocator from holding freed ones.
 const SPARE_BUFFERS: usize = 1;
-/// Full packs held in memory (uploading) before the thread that fills the
-/// next one waits: a backend slower than hashing and compressing holds the
-/// producers back instead of piling up 16 MiB packs, while a remote one
-/// still has a few uploads in flight to hide its latency.
-const MAX_FULL_PACKS: usize = 2;
 /// Room a data pack's buffer has beyond the target pack size, so that it
 /// never reallocates: a blob that would not fit goes to the next pack.
 /// Chunks average 1 MiB and rarely exceed 4, so packs still close once
@@ -144,7 +139,7 @@ impl<'a> BlobSaver<'a> {
                 packs: Vec::new(),
                 since: None,
             }),
-            buffers: PackBuffers::default(),
+            buffers: PackBuffers::new(repo.backend().packs_in_flight()),
             written: None,
             pack_size,
             level: if v2 { level } else { None },
@@ -376,10 +371,17 @@ impl<'a> BlobSaver<'a> {
 }
 
 /// Full packs in flight, and buffers of uploaded ones for the next packs.
-#[derive(Default)]
 struct PackBuffers {
     state: Mutex<BufferState>,
     uploaded: Condvar,
+    /// Full packs held in memory (uploading) before the thread that fills
+    /// the next one waits ([`Backend::packs_in_flight`]): a backend slower
+    /// than hashing and compressing holds the producers back instead of
+    /// piling up 16 MiB packs, while a remote one still has a few uploads
+    /// in flight to hide its latency.
+    ///
+    /// [`Backend::packs_in_flight`]: crate::Backend::packs_in_flight
+    max_full: usize,
 }
 
 #[derive(Default)]
@@ -391,14 +393,24 @@ struct BufferState {
 }
 
 impl PackBuffers {
+    /// Buffers for packs of which at most `max_full` (at least one) are
+    /// in flight at once.
+    fn new(max_full: usize) -> Self {
+        PackBuffers {
+            state: Mutex::default(),
+            uploaded: Condvar::new(),
+            max_full: max_full.max(1),
+        }
+    }
+
     /// Counts a pack as closed, first waiting (when asked to) while
-    /// [`MAX_FULL_PACKS`] are in flight; returns a spare buffer for the
-    /// next pack. The wait happens under the open pack's lock, so the
+    /// [`PackBuffers::max_full`] are in flight; returns a spare buffer
+    /// for the next pack. The wait happens under the open pack's lock, so the
     /// other producers wait too; the uploads it waits for take no such
     /// lock, and the waiting thread holds no closed pack.
     fn closed(&self, wait: bool) -> Option<Vec<u8>> {
         let mut state = lock(&self.state);
-        while wait && state.in_flight >= MAX_FULL_PACKS {
+        while wait && state.in_flight >= self.max_full {
             state = self.uploaded.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         state.in_flight += 1;
@@ -448,6 +460,8 @@ mod tests {
         running: AtomicUsize,
         most: AtomicUsize,
         pack_sizes: Mutex<Vec<usize>>,
+        /// What [`Backend::packs_in_flight`] answers (0: the default).
+        in_flight: AtomicUsize,
     }
 
     impl Backend for SlowPacks {
@@ -473,6 +487,12 @@ mod tests {
         fn read_range(&self, t: FileType, id: &Id, o: u64, l: u64) -> BackendResult<Vec<u8>> {
             let all = self.read_full(t, id)?;
             Ok(all[o as usize..(o + l) as usize].to_vec())
+        }
+        fn packs_in_flight(&self) -> usize {
+            match self.in_flight.load(Ordering::SeqCst) {
+                0 => 2,
+                n => n,
+            }
         }
         fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
             if t == FileType::Pack {
@@ -597,7 +617,15 @@ mod tests {
 
     #[test]
     fn producers_wait_while_full_packs_are_in_flight() {
+        for bound in [1, 2, 3] {
+            producers_wait_for_uploads(bound);
+        }
+    }
+
+    /// Six producers save to a backend taking `bound` packs at once.
+    fn producers_wait_for_uploads(bound: usize) {
         let (backend, repo) = repo();
+        backend.in_flight.store(bound, Ordering::SeqCst);
         let saver = BlobSaver::new(&repo, repo.index(), 32 << 10, None, false);
         std::thread::scope(|s| {
             for t in 0..6u64 {
@@ -617,10 +645,7 @@ mod tests {
         // written by the thread that closed it, so more producers would
         // otherwise mean more packs in memory).
         let most = backend.most.load(Ordering::SeqCst);
-        assert!(
-            (1..=MAX_FULL_PACKS).contains(&most),
-            "{most} uploads at once"
-        );
+        assert!((1..=bound).contains(&most), "{most} uploads at once");
     }
 
     #[test]
