@@ -46,7 +46,7 @@ pub fn write_group(
         // Sealed blob: 32 bytes of IV and MAC, at most one byte of zstd
         // frame per content byte plus its header.
         let estimate = (stop - start) as usize * (crate::content::MAX_LEN + 48);
-        let mut writer = PackWriter::with_capacity(estimate);
+        let mut writer = PackWriter::new(Vec::with_capacity(estimate));
         for i in start..stop {
             blob_content(layout.seed, i, &mut content);
             let id = Id(Sha256::digest(&content).into());
@@ -59,7 +59,8 @@ pub fn write_group(
                 &mut scratch,
             ));
         }
-        let (pack_id, bytes, blobs) = writer.finish(repo.key());
+        let (bytes, blobs) = writer.finish(repo.key());
+        let pack_id = Id::hash(&bytes);
         repo.backend().write(FileType::Pack, &pack_id, &bytes)?;
         stats.packs += 1;
         stats.pack_bytes += bytes.len() as u64;

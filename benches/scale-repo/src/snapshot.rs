@@ -35,7 +35,7 @@ pub fn write_snapshot(repo: &Repository, seed: u64) -> Result<(IndexPack, Id), G
     };
     let tree = Tree { nodes: vec![file] }.to_go_json()?;
     let tree_id = Id(Sha256::digest(&tree).into());
-    let mut writer = PackWriter::with_capacity(tree.len() + 64);
+    let mut writer = PackWriter::new(Vec::with_capacity(tree.len() + 64));
     let compression = match repo.config().version {
         1 => Compression::Off,
         _ => Compression::Always(3),
@@ -48,7 +48,8 @@ pub fn write_snapshot(repo: &Repository, seed: u64) -> Result<(IndexPack, Id), G
         compression,
         &mut BlobScratch::default(),
     ));
-    let (pack_id, bytes, blobs) = writer.finish(repo.key());
+    let (bytes, blobs) = writer.finish(repo.key());
+    let pack_id = hbk_repo::Id::hash(&bytes);
     repo.backend().write(FileType::Pack, &pack_id, &bytes)?;
     let snapshot = SnapshotFile {
         time: now,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hbk_repo::{Backend, BackendResult, FileType, Id};
+use hbk_repo::{Backend, BackendResult, FileSink, FileType, Id};
 
 use crate::LocalBackend;
 
@@ -90,6 +90,14 @@ impl Backend for CachedBackend {
 
     fn packs_in_flight(&self) -> usize {
         self.inner.packs_in_flight()
+    }
+
+    /// The inner backend's, for files the cache does not keep a copy of.
+    fn file_sink(&self, t: FileType) -> BackendResult<Option<Box<dyn FileSink>>> {
+        match cached_type(t) {
+            true => Ok(None),
+            false => self.inner.file_sink(t),
+        }
     }
 
     fn create(&self) -> BackendResult<()> {

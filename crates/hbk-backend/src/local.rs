@@ -1,6 +1,8 @@
 //! A repository in a local directory.
 //!
-//! Every file is written to a temporary name and renamed into place. A
+//! Every file is written to a temporary name and renamed into place (a
+//! pack written piece by piece is first an unnamed file, linked to that
+//! temporary name once complete; see [`FileSink`]). A
 //! file other than a pack is made durable (its data and its directory
 //! entry synced) before `write` returns. Packs are made durable in
 //! groups: writing one starts its write-back and returns, and the packs
@@ -19,7 +21,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use hbk_repo::{Backend, BackendError, BackendResult, FileType, Id};
+use hbk_repo::{Backend, BackendError, BackendResult, FileSink, FileType, Id};
 
 use crate::layout;
 
@@ -130,6 +132,50 @@ impl LocalBackend {
         self.root.join(layout::relative_path(t, id))
     }
 
+    /// Stores the file `id` of type `t`: `make` creates it at a temporary
+    /// name next to its final one, where it is then renamed (replacing a
+    /// file there) and made read-only. A file other than a pack is made
+    /// durable with its directory entry; a pack joins the packs synced
+    /// before the next such file.
+    fn place(
+        &self,
+        t: FileType,
+        id: &Id,
+        make: impl FnOnce(&Path) -> io::Result<()>,
+    ) -> BackendResult<()> {
+        let pack = t == FileType::Pack;
+        self.close_pack(t, id);
+        let final_path = self.path(t, id);
+        let dir = final_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(|e| self.io_err(&dir, e))?;
+        }
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!("{name}-tmp-{:016x}", rand::random::<u64>()));
+        let result = (|| {
+            make(&tmp)?;
+            fs::rename(&tmp, &final_path)?;
+            if !pack {
+                sync_dir(&dir)?;
+            }
+            fs::set_permissions(&final_path, fs::Permissions::from_mode(0o400))
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(self.io_err(&final_path, e));
+        }
+        if pack {
+            lock(&self.unsynced.paths).push(final_path);
+        }
+        Ok(())
+    }
+
     fn io_err(&self, what: &Path, e: io::Error) -> BackendError {
         let what = what.display().to_string();
         if e.kind() == io::ErrorKind::NotFound {
@@ -180,6 +226,57 @@ fn start_write_back(file: &File) {
     // SAFETY: sync_file_range only reads the descriptor number, which
     // `file` keeps open for the call; it touches no memory of ours.
     let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
+/// A pack written piece by piece into an unnamed file of the repository's
+/// `data` directory (`O_TMPFILE`): nothing of it shows in the repository,
+/// and nothing is left of it when the process dies, until it is linked
+/// under its name; the pieces go around the page cache as whole packs do
+/// ([`crate::direct_io`]).
+struct PackSink {
+    backend: LocalBackend,
+    file: File,
+}
+
+impl FileSink for PackSink {
+    fn append(&mut self, data: &[u8]) -> BackendResult<()> {
+        crate::direct_io::write_all(&mut self.file, data).map_err(|source| BackendError::Io {
+            what: format!("new pack in {}", self.backend.root.join("data").display()),
+            source,
+        })
+    }
+
+    fn commit(self: Box<Self>, id: &Id) -> BackendResult<()> {
+        start_write_back(&self.file);
+        let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        self.backend
+            .place(FileType::Pack, id, |tmp| link_unnamed(&fd, tmp))
+    }
+}
+
+/// Gives the unnamed file open as `fd` (its `/proc/self/fd` path) the
+/// name `to`.
+#[allow(unsafe_code)]
+fn link_unnamed(fd: &str, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(fd)?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both arguments are NUL-terminated strings that live for the
+    // call; linkat reads them and touches no other memory of ours.
+    let linked = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    match linked {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
 }
 
 impl Backend for LocalBackend {
@@ -305,32 +402,39 @@ impl Backend for LocalBackend {
         Ok(Box::new(reader))
     }
 
+    fn file_sink(&self, t: FileType) -> BackendResult<Option<Box<dyn FileSink>>> {
+        if t != FileType::Pack {
+            return Ok(None);
+        }
+        let dir = self.root.join("data");
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .mode(0o600)
+            .open(&dir);
+        Ok(match file {
+            Ok(file) => Some(Box::new(PackSink {
+                backend: self.clone(),
+                file,
+            })),
+            // A file system without unnamed files (or no data directory
+            // yet): the pack is written whole.
+            Err(_) => None,
+        })
+    }
+
     fn write(&self, t: FileType, id: &Id, data: &[u8]) -> BackendResult<()> {
         let pack = t == FileType::Pack;
         if !pack {
             // It may name packs: they go first.
             self.sync_packs()?;
         }
-        self.close_pack(t, id);
-        let final_path = self.path(t, id);
-        let dir = final_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.clone());
-        if !dir.is_dir() {
-            fs::create_dir_all(&dir).map_err(|e| self.io_err(&dir, e))?;
-        }
-        let name = final_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!("{name}-tmp-{:016x}", rand::random::<u64>()));
-        let result = (|| {
+        self.place(t, id, |tmp| {
             let mut f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&tmp)?;
+                .open(tmp)?;
             if pack {
                 crate::direct_io::write_all(&mut f, data)?;
                 start_write_back(&f);
@@ -338,21 +442,8 @@ impl Backend for LocalBackend {
                 f.write_all(data)?;
                 f.sync_all()?;
             }
-            drop(f);
-            fs::rename(&tmp, &final_path)?;
-            if !pack {
-                sync_dir(&dir)?;
-            }
-            fs::set_permissions(&final_path, fs::Permissions::from_mode(0o400))
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(self.io_err(&final_path, e));
-        }
-        if pack {
-            lock(&self.unsynced.paths).push(final_path);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn remove(&self, t: FileType, id: &Id) -> BackendResult<()> {
@@ -396,6 +487,52 @@ mod tests {
         // Written again: read from the new file.
         b.write(FileType::Pack, &id, b"abcdefghij").unwrap();
         assert_eq!(b.read_range(FileType::Pack, &id, 2, 3).unwrap(), b"cde");
+    }
+
+    /// Every file under `dir`, recursively.
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            match e.file_type().unwrap().is_dir() {
+                true => out.extend(files(&e.path())),
+                false => out.push(e.path()),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_pack_written_piece_by_piece_shows_only_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        b.create().unwrap();
+        let data = dir.path().join("repo/data");
+        let before = files(&data).len();
+        let bytes: Vec<u8> = (0..(3 << 20) + 777u32).map(|i| (i % 253) as u8).collect();
+        let id = Id::hash(&bytes);
+        let mut sink = b.file_sink(FileType::Pack).unwrap().expect("a sink");
+        for piece in bytes.chunks(1 << 20) {
+            sink.append(piece).unwrap();
+        }
+        // Written, but nowhere in the repository yet.
+        assert_eq!(files(&data).len(), before);
+        assert!(b.list(FileType::Pack).unwrap().is_empty());
+        sink.commit(&id).unwrap();
+        assert_eq!(b.list(FileType::Pack).unwrap(), [(id, bytes.len() as u64)]);
+        assert!(b.read_full(FileType::Pack, &id).unwrap() == bytes);
+        let path = b.path(FileType::Pack, &id);
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o400);
+        assert_eq!(unsynced(&b), 1);
+        assert_eq!(files(&data).len(), before + 1);
+
+        // One given up leaves nothing behind.
+        let mut sink = b.file_sink(FileType::Pack).unwrap().expect("a sink");
+        sink.append(&bytes).unwrap();
+        drop(sink);
+        assert_eq!(files(&data).len(), before + 1);
+        // Other files are written whole.
+        assert!(b.file_sink(FileType::Index).unwrap().is_none());
     }
 
     #[test]

@@ -80,6 +80,16 @@ pub trait Backend: Send + Sync {
         2
     }
 
+    /// A new file of `file_type` to write piece by piece, when this
+    /// backend keeps the pieces somewhere other than memory (a local
+    /// directory writes them to an unnamed file); `None` when the whole
+    /// file goes to [`Backend::write`] at once (a request's body). The
+    /// default is `None`.
+    fn file_sink(&self, file_type: FileType) -> BackendResult<Option<Box<dyn FileSink>>> {
+        let _ = file_type;
+        Ok(None)
+    }
+
     /// Stores a new file atomically.
     fn write(&self, file_type: FileType, id: &Id, data: &[u8]) -> BackendResult<()>;
 
@@ -107,4 +117,17 @@ pub trait Backend: Send + Sync {
             other => other,
         }
     }
+}
+
+/// A file written piece by piece, named only at the end: a pack, whose
+/// name is the hash of all its bytes, need then not be held in memory
+/// while it is built. Dropped without [`FileSink::commit`], it leaves
+/// nothing behind.
+pub trait FileSink: Send {
+    /// Appends `data`.
+    fn append(&mut self, data: &[u8]) -> BackendResult<()>;
+
+    /// Stores what was appended as the file `id`, as [`Backend::write`]
+    /// stores one (atomically, and as durable as its writes are).
+    fn commit(self: Box<Self>, id: &Id) -> BackendResult<()>;
 }

@@ -64,10 +64,11 @@ mod repository;
 mod saver;
 mod serde_util;
 mod snapshot;
+mod spool;
 mod tree;
 pub mod unpacked;
 
-pub use backend::{Backend, BackendResult};
+pub use backend::{Backend, BackendResult, FileSink};
 pub use config::Config;
 pub use error::{error_chain, BackendError, Error, Result};
 pub use file_type::{BlobType, FileType};

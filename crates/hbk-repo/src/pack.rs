@@ -174,32 +174,40 @@ pub fn parse_pack(key: &Key, pack: &[u8]) -> Result<Vec<PackBlob>> {
         .ok_or_else(|| Error::format("pack", "header longer than the pack"))
 }
 
-/// Builds one pack in memory: sealed blobs appended in order, then the
-/// sealed header and its length. The pack id is the hash of the result.
+/// Where a pack's bytes go while it is built: memory (a `Vec<u8>`), or a
+/// spool that writes them out as they come (the saver's). Putting bytes
+/// cannot fail here; an output that writes keeps its error for the end.
+pub trait PackOutput {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl PackOutput for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Builds one pack: sealed blobs appended in order to its output, then
+/// the sealed header and its length. The pack id is the hash of all the
+/// bytes put.
 #[derive(Default)]
-pub struct PackWriter {
-    buf: Vec<u8>,
+pub struct PackWriter<O = Vec<u8>> {
+    out: O,
+    /// Bytes put so far.
+    len: u64,
     blobs: Vec<PackBlob>,
     header_size: usize,
 }
 
-impl PackWriter {
-    /// An empty pack expecting about `capacity` bytes.
-    pub fn with_capacity(capacity: usize) -> Self {
+impl<O: PackOutput> PackWriter<O> {
+    /// An empty pack whose bytes go to `out`.
+    pub fn new(out: O) -> Self {
         PackWriter {
-            buf: Vec::with_capacity(capacity),
-            ..Default::default()
-        }
-    }
-
-    /// An empty pack writing into `buf` (cleared; its allocation is
-    /// reused, so a saver can recycle the buffers of uploaded packs).
-    pub fn with_buffer(mut buf: Vec<u8>, capacity: usize) -> Self {
-        buf.clear();
-        buf.reserve(capacity);
-        PackWriter {
-            buf,
-            ..Default::default()
+            out,
+            len: 0,
+            blobs: Vec::new(),
+            header_size: 0,
         }
     }
 
@@ -208,18 +216,19 @@ impl PackWriter {
         let entry = PackBlob {
             blob_type: blob.blob_type,
             id: blob.id,
-            offset: self.buf.len() as u64,
+            offset: self.len,
             length: blob.sealed.len() as u32,
             uncompressed_length: blob.uncompressed_length,
         };
         self.header_size += entry.entry_size();
-        self.buf.extend_from_slice(blob.sealed);
+        self.out.put(blob.sealed);
+        self.len += blob.sealed.len() as u64;
         self.blobs.push(entry);
     }
 
     /// Bytes the finished pack will have.
     pub fn size(&self) -> u64 {
-        (self.buf.len() + self.header_size + OVERHEAD + 4) as u64
+        self.len + (self.header_size + OVERHEAD + 4) as u64
     }
 
     /// Number of blobs so far.
@@ -232,14 +241,15 @@ impl PackWriter {
         self.blobs.is_empty()
     }
 
-    /// Seals the header and returns the pack's bytes, id and blobs.
-    pub fn finish(mut self, key: &Key) -> (Id, Vec<u8>, Vec<PackBlob>) {
-        let header = encode_header(&self.blobs);
-        let before = self.buf.len();
-        key.seal_into(&header, &mut self.buf);
-        let hlen = (self.buf.len() - before) as u32;
-        self.buf.extend_from_slice(&hlen.to_le_bytes());
-        (Id::hash(&self.buf), self.buf, self.blobs)
+    /// Puts the sealed header and its length; returns the output, now
+    /// holding the whole pack, and the blobs.
+    pub fn finish(mut self, key: &Key) -> (O, Vec<PackBlob>) {
+        let mut tail = Vec::with_capacity(self.header_size + OVERHEAD + 4);
+        key.seal_into(&encode_header(&self.blobs), &mut tail);
+        let hlen = tail.len() as u32;
+        tail.extend_from_slice(&hlen.to_le_bytes());
+        self.out.put(&tail);
+        (self.out, self.blobs)
     }
 }
 
@@ -283,7 +293,7 @@ mod tests {
     #[test]
     fn pack_writer_builds_parsable_packs() {
         let key = Key::random();
-        let mut w = PackWriter::default();
+        let mut w = PackWriter::new(Vec::new());
         for (i, t) in [BlobType::Tree, BlobType::Tree].into_iter().enumerate() {
             let data = vec![i as u8; 1000];
             let id = Id::hash(&data);
@@ -298,9 +308,8 @@ mod tests {
             ));
         }
         let expected = w.size();
-        let (id, bytes, blobs) = w.finish(&key);
+        let (bytes, blobs) = w.finish(&key);
         assert_eq!(bytes.len() as u64, expected);
-        assert_eq!(id, Id::hash(&bytes));
         assert_eq!(parse_pack(&key, &bytes).unwrap(), blobs);
     }
 

@@ -10,6 +10,11 @@
 //! known to the next one, and every uploaded pack is added to the
 //! in-memory [`Index`] the saver was given, so later reads through the
 //! same handle find its blobs.
+//!
+//! A backend that takes files piece by piece (a local directory, see
+//! [`crate::FileSink`]) gets each pack's bytes as its blobs are added,
+//! through a helper thread that also hashes them, so no pack is ever held
+//! in memory whole; others get each pack whole when it is full.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +22,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::blob::{encode_blob, BlobScratch, Compression, SealedBlob};
-use crate::pack::PackWriter;
+use crate::pack::{PackOutput, PackWriter};
+use crate::spool::Spool;
 use crate::{BlobType, FileType, Id, Index, IndexBlob, IndexFile, IndexPack, Repository, Result};
 
 /// Index files are written after this many packs (a backup interrupted
@@ -44,6 +50,32 @@ thread_local! {
     /// Each thread's buffers for compressing and sealing blobs.
     static SCRATCH: std::cell::RefCell<BlobScratch> = std::cell::RefCell::default();
 }
+
+/// Where an open pack's bytes go: written out as it is built when the
+/// backend takes a file piece by piece (a local directory), else held in
+/// memory until the pack is uploaded whole.
+enum PackBytes {
+    Memory(Vec<u8>),
+    Spooled(Spool),
+}
+
+impl Default for PackBytes {
+    fn default() -> Self {
+        PackBytes::Memory(Vec::new())
+    }
+}
+
+impl PackOutput for PackBytes {
+    fn put(&mut self, bytes: &[u8]) {
+        match self {
+            PackBytes::Memory(v) => v.put(bytes),
+            PackBytes::Spooled(s) => s.put(bytes),
+        }
+    }
+}
+
+/// A pack being filled.
+type OpenPack = PackWriter<PackBytes>;
 
 /// Counters of what a saver added.
 #[derive(Debug, Default)]
@@ -95,8 +127,8 @@ pub struct BlobSaver<'a> {
     repo: &'a Repository,
     index: &'a Index,
     seen: Mutex<HashSet<(BlobType, Id)>>,
-    data_pack: Mutex<PackWriter>,
-    tree_pack: Mutex<PackWriter>,
+    data_pack: Mutex<OpenPack>,
+    tree_pack: Mutex<OpenPack>,
     pending: Mutex<PendingIndex>,
     /// Full packs in flight and the buffers of uploaded ones.
     buffers: PackBuffers,
@@ -133,8 +165,8 @@ impl<'a> BlobSaver<'a> {
             repo,
             index,
             seen: Mutex::new(HashSet::new()),
-            data_pack: Mutex::new(PackWriter::with_capacity(pack_capacity(pack_size))),
-            tree_pack: Mutex::new(PackWriter::default()),
+            data_pack: Mutex::default(),
+            tree_pack: Mutex::default(),
             pending: Mutex::new(PendingIndex {
                 packs: Vec::new(),
                 since: None,
@@ -206,7 +238,7 @@ impl<'a> BlobSaver<'a> {
 
     /// Counts and appends a sealed blob to the open pack of its type;
     /// returns the packs that became full (to upload outside the lock).
-    fn add_to_pack(&self, blob: &SealedBlob<'_>) -> Vec<PackWriter> {
+    fn add_to_pack(&self, blob: &SealedBlob<'_>) -> Vec<OpenPack> {
         let (counter, packer) = match blob.blob_type {
             BlobType::Data => (&self.stats.data_blobs, &self.data_pack),
             BlobType::Tree => (&self.stats.tree_blobs, &self.tree_pack),
@@ -224,6 +256,9 @@ impl<'a> BlobSaver<'a> {
         if !p.is_empty() && p.size() + blob.sealed.len() as u64 > self.pack_capacity() as u64 {
             full.push(self.close(&mut p, true));
         }
+        if p.is_empty() {
+            self.start(&mut p, blob.blob_type);
+        }
         p.add(blob);
         if p.size() >= self.pack_size {
             // A thread holding a pack it closed must not wait for room:
@@ -238,39 +273,59 @@ impl<'a> BlobSaver<'a> {
         pack_capacity(self.pack_size)
     }
 
-    /// Swaps the open pack for an empty one (in a recycled buffer when
-    /// there is one) and returns it, counted as in flight until uploaded.
-    fn close(&self, open: &mut PackWriter, wait: bool) -> PackWriter {
-        let next = match self.buffers.closed(wait) {
-            Some(buf) => PackWriter::with_buffer(buf, self.pack_capacity()),
-            None => PackWriter::with_capacity(self.pack_capacity()),
+    /// Begins the empty pack `open`: written out as it is built when the
+    /// backend takes files piece by piece (nothing is named in the
+    /// repository before the upload, which asks the gate first), else in
+    /// memory (a data pack in a recycled buffer when there is one).
+    fn start(&self, open: &mut OpenPack, t: BlobType) {
+        let sink = match self.dry_run {
+            true => None,
+            false => self.repo.backend().file_sink(FileType::Pack).ok().flatten(),
         };
-        std::mem::replace(open, next)
+        // A spool that cannot start its helper leaves the pack in memory.
+        let bytes = match sink.map(Spool::new) {
+            Some(Ok(spool)) => PackBytes::Spooled(spool),
+            _ if t == BlobType::Tree => PackBytes::Memory(Vec::new()),
+            _ => {
+                let mut buf = self.buffers.spare().unwrap_or_default();
+                buf.clear();
+                buf.reserve(self.pack_capacity());
+                PackBytes::Memory(buf)
+            }
+        };
+        *open = PackWriter::new(bytes);
+    }
+
+    /// Takes the open pack, counted as in flight until uploaded, leaving
+    /// an empty one that the next blob starts.
+    fn close(&self, open: &mut OpenPack, wait: bool) -> OpenPack {
+        self.buffers.closed(wait);
+        std::mem::take(open)
     }
 
     /// Uploads a pack [`BlobSaver::close`] or [`BlobSaver::flush`] took,
     /// adds it to the index and writes an index file when one is due.
-    fn upload(&self, pack: PackWriter) -> Result<()> {
+    fn upload(&self, pack: OpenPack) -> Result<()> {
         if pack.is_empty() {
             self.buffers.uploaded(None);
             return Ok(());
         }
-        let (id, bytes, blobs) = pack.finish(self.repo.key());
-        let shared = bytes::Bytes::from(bytes);
-        let written = match self.dry_run {
-            true => Ok(()),
-            false => self.may_write().and_then(|()| {
-                self.repo
-                    .backend()
-                    .write_bytes(FileType::Pack, &id, shared.clone())
-                    .map_err(Into::into)
-            }),
-        };
+        let (bytes, blobs) = pack.finish(self.repo.key());
         // The buffer goes back whether or not the write worked, so
-        // waiting threads never wait for a pack that is gone; it is
-        // reused only when the backend kept no reference to it.
-        self.buffers
-            .uploaded(shared.try_into_mut().ok().map(Vec::from));
+        // waiting threads never wait for a pack that is gone.
+        let (id, written, buffer) = match bytes {
+            PackBytes::Memory(bytes) => self.write_pack(bytes),
+            PackBytes::Spooled(spool) => match spool.finish() {
+                Ok((id, sink)) => {
+                    let committed = self
+                        .may_write()
+                        .and_then(|()| sink.commit(&id).map_err(Into::into));
+                    (id, committed, None)
+                }
+                Err(e) => (Id::default(), Err(e.into()), None),
+            },
+        };
+        self.buffers.uploaded(buffer);
         written?;
         self.stats.packs.fetch_add(1, Ordering::Relaxed);
         let entry = IndexPack {
@@ -309,6 +364,23 @@ impl<'a> BlobSaver<'a> {
             self.write_index(packs)?;
         }
         Ok(())
+    }
+
+    /// Writes a pack held in memory; returns its id, how the write went
+    /// and its buffer, when the backend kept no reference to it.
+    fn write_pack(&self, bytes: Vec<u8>) -> (Id, Result<()>, Option<Vec<u8>>) {
+        let id = Id::hash(&bytes);
+        let shared = bytes::Bytes::from(bytes);
+        let written = match self.dry_run {
+            true => Ok(()),
+            false => self.may_write().and_then(|()| {
+                self.repo
+                    .backend()
+                    .write_bytes(FileType::Pack, &id, shared.clone())
+                    .map_err(Into::into)
+            }),
+        };
+        (id, written, shared.try_into_mut().ok().map(Vec::from))
     }
 
     fn write_index(&self, packs: Vec<IndexPack>) -> Result<()> {
@@ -362,7 +434,7 @@ impl<'a> BlobSaver<'a> {
         let tree = std::mem::take(&mut *lock(&self.tree_pack));
         for pack in [data, tree] {
             // Counted like a closed pack; `upload` gives its buffer back.
-            let _ = self.buffers.closed(false);
+            self.buffers.closed(false);
             self.upload(pack)?;
         }
         let packs = std::mem::take(&mut lock(&self.pending).packs);
@@ -404,17 +476,21 @@ impl PackBuffers {
     }
 
     /// Counts a pack as closed, first waiting (when asked to) while
-    /// [`PackBuffers::max_full`] are in flight; returns a spare buffer
-    /// for the next pack. The wait happens under the open pack's lock, so the
-    /// other producers wait too; the uploads it waits for take no such
-    /// lock, and the waiting thread holds no closed pack.
-    fn closed(&self, wait: bool) -> Option<Vec<u8>> {
+    /// [`PackBuffers::max_full`] are in flight. The wait happens under
+    /// the open pack's lock, so the other producers wait too; the uploads
+    /// it waits for take no such lock, and the waiting thread holds no
+    /// closed pack.
+    fn closed(&self, wait: bool) {
         let mut state = lock(&self.state);
         while wait && state.in_flight >= self.max_full {
             state = self.uploaded.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         state.in_flight += 1;
-        state.spare.pop()
+    }
+
+    /// A buffer of an uploaded pack, for the next pack held in memory.
+    fn spare(&self) -> Option<Vec<u8>> {
+        lock(&self.state).spare.pop()
     }
 
     /// Counts a closed pack as done, keeping its buffer when one is needed.
@@ -456,12 +532,33 @@ mod tests {
     /// at once.
     #[derive(Default)]
     struct SlowPacks {
-        files: Mutex<std::collections::HashMap<(FileType, Id), Vec<u8>>>,
+        files: Arc<Mutex<Files>>,
         running: AtomicUsize,
         most: AtomicUsize,
         pack_sizes: Mutex<Vec<usize>>,
         /// What [`Backend::packs_in_flight`] answers (0: the default).
         in_flight: AtomicUsize,
+        /// Whether packs are written piece by piece ([`Backend::file_sink`]).
+        sinks: std::sync::atomic::AtomicBool,
+    }
+
+    type Files = std::collections::HashMap<(FileType, Id), Vec<u8>>;
+
+    /// A pack written piece by piece into [`SlowPacks`]' files.
+    struct Sink {
+        files: Arc<Mutex<Files>>,
+        bytes: Vec<u8>,
+    }
+
+    impl crate::FileSink for Sink {
+        fn append(&mut self, data: &[u8]) -> BackendResult<()> {
+            self.bytes.extend_from_slice(data);
+            Ok(())
+        }
+        fn commit(self: Box<Self>, id: &Id) -> BackendResult<()> {
+            lock(&self.files).insert((FileType::Pack, *id), self.bytes);
+            Ok(())
+        }
     }
 
     impl Backend for SlowPacks {
@@ -487,6 +584,14 @@ mod tests {
         fn read_range(&self, t: FileType, id: &Id, o: u64, l: u64) -> BackendResult<Vec<u8>> {
             let all = self.read_full(t, id)?;
             Ok(all[o as usize..(o + l) as usize].to_vec())
+        }
+        fn file_sink(&self, t: FileType) -> BackendResult<Option<Box<dyn crate::FileSink>>> {
+            let sink = Sink {
+                files: Arc::clone(&self.files),
+                bytes: Vec::new(),
+            };
+            let wanted = t == FileType::Pack && self.sinks.load(Ordering::SeqCst);
+            Ok(wanted.then(|| Box::new(sink) as Box<dyn crate::FileSink>))
         }
         fn packs_in_flight(&self) -> usize {
             match self.in_flight.load(Ordering::SeqCst) {
@@ -646,6 +751,35 @@ mod tests {
         // otherwise mean more packs in memory).
         let most = backend.most.load(Ordering::SeqCst);
         assert!((1..=bound).contains(&most), "{most} uploads at once");
+    }
+
+    #[test]
+    fn packs_written_piece_by_piece_are_named_by_their_hash() {
+        let (backend, repo) = repo();
+        backend.sinks.store(true, Ordering::SeqCst);
+        let saver = BlobSaver::new(&repo, repo.index(), 256 << 10, Some(3), false);
+        let blobs: Vec<Vec<u8>> = (0..30).map(|i| noise(900 + i, 50 << 10)).collect();
+        let ids: Vec<Id> = blobs
+            .iter()
+            .map(|b| saver.save(BlobType::Data, b).unwrap())
+            .collect();
+        let tree = saver.save(BlobType::Tree, b"{\"nodes\":[]}").unwrap();
+        saver.flush().unwrap();
+        // Nothing went through `write`: every pack came from a sink.
+        assert!(lock(&backend.pack_sizes).is_empty());
+        let packs = backend.list(FileType::Pack).unwrap();
+        assert!(packs.len() >= 6, "{} packs", packs.len());
+        for (id, _) in &packs {
+            let bytes = backend.read_full(FileType::Pack, id).unwrap();
+            assert_eq!(Id::hash(&bytes), *id);
+            assert!(!crate::pack::parse_pack(repo.key(), &bytes)
+                .unwrap()
+                .is_empty());
+        }
+        for (id, data) in ids.iter().zip(&blobs) {
+            assert_eq!(&repo.blob(BlobType::Data, id).unwrap(), data);
+        }
+        assert_eq!(repo.blob(BlobType::Tree, &tree).unwrap(), b"{\"nodes\":[]}");
     }
 
     #[test]
