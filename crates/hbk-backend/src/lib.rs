@@ -51,6 +51,7 @@ pub mod retry;
 mod s3;
 mod sigpipe;
 pub mod spec;
+mod staged;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 pub mod throttle;
@@ -65,6 +66,7 @@ pub use rest::RestBackend;
 pub use retry::{RetryBackend, RetryEvent, RetryObserver, RetryPolicy};
 pub use s3::S3Backend;
 pub use spec::{RepoSpec, RequireMount, Warning, WarningObserver};
+pub use staged::StagedUploads;
 pub use throttle::{Limits, ThrottledBackend};
 
 use std::sync::Arc;
@@ -84,8 +86,9 @@ pub fn open_with(location: &str, options: &Options) -> Result<Arc<dyn Backend>, 
 }
 
 /// Opens the backend for a parsed location. Remote backends are wrapped
-/// in a [`RetryBackend`] using the options' retry policy and observer;
-/// the local backend is not (its errors do not go away by retrying).
+/// in a [`RetryBackend`] using the options' retry policy and observer,
+/// and stage their packs on the local disk ([`StagedUploads`]); the local
+/// backend is not retried (its errors do not go away by retrying).
 /// Bandwidth `limits` wrap the backend itself, under the retries, so
 /// that a retried transfer is paced too; without limits there is no
 /// wrapper.
@@ -98,9 +101,20 @@ pub(crate) fn open_location(
     let retry = Some((options.retry_policy()?, options.retry_observer().cloned()));
     Ok(match loc {
         Location::Local(path) => wrap(LocalBackend::new(path), limits, None),
-        Location::S3(s3) => wrap(S3Backend::open(s3, options, display)?, limits, retry),
-        Location::Rest(rest) => wrap(RestBackend::open(rest, options, display)?, limits, retry),
+        Location::S3(s3) => staged(wrap(S3Backend::open(s3, options, display)?, limits, retry)),
+        Location::Rest(rest) => staged(wrap(
+            RestBackend::open(rest, options, display)?,
+            limits,
+            retry,
+        )),
     })
+}
+
+/// A network `backend` whose packs are staged in the temporary directory
+/// while they are built ([`StagedUploads`]), above its retries and limits
+/// so that the upload of a staged pack is retried and paced.
+fn staged(backend: Arc<dyn Backend>) -> Arc<dyn Backend> {
+    Arc::new(StagedUploads::new(backend, std::env::temp_dir()))
 }
 
 /// `backend` under a [`ThrottledBackend`] when `limits` are set and a

@@ -254,6 +254,18 @@ impl FileSink for PackSink {
     }
 }
 
+/// A new file without a name in `dir`, open for reading and writing
+/// (`O_TMPFILE`): it goes away with its last descriptor unless it is
+/// linked into a directory.
+pub(crate) fn unnamed_file(dir: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir)
+}
+
 /// Gives the unnamed file open as `fd` (its `/proc/self/fd` path) the
 /// name `to`.
 #[allow(unsafe_code)]
@@ -406,13 +418,7 @@ impl Backend for LocalBackend {
         if t != FileType::Pack {
             return Ok(None);
         }
-        let dir = self.root.join("data");
-        let file = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_TMPFILE)
-            .mode(0o600)
-            .open(&dir);
-        Ok(match file {
+        Ok(match unnamed_file(&self.root.join("data")) {
             Ok(file) => Some(Box::new(PackSink {
                 backend: self.clone(),
                 file,

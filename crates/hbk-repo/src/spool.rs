@@ -75,11 +75,16 @@ impl Spool {
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(PIECE));
         let full = std::mem::replace(&mut self.piece, next);
+        self.send(full);
+    }
+
+    /// Queues `piece` for the helper.
+    fn send(&mut self, piece: Vec<u8>) {
         // A helper that is gone panicked; `finish` reports it.
         if self
             .to_helper
             .as_ref()
-            .is_some_and(|h| h.send(full).is_err())
+            .is_some_and(|h| h.send(piece).is_err())
         {
             self.to_helper = None;
         }
@@ -88,8 +93,9 @@ impl Spool {
     /// Hands over what is left and waits for the helper: the pack's id
     /// and the sink holding all its bytes, or the first error writing.
     pub(crate) fn finish(mut self) -> BackendResult<(Id, Box<dyn FileSink>)> {
-        if !self.piece.is_empty() {
-            self.hand_over();
+        let last = std::mem::take(&mut self.piece);
+        if !last.is_empty() {
+            self.send(last);
         }
         self.to_helper = None;
         let Some(helper) = self.helper.take() else {
