@@ -266,6 +266,14 @@ pub(crate) fn unnamed_file(dir: &Path) -> io::Result<File> {
         .open(dir)
 }
 
+/// Whether an unnamed file can be given a name: through its
+/// `/proc/self/fd` path, so only where `/proc` is mounted (a container may
+/// lack it; packs are then written whole).
+fn can_link_unnamed() -> bool {
+    static CAN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CAN.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+}
+
 /// Gives the unnamed file open as `fd` (its `/proc/self/fd` path) the
 /// name `to`.
 #[allow(unsafe_code)]
@@ -415,7 +423,7 @@ impl Backend for LocalBackend {
     }
 
     fn file_sink(&self, t: FileType) -> BackendResult<Option<Box<dyn FileSink>>> {
-        if t != FileType::Pack {
+        if t != FileType::Pack || !can_link_unnamed() {
             return Ok(None);
         }
         Ok(match unnamed_file(&self.root.join("data")) {
