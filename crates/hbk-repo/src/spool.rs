@@ -2,8 +2,8 @@
 //! copies it into a piece of [`PIECE`] bytes, and a helper thread hashes
 //! full pieces (the pack's id is the hash of all its bytes) and appends
 //! them to the backend's [`FileSink`]. The pack is never whole in memory,
-//! and the adding threads, which hold the saver's pack lock, neither hash
-//! nor wait for the disk.
+//! and the adding threads, which hold the saver's pack lock, do not hash
+//! it; they wait for the disk only when it is [`QUEUED`] pieces behind.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
