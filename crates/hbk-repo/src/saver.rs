@@ -252,7 +252,8 @@ impl<'a> BlobSaver<'a> {
         // A blob that would grow the pack past its buffer closes the pack
         // first: a buffer that doubled (a pack near its target size plus
         // a large chunk) would stay that big, resident, for every pack it
-        // is recycled into.
+        // is recycled into. Spooled packs follow the same rule, so packs
+        // have the same sizes (and count) whichever way they are written.
         if !p.is_empty() && p.size() + blob.sealed.len() as u64 > self.pack_capacity() as u64 {
             full.push(self.close(&mut p, true));
         }
@@ -313,20 +314,12 @@ impl<'a> BlobSaver<'a> {
         let (bytes, blobs) = pack.finish(self.repo.key());
         // The buffer goes back whether or not the write worked, so
         // waiting threads never wait for a pack that is gone.
-        let (id, written, buffer) = match bytes {
+        let (written, buffer) = match bytes {
             PackBytes::Memory(bytes) => self.write_pack(bytes),
-            PackBytes::Spooled(spool) => match spool.finish() {
-                Ok((id, sink)) => {
-                    let committed = self
-                        .may_write()
-                        .and_then(|()| sink.commit(&id).map_err(Into::into));
-                    (id, committed, None)
-                }
-                Err(e) => (Id::default(), Err(e.into()), None),
-            },
+            PackBytes::Spooled(spool) => (self.commit_spooled(spool), None),
         };
         self.buffers.uploaded(buffer);
-        written?;
+        let id = written?;
         self.stats.packs.fetch_add(1, Ordering::Relaxed);
         let entry = IndexPack {
             id,
@@ -366,9 +359,9 @@ impl<'a> BlobSaver<'a> {
         Ok(())
     }
 
-    /// Writes a pack held in memory; returns its id, how the write went
-    /// and its buffer, when the backend kept no reference to it.
-    fn write_pack(&self, bytes: Vec<u8>) -> (Id, Result<()>, Option<Vec<u8>>) {
+    /// Writes a pack held in memory; returns its id (or why it was not
+    /// written) and its buffer, when the backend kept no reference to it.
+    fn write_pack(&self, bytes: Vec<u8>) -> (Result<Id>, Option<Vec<u8>>) {
         let id = Id::hash(&bytes);
         let shared = bytes::Bytes::from(bytes);
         let written = match self.dry_run {
@@ -380,7 +373,19 @@ impl<'a> BlobSaver<'a> {
                     .map_err(Into::into)
             }),
         };
-        (id, written, shared.try_into_mut().ok().map(Vec::from))
+        (
+            written.map(|()| id),
+            shared.try_into_mut().ok().map(Vec::from),
+        )
+    }
+
+    /// Waits for a spooled pack's last bytes and stores it under its id
+    /// (once the gate lets writes through); returns the id.
+    fn commit_spooled(&self, spool: Spool) -> Result<Id> {
+        let (id, sink) = spool.finish()?;
+        self.may_write()?;
+        sink.commit(&id)?;
+        Ok(id)
     }
 
     fn write_index(&self, packs: Vec<IndexPack>) -> Result<()> {
