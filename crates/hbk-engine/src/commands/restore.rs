@@ -239,7 +239,7 @@ pub fn restore(
     if opts.delete {
         errors.extend(plan.clear_replaced_dirs(target));
     }
-    errors.extend(plan.create_nodes(target));
+    errors.extend(plan.create_nodes(target, opts.sparse));
     errors.extend(plan.write_contents(repo, target, opts, owners, progress));
     errors.extend(plan.link_hardlinks(target, progress));
     // Before the metadata: deleting changes the directories' mtimes.

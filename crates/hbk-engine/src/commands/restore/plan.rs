@@ -597,15 +597,16 @@ impl RestorePlan {
         }
     }
 
-    /// Creates every directory and every empty file, link and special file.
-    pub fn create_nodes(&mut self, target: &Path) -> Vec<ItemError> {
+    /// Creates every directory and every empty file, link and special file;
+    /// files are given their blocks unless the restore is `sparse`.
+    pub fn create_nodes(&mut self, target: &Path, sparse: bool) -> Vec<ItemError> {
         let mut errors = std::mem::take(&mut self.errors);
         for (i, item) in self.items.iter().enumerate() {
             if item.link_to.is_some() || item.owned || item.content_kept {
                 continue;
             }
             let path = target.join(&item.rel);
-            if let Err(e) = apply::create(&path, &item.node) {
+            if let Err(e) = apply::create(&path, &item.node, !sparse) {
                 errors.push(self.error(i, e.to_string()));
             }
         }
@@ -1187,7 +1188,7 @@ impl OpenFiles<'_> {
             std::collections::hash_map::Entry::Vacant(v) => {
                 let path = self.target.join(&it.rel);
                 let file = if it.owned && !self.unfinished.contains_key(&item) {
-                    let file = apply::create_file(&path, &it.node)?;
+                    let file = apply::create_file(&path, &it.node, !self.sparse)?;
                     self.unfinished.insert(item, it.node.blobs as usize);
                     file
                 } else {
