@@ -232,8 +232,20 @@ impl<'a> BlobSaver<'a> {
             scratch.trim();
             (full, stored)
         });
-        full.into_iter().try_for_each(|pack| self.upload(pack))?;
+        self.upload_all(full)?;
         Ok(stored)
+    }
+
+    /// Uploads the packs one blob closed (one or two), stopping at the
+    /// first error; a pack left over gives back its place in flight, or
+    /// the next pack to close would wait for it forever.
+    fn upload_all(&self, full: Vec<OpenPack>) -> Result<()> {
+        let mut packs = full.into_iter();
+        let result = packs.try_for_each(|pack| self.upload(pack));
+        for _ in packs {
+            self.buffers.uploaded(None);
+        }
+        result
     }
 
     /// Counts and appends a sealed blob to the open pack of its type;
@@ -723,6 +735,34 @@ mod tests {
         for (id, data) in ids.iter().zip([&small, &big]) {
             assert_eq!(&repo.blob(BlobType::Data, id).unwrap(), data);
         }
+    }
+
+    /// A blob that closes two packs at once (the open one, which it does
+    /// not fit, and its own) whose first upload fails: the second pack
+    /// gives its place in flight back too, so the next pack to close does
+    /// not wait forever for an upload that never comes (a backup onto a
+    /// full disk hung so).
+    #[test]
+    fn a_failed_upload_leaves_no_pack_in_flight() {
+        let (done, finished) = std::sync::mpsc::channel();
+        // On a thread of its own, so that a hang fails the test.
+        std::thread::spawn(move || {
+            let (backend, repo) = repo();
+            backend.in_flight.store(1, Ordering::SeqCst);
+            let gate = || Err(crate::Error::Other("disk full".into()));
+            let saver =
+                BlobSaver::new(&repo, repo.index(), 64 << 10, None, false).writing_after(&gate);
+            let first = saver.save(BlobType::Data, &noise(1, 60 << 10));
+            let both = saver.save(BlobType::Data, &noise(2, PACK_SLACK + (1 << 20)));
+            let third = saver.save(BlobType::Data, &noise(3, 100 << 10));
+            let _ = done.send((first.is_ok(), both.is_err(), third.is_err()));
+        });
+        let outcome = finished.recv_timeout(Duration::from_secs(20));
+        assert_eq!(
+            outcome,
+            Ok((true, true, true)),
+            "the next full pack waited for a lost upload"
+        );
     }
 
     #[test]
