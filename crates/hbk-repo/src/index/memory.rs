@@ -1,6 +1,8 @@
 //! The compact in-memory index: blob id → pack, offset, length.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -58,16 +60,6 @@ pub(super) const WIDE: u32 = u32::MAX;
 /// writes.
 pub(super) type WideOffsets = HashMap<(BlobType, u32, Id), u64>;
 
-/// A blob of a pack added after loading: hashed, so its offset is kept
-/// whole.
-#[derive(Clone, Copy)]
-struct AddedEntry {
-    pack: u32,
-    length: u32,
-    offset: u64,
-    uncompressed_length: u32,
-}
-
 /// All blobs of a repository, sorted by id for binary search. A blob stored
 /// in several packs is kept once (the first seen).
 ///
@@ -92,13 +84,101 @@ pub struct Index {
     has_added: AtomicBool,
 }
 
-/// Blobs of packs added after the index was built, hashed by type and id.
+/// Blobs of packs added after the index was built (a backup's new
+/// blobs), one table per blob type, with offsets beyond 32 bits in a side
+/// table as the loaded index keeps them.
 #[derive(Default)]
 struct Added {
     packs: Vec<Id>,
-    blobs: HashMap<(BlobType, Id), AddedEntry>,
-    data: usize,
-    tree: usize,
+    data: AddedTable,
+    tree: AddedTable,
+    wide: WideOffsets,
+}
+
+impl Added {
+    fn table(&self, t: BlobType) -> &AddedTable {
+        match t {
+            BlobType::Data => &self.data,
+            BlobType::Tree => &self.tree,
+        }
+    }
+}
+
+/// Entries in the order they were added, found through an open-addressing
+/// table of their positions: 48 bytes an entry and 5 to 11 bytes of table
+/// (slots 3/8 to 3/4 used), where a `HashMap` of id to location took 65
+/// bytes a slot at 44–88% load and, while it grew, both its old and its
+/// new slots (213 MB at the peak of a backup of a million new files,
+/// against 45 MB for the same blobs loaded from index files).
+#[derive(Default)]
+struct AddedTable {
+    entries: Vec<Entry>,
+    /// 0 for a free slot, else the entry's position plus one; the length
+    /// is zero or a power of two, at most three quarters used.
+    slots: Vec<u32>,
+    /// Keyed per process, so that crafted ids cannot pile up in one run
+    /// of slots.
+    hasher: RandomState,
+}
+
+impl AddedTable {
+    fn home(&self, id: &Id) -> usize {
+        self.hasher.hash_one(id) as usize & (self.slots.len() - 1)
+    }
+
+    /// The entry for `id`, if added.
+    fn find(&self, id: &Id) -> Option<&Entry> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(id);
+        loop {
+            let slot = *self.slots.get(i)?;
+            let e = self.entries.get(slot.checked_sub(1)? as usize)?;
+            if e.id == *id {
+                return Some(e);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `entry` unless its id is present; whether it was added.
+    fn insert(&mut self, entry: Entry) -> bool {
+        if self.find(&entry.id).is_some() {
+            return false;
+        }
+        // Four billion entries (192 GB) cannot be held anyway.
+        let Ok(position) = u32::try_from(self.entries.len() + 1) else {
+            return false;
+        };
+        if (self.entries.len() + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        self.place(&entry.id, position);
+        self.entries.push(entry);
+        true
+    }
+
+    /// Puts `position` in the first free slot from `id`'s home.
+    fn place(&mut self, id: &Id, position: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(id);
+        while self.slots[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = position;
+    }
+
+    /// Doubles the slots (at least 1024) and places every entry again.
+    fn grow(&mut self) {
+        let len = (self.slots.len() * 2).max(1024);
+        self.slots = vec![0; len];
+        for k in 0..self.entries.len() {
+            let id = self.entries[k].id;
+            self.place(&id, k as u32 + 1);
+        }
+    }
 }
 
 /// Number of prefix buckets (ids' first two bytes).
@@ -163,26 +243,28 @@ impl Index {
     /// already knows keep their first location.
     pub fn add_pack(&self, pack: &IndexPack) {
         let mut added = self.added_mut();
+        let added = &mut *added;
         let number = added.packs.len() as u32;
         added.packs.push(pack.id);
         for b in &pack.blobs {
             if self.find(b.blob_type, &b.id).is_some() {
                 continue;
             }
-            let entry = AddedEntry {
+            // An offset of exactly `WIDE` goes to the side table too.
+            let offset = u32::try_from(b.offset).unwrap_or(WIDE);
+            let entry = Entry {
+                id: b.id,
                 pack: number,
                 length: b.length,
-                offset: b.offset,
+                offset,
                 uncompressed_length: b.uncompressed_length.unwrap_or(0),
             };
-            if let std::collections::hash_map::Entry::Vacant(v) =
-                added.blobs.entry((b.blob_type, b.id))
-            {
-                v.insert(entry);
-                match b.blob_type {
-                    BlobType::Data => added.data += 1,
-                    BlobType::Tree => added.tree += 1,
-                }
+            let table = match b.blob_type {
+                BlobType::Data => &mut added.data,
+                BlobType::Tree => &mut added.tree,
+            };
+            if table.insert(entry) && offset == WIDE {
+                added.wide.insert((b.blob_type, number, b.id), b.offset);
             }
         }
         self.has_added.store(true, Ordering::Release);
@@ -222,10 +304,14 @@ impl Index {
             return None;
         }
         let added = self.added();
-        let e = added.blobs.get(&(t, *id))?;
+        let e = added.table(t).find(id)?;
+        let offset = match e.offset {
+            WIDE => *added.wide.get(&(t, e.pack, e.id))?,
+            small => u64::from(small),
+        };
         Some(BlobLocation {
             pack: *added.packs.get(e.pack as usize)?,
-            offset: e.offset,
+            offset,
             length: e.length,
             uncompressed_length: NonZeroU32::new(e.uncompressed_length),
         })
@@ -234,23 +320,21 @@ impl Index {
     /// Whether the index knows the blob.
     pub fn contains(&self, t: BlobType, id: &Id) -> bool {
         self.find(t, id).is_some()
-            || (self.has_added.load(Ordering::Acquire)
-                && self.added().blobs.contains_key(&(t, *id)))
+            || (self.has_added.load(Ordering::Acquire) && self.added().table(t).find(id).is_some())
     }
 
     /// Number of distinct blobs of type `t`.
     pub fn len(&self, t: BlobType) -> usize {
-        let added = self.added();
-        self.entries(t).len()
-            + match t {
-                BlobType::Data => added.data,
-                BlobType::Tree => added.tree,
-            }
+        self.entries(t).len() + self.added().table(t).entries.len()
     }
 
     /// Whether the index holds no blob at all.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.tree.is_empty() && self.added().blobs.is_empty()
+        let added = self.added();
+        self.data.is_empty()
+            && self.tree.is_empty()
+            && added.data.entries.is_empty()
+            && added.tree.entries.is_empty()
     }
 
     /// Every pack the index references, loaded ones first.
@@ -332,5 +416,64 @@ mod tests {
         assert!(!idx.contains(BlobType::Tree, &new));
         assert_eq!(idx.len(BlobType::Data), 2);
         assert_eq!(idx.packs(), vec![Id::hash(b"pack"), added.id]);
+    }
+
+    proptest::proptest! {
+        /// Packs added one after another (ids drawn from a small pool so
+        /// that many repeat, within and across packs and types; offsets
+        /// beyond 32 bits among them) are found as a map of first-seen
+        /// locations says, across the table's growths.
+        #[test]
+        fn added_blobs_agree_with_a_map_of_first_seen_locations(
+            packs in proptest::collection::vec(
+                proptest::collection::vec((0u16..3000, proptest::bool::ANY, 0u8..4), 0..400),
+                1..12,
+            ),
+        ) {
+            let idx = Index::default();
+            let mut model: HashMap<(BlobType, Id), BlobLocation> = HashMap::new();
+            for (n, blobs) in packs.iter().enumerate() {
+                let pack = IndexPack {
+                    id: Id::hash(&n.to_le_bytes()),
+                    blobs: blobs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (k, tree, wide))| IndexBlob {
+                            id: Id::hash(&k.to_le_bytes()),
+                            blob_type: if *tree { BlobType::Tree } else { BlobType::Data },
+                            offset: match wide {
+                                0 => u64::from(u32::MAX) + 1 + i as u64,
+                                1 => u64::from(u32::MAX),
+                                _ => i as u64 * 100,
+                            },
+                            length: 40 + i as u32,
+                            uncompressed_length: (i % 3 != 0).then_some(i as u32 + 50),
+                        })
+                        .collect(),
+                };
+                for b in &pack.blobs {
+                    model.entry((b.blob_type, b.id)).or_insert(BlobLocation {
+                        pack: pack.id,
+                        offset: b.offset,
+                        length: b.length,
+                        uncompressed_length: NonZeroU32::new(b.uncompressed_length.unwrap_or(0)),
+                    });
+                }
+                idx.add_pack(&pack);
+            }
+            for k in 0u16..3100 {
+                let id = Id::hash(&k.to_le_bytes());
+                for t in [BlobType::Data, BlobType::Tree] {
+                    let want = model.get(&(t, id)).copied();
+                    proptest::prop_assert_eq!(idx.get(t, &id), want);
+                    proptest::prop_assert_eq!(idx.contains(t, &id), want.is_some());
+                }
+            }
+            for t in [BlobType::Data, BlobType::Tree] {
+                let n = model.keys().filter(|(bt, _)| *bt == t).count();
+                proptest::prop_assert_eq!(idx.len(t), n);
+            }
+            proptest::prop_assert_eq!(idx.is_empty(), model.is_empty());
+        }
     }
 }
