@@ -232,25 +232,15 @@ impl<'a> BlobSaver<'a> {
             scratch.trim();
             (full, stored)
         });
-        self.upload_all(full)?;
+        // A pack left over after a failed upload is dropped, which gives
+        // its place in flight back ([`InFlight`]).
+        full.into_iter().try_for_each(|pack| self.upload(pack))?;
         Ok(stored)
-    }
-
-    /// Uploads the packs one blob closed (one or two), stopping at the
-    /// first error; a pack left over gives back its place in flight, or
-    /// the next pack to close would wait for it forever.
-    fn upload_all(&self, full: Vec<OpenPack>) -> Result<()> {
-        let mut packs = full.into_iter();
-        let result = packs.try_for_each(|pack| self.upload(pack));
-        for _ in packs {
-            self.buffers.uploaded(None);
-        }
-        result
     }
 
     /// Counts and appends a sealed blob to the open pack of its type;
     /// returns the packs that became full (to upload outside the lock).
-    fn add_to_pack(&self, blob: &SealedBlob<'_>) -> Vec<OpenPack> {
+    fn add_to_pack(&self, blob: &SealedBlob<'_>) -> Vec<ClosedPack<'_>> {
         let (counter, packer) = match blob.blob_type {
             BlobType::Data => (&self.stats.data_blobs, &self.data_pack),
             BlobType::Tree => (&self.stats.tree_blobs, &self.tree_pack),
@@ -309,28 +299,31 @@ impl<'a> BlobSaver<'a> {
         *open = PackWriter::new(bytes);
     }
 
-    /// Takes the open pack, counted as in flight until uploaded, leaving
-    /// an empty one that the next blob starts.
-    fn close(&self, open: &mut OpenPack, wait: bool) -> OpenPack {
-        self.buffers.closed(wait);
-        std::mem::take(open)
+    /// Takes the open pack, counted as in flight until uploaded or
+    /// dropped, leaving an empty one that the next blob starts.
+    fn close(&self, open: &mut OpenPack, wait: bool) -> ClosedPack<'_> {
+        ClosedPack {
+            slot: self.buffers.closed(wait),
+            pack: std::mem::take(open),
+        }
     }
 
     /// Uploads a pack [`BlobSaver::close`] or [`BlobSaver::flush`] took,
     /// adds it to the index and writes an index file when one is due.
-    fn upload(&self, pack: OpenPack) -> Result<()> {
+    fn upload(&self, closed: ClosedPack<'_>) -> Result<()> {
+        let ClosedPack { pack, mut slot } = closed;
         if pack.is_empty() {
-            self.buffers.uploaded(None);
             return Ok(());
         }
         let (bytes, blobs) = pack.finish(self.repo.key());
-        // The buffer goes back whether or not the write worked, so
-        // waiting threads never wait for a pack that is gone.
+        // The place (and the buffer) goes back whether or not the write
+        // worked, so waiting threads never wait for a pack that is gone.
         let (written, buffer) = match bytes {
             PackBytes::Memory(bytes) => self.write_pack(bytes),
             PackBytes::Spooled(spool) => (self.commit_spooled(spool), None),
         };
-        self.buffers.uploaded(buffer);
+        slot.spare = buffer;
+        drop(slot);
         let id = written?;
         self.stats.packs.fetch_add(1, Ordering::Relaxed);
         let entry = IndexPack {
@@ -451,8 +444,8 @@ impl<'a> BlobSaver<'a> {
         let tree = std::mem::take(&mut *lock(&self.tree_pack));
         for pack in [data, tree] {
             // Counted like a closed pack; `upload` gives its buffer back.
-            self.buffers.closed(false);
-            self.upload(pack)?;
+            let slot = self.buffers.closed(false);
+            self.upload(ClosedPack { pack, slot })?;
         }
         let packs = std::mem::take(&mut lock(&self.pending).packs);
         self.write_index(packs)
@@ -497,12 +490,16 @@ impl PackBuffers {
     /// the open pack's lock, so the other producers wait too; the uploads
     /// it waits for take no such lock, and the waiting thread holds no
     /// closed pack.
-    fn closed(&self, wait: bool) {
+    fn closed(&self, wait: bool) -> InFlight<'_> {
         let mut state = lock(&self.state);
         while wait && state.in_flight >= self.max_full {
             state = self.uploaded.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         state.in_flight += 1;
+        InFlight {
+            buffers: self,
+            spare: None,
+        }
     }
 
     /// A buffer of an uploaded pack, for the next pack held in memory.
@@ -519,6 +516,28 @@ impl PackBuffers {
         }
         drop(state);
         self.uploaded.notify_all();
+    }
+}
+
+/// A closed pack with its place among the packs in flight.
+struct ClosedPack<'b> {
+    pack: OpenPack,
+    slot: InFlight<'b>,
+}
+
+/// A place among [`PackBuffers`]' packs in flight, given back (with
+/// `spare`, the uploaded pack's buffer) when dropped: after an upload, or
+/// when a pack is left over after an error. A place kept by a dropped pack
+/// kept the next producer waiting forever (a backup onto a full disk hung
+/// so).
+struct InFlight<'b> {
+    buffers: &'b PackBuffers,
+    spare: Option<Vec<u8>>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.buffers.uploaded(self.spare.take());
     }
 }
 

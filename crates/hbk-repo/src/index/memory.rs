@@ -143,11 +143,9 @@ impl AddedTable {
         }
     }
 
-    /// Adds `entry` unless its id is present; whether it was added.
+    /// Adds `entry` unless its id is present; whether it was added. One
+    /// probe: it ends at the entry's id or at the free slot it takes.
     fn insert(&mut self, entry: Entry) -> bool {
-        if self.find(&entry.id).is_some() {
-            return false;
-        }
         // Four billion entries (192 GB) cannot be held anyway.
         let Ok(position) = u32::try_from(self.entries.len() + 1) else {
             return false;
@@ -155,7 +153,16 @@ impl AddedTable {
         if (self.entries.len() + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
-        self.place(&entry.id, position);
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(&entry.id);
+        loop {
+            match self.slots[i] {
+                0 => break,
+                k if self.entries[k as usize - 1].id == entry.id => return false,
+                _ => i = (i + 1) & mask,
+            }
+        }
+        self.slots[i] = position;
         self.entries.push(entry);
         true
     }
