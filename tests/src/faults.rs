@@ -3,7 +3,9 @@
 //! it on, answers `500 Internal Server Error` or `503 Service Unavailable`
 //! (with `Retry-After: 1`), drops the connection, stalls it (no byte for a
 //! while, then closes), or cuts the body of the upload or of the answer
-//! half-way.
+//! half-way. It can also check each upload's signed payload hash the
+//! way S3 does ([`Mode::CheckPayloads`]), which moto and `rclone serve s3`
+//! do not.
 //!
 //! Each client connection carries one request: the proxy adds
 //! `Connection: close` to the request and the answer, then copies bytes
@@ -17,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
 
 /// What the proxy does with requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +44,11 @@ pub enum Mode {
     /// Answer this fraction of requests `503 Service Unavailable` with
     /// `Retry-After: 1`, as a throttling S3 or REST server does.
     Unavailable(f64),
+    /// Pass every request on, but check the body of each one that names
+    /// its SHA-256 in `x-amz-content-sha256` (a SigV4 signed payload), as
+    /// AWS and MinIO do: a body that does not match is answered `400
+    /// XAmzContentSHA256Mismatch` and never reaches the server.
+    CheckPayloads,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +56,10 @@ struct Counters {
     requests: AtomicU64,
     injected: AtomicU64,
     uploads: AtomicU64,
+    /// Pack uploads whose payload hash was checked and matched.
+    checked_uploads: AtomicU64,
+    /// Requests refused because the body did not match its hash.
+    mismatches: AtomicU64,
     /// Faults allowed by chance before passing everything (`u64::MAX`: no
     /// limit).
     budget: AtomicU64,
@@ -148,6 +160,18 @@ impl FaultProxy {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+
+    /// Pack uploads (under `data/`) whose body matched the SHA-256 they
+    /// were signed with ([`Mode::CheckPayloads`]).
+    pub fn checked_uploads(&self) -> u64 {
+        self.counters.checked_uploads.load(Ordering::SeqCst)
+    }
+
+    /// Requests refused because their body did not match the SHA-256
+    /// they were signed with ([`Mode::CheckPayloads`]).
+    pub fn payload_mismatches(&self) -> u64 {
+        self.counters.mismatches.load(Ordering::SeqCst)
     }
 
     /// Faults injected so far (500s, 503s, drops, stalls, cuts and
@@ -272,6 +296,27 @@ fn handle(mut client: TcpStream, upstream: u16, mode: &Mutex<Mode>, c: &Counters
     if is_upload {
         c.uploads.fetch_add(1, Ordering::SeqCst);
     }
+    let mut body_start = body_start;
+    if current == Mode::CheckPayloads {
+        if let Some(expected) = signed_payload_hash(&head) {
+            let whole = content_length(&head).unwrap_or(0);
+            let rest = whole.saturating_sub(body_start.len() as u64);
+            if std::io::copy(&mut (&mut client).take(rest), &mut body_start).is_err() {
+                return;
+            }
+            if hex::encode(Sha256::digest(&body_start)) != expected {
+                c.mismatches.fetch_add(1, Ordering::SeqCst);
+                let _ = client.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: 45\r\nConnection: close\r\n\r\n<Error><Code>XAmzContentSHA256Mismatch</Code>",
+                );
+                let _ = client.shutdown(Shutdown::Both);
+                return;
+            }
+            if is_upload {
+                c.checked_uploads.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
     let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
         let _ = client.shutdown(Shutdown::Both);
         return;
@@ -326,6 +371,20 @@ fn stall(client: &mut TcpStream, wait: Duration) {
 }
 
 /// The `Content-Length` of an HTTP head, if it has one.
+/// The payload hash a request head signs (`x-amz-content-sha256` as 64
+/// hex digits, in lower case), if it signs one: not for unsigned or
+/// streaming payloads.
+fn signed_payload_hash(head: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(head).split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        let v = v.trim();
+        (k.trim().eq_ignore_ascii_case("x-amz-content-sha256")
+            && v.len() == 64
+            && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| v.to_ascii_lowercase())
+    })
+}
+
 fn content_length(head: &[u8]) -> Option<u64> {
     String::from_utf8_lossy(head).split("\r\n").find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -379,6 +438,46 @@ mod tests {
         let h = b"PUT /x HTTP/1.1\r\ncontent-LENGTH: 42\r\nHost: y\r\n\r\n";
         assert_eq!(content_length(h), Some(42));
         assert_eq!(content_length(b"GET / HTTP/1.1\r\n\r\n"), None);
+    }
+
+    /// The payload check refuses a body that does not match its hash and
+    /// passes one that does; unsigned payloads pass unchecked.
+    #[test]
+    fn payload_hashes_are_checked() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let upstream = server.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in server.incoming() {
+                let Ok(mut conn) = conn else { return };
+                if let Some((head, mut body)) = read_head(&mut conn) {
+                    let rest = content_length(&head).unwrap_or(0) - body.len() as u64;
+                    let _ = (&mut conn).take(rest).read_to_end(&mut body);
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                }
+            }
+        });
+        let proxy = FaultProxy::start(upstream, Mode::CheckPayloads);
+        let put = |hash: &str| {
+            let mut s = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+            let body = b"pack bytes";
+            let head = format!(
+                "PUT /b/data/00/x HTTP/1.1\r\nHost: h\r\nx-amz-content-sha256: {hash}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(body).unwrap();
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer.lines().next().unwrap_or_default().to_string()
+        };
+        let right = hex::encode(Sha256::digest(b"pack bytes"));
+        assert!(put(&right).contains(" 200 "));
+        assert!(put(&"0".repeat(64)).contains(" 400 "));
+        assert!(put("UNSIGNED-PAYLOAD").contains(" 200 "));
+        assert_eq!(
+            (proxy.checked_uploads(), proxy.payload_mismatches()),
+            (1, 1)
+        );
     }
 
     #[test]

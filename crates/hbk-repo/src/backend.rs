@@ -90,7 +90,9 @@ pub trait Backend: Send + Sync {
         Ok(None)
     }
 
-    /// Stores a new file atomically.
+    /// Stores a new file atomically. A pack's `id` is the SHA-256 of
+    /// `data`, as the repository format names every pack; a backend may
+    /// rely on it (S3 signs a pack's upload with it).
     fn write(&self, file_type: FileType, id: &Id, data: &[u8]) -> BackendResult<()>;
 
     /// [`Backend::write`] of shared bytes: a backend that sends them over
