@@ -91,7 +91,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
         None => 16 << 20,
     };
     // The sources' metadata is read ahead while the repository opens.
-    let _prefetch = (!from_stdin).then(|| MetadataPrefetch::start(&paths, PREFETCH_THREADS));
+    let prefetch = (!from_stdin).then(|| MetadataPrefetch::start(&paths, PREFETCH_THREADS));
     let lock_wait = g.retry_lock.unwrap_or_default();
     let (repo, lock) = open_for_backup(repo::open(g)?, a.dry_run, lock_wait)?;
     let mode = lock.as_ref().map_or(WriteMode::DryRun, WriteMode::Locked);
@@ -141,6 +141,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
             .group_by
             .parse()
             .map_err(crate::flags::invalid_flag("--group-by"))?,
+        listings: prefetch.as_ref().map(MetadataPrefetch::listings),
     };
     let (progress, reporter) = progress::start(progress::Job::Backup, progress_mode, verbosity);
     let summary = if a.stdin_from_command {

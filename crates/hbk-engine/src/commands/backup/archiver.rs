@@ -428,7 +428,8 @@ impl<'a> Archiver<'a> {
 
     /// Archives a directory's entries and saves its tree (returned with
     /// what it added). Entries are stat'ed relative to the open directory
-    /// while it is listed, so no full path is walked per entry. When every
+    /// while it is listed, so no full path is walked per entry, unless the
+    /// prefetch listed the directory already ([`BackupOptions::listings`]). When every
     /// node comes out equal to the parent's, the parent's tree is reused
     /// without encoding it.
     fn archive_dir_contents(
@@ -437,20 +438,24 @@ impl<'a> Archiver<'a> {
         parent: Option<&ParentTree>,
         dev: u64,
     ) -> Result<(Id, Added)> {
-        let mut entries: Vec<(Vec<u8>, std::io::Result<Metadata>)> = match std::fs::read_dir(path) {
-            Ok(rd) => rd
-                .filter_map(|e| match e {
-                    Ok(e) => Some((e.file_name().as_bytes().to_vec(), e.metadata())),
-                    Err(err) => {
-                        self.warn(path, err.to_string());
-                        None
-                    }
-                })
-                .collect(),
-            Err(e) => {
-                self.warn(path, e.to_string());
-                Vec::new()
-            }
+        let listed = self.opts.listings.as_ref().and_then(|l| l.take(path));
+        let mut entries: Vec<(Vec<u8>, std::io::Result<Metadata>)> = match listed {
+            Some(listing) => listing,
+            None => match std::fs::read_dir(path) {
+                Ok(rd) => rd
+                    .filter_map(|e| match e {
+                        Ok(e) => Some((e.file_name().as_bytes().to_vec(), e.metadata())),
+                        Err(err) => {
+                            self.warn(path, err.to_string());
+                            None
+                        }
+                    })
+                    .collect(),
+                Err(e) => {
+                    self.warn(path, e.to_string());
+                    Vec::new()
+                }
+            },
         };
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let parent_tree = parent.map(|p| &p.tree);
@@ -649,12 +654,13 @@ impl<'a> Archiver<'a> {
             .zip(batch.ends.iter().copied())
             .filter_map(|(start, end)| batch.buf.get(start..end))
             .collect();
-        // Chunks go two by two: their ids are hashed together, which on
-        // CPUs with the SHA extensions costs little more than one.
+        // Ids are hashed two chunks at a time (on CPUs with the SHA
+        // extensions that costs little more than one); the two are then
+        // stored in parallel.
         let stored = chunks
             .par_chunks(2)
             .map(|pair| {
-                pair.iter()
+                pair.par_iter()
                     .zip(ids_of(pair))
                     .map(|(chunk, id)| {
                         let stored = self.saver.save_with_id(BlobType::Data, id, chunk)?;

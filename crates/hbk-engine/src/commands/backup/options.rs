@@ -116,6 +116,9 @@ pub struct BackupOptions {
     /// Which snapshot fields a parent must share with the new snapshot
     /// (restic's `--group-by`; default host and paths).
     pub group_by: crate::commands::forget::GroupBy,
+    /// Directories listed and stat'ed ahead ([`super::prefetch`]): the
+    /// walk takes these listings instead of making them again.
+    pub listings: Option<super::prefetch::Listings>,
 }
 
 impl Default for BackupOptions {
@@ -142,6 +145,7 @@ impl Default for BackupOptions {
             skip_if_unchanged: false,
             with_atime: false,
             group_by: Default::default(),
+            listings: None,
         }
     }
 }

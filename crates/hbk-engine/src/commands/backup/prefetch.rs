@@ -14,8 +14,18 @@
 //! On a warm cache there is nothing to gain and a second walk would only
 //! cost CPU, so the walk stops by itself once the entries it stat'ed so
 //! far came back at the speed of a cache.
+//!
+//! The walk keeps what it listed, up to [`KEEP_ENTRIES`] entries, for the
+//! backup to take ([`Listings`]): a directory listed in full is not
+//! listed and stat'ed again (on a cold cache that second pass was a tenth
+//! of a no-op backup's CPU). An entry is then as the walk found it, a
+//! little earlier than the backup would have, as for any walk of a live
+//! file system.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,6 +38,13 @@ const JUDGE_AFTER: u64 = 2_000;
 /// …which it is when an entry took less than this on average (a cached
 /// listing and stat take one or two microseconds, a disk read far more).
 const WARM_NANOS_PER_ENTRY: u64 = 6_000;
+
+/// Entries kept for the backup at most (about 230 bytes each); beyond
+/// them the walk only warms the caches.
+pub const KEEP_ENTRIES: usize = 50_000;
+
+/// One directory's entries as listed: each name with its `lstat` result.
+pub type Listing = Vec<(Vec<u8>, std::io::Result<Metadata>)>;
 
 /// A running prefetch; dropping it stops its threads.
 pub struct MetadataPrefetch {
@@ -43,13 +60,42 @@ struct Shared {
     nanos: AtomicU64,
     work: Mutex<Work>,
     changed: Condvar,
+    kept: Mutex<Kept>,
 }
 
-/// Directories still to list (with the device they must be on), and how
-/// many are being listed.
+/// Listings kept for the backup, by directory, and the entries they hold.
+#[derive(Default)]
+struct Kept {
+    listings: HashMap<PathBuf, Listing>,
+    entries: usize,
+}
+
+/// The listings a prefetch kept, for the backup's walk to take.
+#[derive(Clone)]
+pub struct Listings(Arc<Shared>);
+
+impl Listings {
+    /// The listing of `dir` (absolute and clean, as the backup walks it),
+    /// if the walk listed it in full and kept it; each is taken once.
+    pub fn take(&self, dir: &Path) -> Option<Listing> {
+        let mut kept = self.0.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let listing = kept.listings.remove(dir)?;
+        kept.entries -= listing.len();
+        Some(listing)
+    }
+}
+
+impl std::fmt::Debug for Listings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listings").finish_non_exhaustive()
+    }
+}
+
+/// Directories still to list (with the device they must be on), the next
+/// one last, and how many are being listed.
 #[derive(Default)]
 struct Work {
-    dirs: VecDeque<(PathBuf, u64)>,
+    dirs: Vec<(PathBuf, u64)>,
     busy: usize,
 }
 
@@ -59,18 +105,24 @@ impl MetadataPrefetch {
     pub fn start(sources: &[PathBuf], threads: usize) -> MetadataPrefetch {
         let mut work = Work::default();
         for s in sources {
-            if let Ok(m) = std::fs::metadata(s) {
+            // Named as the backup names them, so that it finds the listings.
+            let Ok(s) = super::targets::absolute(s) else {
+                continue;
+            };
+            if let Ok(m) = std::fs::symlink_metadata(&s) {
                 if m.is_dir() {
-                    work.dirs.push_back((s.clone(), m.dev()));
+                    work.dirs.push((s, m.dev()));
                 }
             }
         }
+        work.dirs.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             entries: AtomicU64::new(0),
             nanos: AtomicU64::new(0),
             work: Mutex::new(work),
             changed: Condvar::new(),
+            kept: Mutex::new(Kept::default()),
         });
         let threads = (0..threads.max(1))
             .filter_map(|i| {
@@ -82,6 +134,20 @@ impl MetadataPrefetch {
             })
             .collect();
         MetadataPrefetch { shared, threads }
+    }
+
+    /// Waits until every thread of the walk has ended.
+    #[cfg(test)]
+    pub(crate) fn wait(&self) {
+        while !self.threads.iter().all(JoinHandle::is_finished) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The listings this walk keeps, for [`BackupOptions::listings`](
+    /// super::BackupOptions::listings).
+    pub fn listings(&self) -> Listings {
+        Listings(Arc::clone(&self.shared))
     }
 }
 
@@ -110,7 +176,7 @@ impl Shared {
                     if self.stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    if let Some(d) = work.dirs.pop_front() {
+                    if let Some(d) = work.dirs.pop() {
                         work.busy += 1;
                         break d;
                     }
@@ -125,7 +191,10 @@ impl Shared {
                 }
             };
             let started = Instant::now();
-            let (found, entries) = self.list(&next.0, next.1);
+            let (mut found, entries) = self.list(&next.0, next.1);
+            // Depth first, in name order, as the backup walks: the
+            // listings kept are the ones it takes next.
+            found.sort_unstable_by(|a, b| b.0.cmp(&a.0));
             self.judge(entries, started.elapsed());
             let mut work = self.lock();
             work.busy -= 1;
@@ -149,25 +218,45 @@ impl Shared {
         }
     }
 
-    /// Stats every entry of `dir`; returns its subdirectories on `dev` and
-    /// the number of entries.
+    /// Stats every entry of `dir` and keeps the listing when it is whole;
+    /// returns its subdirectories on `dev` and the number of entries.
     fn list(&self, dir: &Path, dev: u64) -> (Vec<(PathBuf, u64)>, u64) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return (Vec::new(), 0);
         };
-        let (mut dirs, mut n) = (Vec::new(), 0);
-        for entry in entries.flatten() {
+        let (mut dirs, mut listing, mut whole) = (Vec::new(), Vec::new(), true);
+        for entry in entries {
             if self.stop.load(Ordering::Relaxed) {
+                whole = false;
                 break;
             }
-            n += 1;
-            if let Ok(m) = entry.metadata() {
+            let Ok(entry) = entry else {
+                whole = false;
+                continue;
+            };
+            let meta = entry.metadata();
+            if let Ok(m) = &meta {
                 if m.is_dir() && m.dev() == dev {
                     dirs.push((entry.path(), dev));
                 }
             }
+            listing.push((OsString::into_vec(entry.file_name()), meta));
+        }
+        let n = listing.len() as u64;
+        if whole {
+            self.keep(dir, listing);
         }
         (dirs, n)
+    }
+
+    /// Keeps the listing of `dir` for the backup, unless that would hold
+    /// more than [`KEEP_ENTRIES`] entries.
+    fn keep(&self, dir: &Path, listing: Listing) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.entries + listing.len() <= KEEP_ENTRIES {
+            kept.entries += listing.len();
+            kept.listings.insert(dir.to_path_buf(), listing);
+        }
     }
 }
 
@@ -193,6 +282,46 @@ mod tests {
         let work = p.shared.lock();
         assert!(work.dirs.is_empty() && work.busy == 0);
         assert_eq!(p.shared.entries.load(Ordering::Relaxed), 20 * 3 + 20);
+    }
+
+    /// Whole listings are kept by the directory's absolute path, each
+    /// entry with its metadata, and taken once.
+    #[test]
+    fn listings_are_kept_for_the_backup_and_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("r");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("f"), b"12345").unwrap();
+        std::fs::write(root.join("d/g"), b"").unwrap();
+        let p = MetadataPrefetch::start(std::slice::from_ref(&root), 2);
+        p.wait();
+        let listings = p.listings();
+        let mut top = listings.take(&root).unwrap();
+        top.sort_by(|a, b| a.0.cmp(&b.0));
+        let names: Vec<&[u8]> = top.iter().map(|(n, _)| n.as_slice()).collect();
+        assert_eq!(names, [&b"d"[..], b"f"]);
+        assert_eq!(top[1].1.as_ref().unwrap().len(), 5);
+        assert!(listings.take(&root).is_none(), "taken twice");
+        assert_eq!(listings.take(&root.join("d")).unwrap().len(), 1);
+        assert_eq!(p.shared.kept.lock().unwrap().entries, 0);
+    }
+
+    /// Beyond [`KEEP_ENTRIES`] the walk keeps no more listings.
+    #[test]
+    fn kept_listings_are_bounded() {
+        let p = MetadataPrefetch::start(&[], 1);
+        let entry = || (b"x".to_vec(), std::fs::symlink_metadata("/"));
+        p.shared.keep(
+            Path::new("/a"),
+            (0..KEEP_ENTRIES).map(|_| entry()).collect(),
+        );
+        p.shared.keep(Path::new("/b"), vec![entry()]);
+        let listings = p.listings();
+        assert!(listings.take(Path::new("/b")).is_none());
+        assert_eq!(
+            listings.take(Path::new("/a")).map(|l| l.len()),
+            Some(KEEP_ENTRIES)
+        );
     }
 
     #[test]

@@ -82,6 +82,45 @@ fn source_tree(
     tree
 }
 
+/// The walk takes the listings a prefetch made instead of listing again:
+/// a file created after the prefetch listed its directory is not seen by
+/// that backup (as if it had come a little later), and is by the next.
+#[test]
+fn a_backup_takes_the_listings_made_ahead() {
+    use crate::commands::backup::prefetch::MetadataPrefetch;
+    let t = TestRepo::new(2);
+    let repo = t.repo.clone().into_indexed().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    std::fs::create_dir(source.path().join("sub")).unwrap();
+    std::fs::write(source.path().join("sub/a"), b"a").unwrap();
+    let targets = [source.path().to_path_buf()];
+    let prefetch = MetadataPrefetch::start(&targets, 2);
+    prefetch.wait();
+    std::fs::write(source.path().join("sub/late"), b"late").unwrap();
+    let lock = RepoLock::acquire(&repo, LockKind::Shared).unwrap();
+    let mode = WriteMode::Locked(&lock);
+    let names = |opts: &BackupOptions| {
+        let s = backup(&repo, mode, &targets, opts, &NoProgress).unwrap();
+        let id: hbk_repo::Id = s.snapshot_id.unwrap().parse().unwrap();
+        let root = source_tree(&repo, repo.load_snapshot(&id).unwrap().tree, source.path());
+        let sub = root.nodes.iter().find(|n| n.name == b"sub").unwrap();
+        let sub = repo.tree(&sub.subtree.unwrap()).unwrap();
+        sub.nodes.into_iter().map(|n| n.name).collect::<Vec<_>>()
+    };
+    let with_listings = BackupOptions {
+        no_scan: true,
+        listings: Some(prefetch.listings()),
+        ..BackupOptions::default()
+    };
+    assert_eq!(names(&with_listings), [b"a".to_vec()]);
+    let sub = crate::commands::backup::targets::absolute(&source.path().join("sub")).unwrap();
+    assert!(
+        prefetch.listings().take(&sub).is_none(),
+        "listing not taken"
+    );
+    assert_eq!(names(&with_listings), [b"a".to_vec(), b"late".to_vec()]);
+}
+
 /// An unchanged directory reuses the parent's tree; a change that only
 /// moves the ctime (an extended attribute, a mode) is still seen,
 /// although unchanged entries' xattrs are taken from the parent.
