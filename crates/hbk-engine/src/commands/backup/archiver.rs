@@ -24,6 +24,7 @@ use rayon::prelude::*;
 
 use super::metadata::{node_from_metadata, NameCache};
 use super::options::BackupOptions;
+use super::prefetch::Listing;
 use super::targets::{VirtualEntry, VirtualRoot};
 use crate::chunker::ChunkerFactory;
 use crate::filter::{matches_any, Pattern};
@@ -429,9 +430,9 @@ impl<'a> Archiver<'a> {
     /// Archives a directory's entries and saves its tree (returned with
     /// what it added). Entries are stat'ed relative to the open directory
     /// while it is listed, so no full path is walked per entry, unless the
-    /// prefetch listed the directory already ([`BackupOptions::listings`]). When every
-    /// node comes out equal to the parent's, the parent's tree is reused
-    /// without encoding it.
+    /// prefetch listed the directory already ([`BackupOptions::listings`]).
+    /// When every node comes out equal to the parent's, the parent's tree
+    /// is reused without encoding it.
     fn archive_dir_contents(
         &self,
         path: &Path,
@@ -439,7 +440,7 @@ impl<'a> Archiver<'a> {
         dev: u64,
     ) -> Result<(Id, Added)> {
         let listed = self.opts.listings.as_ref().and_then(|l| l.take(path));
-        let mut entries: Vec<(Vec<u8>, std::io::Result<Metadata>)> = match listed {
+        let mut entries: Listing = match listed {
             Some(listing) => listing,
             None => match std::fs::read_dir(path) {
                 Ok(rd) => rd
