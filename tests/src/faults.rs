@@ -371,29 +371,26 @@ fn stall(client: &mut TcpStream, wait: Duration) {
 }
 
 /// The `Content-Length` of an HTTP head, if it has one.
+/// The value of the header `name` (any case) in a request or answer head.
+fn header(head: &[u8], name: &str) -> Option<String> {
+    String::from_utf8_lossy(head).split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
 /// The payload hash a request head signs (`x-amz-content-sha256` as 64
 /// hex digits, in lower case), if it signs one: not for unsigned or
 /// streaming payloads.
 fn signed_payload_hash(head: &[u8]) -> Option<String> {
-    String::from_utf8_lossy(head).split("\r\n").find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        let v = v.trim();
-        (k.trim().eq_ignore_ascii_case("x-amz-content-sha256")
-            && v.len() == 64
-            && v.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| v.to_ascii_lowercase())
-    })
+    let v = header(head, "x-amz-content-sha256")?;
+    (v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())).then(|| v.to_ascii_lowercase())
 }
 
 fn content_length(head: &[u8]) -> Option<u64> {
-    String::from_utf8_lossy(head).split("\r\n").find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        if k.trim().eq_ignore_ascii_case("content-length") {
-            v.trim().parse().ok()
-        } else {
-            None
-        }
-    })
+    header(head, "content-length")?.parse().ok()
 }
 
 /// Copies at most `limit` bytes from `from` to `to`.

@@ -474,7 +474,7 @@ impl S3Backend {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| http_err(what.clone(), &e))?;
+                .map_err(|e| transport_err(what.clone(), &e))?;
             let status = resp.status();
             if status.is_success() {
                 return Ok(());
@@ -568,10 +568,7 @@ fn status_err(what: String, status: u16, body: &str) -> BackendError {
     if status >= 500 || status == 429 || status == 408 {
         BackendError::Transient { what, message }
     } else if status == 401 || status == 403 {
-        BackendError::Other {
-            what,
-            message: format!("access denied (check the AWS_* credentials): {message}"),
-        }
+        access_denied(what, &message)
     } else if status == 404 {
         BackendError::NotFound { what }
     } else {
@@ -579,8 +576,12 @@ fn status_err(what: String, status: u16, body: &str) -> BackendError {
     }
 }
 
-fn http_err(what: String, e: &reqwest::Error) -> BackendError {
-    transport_err(what, e)
+/// A request the server refused for its credentials (401 or 403).
+fn access_denied(what: String, detail: &str) -> BackendError {
+    BackendError::Other {
+        what,
+        message: format!("access denied (check the AWS_* credentials): {detail}"),
+    }
 }
 
 /// A request that got no response: transient when the network failed.
@@ -600,13 +601,9 @@ fn classify(what: String, e: object_store::Error) -> BackendError {
     match e {
         E::NotFound { .. } => BackendError::NotFound { what },
         E::AlreadyExists { .. } | E::Precondition { .. } => BackendError::AlreadyExists { what },
-        E::PermissionDenied { .. } | E::Unauthenticated { .. } => BackendError::Other {
-            what,
-            message: format!(
-                "access denied (check the AWS_* credentials): {}",
-                error_chain(&e)
-            ),
-        },
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+            access_denied(what, &error_chain(&e))
+        }
         other => {
             let message = error_chain(&other);
             let status = status_in(&message);

@@ -102,6 +102,13 @@ impl Added {
             BlobType::Tree => &self.tree,
         }
     }
+
+    fn table_mut(&mut self, t: BlobType) -> &mut AddedTable {
+        match t {
+            BlobType::Data => &mut self.data,
+            BlobType::Tree => &mut self.tree,
+        }
+    }
 }
 
 /// Entries in the order they were added, found through an open-addressing
@@ -266,11 +273,7 @@ impl Index {
                 offset,
                 uncompressed_length: b.uncompressed_length.unwrap_or(0),
             };
-            let table = match b.blob_type {
-                BlobType::Data => &mut added.data,
-                BlobType::Tree => &mut added.tree,
-            };
-            if table.insert(entry) && offset == WIDE {
+            if added.table_mut(b.blob_type).insert(entry) && offset == WIDE {
                 added.wide.insert((b.blob_type, number, b.id), b.offset);
             }
         }

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::metadata::{node_from_metadata, NameCache};
 use super::options::BackupOptions;
-use super::prefetch::Listing;
+use super::prefetch::{list_dir, Listing};
 use super::targets::{VirtualEntry, VirtualRoot};
 use crate::chunker::ChunkerFactory;
 use crate::filter::{matches_any, Pattern};
@@ -428,8 +428,7 @@ impl<'a> Archiver<'a> {
     }
 
     /// Archives a directory's entries and saves its tree (returned with
-    /// what it added). Entries are stat'ed relative to the open directory
-    /// while it is listed, so no full path is walked per entry, unless the
+    /// what it added). Its entries come from [`list_dir`], unless the
     /// prefetch listed the directory already ([`BackupOptions::listings`]).
     /// When every node comes out equal to the parent's, the parent's tree
     /// is reused without encoding it.
@@ -442,16 +441,13 @@ impl<'a> Archiver<'a> {
         let listed = self.opts.listings.as_ref().and_then(|l| l.take(path));
         let mut entries: Listing = match listed {
             Some(listing) => listing,
-            None => match std::fs::read_dir(path) {
-                Ok(rd) => rd
-                    .filter_map(|e| match e {
-                        Ok(e) => Some((e.file_name().as_bytes().to_vec(), e.metadata())),
-                        Err(err) => {
-                            self.warn(path, err.to_string());
-                            None
-                        }
-                    })
-                    .collect(),
+            None => match list_dir(path, || true) {
+                Ok(listed) => {
+                    for e in listed.errors {
+                        self.warn(path, e.to_string());
+                    }
+                    listed.entries
+                }
                 Err(e) => {
                     self.warn(path, e.to_string());
                     Vec::new()
@@ -660,19 +656,15 @@ impl<'a> Archiver<'a> {
         // stored in parallel.
         let stored = chunks
             .par_chunks(2)
-            .map(|pair| {
-                pair.par_iter()
-                    .zip(ids_of(pair))
-                    .map(|(chunk, id)| {
-                        let stored = self.saver.save_with_id(BlobType::Data, id, chunk)?;
-                        self.progress.bytes_done(chunk.len() as u64);
-                        let plain = if stored > 0 { chunk.len() as u64 } else { 0 };
-                        Ok((id, Added { plain, stored }))
-                    })
-                    .collect::<Result<Vec<_>>>()
+            .flat_map(|pair| pair.par_iter().zip(ids_of(pair)))
+            .map(|(chunk, id)| {
+                let stored = self.saver.save_with_id(BlobType::Data, id, chunk)?;
+                self.progress.bytes_done(chunk.len() as u64);
+                let plain = if stored > 0 { chunk.len() as u64 } else { 0 };
+                Ok((id, Added { plain, stored }))
             })
             .collect::<Result<Vec<_>>>()?;
-        for (id, added) in stored.into_iter().flatten() {
+        for (id, added) in stored {
             content.ids.push(id);
             content.added = content.added.add(added);
         }

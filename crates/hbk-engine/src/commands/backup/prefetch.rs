@@ -23,9 +23,9 @@
 //! file system.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +45,42 @@ pub const KEEP_ENTRIES: usize = 50_000;
 
 /// One directory's entries as listed: each name with its `lstat` result.
 pub type Listing = Vec<(Vec<u8>, std::io::Result<Metadata>)>;
+
+/// A directory as listed: its entries, the errors met reading it, and
+/// whether the listing stopped before its end.
+pub struct DirListing {
+    /// Each entry's name with its `lstat` result.
+    pub entries: Listing,
+    /// Entries that could not be read from the directory.
+    pub errors: Vec<std::io::Error>,
+    /// Whether `go_on` stopped the listing ([`list_dir`]).
+    pub stopped: bool,
+}
+
+/// Lists `dir` and stats each entry relative to the open directory, so
+/// that no full path is walked per entry: the one listing both the
+/// prefetch and the backup's walk make. `go_on` is asked before each
+/// entry; the listing stops when it says no.
+pub fn list_dir(dir: &Path, mut go_on: impl FnMut() -> bool) -> std::io::Result<DirListing> {
+    let mut listed = DirListing {
+        entries: Vec::new(),
+        errors: Vec::new(),
+        stopped: false,
+    };
+    for entry in std::fs::read_dir(dir)? {
+        if !go_on() {
+            listed.stopped = true;
+            break;
+        }
+        match entry {
+            Ok(e) => listed
+                .entries
+                .push((OsString::into_vec(e.file_name()), e.metadata())),
+            Err(e) => listed.errors.push(e),
+        }
+    }
+    Ok(listed)
+}
 
 /// A running prefetch; dropping it stops its threads.
 pub struct MetadataPrefetch {
@@ -221,30 +257,18 @@ impl Shared {
     /// Stats every entry of `dir` and keeps the listing when it is whole;
     /// returns its subdirectories on `dev` and the number of entries.
     fn list(&self, dir: &Path, dev: u64) -> (Vec<(PathBuf, u64)>, u64) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Ok(listed) = list_dir(dir, || !self.stop.load(Ordering::Relaxed)) else {
             return (Vec::new(), 0);
         };
-        let (mut dirs, mut listing, mut whole) = (Vec::new(), Vec::new(), true);
-        for entry in entries {
-            if self.stop.load(Ordering::Relaxed) {
-                whole = false;
-                break;
-            }
-            let Ok(entry) = entry else {
-                whole = false;
-                continue;
-            };
-            let meta = entry.metadata();
-            if let Ok(m) = &meta {
-                if m.is_dir() && m.dev() == dev {
-                    dirs.push((entry.path(), dev));
-                }
-            }
-            listing.push((OsString::into_vec(entry.file_name()), meta));
-        }
-        let n = listing.len() as u64;
-        if whole {
-            self.keep(dir, listing);
+        let dirs = listed
+            .entries
+            .iter()
+            .filter(|(_, m)| m.as_ref().is_ok_and(|m| m.is_dir() && m.dev() == dev))
+            .map(|(name, _)| (dir.join(OsStr::from_bytes(name)), dev))
+            .collect();
+        let n = listed.entries.len() as u64;
+        if !listed.stopped && listed.errors.is_empty() {
+            self.keep(dir, listed.entries);
         }
         (dirs, n)
     }
