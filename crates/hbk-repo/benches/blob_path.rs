@@ -31,6 +31,10 @@ fn main() {
     for (name, data) in [("random", chunk(false)), ("text", chunk(true))] {
         let case = |what: &str| format!("blob_1MiB/{what}/{name}");
         throughput::report(&case("sha256"), MIB, || Id::hash(&data));
+        let other = data.iter().rev().copied().collect::<Vec<u8>>();
+        throughput::report(&case("sha256_pair"), 2 * MIB, || {
+            Id::hash_pair(&data, &other)
+        });
         throughput::report(&case("seal"), MIB, || key.seal(&data));
         let sealed = key.seal(&data);
         throughput::report(&case("open"), MIB, || key.open(&sealed).unwrap());
