@@ -226,7 +226,9 @@ impl<'a> Archiver<'a> {
             VirtualRoot::Target(path) => {
                 let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?;
                 let dev = meta.dev();
-                Ok(self.archive_dir_contents(path, parent.as_ref(), dev)?.0)
+                Ok(self
+                    .archive_dir_contents(path, parent.as_ref(), dev, dev)?
+                    .0)
             }
             VirtualRoot::Entries(entries) => Ok(self
                 .archive_virtual(entries, parent.as_ref().map(|p| &p.tree))?
@@ -414,7 +416,8 @@ impl<'a> Archiver<'a> {
                     prev.filter(|p| p.node_type == NodeType::Dir)
                         .and_then(|p| p.subtree),
                 );
-                let (id, tree) = self.archive_dir_contents(path, parent.as_ref(), dev)?;
+                let (id, tree) =
+                    self.archive_dir_contents(path, parent.as_ref(), dev, meta.dev())?;
                 self.dir_done(path, prev.and_then(|p| p.subtree), id, tree, started);
                 node.subtree = Some(id);
             }
@@ -428,8 +431,9 @@ impl<'a> Archiver<'a> {
     }
 
     /// Archives a directory's entries and saves its tree (returned with
-    /// what it added). Its entries come from [`list_dir`], unless the
-    /// prefetch listed the directory already ([`BackupOptions::listings`]).
+    /// what it added); `dev` is the device of the backup's source, `own`
+    /// the directory's. Its entries come from [`list_dir`], unless the
+    /// prefetch lists the directory ([`BackupOptions::listings`]).
     /// When every node comes out equal to the parent's, the parent's tree
     /// is reused without encoding it.
     fn archive_dir_contents(
@@ -437,8 +441,9 @@ impl<'a> Archiver<'a> {
         path: &Path,
         parent: Option<&ParentTree>,
         dev: u64,
+        own: u64,
     ) -> Result<(Id, Added)> {
-        let listed = self.opts.listings.as_ref().and_then(|l| l.take(path));
+        let listed = self.opts.listings.as_ref().and_then(|l| l.take(path, own));
         let mut entries: Listing = match listed {
             Some(listing) => listing,
             None => match list_dir(path, || true) {

@@ -21,10 +21,23 @@
 //! of a no-op backup's CPU). An entry is then as the walk found it, a
 //! little earlier than the backup would have, as for any walk of a live
 //! file system.
+//!
+//! The backup's walk is parallel too, and its threads soon work far from
+//! where the prefetch is (work stealing hands them the far end of a
+//! directory's entries). A directory it reaches before the prefetch does
+//! is therefore handed to the prefetch, listed next and kept whatever the
+//! limit, while the backup waits for it: each directory is listed once,
+//! by whichever thread gets to it first, and the prefetch follows where
+//! the backup goes. Without that, over half of a cold no-op backup's
+//! directories were listed twice, once by each walk, the kept listings
+//! of those the backup had passed were never taken, and they filled the
+//! limit.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
+use std::hash::BuildHasher;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -40,7 +53,8 @@ const JUDGE_AFTER: u64 = 2_000;
 const WARM_NANOS_PER_ENTRY: u64 = 6_000;
 
 /// Entries kept for the backup at most (about 300 bytes each, 15 MB in
-/// all); beyond them the walk only warms the caches.
+/// all); the walk waits there until the backup takes some, listing
+/// meanwhile only the directories the backup waits for.
 pub const KEEP_ENTRIES: usize = 50_000;
 
 /// One directory's entries as listed: each name with its `lstat` result.
@@ -88,36 +102,103 @@ pub struct MetadataPrefetch {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// The walk's state, shared by its threads.
+/// The walk's state, shared by its threads and the backup.
 struct Shared {
     stop: AtomicBool,
     /// Entries stat'ed, and the time their listings took.
     entries: AtomicU64,
     nanos: AtomicU64,
-    work: Mutex<Work>,
+    state: Mutex<Walk>,
+    /// Signalled when there is a directory to list or the walk stops.
     changed: Condvar,
-    kept: Mutex<Kept>,
+    /// Signalled when a directory the backup waits for is listed, or
+    /// could not be, and when a thread of the walk ends.
+    listed: Condvar,
+    /// Hashes directory paths for [`Walk::started`].
+    hasher: RandomState,
 }
 
-/// Listings kept for the backup, by directory, and the entries they hold.
+/// Where the walk is.
 #[derive(Default)]
-struct Kept {
+struct Walk {
+    /// Directories still to list, with the device the walk stays on below
+    /// them; the next one last.
+    dirs: Vec<(PathBuf, u64)>,
+    /// Directories the backup waits for, listed before those in `dirs`.
+    asked: Vec<(PathBuf, u64)>,
+    /// The directories being listed now.
+    busy: Vec<PathBuf>,
+    /// Hashes of the paths of the directories listed or being listed: a
+    /// directory is listed once, even when the backup hands it over while
+    /// it also waits in `dirs`. (A collision only means the backup lists
+    /// that directory itself.)
+    started: HashSet<u64>,
+    /// The threads still walking.
+    live: usize,
+    /// Listings kept for the backup, by directory.
     listings: HashMap<PathBuf, Listing>,
+    /// Entries in `listings`.
     entries: usize,
+    /// Directories the backup waits for: listed next, kept whatever the
+    /// limit.
+    wanted: HashSet<PathBuf>,
 }
 
-/// The listings a prefetch kept, for the backup's walk to take.
+impl Walk {
+    /// The next directory to list: one the backup waits for, else the
+    /// walk's next one unless the kept listings are at their limit.
+    fn pop(&mut self) -> Option<(PathBuf, u64)> {
+        self.asked.pop().or_else(|| {
+            (self.entries < KEEP_ENTRIES)
+                .then(|| self.dirs.pop())
+                .flatten()
+        })
+    }
+}
+
+/// The listings a prefetch keeps, for the backup's walk to take.
 #[derive(Clone)]
 pub struct Listings(Arc<Shared>);
 
 impl Listings {
-    /// The listing of `dir` (absolute and clean, as the backup walks it),
-    /// if the walk listed it in full and kept it; each is taken once.
-    pub fn take(&self, dir: &Path) -> Option<Listing> {
-        let mut kept = self.0.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        let listing = kept.listings.remove(dir)?;
-        kept.entries -= listing.len();
-        Some(listing)
+    /// The listing of `dir` (absolute and clean, as the backup walks it;
+    /// on device `dev`). A directory the walk has not come to yet is
+    /// listed next, and this waits for it; `None` when the walk listed it
+    /// without keeping it, could not list it whole, or has ended (the
+    /// backup then lists it itself). Each listing is taken once.
+    pub fn take(&self, dir: &Path, dev: u64) -> Option<Listing> {
+        let shared = &self.0;
+        let mut walk = shared.lock();
+        loop {
+            if let Some(listing) = walk.listings.remove(dir) {
+                let full = walk.entries >= KEEP_ENTRIES;
+                walk.entries -= listing.len();
+                if full && walk.entries < KEEP_ENTRIES {
+                    shared.changed.notify_all();
+                }
+                return Some(listing);
+            }
+            if walk.live == 0 || shared.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            if !walk.wanted.contains(dir) {
+                if walk.busy.iter().all(|b| b != dir) {
+                    if walk.started.contains(&shared.hasher.hash_one(dir)) {
+                        return None;
+                    }
+                    walk.asked.push((dir.to_path_buf(), dev));
+                    shared.changed.notify_one();
+                }
+                // Wanted, so that its listing is kept and signalled.
+                walk.wanted.insert(dir.to_path_buf());
+            }
+            // Timed, so that a missed signal costs a moment, not the backup.
+            walk = shared
+                .listed
+                .wait_timeout(walk, Duration::from_millis(50))
+                .map(|(w, _)| w)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
     }
 }
 
@@ -127,19 +208,15 @@ impl std::fmt::Debug for Listings {
     }
 }
 
-/// Directories still to list (with the device they must be on), the next
-/// one last, and how many are being listed.
-#[derive(Default)]
-struct Work {
-    dirs: Vec<(PathBuf, u64)>,
-    busy: usize,
-}
-
 impl MetadataPrefetch {
     /// Starts walking the directories among `sources` with `threads`
     /// threads.
     pub fn start(sources: &[PathBuf], threads: usize) -> MetadataPrefetch {
-        let mut work = Work::default();
+        let threads = threads.max(1);
+        let mut work = Walk {
+            live: threads,
+            ..Walk::default()
+        };
         for s in sources {
             // Named as the backup names them, so that it finds the listings.
             let Ok(s) = super::targets::absolute(s) else {
@@ -152,21 +229,17 @@ impl MetadataPrefetch {
             }
         }
         work.dirs.sort_unstable_by(|a, b| b.0.cmp(&a.0));
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            entries: AtomicU64::new(0),
-            nanos: AtomicU64::new(0),
-            work: Mutex::new(work),
-            changed: Condvar::new(),
-            kept: Mutex::new(Kept::default()),
-        });
-        let threads = (0..threads.max(1))
+        let shared = Arc::new(Shared::new(work));
+        let threads = (0..threads)
             .filter_map(|i| {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
+                let walker = Arc::clone(&shared);
+                let spawned = std::thread::Builder::new()
                     .name(format!("hbk-prefetch-{i}"))
-                    .spawn(move || shared.run())
-                    .ok()
+                    .spawn(move || walker.run());
+                if spawned.is_err() {
+                    shared.ended();
+                }
+                spawned.ok()
             })
             .collect();
         MetadataPrefetch { shared, threads }
@@ -191,6 +264,7 @@ impl Drop for MetadataPrefetch {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.shared.changed.notify_all();
+        self.shared.listed.notify_all();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -198,45 +272,69 @@ impl Drop for MetadataPrefetch {
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Work> {
-        self.work.lock().unwrap_or_else(PoisonError::into_inner)
+    fn new(walk: Walk) -> Shared {
+        Shared {
+            stop: AtomicBool::new(false),
+            entries: AtomicU64::new(0),
+            nanos: AtomicU64::new(0),
+            state: Mutex::new(walk),
+            changed: Condvar::new(),
+            listed: Condvar::new(),
+            hasher: RandomState::new(),
+        }
     }
 
-    /// Takes directories until none is left and none is being listed
-    /// (which could add more), or until stopped.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Walk> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a thread of the walk out, waking a backup waiting for it.
+    fn ended(&self) {
+        self.lock().live -= 1;
+        self.listed.notify_all();
+    }
+
+    /// Walks until no directory is left and none is being listed (which
+    /// could add more), or until stopped.
     fn run(&self) {
-        loop {
-            let next = {
-                let mut work = self.lock();
-                loop {
-                    if self.stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    if let Some(d) = work.dirs.pop() {
-                        work.busy += 1;
-                        break d;
-                    }
-                    if work.busy == 0 {
-                        return;
-                    }
-                    work = self
-                        .changed
-                        .wait_timeout(work, Duration::from_millis(20))
-                        .map(|(w, _)| w)
-                        .unwrap_or_else(|p| p.into_inner().0);
-                }
-            };
+        while let Some((dir, dev)) = self.next() {
             let started = Instant::now();
-            let (mut found, entries) = self.list(&next.0, next.1);
+            let (mut found, entries) = self.list(&dir, dev);
             // Depth first, in name order, as the backup walks: the
             // listings kept are the ones it takes next.
             found.sort_unstable_by(|a, b| b.0.cmp(&a.0));
             self.judge(entries, started.elapsed());
-            let mut work = self.lock();
-            work.busy -= 1;
-            work.dirs.extend(found);
-            drop(work);
+            let mut walk = self.lock();
+            walk.dirs.extend(found);
+            drop(walk);
             self.changed.notify_all();
+        }
+        self.ended();
+    }
+
+    /// The next directory to list ([`Walk::pop`]), waiting while others
+    /// are listed (they may add some) or the limit holds; `None` when the
+    /// walk is over.
+    fn next(&self) -> Option<(PathBuf, u64)> {
+        let mut walk = self.lock();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            while let Some((dir, dev)) = walk.pop() {
+                if walk.started.insert(self.hasher.hash_one(&dir)) {
+                    walk.busy.push(dir.clone());
+                    return Some((dir, dev));
+                }
+            }
+            if walk.busy.is_empty() && walk.dirs.is_empty() {
+                return None;
+            }
+            walk = self
+                .changed
+                .wait_timeout(walk, Duration::from_millis(20))
+                .map(|(w, _)| w)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
     }
 
@@ -257,7 +355,9 @@ impl Shared {
     /// Stats every entry of `dir` and keeps the listing when it is whole;
     /// returns its subdirectories on `dev` and the number of entries.
     fn list(&self, dir: &Path, dev: u64) -> (Vec<(PathBuf, u64)>, u64) {
-        let Ok(listed) = list_dir(dir, || !self.stop.load(Ordering::Relaxed)) else {
+        let listed = list_dir(dir, || !self.stop.load(Ordering::Relaxed));
+        let Ok(listed) = listed else {
+            self.keep(dir, None);
             return (Vec::new(), 0);
         };
         let dirs = listed
@@ -267,22 +367,28 @@ impl Shared {
             .map(|(name, _)| (dir.join(OsStr::from_bytes(name)), dev))
             .collect();
         let n = listed.entries.len() as u64;
-        if !listed.stopped && listed.errors.is_empty() {
-            self.keep(dir, listed.entries);
-        }
+        let whole = !listed.stopped && listed.errors.is_empty();
+        self.keep(dir, whole.then_some(listed.entries));
         (dirs, n)
     }
 
-    /// Keeps the listing of `dir` for the backup, unless that would hold
-    /// more than [`KEEP_ENTRIES`] entries.
-    fn keep(&self, dir: &Path, listing: Listing) {
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if kept.entries + listing.len() <= KEEP_ENTRIES {
-            kept.entries += listing.len();
+    /// Ends the listing of `dir`: keeps it for the backup when it is
+    /// whole (`Some`). Only here can the kept entries pass
+    /// [`KEEP_ENTRIES`], by one listing, or by those the backup waits for.
+    fn keep(&self, dir: &Path, listing: Option<Listing>) {
+        let mut walk = self.lock();
+        walk.busy.retain(|b| b != dir);
+        let wanted = walk.wanted.remove(dir);
+        if let Some(listing) = listing {
+            walk.entries += listing.len();
             // A directory listed twice (nested sources) replaces its listing.
-            if let Some(old) = kept.listings.insert(dir.to_path_buf(), listing) {
-                kept.entries -= old.len();
+            if let Some(old) = walk.listings.insert(dir.to_path_buf(), listing) {
+                walk.entries -= old.len();
             }
+        }
+        drop(walk);
+        if wanted {
+            self.listed.notify_all();
         }
     }
 }
@@ -306,8 +412,8 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        let work = p.shared.lock();
-        assert!(work.dirs.is_empty() && work.busy == 0);
+        let walk = p.shared.lock();
+        assert!(walk.dirs.is_empty() && walk.busy.is_empty() && walk.live == 0);
         assert_eq!(p.shared.entries.load(Ordering::Relaxed), 20 * 3 + 20);
     }
 
@@ -323,36 +429,141 @@ mod tests {
         let p = MetadataPrefetch::start(std::slice::from_ref(&root), 2);
         p.wait();
         let listings = p.listings();
-        let mut top = listings.take(&root).unwrap();
+        let dev = std::fs::symlink_metadata(&root).unwrap().dev();
+        let mut top = listings.take(&root, dev).unwrap();
         top.sort_by(|a, b| a.0.cmp(&b.0));
         let names: Vec<&[u8]> = top.iter().map(|(n, _)| n.as_slice()).collect();
         assert_eq!(names, [&b"d"[..], b"f"]);
         assert_eq!(top[1].1.as_ref().unwrap().len(), 5);
-        assert!(listings.take(&root).is_none(), "taken twice");
-        assert_eq!(listings.take(&root.join("d")).unwrap().len(), 1);
-        assert_eq!(p.shared.kept.lock().unwrap().entries, 0);
+        assert!(listings.take(&root, dev).is_none(), "taken twice");
+        assert_eq!(listings.take(&root.join("d"), dev).unwrap().len(), 1);
+        assert_eq!(p.shared.lock().entries, 0);
     }
 
-    /// Beyond [`KEEP_ENTRIES`] the walk keeps no more listings.
+    /// At [`KEEP_ENTRIES`] kept entries the walk lists only what the
+    /// backup waits for, and goes on once the backup takes some.
     #[test]
-    fn kept_listings_are_bounded() {
-        let p = MetadataPrefetch::start(&[], 1);
+    fn the_walk_waits_at_the_limit() {
+        let shared = Shared::new(Walk {
+            live: 1,
+            ..Walk::default()
+        });
         let entry = || (b"x".to_vec(), std::fs::symlink_metadata("/"));
-        p.shared.keep(
+        shared.keep(
             Path::new("/a"),
-            (0..KEEP_ENTRIES).map(|_| entry()).collect(),
+            Some((0..KEEP_ENTRIES).map(|_| entry()).collect()),
         );
-        p.shared.keep(Path::new("/b"), vec![entry()]);
-        let listings = p.listings();
-        assert!(listings.take(Path::new("/b")).is_none());
+        let mut walk = shared.lock();
+        walk.dirs.push((PathBuf::from("/next"), 0));
+        walk.asked.push((PathBuf::from("/asked"), 0));
+        assert_eq!(walk.pop(), Some((PathBuf::from("/asked"), 0)));
+        assert_eq!(walk.pop(), None, "at the limit");
+        drop(walk);
+        let listings = Listings(Arc::new(shared));
         assert_eq!(
-            listings.take(Path::new("/a")).map(|l| l.len()),
+            listings.take(Path::new("/a"), 0).map(|l| l.len()),
             Some(KEEP_ENTRIES)
         );
+        let shared = &listings.0;
+        assert_eq!(shared.lock().pop(), Some((PathBuf::from("/next"), 0)));
         // A listing made again replaces the first one in the count too.
-        p.shared.keep(Path::new("/c"), vec![entry(), entry()]);
-        p.shared.keep(Path::new("/c"), vec![entry()]);
-        assert_eq!(p.shared.kept.lock().unwrap().entries, 1);
+        shared.keep(Path::new("/c"), Some(vec![entry(), entry()]));
+        shared.keep(Path::new("/c"), Some(vec![entry()]));
+        assert_eq!(shared.lock().entries, 1);
+    }
+
+    /// A directory the backup reaches before the walk does is listed
+    /// next, kept beyond the limit and handed over; once listed, it is
+    /// not waited for again.
+    #[test]
+    fn the_walk_lists_next_what_the_backup_waits_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let wanted = dir.path().join("w");
+        std::fs::create_dir_all(wanted.join("sub")).unwrap();
+        std::fs::write(wanted.join("f"), b"x").unwrap();
+        let dev = std::fs::symlink_metadata(&wanted).unwrap().dev();
+        // One thread walking (this test's), and the limit reached.
+        let shared = Arc::new(Shared::new(Walk {
+            live: 1,
+            entries: KEEP_ENTRIES,
+            ..Walk::default()
+        }));
+        let listings = Listings(Arc::clone(&shared));
+        std::thread::scope(|s| {
+            let taker = s.spawn(|| listings.take(&wanted, dev));
+            let (next, next_dev) = loop {
+                match shared.next() {
+                    Some(next) => break next,
+                    None => std::thread::sleep(Duration::from_millis(1)),
+                }
+            };
+            assert_eq!((next.as_path(), next_dev), (wanted.as_path(), dev));
+            let (found, n) = shared.list(&next, next_dev);
+            assert_eq!((found.len(), n), (1, 2));
+            let mut listing = taker.join().unwrap().expect("handed over");
+            listing.sort_by(|a, b| a.0.cmp(&b.0));
+            let names: Vec<&[u8]> = listing.iter().map(|(n, _)| n.as_slice()).collect();
+            assert_eq!(names, [&b"f"[..], b"sub"]);
+        });
+        assert!(listings.take(&wanted, dev).is_none(), "listed already");
+        assert!(shared.lock().wanted.is_empty());
+        // Come to again, a directory listed already is skipped.
+        let mut walk = shared.lock();
+        walk.entries = 0;
+        walk.dirs.push((wanted.clone(), dev));
+        drop(walk);
+        assert!(shared.next().is_none());
+    }
+
+    /// A directory the backup reaches while the walk lists it is waited
+    /// for and handed over, whatever the limit.
+    #[test]
+    fn a_directory_being_listed_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let dev = std::fs::symlink_metadata(dir.path()).unwrap().dev();
+        let shared = Arc::new(Shared::new(Walk {
+            live: 1,
+            ..Walk::default()
+        }));
+        let listings = Listings(Arc::clone(&shared));
+        shared.lock().dirs.push((dir.path().to_path_buf(), dev));
+        let (next, next_dev) = shared.next().unwrap();
+        shared.lock().entries = KEEP_ENTRIES;
+        std::thread::scope(|s| {
+            let taker = s.spawn(|| listings.take(dir.path(), dev));
+            while !shared.lock().wanted.contains(dir.path()) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            shared.list(&next, next_dev);
+            assert_eq!(taker.join().unwrap().map(|l| l.len()), Some(1));
+        });
+    }
+
+    /// A directory that cannot be listed, or a walk that has ended, leaves
+    /// the backup to list for itself, without waiting.
+    #[test]
+    fn the_backup_lists_what_the_walk_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let shared = Arc::new(Shared::new(Walk {
+            live: 1,
+            ..Walk::default()
+        }));
+        let listings = Listings(Arc::clone(&shared));
+        std::thread::scope(|s| {
+            let taker = s.spawn(|| listings.take(&missing, 0));
+            let (next, dev) = loop {
+                match shared.next() {
+                    Some(next) => break next,
+                    None => std::thread::sleep(Duration::from_millis(1)),
+                }
+            };
+            assert_eq!(shared.list(&next, dev), (Vec::new(), 0));
+            assert!(taker.join().unwrap().is_none());
+        });
+        shared.ended();
+        assert!(listings.take(dir.path(), 0).is_none(), "the walk has ended");
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn a_backup_takes_the_listings_made_ahead() {
     assert_eq!(names(&with_listings), [b"a".to_vec()]);
     let sub = crate::commands::backup::targets::absolute(&source.path().join("sub")).unwrap();
     assert!(
-        prefetch.listings().take(&sub).is_none(),
+        prefetch.listings().take(&sub, 0).is_none(),
         "listing not taken"
     );
     assert_eq!(names(&with_listings), [b"a".to_vec(), b"late".to_vec()]);
