@@ -365,6 +365,17 @@ impl<'a> Archiver<'a> {
         None
     }
 
+    /// [`Archiver::exclude`] for an entry whose `lstat` result is `meta`:
+    /// an excluded directory is also left out of the prefetch's walk.
+    fn exclude_entry(&self, path: &Path, meta: &Metadata) -> Option<Node> {
+        if meta.is_dir() {
+            if let Some(listings) = &self.opts.listings {
+                listings.skip(path);
+            }
+        }
+        self.exclude(path)
+    }
+
     /// Archives one filesystem entry named by its full path; `None` when
     /// it is excluded, vanished or unreadable (the latter two with a
     /// warning).
@@ -395,7 +406,7 @@ impl<'a> Archiver<'a> {
             }
         };
         if self.excluded(path, &meta) {
-            return Ok(self.exclude(path));
+            return Ok(self.exclude_entry(path, &meta));
         }
         let started = self.clock();
         // With a trusted ctime, an unchanged ctime means unchanged xattrs
@@ -410,7 +421,7 @@ impl<'a> Archiver<'a> {
                 if self.dir_excluded_by_content(path)
                     || (self.opts.one_file_system && meta.dev() != dev)
                 {
-                    return Ok(self.exclude(path));
+                    return Ok(self.exclude_entry(path, &meta));
                 }
                 let parent = self.parent_tree(
                     prev.filter(|p| p.node_type == NodeType::Dir)

@@ -142,9 +142,17 @@ struct Walk {
     /// Directories the backup waits for: listed next, kept whatever the
     /// limit.
     wanted: HashSet<PathBuf>,
+    /// Directories the backup leaves out: neither they nor anything below
+    /// them is listed or kept.
+    skipped: HashSet<PathBuf>,
 }
 
 impl Walk {
+    /// Whether `dir` is or lies below a directory the backup leaves out.
+    fn skips(&self, dir: &Path) -> bool {
+        !self.skipped.is_empty() && dir.ancestors().any(|a| self.skipped.contains(a))
+    }
+
     /// The next directory to list: one the backup waits for, else the
     /// walk's next one unless the kept listings are at their limit.
     fn pop(&mut self) -> Option<(PathBuf, u64)> {
@@ -164,8 +172,9 @@ impl Listings {
     /// The listing of `dir` (absolute and clean, as the backup walks it;
     /// on device `dev`). A directory the walk has not come to yet is
     /// listed next, and this waits for it; `None` when the walk listed it
-    /// without keeping it, could not list it whole, or has ended (the
-    /// backup then lists it itself). Each listing is taken once.
+    /// without keeping it, could not list it whole, or has ended, and
+    /// below a directory left out ([`Listings::skip`]); the backup then
+    /// lists it itself. Each listing is taken once.
     pub fn take(&self, dir: &Path, dev: u64) -> Option<Listing> {
         let shared = &self.0;
         let mut walk = shared.lock();
@@ -178,7 +187,7 @@ impl Listings {
                 }
                 return Some(listing);
             }
-            if walk.live == 0 || shared.stop.load(Ordering::Relaxed) {
+            if walk.live == 0 || shared.stop.load(Ordering::Relaxed) || walk.skips(dir) {
                 return None;
             }
             if !walk.wanted.contains(dir) {
@@ -198,6 +207,31 @@ impl Listings {
                 .wait_timeout(walk, Duration::from_millis(50))
                 .map(|(w, _)| w)
                 .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+impl Listings {
+    /// Tells the walk that the backup leaves `dir` out (an exclude rule):
+    /// what it kept of it and below it is let go, and it lists nothing
+    /// more there, so that listings nobody takes do not hold the walk at
+    /// its limit.
+    pub fn skip(&self, dir: &Path) {
+        let shared = &self.0;
+        let mut walk = shared.lock();
+        let full = walk.entries >= KEEP_ENTRIES;
+        let mut dropped = 0;
+        walk.listings.retain(|path, listing| {
+            let keep = !path.starts_with(dir);
+            if !keep {
+                dropped += listing.len();
+            }
+            keep
+        });
+        walk.entries -= dropped;
+        walk.skipped.insert(dir.to_path_buf());
+        if full && walk.entries < KEEP_ENTRIES {
+            shared.changed.notify_all();
         }
     }
 }
@@ -322,7 +356,7 @@ impl Shared {
                 return None;
             }
             while let Some((dir, dev)) = walk.pop() {
-                if walk.started.insert(self.hasher.hash_one(&dir)) {
+                if !walk.skips(&dir) && walk.started.insert(self.hasher.hash_one(&dir)) {
                     walk.busy.push(dir.clone());
                     return Some((dir, dev));
                 }
@@ -379,7 +413,7 @@ impl Shared {
         let mut walk = self.lock();
         walk.busy.retain(|b| b != dir);
         let wanted = walk.wanted.remove(dir);
-        if let Some(listing) = listing {
+        if let Some(listing) = listing.filter(|_| !walk.skips(dir)) {
             walk.entries += listing.len();
             // A directory listed twice (nested sources) replaces its listing.
             if let Some(old) = walk.listings.insert(dir.to_path_buf(), listing) {
@@ -538,6 +572,38 @@ mod tests {
             shared.list(&next, next_dev);
             assert_eq!(taker.join().unwrap().map(|l| l.len()), Some(1));
         });
+    }
+
+    /// A directory the backup leaves out is let go with all below it, and
+    /// the walk neither lists nor keeps anything there any more.
+    #[test]
+    fn a_skipped_directory_is_let_go() {
+        let shared = Shared::new(Walk {
+            live: 1,
+            ..Walk::default()
+        });
+        let entry = || (b"x".to_vec(), std::fs::symlink_metadata("/"));
+        shared.keep(Path::new("/s/a"), Some(Vec::new()));
+        shared.keep(
+            Path::new("/s/a/b"),
+            Some((0..KEEP_ENTRIES).map(|_| entry()).collect()),
+        );
+        shared.keep(Path::new("/s/ab"), Some(vec![entry()]));
+        let listings = Listings(Arc::new(shared));
+        listings.skip(Path::new("/s/a"));
+        let shared = &listings.0;
+        assert_eq!(shared.lock().entries, 1, "/s/ab stays");
+        shared.lock().dirs.extend([
+            (PathBuf::from("/s/ab/c"), 0),
+            (PathBuf::from("/s/a/b/c"), 0),
+        ]);
+        assert_eq!(shared.next().map(|d| d.0), Some(PathBuf::from("/s/ab/c")));
+        shared.keep(Path::new("/s/a/d"), Some(vec![entry()]));
+        assert!(listings.take(Path::new("/s/a/d"), 0).is_none());
+        assert_eq!(
+            listings.take(Path::new("/s/ab"), 0).map(|l| l.len()),
+            Some(1)
+        );
     }
 
     /// A directory that cannot be listed, or a walk that has ended, leaves

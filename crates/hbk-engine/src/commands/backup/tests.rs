@@ -121,6 +121,41 @@ fn a_backup_takes_the_listings_made_ahead() {
     assert_eq!(names(&with_listings), [b"a".to_vec(), b"late".to_vec()]);
 }
 
+/// A directory an exclude rule leaves out is let go by the prefetch: its
+/// listing (and those below it) would otherwise stay kept, never taken.
+#[test]
+fn an_excluded_directory_is_let_go_by_the_prefetch() {
+    use crate::commands::backup::prefetch::MetadataPrefetch;
+    let t = TestRepo::new(2);
+    let repo = t.repo.clone().into_indexed().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(source.path().join("cache/deep")).unwrap();
+    std::fs::write(source.path().join("cache/deep/x"), b"x").unwrap();
+    std::fs::write(source.path().join("a"), b"a").unwrap();
+    let targets = [source.path().to_path_buf()];
+    let prefetch = MetadataPrefetch::start(&targets, 2);
+    prefetch.wait();
+    let cache = crate::commands::backup::targets::absolute(&source.path().join("cache")).unwrap();
+    let lock = RepoLock::acquire(&repo, LockKind::Shared).unwrap();
+    let opts = BackupOptions {
+        no_scan: true,
+        excludes: vec![cache.to_string_lossy().into_owned()],
+        listings: Some(prefetch.listings()),
+        ..BackupOptions::default()
+    };
+    backup(
+        &repo,
+        WriteMode::Locked(&lock),
+        &targets,
+        &opts,
+        &NoProgress,
+    )
+    .unwrap();
+    let listings = prefetch.listings();
+    assert!(listings.take(&cache, 0).is_none(), "excluded listing kept");
+    assert!(listings.take(&cache.join("deep"), 0).is_none());
+}
+
 /// An unchanged directory reuses the parent's tree; a change that only
 /// moves the ctime (an extended attribute, a mode) is still seen,
 /// although unchanged entries' xattrs are taken from the parent.
