@@ -431,6 +431,34 @@ impl Shared {
 mod tests {
     use super::*;
 
+    /// The state of a walk with one thread: the test's.
+    fn walking() -> Shared {
+        Shared::new(Walk {
+            live: 1,
+            ..Walk::default()
+        })
+    }
+
+    /// A listed entry.
+    fn entry() -> (Vec<u8>, std::io::Result<Metadata>) {
+        (b"x".to_vec(), std::fs::symlink_metadata("/"))
+    }
+
+    /// A listing that fills the limit by itself.
+    fn full() -> Option<Listing> {
+        Some((0..KEEP_ENTRIES).map(|_| entry()).collect())
+    }
+
+    /// The next directory of `shared`'s walk, once there is one.
+    fn next_of(shared: &Shared) -> (PathBuf, u64) {
+        loop {
+            match shared.next() {
+                Some(next) => return next,
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
     #[test]
     fn walks_every_directory_and_stops_when_done() {
         let dir = tempfile::tempdir().unwrap();
@@ -478,15 +506,8 @@ mod tests {
     /// backup waits for, and goes on once the backup takes some.
     #[test]
     fn the_walk_waits_at_the_limit() {
-        let shared = Shared::new(Walk {
-            live: 1,
-            ..Walk::default()
-        });
-        let entry = || (b"x".to_vec(), std::fs::symlink_metadata("/"));
-        shared.keep(
-            Path::new("/a"),
-            Some((0..KEEP_ENTRIES).map(|_| entry()).collect()),
-        );
+        let shared = walking();
+        shared.keep(Path::new("/a"), full());
         let mut walk = shared.lock();
         walk.dirs.push((PathBuf::from("/next"), 0));
         walk.asked.push((PathBuf::from("/asked"), 0));
@@ -525,12 +546,7 @@ mod tests {
         let listings = Listings(Arc::clone(&shared));
         std::thread::scope(|s| {
             let taker = s.spawn(|| listings.take(&wanted, dev));
-            let (next, next_dev) = loop {
-                match shared.next() {
-                    Some(next) => break next,
-                    None => std::thread::sleep(Duration::from_millis(1)),
-                }
-            };
+            let (next, next_dev) = next_of(&shared);
             assert_eq!((next.as_path(), next_dev), (wanted.as_path(), dev));
             let (found, n) = shared.list(&next, next_dev);
             assert_eq!((found.len(), n), (1, 2));
@@ -556,10 +572,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), b"x").unwrap();
         let dev = std::fs::symlink_metadata(dir.path()).unwrap().dev();
-        let shared = Arc::new(Shared::new(Walk {
-            live: 1,
-            ..Walk::default()
-        }));
+        let shared = Arc::new(walking());
         let listings = Listings(Arc::clone(&shared));
         shared.lock().dirs.push((dir.path().to_path_buf(), dev));
         let (next, next_dev) = shared.next().unwrap();
@@ -578,16 +591,9 @@ mod tests {
     /// the walk neither lists nor keeps anything there any more.
     #[test]
     fn a_skipped_directory_is_let_go() {
-        let shared = Shared::new(Walk {
-            live: 1,
-            ..Walk::default()
-        });
-        let entry = || (b"x".to_vec(), std::fs::symlink_metadata("/"));
+        let shared = walking();
         shared.keep(Path::new("/s/a"), Some(Vec::new()));
-        shared.keep(
-            Path::new("/s/a/b"),
-            Some((0..KEEP_ENTRIES).map(|_| entry()).collect()),
-        );
+        shared.keep(Path::new("/s/a/b"), full());
         shared.keep(Path::new("/s/ab"), Some(vec![entry()]));
         let listings = Listings(Arc::new(shared));
         listings.skip(Path::new("/s/a"));
@@ -612,19 +618,11 @@ mod tests {
     fn the_backup_lists_what_the_walk_cannot() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing");
-        let shared = Arc::new(Shared::new(Walk {
-            live: 1,
-            ..Walk::default()
-        }));
+        let shared = Arc::new(walking());
         let listings = Listings(Arc::clone(&shared));
         std::thread::scope(|s| {
             let taker = s.spawn(|| listings.take(&missing, 0));
-            let (next, dev) = loop {
-                match shared.next() {
-                    Some(next) => break next,
-                    None => std::thread::sleep(Duration::from_millis(1)),
-                }
-            };
+            let (next, dev) = next_of(&shared);
             assert_eq!(shared.list(&next, dev), (Vec::new(), 0));
             assert!(taker.join().unwrap().is_none());
         });
