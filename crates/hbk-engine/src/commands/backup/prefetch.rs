@@ -15,8 +15,10 @@
 //! cost CPU, so the walk stops by itself once the entries it stat'ed so
 //! far came back at the speed of a cache.
 //!
-//! The walk keeps what it listed, up to [`KEEP_ENTRIES`] entries, for the
-//! backup to take ([`Listings`]): a directory listed in full is not
+//! The walk keeps what it listed, up to [`KEEP_ENTRIES`] entries (then it
+//! waits for the backup to take some), for the backup to take
+//! ([`Listings`]); what the backup leaves out is let go
+//! ([`Listings::skip`]). A directory listed in full is not
 //! listed and stat'ed again (on a cold cache that second pass was a tenth
 //! of a no-op backup's CPU). An entry is then as the walk found it, a
 //! little earlier than the backup would have, as for any walk of a live
