@@ -356,24 +356,19 @@ impl<'a> Archiver<'a> {
         );
     }
 
-    /// Reports an item an exclude rule left out; returns `None` for the
-    /// caller to pass on.
-    fn exclude(&self, path: &Path) -> Option<Node> {
-        if self.lists_items {
-            self.progress.excluded(path);
-        }
-        None
-    }
-
-    /// [`Archiver::exclude`] for an entry whose `lstat` result is `meta`:
-    /// an excluded directory is also left out of the prefetch's walk.
-    fn exclude_entry(&self, path: &Path, meta: &Metadata) -> Option<Node> {
+    /// Reports an entry an exclude rule left out (`meta`: its `lstat`
+    /// result); an excluded directory is also left out of the prefetch's
+    /// walk. Returns `None` for the caller to pass on.
+    fn exclude(&self, path: &Path, meta: &Metadata) -> Option<Node> {
         if meta.is_dir() {
             if let Some(listings) = &self.opts.listings {
                 listings.skip(path);
             }
         }
-        self.exclude(path)
+        if self.lists_items {
+            self.progress.excluded(path);
+        }
+        None
     }
 
     /// Archives one filesystem entry named by its full path; `None` when
@@ -406,7 +401,7 @@ impl<'a> Archiver<'a> {
             }
         };
         if self.excluded(path, &meta) {
-            return Ok(self.exclude_entry(path, &meta));
+            return Ok(self.exclude(path, &meta));
         }
         let started = self.clock();
         // With a trusted ctime, an unchanged ctime means unchanged xattrs
@@ -421,7 +416,7 @@ impl<'a> Archiver<'a> {
                 if self.dir_excluded_by_content(path)
                     || (self.opts.one_file_system && meta.dev() != dev)
                 {
-                    return Ok(self.exclude_entry(path, &meta));
+                    return Ok(self.exclude(path, &meta));
                 }
                 let parent = self.parent_tree(
                     prev.filter(|p| p.node_type == NodeType::Dir)

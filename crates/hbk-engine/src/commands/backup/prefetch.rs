@@ -44,7 +44,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,18 @@ pub fn list_dir(dir: &Path, mut go_on: impl FnMut() -> bool) -> std::io::Result<
         }
     }
     Ok(listed)
+}
+
+/// Waits on `signal` for at most `timeout`, giving the walk's state back.
+fn wait<'a>(
+    signal: &Condvar,
+    walk: MutexGuard<'a, Walk>,
+    timeout: Duration,
+) -> MutexGuard<'a, Walk> {
+    signal
+        .wait_timeout(walk, timeout)
+        .map(|(w, _)| w)
+        .unwrap_or_else(|p| p.into_inner().0)
 }
 
 /// A running prefetch; dropping it stops its threads.
@@ -155,6 +167,14 @@ impl Walk {
         !self.skipped.is_empty() && dir.ancestors().any(|a| self.skipped.contains(a))
     }
 
+    /// Counts `n` kept entries out (taken or let go); whether that lifts
+    /// the limit the walk waits at.
+    fn let_go(&mut self, n: usize) -> bool {
+        let full = self.entries >= KEEP_ENTRIES;
+        self.entries -= n;
+        full && self.entries < KEEP_ENTRIES
+    }
+
     /// The next directory to list: one the backup waits for, else the
     /// walk's next one unless the kept listings are at their limit.
     fn pop(&mut self) -> Option<(PathBuf, u64)> {
@@ -182,9 +202,7 @@ impl Listings {
         let mut walk = shared.lock();
         loop {
             if let Some(listing) = walk.listings.remove(dir) {
-                let full = walk.entries >= KEEP_ENTRIES;
-                walk.entries -= listing.len();
-                if full && walk.entries < KEEP_ENTRIES {
+                if walk.let_go(listing.len()) {
                     shared.changed.notify_all();
                 }
                 return Some(listing);
@@ -204,16 +222,10 @@ impl Listings {
                 walk.wanted.insert(dir.to_path_buf());
             }
             // Timed, so that a missed signal costs a moment, not the backup.
-            walk = shared
-                .listed
-                .wait_timeout(walk, Duration::from_millis(50))
-                .map(|(w, _)| w)
-                .unwrap_or_else(|p| p.into_inner().0);
+            walk = wait(&shared.listed, walk, Duration::from_millis(50));
         }
     }
-}
 
-impl Listings {
     /// Tells the walk that the backup leaves `dir` out (an exclude rule):
     /// what it kept of it and below it is let go, and it lists nothing
     /// more there, so that listings nobody takes do not hold the walk at
@@ -221,7 +233,6 @@ impl Listings {
     pub fn skip(&self, dir: &Path) {
         let shared = &self.0;
         let mut walk = shared.lock();
-        let full = walk.entries >= KEEP_ENTRIES;
         let mut dropped = 0;
         walk.listings.retain(|path, listing| {
             let keep = !path.starts_with(dir);
@@ -230,9 +241,8 @@ impl Listings {
             }
             keep
         });
-        walk.entries -= dropped;
         walk.skipped.insert(dir.to_path_buf());
-        if full && walk.entries < KEEP_ENTRIES {
+        if walk.let_go(dropped) {
             shared.changed.notify_all();
         }
     }
@@ -320,7 +330,7 @@ impl Shared {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Walk> {
+    fn lock(&self) -> MutexGuard<'_, Walk> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -366,11 +376,7 @@ impl Shared {
             if walk.busy.is_empty() && walk.dirs.is_empty() {
                 return None;
             }
-            walk = self
-                .changed
-                .wait_timeout(walk, Duration::from_millis(20))
-                .map(|(w, _)| w)
-                .unwrap_or_else(|p| p.into_inner().0);
+            walk = wait(&self.changed, walk, Duration::from_millis(20));
         }
     }
 
@@ -417,7 +423,7 @@ impl Shared {
         let wanted = walk.wanted.remove(dir);
         if let Some(listing) = listing.filter(|_| !walk.skips(dir)) {
             walk.entries += listing.len();
-            // A directory listed twice (nested sources) replaces its listing.
+            // Should a directory be listed twice, its listing is replaced.
             if let Some(old) = walk.listings.insert(dir.to_path_buf(), listing) {
                 walk.entries -= old.len();
             }
@@ -449,6 +455,13 @@ mod tests {
     /// A listing that fills the limit by itself.
     fn full() -> Option<Listing> {
         Some((0..KEEP_ENTRIES).map(|_| entry()).collect())
+    }
+
+    /// A listing's names, sorted.
+    fn names(listing: &Listing) -> Vec<&[u8]> {
+        let mut names: Vec<&[u8]> = listing.iter().map(|(n, _)| n.as_slice()).collect();
+        names.sort();
+        names
     }
 
     /// The next directory of `shared`'s walk, once there is one.
@@ -495,9 +508,8 @@ mod tests {
         let listings = p.listings();
         let dev = std::fs::symlink_metadata(&root).unwrap().dev();
         let mut top = listings.take(&root, dev).unwrap();
+        assert_eq!(names(&top), [&b"d"[..], b"f"]);
         top.sort_by(|a, b| a.0.cmp(&b.0));
-        let names: Vec<&[u8]> = top.iter().map(|(n, _)| n.as_slice()).collect();
-        assert_eq!(names, [&b"d"[..], b"f"]);
         assert_eq!(top[1].1.as_ref().unwrap().len(), 5);
         assert!(listings.take(&root, dev).is_none(), "taken twice");
         assert_eq!(listings.take(&root.join("d"), dev).unwrap().len(), 1);
@@ -552,10 +564,8 @@ mod tests {
             assert_eq!((next.as_path(), next_dev), (wanted.as_path(), dev));
             let (found, n) = shared.list(&next, next_dev);
             assert_eq!((found.len(), n), (1, 2));
-            let mut listing = taker.join().unwrap().expect("handed over");
-            listing.sort_by(|a, b| a.0.cmp(&b.0));
-            let names: Vec<&[u8]> = listing.iter().map(|(n, _)| n.as_slice()).collect();
-            assert_eq!(names, [&b"f"[..], b"sub"]);
+            let listing = taker.join().unwrap().expect("handed over");
+            assert_eq!(names(&listing), [&b"f"[..], b"sub"]);
         });
         assert!(listings.take(&wanted, dev).is_none(), "listed already");
         assert!(shared.lock().wanted.is_empty());
