@@ -11,6 +11,7 @@ pub mod metadata;
 mod options;
 pub mod orphans;
 pub mod prefetch;
+mod read_ahead;
 mod source_file;
 pub mod targets;
 #[cfg(test)]
@@ -250,6 +251,7 @@ fn archiver<'a>(
         lists_items: progress.wants_items(),
         read_slots: (opts.read_concurrency > 0).then(|| Limiter::new(opts.read_concurrency)),
         batches: Default::default(),
+        open_ahead: Default::default(),
     })
 }
 

@@ -12,7 +12,7 @@ use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -25,6 +25,8 @@ use rayon::prelude::*;
 use super::metadata::{node_from_metadata, NameCache};
 use super::options::BackupOptions;
 use super::prefetch::{list_dir, Listing};
+use super::read_ahead::{self, OpenAhead};
+use super::source_file::{open_noatime, SourceFile};
 use super::targets::{VirtualEntry, VirtualRoot};
 use crate::chunker::ChunkerFactory;
 use crate::filter::{matches_any, Pattern};
@@ -93,6 +95,9 @@ pub struct Archiver<'a> {
     pub read_slots: Option<Limiter>,
     /// Buffers for the chunks of one read batch.
     pub batches: BatchBuffers,
+    /// Files opened ahead of their reads and not yet read
+    /// ([`super::read_ahead`]).
+    pub open_ahead: AtomicUsize,
 }
 
 /// What storing blobs added to the repository: plaintext bytes of the
@@ -381,15 +386,17 @@ impl<'a> Archiver<'a> {
         prev: Option<&Node>,
         dev: u64,
     ) -> Result<Option<Node>> {
-        self.archive_entry(path, name, std::fs::symlink_metadata(path), prev, dev)
+        self.archive_entry(path, name, std::fs::symlink_metadata(path), None, prev, dev)
     }
 
-    /// Archives one filesystem entry whose `lstat` result is `meta`.
+    /// Archives one filesystem entry whose `lstat` result is `meta`;
+    /// `file` is the file when it was opened ahead ([`read_ahead`]).
     fn archive_entry(
         &self,
         path: &Path,
         name: &[u8],
         meta: std::io::Result<Metadata>,
+        file: Option<OpenAhead<'_>>,
         prev: Option<&Node>,
         dev: u64,
     ) -> Result<Option<Node>> {
@@ -430,7 +437,9 @@ impl<'a> Archiver<'a> {
             NodeType::Socket => return Ok(None),
             _ => {}
         }
-        if node.node_type == NodeType::File && !self.archive_file(path, &mut node, prev, started)? {
+        if node.node_type == NodeType::File
+            && !self.archive_file(path, &mut node, file, prev, started)?
+        {
             return Ok(None);
         }
         Ok(Some(node))
@@ -467,14 +476,32 @@ impl<'a> Archiver<'a> {
         };
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let parent_tree = parent.map(|p| &p.tree);
-        let nodes = entries
-            .into_par_iter()
-            .map(|(name, meta)| {
-                let child = path.join(OsStr::from_bytes(&name));
-                self.archive_entry(&child, &name, meta, find_in(parent_tree, &name), dev)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let nodes: Vec<Node> = nodes.into_iter().flatten().collect();
+        let compare = read_ahead::Compare {
+            ignore_ctime: self.opts.ignore_ctime,
+            ignore_inode: self.opts.ignore_inode,
+        };
+        let mut windows =
+            read_ahead::windows(entries, |name| find_in(parent_tree, name), compare).into_iter();
+        let mut current = windows.next();
+        if let Some(w) = current.as_mut() {
+            read_ahead::ask_ahead(path, w, &self.open_ahead);
+        }
+        let mut nodes = Vec::new();
+        while let Some(window) = current {
+            current = windows.next();
+            if let Some(w) = current.as_mut() {
+                read_ahead::ask_ahead(path, w, &self.open_ahead);
+            }
+            let done = window
+                .into_par_iter()
+                .map(|p| {
+                    let child = path.join(OsStr::from_bytes(&p.name));
+                    let prev = find_in(parent_tree, &p.name);
+                    self.archive_entry(&child, &p.name, p.meta, p.file, prev, dev)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            nodes.extend(done.into_iter().flatten());
+        }
         if let Some(p) = parent {
             if same_nodes(&p.tree.nodes, &nodes) && self.saver.has(BlobType::Tree, &p.id) {
                 return Ok((p.id, Added::default()));
@@ -501,6 +528,7 @@ impl<'a> Archiver<'a> {
         &self,
         path: &Path,
         node: &mut Node,
+        file: Option<OpenAhead<'_>>,
         prev: Option<&Node>,
         started: Option<Instant>,
     ) -> Result<bool> {
@@ -526,7 +554,7 @@ impl<'a> Archiver<'a> {
             return Ok(true);
         }
         self.progress.file_started(path);
-        let added = match self.read_content(path, node.size) {
+        let added = match self.read_content(path, node.size, file) {
             Ok(Ok(content)) => {
                 node.content = Some(content.ids);
                 node.size = content.size;
@@ -550,9 +578,17 @@ impl<'a> Archiver<'a> {
 
     /// Reads, chunks and stores a file. The outer error is fatal (the
     /// repository failed); the inner one is a problem with this file.
-    fn read_content(&self, path: &Path, size: u64) -> Result<std::io::Result<Content>> {
-        match open_noatime(path) {
-            Ok(f) => self.read_sized(super::source_file::SourceFile::new(f, size), Some(size)),
+    fn read_content(
+        &self,
+        path: &Path,
+        size: u64,
+        ahead: Option<OpenAhead<'_>>,
+    ) -> Result<std::io::Result<Content>> {
+        match ahead
+            .and_then(OpenAhead::into_file)
+            .map_or_else(|| open_noatime(path), Ok)
+        {
+            Ok(f) => self.read_sized(SourceFile::new(f, size), Some(size)),
             Err(e) => Ok(Err(e)),
         }
     }
@@ -753,16 +789,6 @@ impl BatchBuffers {
         if kept.len() < Self::KEEP && capacity > 0 && capacity <= BATCH_BYTES + BATCH_SLACK {
             kept.push(buffer);
         }
-    }
-}
-
-fn open_noatime(path: &Path) -> std::io::Result<File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.read(true);
-    match o.clone().custom_flags(libc::O_NOATIME).open(path) {
-        Ok(f) => Ok(f),
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => o.open(path),
-        Err(e) => Err(e),
     }
 }
 

@@ -13,6 +13,8 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use hbk_backend::direct_io::set_direct;
 use hbk_chunker::{DEFAULT_READ_BUFFER, READ_BUFFER_ALIGN};
@@ -74,6 +76,18 @@ impl Read for SourceFile {
             self.stop_direct();
         }
         self.file.read(buf)
+    }
+}
+
+/// Opens `path` for reading without updating its access time when the
+/// process may (it owns the file or is privileged).
+pub fn open_noatime(path: &Path) -> std::io::Result<File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    match o.clone().custom_flags(libc::O_NOATIME).open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => o.open(path),
+        Err(e) => Err(e),
     }
 }
 
