@@ -33,18 +33,8 @@ fn backup_then_restore_on_one_handle() {
     assert!(summary.snapshot_id.is_some());
     assert!(summary.data_blobs > 0);
 
-    let (_, latest) = find_snapshot(&repo, "latest", &SnapshotFilter::default()).unwrap();
-    let target = tempfile::tempdir().unwrap();
-    let stats = restore(
-        &repo,
-        &latest.tree,
-        target.path(),
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
-    assert_eq!(stats.files, 2);
-    let restored: PathBuf = target.path().join(source.path().strip_prefix("/").unwrap());
+    let (_target, restored, files) = restore_latest(&repo, source.path());
+    assert_eq!(files, 2);
     assert_eq!(
         std::fs::read(restored.join("a.txt")).unwrap(),
         b"first file"
@@ -62,6 +52,27 @@ fn backup_then_restore_on_one_handle() {
     )
     .unwrap();
     assert_eq!(again.data_blobs, 0);
+}
+
+/// Restores the latest snapshot into a fresh directory (kept alive by the
+/// first value): where the backed-up directory `source` landed, and how
+/// many files were restored.
+fn restore_latest(
+    repo: &hbk_repo::IndexedRepository,
+    source: &std::path::Path,
+) -> (tempfile::TempDir, PathBuf, u64) {
+    let (_, latest) = find_snapshot(repo, "latest", &SnapshotFilter::default()).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let stats = restore(
+        repo,
+        &latest.tree,
+        target.path(),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let restored = target.path().join(source.strip_prefix("/").unwrap());
+    (target, restored, stats.files)
 }
 
 /// The tree of the backed-up directory `source` in snapshot `tree`.
@@ -350,17 +361,7 @@ fn files_read_ahead_in_windows_are_stored_as_they_are() {
         (0, 4, 96)
     );
 
-    let (_, latest) = find_snapshot(&repo, "latest", &SnapshotFilter::default()).unwrap();
-    let target = tempfile::tempdir().unwrap();
-    restore(
-        &repo,
-        &latest.tree,
-        target.path(),
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
-    let restored: PathBuf = target.path().join(source.path().strip_prefix("/").unwrap());
+    let (_target, restored, _) = restore_latest(&repo, source.path());
     for i in 0..100 {
         let name = format!("f{i:03}");
         assert_eq!(
