@@ -95,8 +95,8 @@ pub struct Archiver<'a> {
     pub read_slots: Option<Limiter>,
     /// Buffers for the chunks of one read batch.
     pub batches: BatchBuffers,
-    /// Files opened ahead of their reads and not yet read
-    /// ([`super::read_ahead`]).
+    /// Files opened ahead of their reads and not yet read (the backup's
+    /// `read_ahead` module caps them).
     pub open_ahead: AtomicUsize,
 }
 
