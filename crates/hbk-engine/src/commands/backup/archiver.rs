@@ -484,13 +484,13 @@ impl<'a> Archiver<'a> {
             read_ahead::windows(entries, |name| find_in(parent_tree, name), compare).into_iter();
         let mut current = windows.next();
         if let Some(w) = current.as_mut() {
-            read_ahead::ask_ahead(path, w, &self.open_ahead);
+            self.ask_ahead(path, w);
         }
         let mut nodes = Vec::new();
         while let Some(window) = current {
             current = windows.next();
             if let Some(w) = current.as_mut() {
-                read_ahead::ask_ahead(path, w, &self.open_ahead);
+                self.ask_ahead(path, w);
             }
             let done = window
                 .into_par_iter()
@@ -508,6 +508,12 @@ impl<'a> Archiver<'a> {
             }
         }
         self.save_tree(nodes)
+    }
+
+    /// Asks for the files of `window` (in `dir`) ahead of their reads,
+    /// leaving out what the exclude rules leave out.
+    fn ask_ahead<'s>(&'s self, dir: &Path, window: &mut [read_ahead::Pending<'s>]) {
+        read_ahead::ask_ahead(dir, window, &self.open_ahead, |p, m| self.excluded(p, m));
     }
 
     fn unchanged(&self, prev: &Node, node: &Node) -> bool {

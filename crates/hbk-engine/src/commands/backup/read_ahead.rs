@@ -13,7 +13,8 @@
 //!
 //! Files read with direct I/O ([`super::source_file::DIRECT_MIN`] bytes
 //! and more) bypass the cache and are left alone, and so are files the
-//! parent says are unchanged: a no-op backup asks for nothing. The files
+//! parent says are unchanged (a no-op backup asks for nothing) and files
+//! an exclude rule leaves out. The files
 //! opened ahead are capped ([`MAX_OPEN_AHEAD`]) so that a deep tree of
 //! windows cannot run the process out of descriptors; past the cap files
 //! are opened when read, as before. A guess that misses costs one wasted
@@ -139,15 +140,25 @@ pub fn windows<'a, 't>(
 
 /// Opens the files of `window` (in directory `dir`) that are to be read
 /// and asks the kernel to read them into its cache, while fewer than
-/// [`MAX_OPEN_AHEAD`] files are open ahead (`open` counts them). A file
-/// that cannot be opened is left to be opened, and reported, when read.
-pub fn ask_ahead<'a>(dir: &Path, window: &mut [Pending<'a>], open: &'a AtomicUsize) {
+/// [`MAX_OPEN_AHEAD`] files are open ahead (`open` counts them). Files
+/// an exclude rule leaves out (`excluded`, given the path and metadata)
+/// are not asked for. A file that cannot be opened is left to be opened,
+/// and reported, when read.
+pub fn ask_ahead<'a>(
+    dir: &Path,
+    window: &mut [Pending<'a>],
+    open: &'a AtomicUsize,
+    excluded: impl Fn(&Path, &Metadata) -> bool,
+) {
     for p in window.iter_mut().filter(|p| p.ahead && p.file.is_none()) {
+        let path = dir.join(std::ffi::OsStr::from_bytes(&p.name));
+        if p.meta.as_ref().is_ok_and(|m| excluded(&path, m)) {
+            continue;
+        }
         if open.fetch_add(1, Ordering::Relaxed) >= MAX_OPEN_AHEAD {
             open.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        let path = dir.join(std::ffi::OsStr::from_bytes(&p.name));
         match open_noatime(&path) {
             Ok(file) => {
                 // Only a hint: a kernel that ignores it reads the file
@@ -273,7 +284,7 @@ mod tests {
         let (dir, entries) = files(4, 10);
         let open = AtomicUsize::new(MAX_OPEN_AHEAD - 2);
         let mut w = windows(entries, |_| None, Compare::default());
-        ask_ahead(dir.path(), &mut w[0], &open);
+        ask_ahead(dir.path(), &mut w[0], &open, |_, _| false);
         let opened: Vec<bool> = w[0].iter().map(|p| p.file.is_some()).collect();
         assert_eq!(opened, [true, true, false, false]);
         assert_eq!(open.load(Ordering::Relaxed), MAX_OPEN_AHEAD);
@@ -290,9 +301,21 @@ mod tests {
         std::fs::remove_file(dir.path().join("f000")).unwrap();
         let open = AtomicUsize::new(0);
         let mut w = windows(entries, |_| None, Compare::default());
-        ask_ahead(dir.path(), &mut w[0], &open);
+        ask_ahead(dir.path(), &mut w[0], &open, |_, _| false);
         assert!(w[0][0].file.is_none());
         assert!(w[0][1].file.is_some());
         assert_eq!(open.load(Ordering::Relaxed), 1);
+    }
+    #[test]
+    fn excluded_files_are_not_asked_for() {
+        let (dir, entries) = files(3, 10);
+        let open = AtomicUsize::new(0);
+        let mut w = windows(entries, |_| None, Compare::default());
+        ask_ahead(dir.path(), &mut w[0], &open, |path, _| {
+            path.ends_with("f001")
+        });
+        let opened: Vec<bool> = w[0].iter().map(|p| p.file.is_some()).collect();
+        assert_eq!(opened, [true, false, true]);
+        assert_eq!(open.load(Ordering::Relaxed), 2);
     }
 }
