@@ -476,12 +476,8 @@ impl<'a> Archiver<'a> {
         };
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let parent_tree = parent.map(|p| &p.tree);
-        let compare = read_ahead::Compare {
-            ignore_ctime: self.opts.ignore_ctime,
-            ignore_inode: self.opts.ignore_inode,
-        };
         let mut windows =
-            read_ahead::windows(entries, |name| find_in(parent_tree, name), compare).into_iter();
+            read_ahead::windows(entries, |name| find_in(parent_tree, name), self.opts).into_iter();
         let mut current = windows.next();
         if let Some(w) = current.as_mut() {
             self.ask_ahead(path, w);
@@ -496,8 +492,7 @@ impl<'a> Archiver<'a> {
                 .into_par_iter()
                 .map(|p| {
                     let child = path.join(OsStr::from_bytes(&p.name));
-                    let prev = find_in(parent_tree, &p.name);
-                    self.archive_entry(&child, &p.name, p.meta, p.file, prev, dev)
+                    self.archive_entry(&child, &p.name, p.meta, p.file, p.prev, dev)
                 })
                 .collect::<Result<Vec<_>>>()?;
             nodes.extend(done.into_iter().flatten());

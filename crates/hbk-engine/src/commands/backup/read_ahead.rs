@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use hbk_repo::{GoTime, Node, NodeType};
 use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
 
+use super::options::BackupOptions;
 use super::prefetch::Listing;
 use super::source_file::{open_noatime, DIRECT_MIN};
 
@@ -41,21 +42,14 @@ const WINDOW_BYTES: u64 = 4 << 20;
 /// Files opened ahead and not yet read, in the whole backup, at most.
 pub const MAX_OPEN_AHEAD: usize = 256;
 
-/// How the parent snapshot is compared, as the archiver compares it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Compare {
-    /// Changed ctimes do not count (`--ignore-ctime`).
-    pub ignore_ctime: bool,
-    /// Changed inode numbers do not count (`--ignore-inode`).
-    pub ignore_inode: bool,
-}
-
 /// One directory entry waiting to be archived.
 pub struct Pending<'a> {
     /// The entry's name.
     pub name: Vec<u8>,
     /// Its `lstat` result.
     pub meta: std::io::Result<Metadata>,
+    /// Its node in the parent snapshot, if any.
+    pub prev: Option<&'a Node>,
     /// The file, opened ahead and asked for, when it was.
     pub file: Option<OpenAhead<'a>>,
     /// Whether it is to be asked for ahead.
@@ -84,8 +78,9 @@ impl Drop for OpenAhead<'_> {
 
 /// Whether the archiver will likely read the file `meta` describes, and
 /// through the page cache: a small non-empty regular file that is new or
-/// differs from `prev`, its node in the parent snapshot.
-fn will_read(meta: &Metadata, prev: Option<&Node>, cmp: Compare) -> bool {
+/// differs from `prev`, its node in the parent snapshot, as `opts`
+/// compare them (`--ignore-ctime`, `--ignore-inode`).
+fn will_read(meta: &Metadata, prev: Option<&Node>, opts: &BackupOptions) -> bool {
     if !meta.is_file() || meta.len() == 0 || meta.len() >= DIRECT_MIN {
         return false;
     }
@@ -98,25 +93,26 @@ fn will_read(meta: &Metadata, prev: Option<&Node>, cmp: Compare) -> bool {
     p.node_type != NodeType::File
         || p.size != meta.len()
         || differs(&p.mtime, meta.mtime(), meta.mtime_nsec())
-        || (!cmp.ignore_ctime && differs(&p.ctime, meta.ctime(), meta.ctime_nsec()))
-        || (!cmp.ignore_inode && p.inode != meta.ino())
+        || (!opts.ignore_ctime && differs(&p.ctime, meta.ctime(), meta.ctime_nsec()))
+        || (!opts.ignore_inode && p.inode != meta.ino())
 }
 
 /// Splits a directory's entries into windows, each with at most
 /// [`WINDOW_FILES`] files and [`WINDOW_BYTES`] bytes to ask for ahead;
-/// `prev` finds an entry's node in the parent snapshot. A directory with
-/// nothing to read is one window.
-pub fn windows<'a, 't>(
+/// `prev` finds an entry's node in the parent snapshot (once an entry:
+/// each keeps it). A directory with nothing to read is one window.
+pub fn windows<'a>(
     entries: Listing,
-    prev: impl Fn(&[u8]) -> Option<&'t Node>,
-    cmp: Compare,
+    prev: impl Fn(&[u8]) -> Option<&'a Node>,
+    opts: &BackupOptions,
 ) -> Vec<Vec<Pending<'a>>> {
     let mut windows = Vec::new();
     let mut current: Vec<Pending<'a>> = Vec::new();
     let (mut files, mut bytes) = (0, 0);
     for (name, meta) in entries {
         let size = meta.as_ref().map_or(0, Metadata::len);
-        let ahead = meta.as_ref().is_ok_and(|m| will_read(m, prev(&name), cmp));
+        let node = prev(&name);
+        let ahead = meta.as_ref().is_ok_and(|m| will_read(m, node, opts));
         if ahead && (files == WINDOW_FILES || bytes + size > WINDOW_BYTES) && files > 0 {
             windows.push(std::mem::take(&mut current));
             (files, bytes) = (0, 0);
@@ -128,6 +124,7 @@ pub fn windows<'a, 't>(
         current.push(Pending {
             name,
             meta,
+            prev: node,
             file: None,
             ahead,
         });
@@ -215,7 +212,7 @@ mod tests {
     #[test]
     fn new_small_files_are_asked_for_in_windows() {
         let (_dir, entries) = files(WINDOW_FILES * 2 + 1, 10);
-        let w = windows(entries, |_| None, Compare::default());
+        let w = windows(entries, |_| None, &BackupOptions::default());
         assert_eq!(
             w.iter().map(Vec::len).collect::<Vec<_>>(),
             [WINDOW_FILES, WINDOW_FILES, 1]
@@ -229,7 +226,7 @@ mod tests {
         let size = (WINDOW_BYTES / 5 + 1) as usize;
         assert!((size as u64) < DIRECT_MIN);
         let (_dir, entries) = files(9, size);
-        let w = windows(entries, |_| None, Compare::default());
+        let w = windows(entries, |_| None, &BackupOptions::default());
         assert_eq!(w.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 1]);
     }
 
@@ -249,7 +246,7 @@ mod tests {
         entries.extend(big.into_iter().map(|(_, m)| (b"g".to_vec(), m)));
         entries.extend(empty.into_iter().map(|(_, m)| (b"h".to_vec(), m)));
         let find = |name: &[u8]| parent.iter().find(|n| n.name == name);
-        let w = windows(entries, find, Compare::default());
+        let w = windows(entries, find, &BackupOptions::default());
         // f000 unchanged, f001 changed, f002 new, g large, h empty.
         assert_eq!(ahead(&w), [vec![false, true, true, false, false]]);
     }
@@ -260,21 +257,21 @@ mod tests {
         let meta = entries[0].1.as_ref().unwrap();
         let mut node = node_of(&entries[0].0, meta);
         node.inode += 1;
-        let read = |cmp| will_read(meta, Some(&node), cmp);
-        assert!(read(Compare::default()));
-        assert!(!read(Compare {
+        let read = |opts: &BackupOptions| will_read(meta, Some(&node), opts);
+        assert!(read(&BackupOptions::default()));
+        assert!(!read(&BackupOptions {
             ignore_inode: true,
-            ..Compare::default()
+            ..BackupOptions::default()
         }));
         node.inode -= 1;
         node.ctime = GoTime::from_unix(1, 0, 0).unwrap();
-        assert!(will_read(meta, Some(&node), Compare::default()));
+        assert!(will_read(meta, Some(&node), &BackupOptions::default()));
         assert!(!will_read(
             meta,
             Some(&node),
-            Compare {
+            &BackupOptions {
                 ignore_ctime: true,
-                ..Compare::default()
+                ..BackupOptions::default()
             }
         ));
     }
@@ -283,7 +280,7 @@ mod tests {
     fn files_opened_ahead_are_counted_and_capped() {
         let (dir, entries) = files(4, 10);
         let open = AtomicUsize::new(MAX_OPEN_AHEAD - 2);
-        let mut w = windows(entries, |_| None, Compare::default());
+        let mut w = windows(entries, |_| None, &BackupOptions::default());
         ask_ahead(dir.path(), &mut w[0], &open, |_, _| false);
         let opened: Vec<bool> = w[0].iter().map(|p| p.file.is_some()).collect();
         assert_eq!(opened, [true, true, false, false]);
@@ -300,7 +297,7 @@ mod tests {
         let (dir, entries) = files(2, 10);
         std::fs::remove_file(dir.path().join("f000")).unwrap();
         let open = AtomicUsize::new(0);
-        let mut w = windows(entries, |_| None, Compare::default());
+        let mut w = windows(entries, |_| None, &BackupOptions::default());
         ask_ahead(dir.path(), &mut w[0], &open, |_, _| false);
         assert!(w[0][0].file.is_none());
         assert!(w[0][1].file.is_some());
@@ -310,7 +307,7 @@ mod tests {
     fn excluded_files_are_not_asked_for() {
         let (dir, entries) = files(3, 10);
         let open = AtomicUsize::new(0);
-        let mut w = windows(entries, |_| None, Compare::default());
+        let mut w = windows(entries, |_| None, &BackupOptions::default());
         ask_ahead(dir.path(), &mut w[0], &open, |path, _| {
             path.ends_with("f001")
         });
