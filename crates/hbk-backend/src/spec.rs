@@ -147,6 +147,15 @@ impl RepoSpec {
         self
     }
 
+    /// The repository's own directory of the local cache (for a local
+    /// repository too, which keeps no metadata cache): where commands keep
+    /// local state about the repository, such as the record a backup
+    /// keeps of the directories it saved. `None` without a cache.
+    pub fn local_state_dir(&self, repo: &Repository) -> Option<PathBuf> {
+        let base = self.cache_dir.as_deref()?;
+        Some(base.join(repo.config().id.to_hex()))
+    }
+
     /// The cache as users choose it (`--no-cache`, `--cache-dir`): none
     /// when `disabled`, else `dir`, else the default cache directory.
     pub fn with_cache_choice(self, disabled: bool, dir: Option<PathBuf>) -> RepoSpec {

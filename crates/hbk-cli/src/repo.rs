@@ -117,6 +117,13 @@ pub fn open(g: &GlobalOpts) -> Result<Repository> {
     Ok(shown(spec.open(pw.as_bytes())?))
 }
 
+/// The directory of the local cache where commands keep state about
+/// `repo` (see [`RepoSpec::local_state_dir`]); `None` with `--no-cache`.
+pub fn local_state_dir(g: &GlobalOpts, repo: &Repository) -> Result<Option<PathBuf>> {
+    let location = password::repository(g)?;
+    Ok(spec(g, &location)?.local_state_dir(repo))
+}
+
 /// Prints what opening `repo` worked around (on stderr, so `--json`
 /// output stays parseable) and hands it on.
 fn shown(repo: Repository) -> Repository {

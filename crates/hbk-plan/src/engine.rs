@@ -35,6 +35,9 @@ pub struct RepoTarget {
     uncached: Repository,
     /// The same behind the metadata cache, if it has one.
     repo: Repository,
+    /// Its directory of the local cache, where backups keep their record
+    /// of directories ([`RepoSpec::local_state_dir`]).
+    local_state: Option<std::path::PathBuf>,
 }
 
 impl RepoTarget {
@@ -52,6 +55,7 @@ impl RepoTarget {
             location: spec.location().to_string(),
             password,
             repo: spec.with_cache(uncached.clone()),
+            local_state: spec.local_state_dir(&uncached),
             uncached,
         })
     }
@@ -100,6 +104,7 @@ pub fn backup_source(repo: &RepoTarget, job: &BackupJob) -> Result<BackupSummary
         one_file_system: job.one_file_system,
         // Nothing shows progress: no walk for totals.
         no_scan: true,
+        local_state: repo.local_state.clone(),
         ..BackupOptions::default()
     };
     Ok(backup(

@@ -4,7 +4,7 @@
 //! index, locks); [`IndexedRepository`] adds the loaded index and reads
 //! blobs. Backup and restore need the latter.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hbk_crypto::Key;
 use rayon::prelude::*;
@@ -461,8 +461,12 @@ impl Repository {
 
     /// Loads the whole index and returns the repository ready for blob reads.
     pub fn into_indexed(self) -> Result<IndexedRepository> {
-        let index = self.load_index()?;
-        Ok(IndexedRepository { repo: self, index })
+        let (index, files) = self.load_index_listed()?;
+        Ok(IndexedRepository {
+            repo: self,
+            index,
+            index_files: Some(Mutex::new(files)),
+        })
     }
 }
 
@@ -497,6 +501,9 @@ fn read_key_file(backend: &dyn Backend, id: &Id) -> Result<StoredKey> {
 pub struct IndexedRepository {
     repo: Repository,
     index: Index,
+    /// The index files the index was loaded from and those written
+    /// through this handle since, when known.
+    index_files: Option<Mutex<Vec<Id>>>,
 }
 
 impl std::ops::Deref for IndexedRepository {
@@ -510,7 +517,32 @@ impl IndexedRepository {
     /// Pairs a repository with an index the caller loaded (for commands
     /// that need the index files themselves too, such as prune).
     pub fn with_index(repo: Repository, index: Index) -> IndexedRepository {
-        IndexedRepository { repo, index }
+        IndexedRepository {
+            repo,
+            index,
+            index_files: None,
+        }
+    }
+
+    /// The ids of the index files the index was loaded from and of those
+    /// written since ([`IndexedRepository::index_files_written`]), sorted,
+    /// when it was loaded by [`Repository::into_indexed`]: what a record
+    /// built on this index depends on (blobs leave a repository only with
+    /// the index files naming them).
+    pub fn loaded_index_files(&self) -> Option<Vec<Id>> {
+        let files = self.index_files.as_ref()?;
+        Some(files.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Notes index files written through this handle, whose blobs its
+    /// index already holds (a saver adds them as it uploads packs).
+    pub fn index_files_written(&self, ids: &[Id]) {
+        if let Some(files) = &self.index_files {
+            let mut files = files.lock().unwrap_or_else(|p| p.into_inner());
+            files.extend_from_slice(ids);
+            files.sort_unstable();
+            files.dedup();
+        }
     }
 
     /// The loaded index.

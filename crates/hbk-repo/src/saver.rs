@@ -135,6 +135,8 @@ pub struct BlobSaver<'a> {
     /// Uploaded packs, kept only when asked for (prune needs them; a
     /// large backup should not hold them all in memory).
     written: Option<Mutex<Vec<IndexPack>>>,
+    /// The index files written.
+    index_files: Mutex<Vec<Id>>,
     pack_size: u64,
     level: Option<i32>,
     dry_run: bool,
@@ -173,6 +175,7 @@ impl<'a> BlobSaver<'a> {
             }),
             buffers: PackBuffers::new(repo.backend().packs_in_flight()),
             written: None,
+            index_files: Mutex::default(),
             pack_size,
             level: if v2 { level } else { None },
             dry_run,
@@ -402,8 +405,14 @@ impl<'a> BlobSaver<'a> {
             packs,
             ..Default::default()
         };
-        self.repo.save_unpacked(FileType::Index, &file.to_json()?)?;
+        let id = self.repo.save_unpacked(FileType::Index, &file.to_json()?)?;
+        lock(&self.index_files).push(id);
         Ok(())
+    }
+
+    /// The index files written so far.
+    pub fn written_index_files(&self) -> Vec<Id> {
+        lock(&self.index_files).clone()
     }
 
     /// Makes every write (pack or index file) ask `gate` first and fail

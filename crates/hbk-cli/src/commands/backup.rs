@@ -93,7 +93,9 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     // The sources' metadata is read ahead while the repository opens.
     let prefetch = (!from_stdin).then(|| MetadataPrefetch::start(&paths, PREFETCH_THREADS));
     let lock_wait = g.retry_lock.unwrap_or_default();
-    let (repo, lock) = open_for_backup(repo::open(g)?, a.dry_run, lock_wait)?;
+    let opened = repo::open(g)?;
+    let local_state = repo::local_state_dir(g, &opened)?;
+    let (repo, lock) = open_for_backup(opened, a.dry_run, lock_wait)?;
     let mode = lock.as_ref().map_or(WriteMode::DryRun, WriteMode::Locked);
     let parent = match &a.parent {
         Some(p) => Some(find_snapshot(&repo, p, &SnapshotFilter::default())?.0),
@@ -142,6 +144,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
             .parse()
             .map_err(crate::flags::invalid_flag("--group-by"))?,
         listings: prefetch.as_ref().map(MetadataPrefetch::listings),
+        local_state,
     };
     let (progress, reporter) = progress::start(progress::Job::Backup, progress_mode, verbosity);
     let summary = if a.stdin_from_command {

@@ -7,6 +7,7 @@
 
 pub mod archiver;
 pub mod command_input;
+mod dir_states;
 pub mod metadata;
 mod options;
 pub mod orphans;
@@ -224,6 +225,35 @@ fn plan(repo: &IndexedRepository, paths: Vec<String>, opts: &BackupOptions) -> R
     })
 }
 
+/// The record of directories a backup of `paths` keeps
+/// ([`dir_states`]): the last one, when it holds and the backup has a
+/// parent, and the one this backup writes. Neither for a dry run (its
+/// trees are not stored) nor with `--ignore-ctime` (nodes then take link
+/// targets and extended attributes from the files, not the parent).
+fn dir_record(
+    repo: &IndexedRepository,
+    opts: &BackupOptions,
+    paths: &[String],
+    has_parent: bool,
+    dry_run: bool,
+) -> (
+    Option<dir_states::DirStates>,
+    Option<dir_states::DirStateLog>,
+) {
+    let (Some(dir), Some(index_files)) = (&opts.local_state, repo.loaded_index_files()) else {
+        return (None, None);
+    };
+    let index_files = &index_files;
+    if dry_run || opts.ignore_ctime {
+        return (None, None);
+    }
+    let file = dir_states::file_for(dir, paths);
+    let last = has_parent
+        .then(|| dir_states::DirStates::load(&file, &dir_states::fingerprint(opts), index_files))
+        .flatten();
+    (last, dir_states::DirStateLog::create(&file))
+}
+
 fn archiver<'a>(
     repo: &'a IndexedRepository,
     opts: &'a BackupOptions,
@@ -252,6 +282,8 @@ fn archiver<'a>(
         read_slots: (opts.read_concurrency > 0).then(|| Limiter::new(opts.read_concurrency)),
         batches: Default::default(),
         open_ahead: Default::default(),
+        dir_states: None,
+        dir_log: None,
     })
 }
 
@@ -280,6 +312,7 @@ fn finish(
     start: Instant,
 ) -> Result<BackupSummary> {
     archiver.saver.flush()?;
+    repo.index_files_written(&archiver.saver.written_index_files());
     let c = &archiver.counters;
     let s = &archiver.saver.stats;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -310,6 +343,7 @@ fn finish(
     };
     if opts.skip_if_unchanged && plan.parent_tree == Some(tree) {
         summary.skipped_unchanged = true;
+        commit_dir_record(repo, &archiver, opts);
         summary.warnings = archiver.warnings.into_inner().unwrap_or_default();
         return Ok(summary);
     }
@@ -332,9 +366,21 @@ fn finish(
     if !dry_run {
         let id = repo.save_unpacked(FileType::Snapshot, &snapshot.to_json()?)?;
         summary.snapshot_id = Some(id.to_hex());
+        commit_dir_record(repo, &archiver, opts);
     }
     summary.warnings = archiver.warnings.into_inner().unwrap_or_default();
     Ok(summary)
+}
+
+/// Puts the backup's record of directories in place of the last one, with
+/// the index files it depends on: the repository's at the start and those
+/// the backup wrote (noted on the handle by [`finish`]). A record that
+/// cannot be written is only a hint lost.
+fn commit_dir_record(repo: &IndexedRepository, archiver: &Archiver<'_>, opts: &BackupOptions) {
+    let (Some(log), Some(index_files)) = (&archiver.dir_log, repo.loaded_index_files()) else {
+        return;
+    };
+    let _ = log.commit(&dir_states::fingerprint(opts), &index_files);
 }
 
 /// The statistics restic 0.17+ stores in a snapshot (`summary`), which
@@ -421,7 +467,10 @@ fn backup_locked(
     paths.dedup();
     let plan = plan(repo, paths, opts)?;
     let gate = lock_gate(mode);
-    let archiver = archiver(repo, opts, dry_run, &gate, progress)?;
+    let mut archiver = archiver(repo, opts, dry_run, &gate, progress)?;
+    let has_parent = plan.parent_tree.is_some();
+    (archiver.dir_states, archiver.dir_log) =
+        dir_record(repo, opts, &plan.paths, has_parent, dry_run);
     for m in &missing {
         archiver.warn(m, MISSING_SOURCE);
     }

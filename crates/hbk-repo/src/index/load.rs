@@ -63,12 +63,20 @@ impl Repository {
     /// (48 bytes a blob). Equal to [`Index::from_files`] over
     /// [`Repository::index_files`].
     pub fn load_index(&self) -> Result<Index> {
-        let ids: Vec<Id> = self
+        Ok(self.load_index_listed()?.0)
+    }
+
+    /// [`Repository::load_index`], with the ids of the index files it
+    /// read (sorted).
+    pub fn load_index_listed(&self) -> Result<(Index, Vec<Id>)> {
+        let mut ids: Vec<Id> = self
             .list(FileType::Index)?
             .into_iter()
             .map(|(id, _)| id)
             .collect();
-        load_index(self, &ids)
+        ids.sort_unstable();
+        let index = load_index(self, &ids)?;
+        Ok((index, ids))
     }
 }
 

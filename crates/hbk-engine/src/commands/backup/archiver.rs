@@ -12,7 +12,7 @@ use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,6 +22,7 @@ use hbk_backend::limit::Limiter;
 use hbk_repo::{BlobSaver, BlobType, Id, IndexedRepository, Node, NodeType, Tree};
 use rayon::prelude::*;
 
+use super::dir_states::{self, DirState, DirStateLog, DirStates, Disposition};
 use super::metadata::{node_from_metadata, NameCache};
 use super::options::BackupOptions;
 use super::prefetch::{list_dir, Listing};
@@ -98,6 +99,12 @@ pub struct Archiver<'a> {
     /// Files opened ahead of their reads and not yet read (the backup's
     /// `read_ahead` module caps them).
     pub open_ahead: AtomicUsize,
+    /// The last backup's record of its directories, when one holds (see
+    /// the backup's `dir_states` module).
+    pub dir_states: Option<DirStates>,
+    /// Where this backup records its directories; `None`: no record is
+    /// kept (and none is used).
+    pub dir_log: Option<DirStateLog>,
 }
 
 /// What storing blobs added to the repository: plaintext bytes of the
@@ -146,6 +153,26 @@ fn same_nodes(old: &[Node], fresh: &[Node]) -> bool {
             && a.ctime.is_identical(&b.ctime)
     };
     old == fresh && old.iter().zip(fresh).all(|(a, b)| same_times(a, b))
+}
+
+/// The subdirectories' trees of a directory whose `nodes` were made from
+/// a listing with `state`, if they are exactly its included entries (an
+/// entry that failed is missing, and such a directory is not recorded).
+fn recorded_subtrees(state: &DirState, nodes: &[Node]) -> Option<Vec<Id>> {
+    let included = state
+        .dispositions
+        .iter()
+        .filter(|d| **d == Disposition::Included)
+        .count();
+    (nodes.len() == included
+        && dir_states::names_digest(nodes.iter().map(|n| n.name.as_slice())) == state.names)
+        .then(|| {
+            nodes
+                .iter()
+                .filter(|n| n.node_type == NodeType::Dir)
+                .filter_map(|n| n.subtree)
+                .collect()
+        })
 }
 
 fn find_in<'t>(tree: Option<&'t Tree>, name: &[u8]) -> Option<&'t Node> {
@@ -226,18 +253,20 @@ impl<'a> Archiver<'a> {
 
     /// Archives the virtual top of the tree; returns the root tree id.
     pub fn archive_root(&self, root: &VirtualRoot, parent_tree: Option<&Id>) -> Result<Id> {
-        let parent = self.parent_tree(parent_tree.copied());
         match root {
             VirtualRoot::Target(path) => {
                 let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?;
                 let dev = meta.dev();
                 Ok(self
-                    .archive_dir_contents(path, parent.as_ref(), dev, dev)?
+                    .archive_dir_contents(path, parent_tree.copied(), dev, dev)?
                     .0)
             }
-            VirtualRoot::Entries(entries) => Ok(self
-                .archive_virtual(entries, parent.as_ref().map(|p| &p.tree))?
-                .0),
+            VirtualRoot::Entries(entries) => {
+                let parent = self.parent_tree(parent_tree.copied());
+                Ok(self
+                    .archive_virtual(entries, parent.as_ref().map(|p| &p.tree))?
+                    .0)
+            }
         }
     }
 
@@ -425,12 +454,10 @@ impl<'a> Archiver<'a> {
                 {
                     return Ok(self.exclude(path, &meta));
                 }
-                let parent = self.parent_tree(
-                    prev.filter(|p| p.node_type == NodeType::Dir)
-                        .and_then(|p| p.subtree),
-                );
-                let (id, tree) =
-                    self.archive_dir_contents(path, parent.as_ref(), dev, meta.dev())?;
+                let parent = prev
+                    .filter(|p| p.node_type == NodeType::Dir)
+                    .and_then(|p| p.subtree);
+                let (id, tree) = self.archive_dir_contents(path, parent, dev, meta.dev())?;
                 self.dir_done(path, prev.and_then(|p| p.subtree), id, tree, started);
                 node.subtree = Some(id);
             }
@@ -446,36 +473,51 @@ impl<'a> Archiver<'a> {
     }
 
     /// Archives a directory's entries and saves its tree (returned with
-    /// what it added); `dev` is the device of the backup's source, `own`
-    /// the directory's. Its entries come from [`list_dir`], unless the
-    /// prefetch lists the directory ([`BackupOptions::listings`]).
-    /// When every node comes out equal to the parent's, the parent's tree
-    /// is reused without encoding it.
+    /// what it added); `parent` is its tree in the parent snapshot, `dev`
+    /// the device of the backup's source, `own` the directory's. Its
+    /// entries come from [`list_dir`], unless the prefetch lists the
+    /// directory ([`BackupOptions::listings`]).
+    /// When the last backup's record shows the listing unchanged, the
+    /// parent's tree is not read ([`Archiver::archive_recorded_dir`]);
+    /// otherwise, when every node comes out equal to the parent's, the
+    /// parent's tree is reused without encoding it.
     fn archive_dir_contents(
         &self,
         path: &Path,
-        parent: Option<&ParentTree>,
+        parent: Option<Id>,
         dev: u64,
         own: u64,
     ) -> Result<(Id, Added)> {
         let listed = self.opts.listings.as_ref().and_then(|l| l.take(path, own));
+        let mut complete = true;
         let mut entries: Listing = match listed {
             Some(listing) => listing,
             None => match list_dir(path, || true) {
                 Ok(listed) => {
+                    complete = listed.errors.is_empty();
                     for e in listed.errors {
                         self.warn(path, e.to_string());
                     }
                     listed.entries
                 }
                 Err(e) => {
+                    complete = false;
                     self.warn(path, e.to_string());
                     Vec::new()
                 }
             },
         };
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let parent_tree = parent.map(|p| &p.tree);
+        let state = (complete && self.dir_log.is_some())
+            .then(|| self.dir_state(path, &entries, dev))
+            .flatten();
+        if let (Some(p), Some(state)) = (parent, &state) {
+            if let Some(children) = self.recorded_children(path, &p, state) {
+                return self.archive_recorded_dir(path, p, entries, state, children, dev);
+            }
+        }
+        let parent = self.parent_tree(parent);
+        let parent_tree = parent.as_ref().map(|p| &p.tree);
         let mut windows =
             read_ahead::windows(entries, |name| find_in(parent_tree, name), self.opts).into_iter();
         let mut current = windows.next();
@@ -497,12 +539,169 @@ impl<'a> Archiver<'a> {
                 .collect::<Result<Vec<_>>>()?;
             nodes.extend(done.into_iter().flatten());
         }
-        if let Some(p) = parent {
-            if same_nodes(&p.tree.nodes, &nodes) && self.saver.has(BlobType::Tree, &p.id) {
-                return Ok((p.id, Added::default()));
+        let children = state.as_ref().and_then(|s| recorded_subtrees(s, &nodes));
+        let saved = match &parent {
+            Some(p)
+                if same_nodes(&p.tree.nodes, &nodes) && self.saver.has(BlobType::Tree, &p.id) =>
+            {
+                (p.id, Added::default())
+            }
+            _ => self.save_tree(nodes)?,
+        };
+        if let (Some(state), Some(children)) = (state, children) {
+            self.record(path, &saved.0, &state, &children);
+        }
+        Ok(saved)
+    }
+
+    /// How each of a directory's entries (in `path`, on the source's
+    /// device `dev`) is treated, as [`Archiver::archive_entry`] decides,
+    /// and the digest of the listing; `None` when an entry could not be
+    /// stat'ed.
+    fn dir_state(&self, path: &Path, entries: &Listing, dev: u64) -> Option<DirState> {
+        let mut dispositions = Vec::with_capacity(entries.len());
+        for (name, meta) in entries {
+            let meta = meta.as_ref().ok()?;
+            let child = || path.join(OsStr::from_bytes(name));
+            let by_rule = (!self.excludes.is_empty() || self.opts.exclude_larger_than.is_some())
+                && self.excluded(&child(), meta);
+            let dir_left_out = || {
+                meta.is_dir()
+                    && ((self.opts.one_file_system && meta.dev() != dev)
+                        || ((!self.opts.exclude_if_present.is_empty() || self.opts.exclude_caches)
+                            && self.dir_excluded_by_content(&child())))
+            };
+            let d = if by_rule || dir_left_out() {
+                Disposition::Excluded
+            } else if meta.file_type().is_socket() {
+                Disposition::Skipped
+            } else {
+                Disposition::Included
+            };
+            dispositions.push(d);
+        }
+        dir_states::dir_state(
+            path,
+            entries,
+            dispositions,
+            &self.names,
+            self.opts.with_atime,
+        )
+    }
+
+    /// The trees of the subdirectories the last backup recorded for the
+    /// directory at `path` with tree `parent`, when it recorded the same
+    /// listing and the tree is still stored.
+    fn recorded_children(&self, path: &Path, parent: &Id, state: &DirState) -> Option<Vec<Id>> {
+        let recorded = self
+            .dir_states
+            .as_ref()?
+            .get(&dir_states::key(path, parent))?;
+        (recorded.digest == state.digest
+            && recorded.subdirs() == state.subdirs
+            && self.saver.has(BlobType::Tree, parent))
+        .then(|| recorded.children())
+    }
+
+    /// Records a directory saved as `tree` from a listing with `state`
+    /// and with subdirectories' trees `children`.
+    fn record(&self, path: &Path, tree: &Id, state: &DirState, children: &[Id]) {
+        if let Some(log) = &self.dir_log {
+            log.add(&dir_states::key(path, tree), &state.digest, children);
+        }
+    }
+
+    /// Archives a directory whose listing the last backup recorded as it
+    /// is now, for the parent's tree `parent`: its files are unchanged
+    /// and not looked at, its subdirectories are archived with their
+    /// recorded trees as parents. When they all come out unchanged, the
+    /// tree is the parent's, unread; otherwise it is the parent's nodes
+    /// with the new subtrees (each node made from `lstat` as the slow path
+    /// makes it, which the unchanged listing makes equal to the parent's).
+    fn archive_recorded_dir(
+        &self,
+        path: &Path,
+        parent: Id,
+        entries: Listing,
+        state: &DirState,
+        children: Vec<Id>,
+        dev: u64,
+    ) -> Result<(Id, Added)> {
+        let mut included = Vec::new();
+        for ((name, meta), d) in entries.into_iter().zip(&state.dispositions) {
+            let Ok(meta) = meta else {
+                continue;
+            };
+            let child = path.join(OsStr::from_bytes(&name));
+            match d {
+                Disposition::Excluded => {
+                    self.exclude(&child, &meta);
+                }
+                Disposition::Skipped => {}
+                Disposition::Included => included.push((name, child, meta)),
             }
         }
-        self.save_tree(nodes)
+        let dirs: Vec<(&PathBuf, &Metadata, Id)> = included
+            .iter()
+            .filter(|(_, _, m)| m.is_dir())
+            .zip(&children)
+            .map(|((_, child, meta), old)| (child, meta, *old))
+            .collect();
+        let subtrees = dirs
+            .into_par_iter()
+            .map(|(child, meta, old)| {
+                let started = self.clock();
+                let (id, added) = self.archive_dir_contents(child, Some(old), dev, meta.dev())?;
+                self.dir_done(child, Some(old), id, added, started);
+                Ok(id)
+            })
+            .collect::<Result<Vec<Id>>>()?;
+        if subtrees == children {
+            for (_, child, meta) in included.iter().filter(|(_, _, m)| m.is_file()) {
+                let started = self.clock();
+                let c = &self.counters;
+                c.total_files.fetch_add(1, Ordering::Relaxed);
+                c.total_bytes.fetch_add(meta.size(), Ordering::Relaxed);
+                c.files_unmodified.fetch_add(1, Ordering::Relaxed);
+                self.progress.file_done(child, meta.size(), false);
+                let nothing = Added::default();
+                let unchanged = ItemChange::Unchanged;
+                self.item_done(child, false, unchanged, nothing, nothing, started);
+            }
+            self.record(path, &parent, state, &children);
+            return Ok((parent, Added::default()));
+        }
+        // A subdirectory changed: this tree is made anew, as the slow path
+        // makes it (only the directories' work is already done).
+        let tree = self.repo.tree(&parent)?;
+        let mut subtrees = subtrees.into_iter();
+        let mut nodes = Vec::with_capacity(included.len());
+        for (name, child, meta) in &included {
+            let started = self.clock();
+            let prev = find_in(Some(&tree), name);
+            let same = prev.filter(|_| !self.opts.ignore_ctime);
+            let (mut node, warnings) = self.node(child, name, meta, same);
+            for w in warnings {
+                self.warn(child, w);
+            }
+            let kept = match node.node_type {
+                NodeType::Dir => {
+                    node.subtree = subtrees.next();
+                    true
+                }
+                NodeType::File => self.archive_file(child, &mut node, None, prev, started)?,
+                _ => true,
+            };
+            if kept {
+                nodes.push(node);
+            }
+        }
+        let recorded = recorded_subtrees(state, &nodes);
+        let saved = self.save_tree(nodes)?;
+        if let Some(children) = recorded {
+            self.record(path, &saved.0, state, &children);
+        }
+        Ok(saved)
     }
 
     /// Asks for the files of `window` (in `dir`) ahead of their reads,

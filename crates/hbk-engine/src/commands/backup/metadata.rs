@@ -21,31 +21,50 @@ pub struct NameCache {
 impl NameCache {
     /// The user name of `uid`, or empty when unknown.
     pub fn user(&self, uid: u32) -> String {
-        let mut m = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(uid)
-            .or_insert_with(|| {
-                nix::unistd::User::from_uid(uid.into())
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-                    .unwrap_or_default()
-            })
-            .clone()
+        self.with_user(uid, str::to_string)
     }
 
     /// The group name of `gid`, or empty when unknown.
     pub fn group(&self, gid: u32) -> String {
-        let mut m = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(gid)
-            .or_insert_with(|| {
-                nix::unistd::Group::from_gid(gid.into())
-                    .ok()
-                    .flatten()
-                    .map(|g| g.name)
-                    .unwrap_or_default()
-            })
-            .clone()
+        self.with_group(gid, str::to_string)
     }
+
+    /// Appends the user name of `uid` to `out`, its length in front.
+    pub fn user_into(&self, uid: u32, out: &mut Vec<u8>) {
+        self.with_user(uid, |n| put_name(n, out));
+    }
+
+    /// Appends the group name of `gid` to `out`, its length in front.
+    pub fn group_into(&self, gid: u32, out: &mut Vec<u8>) {
+        self.with_group(gid, |n| put_name(n, out));
+    }
+
+    fn with_user<R>(&self, uid: u32, f: impl FnOnce(&str) -> R) -> R {
+        let mut m = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry(uid).or_insert_with(|| {
+            nix::unistd::User::from_uid(uid.into())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .unwrap_or_default()
+        }))
+    }
+
+    fn with_group<R>(&self, gid: u32, f: impl FnOnce(&str) -> R) -> R {
+        let mut m = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry(gid).or_insert_with(|| {
+            nix::unistd::Group::from_gid(gid.into())
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+                .unwrap_or_default()
+        }))
+    }
+}
+
+fn put_name(name: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
 }
 
 /// A timestamp in the local zone, as restic records times.

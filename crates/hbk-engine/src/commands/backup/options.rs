@@ -119,6 +119,11 @@ pub struct BackupOptions {
     /// Directories listed and stat'ed ahead ([`super::prefetch`]): the
     /// walk takes these listings instead of making them again.
     pub listings: Option<super::prefetch::Listings>,
+    /// A directory of the local cache where the backup keeps its record
+    /// of the directories it saved (the backup's `dir_states` module),
+    /// so that the next backup of the same sources skips reading the
+    /// parent's trees of unchanged directories; `None`: no record.
+    pub local_state: Option<std::path::PathBuf>,
 }
 
 impl Default for BackupOptions {
@@ -146,6 +151,7 @@ impl Default for BackupOptions {
             with_atime: false,
             group_by: Default::default(),
             listings: None,
+            local_state: None,
         }
     }
 }

@@ -371,3 +371,177 @@ fn files_read_ahead_in_windows_are_stored_as_they_are() {
         );
     }
 }
+
+/// A backup that keeps a record of its directories reads no tree of an
+/// unchanged directory from the parent snapshot, and comes to the same
+/// trees and counts as one without the record, whatever changed.
+#[test]
+fn the_record_of_directories_skips_unchanged_trees_and_changes_nothing() {
+    let t = TestRepo::new(2);
+    let reads = std::sync::Arc::new(CountedReads {
+        inner: t.backend.clone(),
+        reads: Default::default(),
+    });
+    let counted = reads.clone();
+    let repo = t
+        .repo
+        .clone()
+        .map_backend(|_| counted)
+        .into_indexed()
+        .unwrap();
+    let source = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let s = source.path();
+    for d in ["a/b/c", "a/d", "e"] {
+        std::fs::create_dir_all(s.join(d)).unwrap();
+    }
+    for (i, f) in ["a/1", "a/b/2", "a/b/c/3", "a/b/c/4", "a/d/5", "e/6", "7"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(s.join(f), format!("content {i}")).unwrap();
+    }
+    std::os::unix::fs::symlink("a/1", s.join("a/link")).unwrap();
+    let targets = [s.to_path_buf()];
+    let lock = RepoLock::acquire(&repo, LockKind::Shared).unwrap();
+    let mode = WriteMode::Locked(&lock);
+    let recorded = BackupOptions {
+        local_state: Some(state.path().to_path_buf()),
+        ..BackupOptions::default()
+    };
+    let run = |opts: &BackupOptions| {
+        let before = reads.count();
+        let summary = backup(&repo, mode, &targets, opts, &NoProgress).unwrap();
+        let id: hbk_repo::Id = summary.snapshot_id.as_ref().unwrap().parse().unwrap();
+        let tree = repo.load_snapshot(&id).unwrap().tree;
+        let counts = (
+            [
+                summary.files_new,
+                summary.files_changed,
+                summary.files_unmodified,
+            ],
+            [
+                summary.dirs_new,
+                summary.dirs_changed,
+                summary.dirs_unmodified,
+            ],
+            summary.total_files_processed,
+            summary.total_bytes_processed,
+        );
+        (tree, counts, reads.count() - before, id)
+    };
+    let first = run(&recorded);
+    assert_eq!(first.1 .0, [7, 0, 0]);
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 1);
+
+    // Nothing changed: the trees of the six source directories are not
+    // read (those of the levels above the source are).
+    let second = run(&recorded);
+    let slow = run(&BackupOptions::default());
+    assert_eq!(second.0, first.0);
+    assert_eq!(second.1, slow.1);
+    assert_eq!(second.1 .0, [0, 0, 7]);
+    assert_eq!(slow.2 - second.2, 6, "{} {}", slow.2, second.2);
+
+    // Changes deep down, beside and at the top; then the same state is
+    // backed up again from the same parent without the record.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(s.join("a/b/c/3"), b"changed content").unwrap();
+    std::fs::write(s.join("a/d/new"), b"new file").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.join("7"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let third = run(&recorded);
+    let from_same_parent = BackupOptions {
+        parent: Some(second.3),
+        ..BackupOptions::default()
+    };
+    let again = run(&from_same_parent);
+    assert_eq!(third.0, again.0);
+    assert_eq!(third.1, again.1);
+    assert_eq!(third.1 .0, [1, 2, 5]);
+
+    // Unchanged since: the record of the third backup holds.
+    let fourth = run(&recorded);
+    assert_eq!(fourth.0, third.0);
+    assert_eq!(fourth.1 .0, [0, 0, 8]);
+    assert_eq!(slow.2 - fourth.2, 6);
+
+    // Other exclude rules: the record is not used, and the result is the
+    // slow path's; then it is, with the same result.
+    let excluding = |local_state, parent| BackupOptions {
+        excludes: vec!["*/d".into()],
+        local_state,
+        parent,
+        ..BackupOptions::default()
+    };
+    let fifth = run(&excluding(Some(state.path().into()), None));
+    let slow = run(&excluding(None, Some(fourth.3)));
+    assert_eq!(fifth.0, slow.0);
+    assert_eq!(fifth.1, slow.1);
+    assert_eq!(fifth.2, slow.2);
+    assert_eq!(fifth.1 .1, [0, 3, 3]);
+    let sixth = run(&excluding(Some(state.path().into()), Some(fifth.3)));
+    assert_eq!(sixth.0, slow.0);
+    assert_eq!(sixth.1 .1, [0, 0, 6]);
+    assert_eq!(slow.2 - sixth.2, 5);
+
+    let (_target, restored, files) = restore_latest(&repo, s);
+    assert_eq!(files, 6);
+    assert_eq!(
+        std::fs::read(restored.join("a/b/c/3")).unwrap(),
+        b"changed content"
+    );
+}
+
+/// A backend counting the ranges of packs read through it.
+struct CountedReads {
+    inner: std::sync::Arc<hbk_backend::MemoryBackend>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl CountedReads {
+    fn count(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl hbk_repo::Backend for CountedReads {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create(&self) -> hbk_repo::BackendResult<()> {
+        self.inner.create()
+    }
+    fn list(&self, t: hbk_repo::FileType) -> hbk_repo::BackendResult<Vec<(hbk_repo::Id, u64)>> {
+        self.inner.list(t)
+    }
+    fn read_full(
+        &self,
+        t: hbk_repo::FileType,
+        id: &hbk_repo::Id,
+    ) -> hbk_repo::BackendResult<Vec<u8>> {
+        self.inner.read_full(t, id)
+    }
+    fn read_range(
+        &self,
+        t: hbk_repo::FileType,
+        id: &hbk_repo::Id,
+        offset: u64,
+        length: u64,
+    ) -> hbk_repo::BackendResult<Vec<u8>> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.read_range(t, id, offset, length)
+    }
+    fn write(
+        &self,
+        t: hbk_repo::FileType,
+        id: &hbk_repo::Id,
+        data: &[u8],
+    ) -> hbk_repo::BackendResult<()> {
+        self.inner.write(t, id, data)
+    }
+    fn remove(&self, t: hbk_repo::FileType, id: &hbk_repo::Id) -> hbk_repo::BackendResult<()> {
+        self.inner.remove(t, id)
+    }
+}
