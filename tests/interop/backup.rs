@@ -118,6 +118,105 @@ fn unchanged_files_are_not_read_again() {
     ok(restic(&repo, &["check", "--read-data"]));
 }
 
+/// Backups that take unchanged directories from hbk's record of them (in
+/// the cache directory) write the trees a backup without the record
+/// writes, and restic checks and restores them.
+#[test]
+fn the_record_of_directories_changes_no_snapshot() {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    for d in ["a/b/c", "a/d", "e"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+    }
+    for (i, f) in ["a/1", "a/b/2", "a/b/c/3", "a/b/c/4", "a/d/5", "e/6", "7"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(src.join(f), format!("file {i} ").repeat(i * 100 + 1)).unwrap();
+    }
+    let repo = hbk_repo(dir.path(), 2);
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let arg = src.to_str().unwrap();
+    let backup = |extra: &[&str]| {
+        let mut args = vec!["--cache-dir", cache_arg, "backup", "--json", arg];
+        args.extend_from_slice(extra);
+        json_summary(&ok(hbk(&repo, &args)))
+    };
+    let tree = |summary: &serde_json::Value| {
+        let id = summary["snapshot_id"].as_str().unwrap();
+        let out = ok(hbk(&repo, &["cat", "snapshot", id]));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["tree"].as_str().unwrap().to_string()
+    };
+    backup(&[]);
+    let records = |cache: &Path| {
+        walkdir(cache)
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("dirs-")
+            })
+            .count()
+    };
+    assert_eq!(records(&cache), 1);
+    let second = backup(&[]);
+    assert_eq!(second["files_unmodified"], 7, "{second}");
+    assert_eq!(second["total_bytes_read"], 0, "{second}");
+
+    std::fs::write(src.join("a/b/c/3"), "changed").unwrap();
+    std::fs::write(src.join("a/d/new"), "new").unwrap();
+    std::fs::remove_file(src.join("e/6")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(src.join("7"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let third = backup(&[]);
+    let parent = second["snapshot_id"].as_str().unwrap();
+    let slow = json_summary(&ok(hbk(
+        &repo,
+        &["--no-cache", "backup", "--json", "--parent", parent, arg],
+    )));
+    assert_eq!(tree(&third), tree(&slow));
+    for field in [
+        "files_new",
+        "files_changed",
+        "files_unmodified",
+        "dirs_changed",
+    ] {
+        assert_eq!(third[field], slow[field], "{field}: {third} {slow}");
+    }
+    assert_eq!(third["files_new"], 1, "{third}");
+    assert_eq!(third["files_changed"], 2, "{third}");
+    let fourth = backup(&[]);
+    assert_eq!(tree(&fourth), tree(&third));
+    assert_eq!(fourth["files_unmodified"], 7, "{fourth}");
+
+    ok(restic(&repo, &["check", "--read-data"]));
+    let t = dir.path().join("restic-restore");
+    ok(restic(
+        &repo,
+        &["restore", "latest", "--target", t.to_str().unwrap()],
+    ));
+    assert_same_tree(&src, &restored(&t, &src), reference_options());
+}
+
+/// Every file below `root`.
+fn walkdir(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn unreadable_file_is_a_warning_and_exit_3() {
     let dir = tempdir();
