@@ -39,16 +39,12 @@ impl CachedBackend {
     /// directory, marks it as used now and removes caches of other
     /// repositories unused for [`EXPIRE_AFTER`].
     pub fn new(inner: Arc<dyn Backend>, base: &Path, repo_id: &Id) -> std::io::Result<Self> {
-        std::fs::create_dir_all(base)?;
-        mark_cache_dir(base)?;
+        let dir = repository_dir(base, repo_id)?;
         remove_expired(base, SystemTime::now());
-        let dir = base.join(repo_id.to_hex());
         let cache = LocalBackend::new(&dir);
         if !dir.join("index").is_dir() {
             cache.create().map_err(std::io::Error::other)?;
         }
-        let stamp = std::fs::File::create(dir.join(LAST_USED))?;
-        stamp.set_modified(SystemTime::now())?;
         Ok(CachedBackend { inner, cache })
     }
 
@@ -205,6 +201,20 @@ impl Backend for CachedBackend {
         let _ = self.cache.remove(t, id);
         self.inner.discard(t, id)
     }
+}
+
+/// The directory of the repository `repo_id` in the cache `base`, made
+/// (with `base` marked as a cache) and stamped as used now: where the
+/// metadata cache of a remote repository lives, and where commands keep
+/// local state about any repository (a backup's record of directories).
+pub fn repository_dir(base: &Path, repo_id: &Id) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(base)?;
+    mark_cache_dir(base)?;
+    let dir = base.join(repo_id.to_hex());
+    std::fs::create_dir_all(&dir)?;
+    let stamp = std::fs::File::create(dir.join(LAST_USED))?;
+    stamp.set_modified(SystemTime::now())?;
+    Ok(dir)
 }
 
 /// Marks `base` as a cache directory (CACHEDIR.TAG), so backup tools skip it.

@@ -147,13 +147,24 @@ impl RepoSpec {
         self
     }
 
-    /// The repository's own directory of the local cache (for a local
-    /// repository too, which keeps no metadata cache): where commands keep
-    /// local state about the repository, such as the record a backup
-    /// keeps of the directories it saved. `None` without a cache.
+    /// The repository's own directory of the local cache, made and marked
+    /// as used ([`crate::cache::repository_dir`]; for a local repository
+    /// too, which keeps no metadata cache): where commands keep local
+    /// state about the repository, such as the record a backup keeps of
+    /// the directories it saved. `None` without a cache, or when it
+    /// cannot be made (with a [`Warning`]: it only saves work).
     pub fn local_state_dir(&self, repo: &Repository) -> Option<PathBuf> {
         let base = self.cache_dir.as_deref()?;
-        Some(base.join(repo.config().id.to_hex()))
+        match crate::cache::repository_dir(base, &repo.config().id) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                self.warn(&Warning::NoCache {
+                    dir: base.to_path_buf(),
+                    reason: e.to_string(),
+                });
+                None
+            }
+        }
     }
 
     /// The cache as users choose it (`--no-cache`, `--cache-dir`): none

@@ -182,3 +182,22 @@ fn caches_are_listed_oldest_first_with_sizes() {
     assert!(dir.path().join("not-a-cache").exists());
     assert!(list_caches(&dir.path().join("missing")).unwrap().is_empty());
 }
+
+#[test]
+fn a_repository_directory_is_made_marked_and_listed() {
+    let base = tempfile::tempdir().unwrap();
+    let nested = base.path().join("a/b");
+    let id = Id::hash(b"local repository");
+    let dir = repository_dir(&nested, &id).unwrap();
+    assert_eq!(dir, nested.join(id.to_hex()));
+    assert!(dir.join(LAST_USED).is_file());
+    let tag = std::fs::read_to_string(nested.join("CACHEDIR.TAG")).unwrap();
+    assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"));
+    // Made again, it is kept as it is, and it is a cache `hbk cache` lists.
+    std::fs::write(dir.join("kept"), b"x").unwrap();
+    assert_eq!(repository_dir(&nested, &id).unwrap(), dir);
+    assert!(dir.join("kept").is_file());
+    let listed = list_caches(&nested).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].repo_id, id);
+}

@@ -672,13 +672,14 @@ impl<'a> Archiver<'a> {
             return Ok((parent, Added::default()));
         }
         // A subdirectory changed: this tree is made anew, as the slow path
-        // makes it (only the directories' work is already done).
-        let tree = self.repo.tree(&parent)?;
+        // makes it (only the directories' work is already done). A parent
+        // tree that cannot be read is no parent, as there.
+        let tree = self.repo.tree(&parent).ok();
         let mut subtrees = subtrees.into_iter();
         let mut nodes = Vec::with_capacity(included.len());
         for (name, child, meta) in &included {
             let started = self.clock();
-            let prev = find_in(Some(&tree), name);
+            let prev = find_in(tree.as_ref(), name);
             let same = prev.filter(|_| !self.opts.ignore_ctime);
             let (mut node, warnings) = self.node(child, name, meta, same);
             for w in warnings {
