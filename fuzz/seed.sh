@@ -151,6 +151,25 @@ done
 
 cp docs/plan.example.toml "$out/plan/example.toml"
 
+# Records of directories as a backup writes them (hbk-engine's
+# backup/dir_states.rs): none, and three with 0, 1 and 2 subdirectories
+# depending on two index files.
+mkdir -p "$out/dir_states"
+python3 - "$out/dir_states" <<'PY'
+import hashlib, struct, sys
+def h(s):
+    return hashlib.sha256(s.encode()).digest()
+def record_file(records, fingerprint, index_files):
+    body = b"".join(key + digest + struct.pack("<I", len(children)) + b"".join(children)
+                    for key, digest, children in records)
+    trailer = fingerprint + struct.pack("<I", len(index_files)) + b"".join(index_files)
+    return body + trailer + struct.pack("<Q", len(body)) + b"hbkdirs1"
+out = sys.argv[1]
+open(f"{out}/empty", "wb").write(record_file([], h("options"), []))
+records = [(h(f"key {i}"), h(f"digest {i}"), [h(f"child {i} {j}") for j in range(i)]) for i in range(3)]
+open(f"{out}/three", "wb").write(record_file(records, h("options"), [h("index a"), h("index b")]))
+PY
+
 for t in "$out"/*; do
   printf '%-14s %3d files %7d bytes\n' "$(basename "$t")" "$(ls "$t" | wc -l)" "$(cat "$t"/* | wc -c)"
 done

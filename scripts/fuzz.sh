@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(pack index key tree snapshot config lock rest_listing plan pbs_chunk)
+targets=(pack index key tree snapshot config lock rest_listing plan pbs_chunk dir_states)
 usage() {
   echo "usage: $0 --smoke | --long SECONDS [TARGET…]" >&2
   exit 2

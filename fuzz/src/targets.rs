@@ -3,6 +3,7 @@
 //! code.
 
 pub mod config;
+pub mod dir_states;
 pub mod index;
 pub mod key;
 pub mod lock;
@@ -18,7 +19,7 @@ pub type Body = fn(&[u8]);
 
 /// Every target by name (the name of its cargo-fuzz entry and of its
 /// seed directory, fuzz/seeds/NAME), with its body.
-pub const ALL: [(&str, Body); 10] = [
+pub const ALL: [(&str, Body); 11] = [
     ("pack", pack::run),
     ("index", index::run),
     ("key", key::run),
@@ -29,4 +30,5 @@ pub const ALL: [(&str, Body); 10] = [
     ("rest_listing", rest_listing::run),
     ("plan", plan::run),
     ("pbs_chunk", pbs_chunk::run),
+    ("dir_states", dir_states::run),
 ];

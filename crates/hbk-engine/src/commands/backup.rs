@@ -7,7 +7,7 @@
 
 pub mod archiver;
 pub mod command_input;
-mod dir_states;
+pub mod dir_states;
 pub mod metadata;
 mod options;
 pub mod orphans;
