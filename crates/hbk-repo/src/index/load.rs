@@ -74,8 +74,10 @@ impl Repository {
             .into_iter()
             .map(|(id, _)| id)
             .collect();
-        ids.sort_unstable();
+        // Loaded in the listing's order (the order of the index's packs),
+        // handed back sorted.
         let index = load_index(self, &ids)?;
+        ids.sort_unstable();
         Ok((index, ids))
     }
 }

@@ -40,26 +40,37 @@ impl NameCache {
     }
 
     fn with_user<R>(&self, uid: u32, f: impl FnOnce(&str) -> R) -> R {
-        let mut m = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        f(m.entry(uid).or_insert_with(|| {
+        let resolve = |uid: u32| {
             nix::unistd::User::from_uid(uid.into())
                 .ok()
                 .flatten()
                 .map(|u| u.name)
-                .unwrap_or_default()
-        }))
+        };
+        with_name(&self.users, uid, resolve, f)
     }
 
     fn with_group<R>(&self, gid: u32, f: impl FnOnce(&str) -> R) -> R {
-        let mut m = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-        f(m.entry(gid).or_insert_with(|| {
+        let resolve = |gid: u32| {
             nix::unistd::Group::from_gid(gid.into())
                 .ok()
                 .flatten()
                 .map(|g| g.name)
-                .unwrap_or_default()
-        }))
+        };
+        with_name(&self.groups, gid, resolve, f)
     }
+}
+
+/// `f` of the name of `id` in `names`, looked up with `resolve` the first
+/// time (empty when unknown).
+fn with_name<R>(
+    names: &Mutex<HashMap<u32, String>>,
+    id: u32,
+    resolve: impl FnOnce(u32) -> Option<String>,
+    f: impl FnOnce(&str) -> R,
+) -> R {
+    let mut m = names.lock().unwrap_or_else(|p| p.into_inner());
+    f(m.entry(id)
+        .or_insert_with(|| resolve(id).unwrap_or_default()))
 }
 
 fn put_name(name: &str, out: &mut Vec<u8>) {
