@@ -529,7 +529,7 @@ impl IndexedRepository {
     /// when it was loaded by [`Repository::into_indexed`]: what a record
     /// built on this index depends on (blobs leave a repository only with
     /// the index files naming them).
-    pub fn loaded_index_files(&self) -> Option<Vec<Id>> {
+    pub fn known_index_files(&self) -> Option<Vec<Id>> {
         let files = self.index_files.as_ref()?;
         Some(files.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }

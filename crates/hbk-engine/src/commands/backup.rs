@@ -240,16 +240,16 @@ fn dir_record(
     Option<dir_states::DirStates>,
     Option<dir_states::DirStateLog>,
 ) {
-    let (Some(dir), Some(index_files)) = (&opts.local_state, repo.loaded_index_files()) else {
-        return (None, None);
-    };
-    let index_files = &index_files;
     if dry_run || opts.ignore_ctime {
         return (None, None);
     }
+    let (Some(dir), Some(index_files)) = (&opts.local_state, repo.known_index_files()) else {
+        return (None, None);
+    };
     let file = dir_states::file_for(dir, paths);
+    let fingerprint = dir_states::fingerprint(opts);
     let last = has_parent
-        .then(|| dir_states::DirStates::load(&file, &dir_states::fingerprint(opts), index_files))
+        .then(|| dir_states::DirStates::load(&file, &fingerprint, &index_files))
         .flatten();
     (last, dir_states::DirStateLog::create(&file))
 }
@@ -377,7 +377,7 @@ fn finish(
 /// the backup wrote (noted on the handle by [`finish`]). A record that
 /// cannot be written is only a hint lost.
 fn commit_dir_record(repo: &IndexedRepository, archiver: &Archiver<'_>, opts: &BackupOptions) {
-    let (Some(log), Some(index_files)) = (&archiver.dir_log, repo.loaded_index_files()) else {
+    let (Some(log), Some(index_files)) = (&archiver.dir_log, repo.known_index_files()) else {
         return;
     };
     let _ = log.commit(&dir_states::fingerprint(opts), &index_files);
