@@ -108,20 +108,28 @@ pub fn spec(g: &GlobalOpts, location: &str) -> Result<RepoSpec> {
 
 /// Opens the configured repository with its password (see [`spec`]).
 pub fn open(g: &GlobalOpts) -> Result<Repository> {
+    Ok(open_with_spec(g)?.1)
+}
+
+/// [`open`], with the [`RepoSpec`] it opened by.
+fn open_with_spec(g: &GlobalOpts) -> Result<(RepoSpec, Repository)> {
     let location = password::repository(g)?;
     let spec = spec(g, &location)?;
     // The guard runs before the password is asked for: an unmounted disk
     // fails at once.
     spec.check_mount()?;
     let pw = password::password(g)?;
-    Ok(shown(spec.open(pw.as_bytes())?))
+    let repo = shown(spec.open(pw.as_bytes())?);
+    Ok((spec, repo))
 }
 
-/// The directory of the local cache where commands keep state about
-/// `repo` (see [`RepoSpec::local_state_dir`]); `None` with `--no-cache`.
-pub fn local_state_dir(g: &GlobalOpts, repo: &Repository) -> Result<Option<PathBuf>> {
-    let location = password::repository(g)?;
-    Ok(spec(g, &location)?.local_state_dir(repo))
+/// [`open`], with the repository's directory of the local cache where
+/// commands keep state about it ([`RepoSpec::local_state_dir`]; `None`
+/// with `--no-cache`).
+pub fn open_with_local_state(g: &GlobalOpts) -> Result<(Repository, Option<PathBuf>)> {
+    let (spec, repo) = open_with_spec(g)?;
+    let dir = spec.local_state_dir(&repo);
+    Ok((repo, dir))
 }
 
 /// Prints what opening `repo` worked around (on stderr, so `--json`

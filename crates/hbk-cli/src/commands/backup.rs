@@ -93,8 +93,7 @@ pub fn run(g: &GlobalOpts, a: BackupArgs) -> Result<i32> {
     // The sources' metadata is read ahead while the repository opens.
     let prefetch = (!from_stdin).then(|| MetadataPrefetch::start(&paths, PREFETCH_THREADS));
     let lock_wait = g.retry_lock.unwrap_or_default();
-    let opened = repo::open(g)?;
-    let local_state = repo::local_state_dir(g, &opened)?;
+    let (opened, local_state) = repo::open_with_local_state(g)?;
     let (repo, lock) = open_for_backup(opened, a.dry_run, lock_wait)?;
     let mode = lock.as_ref().map_or(WriteMode::DryRun, WriteMode::Locked);
     let parent = match &a.parent {

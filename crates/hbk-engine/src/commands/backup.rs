@@ -251,7 +251,7 @@ fn dir_record(
     let last = has_parent
         .then(|| dir_states::DirStates::load(&file, &fingerprint, &index_files))
         .flatten();
-    (last, dir_states::DirStateLog::create(&file))
+    (last, dir_states::DirStateLog::create(&file, fingerprint))
 }
 
 fn archiver<'a>(
@@ -343,7 +343,7 @@ fn finish(
     };
     if opts.skip_if_unchanged && plan.parent_tree == Some(tree) {
         summary.skipped_unchanged = true;
-        commit_dir_record(repo, &archiver, opts);
+        commit_dir_record(repo, &archiver);
         summary.warnings = archiver.warnings.into_inner().unwrap_or_default();
         return Ok(summary);
     }
@@ -366,7 +366,7 @@ fn finish(
     if !dry_run {
         let id = repo.save_unpacked(FileType::Snapshot, &snapshot.to_json()?)?;
         summary.snapshot_id = Some(id.to_hex());
-        commit_dir_record(repo, &archiver, opts);
+        commit_dir_record(repo, &archiver);
     }
     summary.warnings = archiver.warnings.into_inner().unwrap_or_default();
     Ok(summary)
@@ -376,11 +376,11 @@ fn finish(
 /// the index files it depends on: the repository's at the start and those
 /// the backup wrote (noted on the handle by [`finish`]). A record that
 /// cannot be written is only a hint lost.
-fn commit_dir_record(repo: &IndexedRepository, archiver: &Archiver<'_>, opts: &BackupOptions) {
+fn commit_dir_record(repo: &IndexedRepository, archiver: &Archiver<'_>) {
     let (Some(log), Some(index_files)) = (&archiver.dir_log, repo.known_index_files()) else {
         return;
     };
-    let _ = log.commit(&dir_states::fingerprint(opts), &index_files);
+    let _ = log.commit(&index_files);
 }
 
 /// The statistics restic 0.17+ stores in a snapshot (`summary`), which

@@ -159,12 +159,7 @@ fn same_nodes(old: &[Node], fresh: &[Node]) -> bool {
 /// a listing with `state`, if they are exactly its included entries (an
 /// entry that failed is missing, and such a directory is not recorded).
 fn recorded_subtrees(state: &DirState, nodes: &[Node]) -> Option<Vec<Id>> {
-    let included = state
-        .dispositions
-        .iter()
-        .filter(|d| **d == Disposition::Included)
-        .count();
-    (nodes.len() == included
+    (nodes.len() == state.included
         && dir_states::names_digest(nodes.iter().map(|n| n.name.as_slice())) == state.names)
         .then(|| {
             nodes
@@ -232,6 +227,13 @@ impl<'a> Archiver<'a> {
             }
         }
         false
+    }
+
+    /// Whether the directory at `path` (`meta`) is left out: on another
+    /// device than the source's (`dev`) with `--one-file-system`, or
+    /// holding a file `--exclude-if-present` or `--exclude-caches` names.
+    fn dir_left_out(&self, path: &Path, meta: &Metadata, dev: u64) -> bool {
+        (self.opts.one_file_system && meta.dev() != dev) || self.dir_excluded_by_content(path)
     }
 
     fn dir_excluded_by_content(&self, path: &Path) -> bool {
@@ -449,9 +451,7 @@ impl<'a> Archiver<'a> {
         }
         match node.node_type {
             NodeType::Dir => {
-                if self.dir_excluded_by_content(path)
-                    || (self.opts.one_file_system && meta.dev() != dev)
-                {
+                if self.dir_left_out(path, &meta, dev) {
                     return Ok(self.exclude(path, &meta));
                 }
                 let parent = prev
@@ -559,18 +559,18 @@ impl<'a> Archiver<'a> {
     /// and the digest of the listing; `None` when an entry could not be
     /// stat'ed.
     fn dir_state(&self, path: &Path, entries: &Listing, dev: u64) -> Option<DirState> {
+        // The entry's path is joined only when a rule could use it.
+        let rules = !self.excludes.is_empty() || self.opts.exclude_larger_than.is_some();
+        let dir_rules = self.opts.one_file_system
+            || !self.opts.exclude_if_present.is_empty()
+            || self.opts.exclude_caches;
         let mut dispositions = Vec::with_capacity(entries.len());
         for (name, meta) in entries {
             let meta = meta.as_ref().ok()?;
             let child = || path.join(OsStr::from_bytes(name));
-            let by_rule = (!self.excludes.is_empty() || self.opts.exclude_larger_than.is_some())
-                && self.excluded(&child(), meta);
-            let dir_left_out = || {
-                meta.is_dir()
-                    && ((self.opts.one_file_system && meta.dev() != dev)
-                        || ((!self.opts.exclude_if_present.is_empty() || self.opts.exclude_caches)
-                            && self.dir_excluded_by_content(&child())))
-            };
+            let by_rule = rules && self.excluded(&child(), meta);
+            let dir_left_out =
+                || meta.is_dir() && dir_rules && self.dir_left_out(&child(), meta, dev);
             let d = if by_rule || dir_left_out() {
                 Disposition::Excluded
             } else if meta.file_type().is_socket() {
@@ -659,14 +659,8 @@ impl<'a> Archiver<'a> {
         if subtrees == children {
             for (_, child, meta) in included.iter().filter(|(_, _, m)| m.is_file()) {
                 let started = self.clock();
-                let c = &self.counters;
-                c.total_files.fetch_add(1, Ordering::Relaxed);
-                c.total_bytes.fetch_add(meta.size(), Ordering::Relaxed);
-                c.files_unmodified.fetch_add(1, Ordering::Relaxed);
-                self.progress.file_done(child, meta.size(), false);
-                let nothing = Added::default();
-                let unchanged = ItemChange::Unchanged;
-                self.item_done(child, false, unchanged, nothing, nothing, started);
+                self.file_counted(meta.size());
+                self.unchanged_file_done(child, meta.size(), started);
             }
             self.record(path, &parent, state, &children);
             return Ok((parent, Added::default()));
@@ -733,25 +727,10 @@ impl<'a> Archiver<'a> {
         prev: Option<&Node>,
         started: Option<Instant>,
     ) -> Result<bool> {
-        self.counters.total_files.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .total_bytes
-            .fetch_add(node.size, Ordering::Relaxed);
+        self.file_counted(node.size);
         if let Some(p) = prev.filter(|p| self.unchanged(p, node)) {
             node.content = p.content.clone();
-            self.counters
-                .files_unmodified
-                .fetch_add(1, Ordering::Relaxed);
-            self.progress.file_done(path, node.size, false);
-            let nothing = Added::default();
-            self.item_done(
-                path,
-                false,
-                ItemChange::Unchanged,
-                nothing,
-                nothing,
-                started,
-            );
+            self.unchanged_file_done(path, node.size, started);
             return Ok(true);
         }
         self.progress.file_started(path);
@@ -775,6 +754,23 @@ impl<'a> Archiver<'a> {
         self.progress.file_done(path, node.size, true);
         self.item_done(path, false, change, added, Added::default(), started);
         Ok(true)
+    }
+
+    /// Counts a file of `size` bytes processed.
+    fn file_counted(&self, size: u64) {
+        self.counters.total_files.fetch_add(1, Ordering::Relaxed);
+        self.counters.total_bytes.fetch_add(size, Ordering::Relaxed);
+    }
+
+    /// Counts and reports an unchanged file (`size` bytes), not read.
+    fn unchanged_file_done(&self, path: &Path, size: u64, started: Option<Instant>) {
+        self.counters
+            .files_unmodified
+            .fetch_add(1, Ordering::Relaxed);
+        self.progress.file_done(path, size, false);
+        let nothing = Added::default();
+        let unchanged = ItemChange::Unchanged;
+        self.item_done(path, false, unchanged, nothing, nothing, started);
     }
 
     /// Reads, chunks and stores a file. The outer error is fatal (the

@@ -72,6 +72,8 @@ pub struct DirState {
     pub digest: [u8; 32],
     /// Each entry's disposition, in the listing's (name) order.
     pub dispositions: Vec<Disposition>,
+    /// How many entries are included.
+    pub included: usize,
     /// How many included entries are directories.
     pub subdirs: usize,
     /// The digest of the included entries' names.
@@ -186,14 +188,16 @@ pub fn dir_state(
             put_time(&mut buf, meta.atime(), meta.atime_nsec());
         }
     }
-    let included = entries
+    let included: Vec<&[u8]> = entries
         .iter()
         .zip(&dispositions)
         .filter(|(_, d)| **d == Disposition::Included)
-        .map(|((n, _), _)| n.as_slice());
+        .map(|((n, _), _)| n.as_slice())
+        .collect();
     Some(DirState {
         digest: Sha256::digest(&buf).into(),
-        names: names_digest(included),
+        names: names_digest(included.iter().copied()),
+        included: included.len(),
         dispositions,
         subdirs,
     })
@@ -401,14 +405,17 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 pub struct DirStateLog {
     /// The file being written (next to `target`) and the bytes written; `None` once a write failed.
     out: Mutex<Option<(BufWriter<File>, u64)>>,
+    /// The [`fingerprint`] of the backup's options, written at the end.
+    fingerprint: [u8; 32],
     temp: PathBuf,
     target: PathBuf,
 }
 
 impl DirStateLog {
-    /// Starts a record that will replace `target`; `None` when its
-    /// directory or file cannot be made (the backup goes on without).
-    pub fn create(target: &Path) -> Option<DirStateLog> {
+    /// Starts a record that will replace `target`, for a backup whose
+    /// options have `fingerprint`; `None` when its directory or file
+    /// cannot be made (the backup goes on without).
+    pub fn create(target: &Path, fingerprint: [u8; 32]) -> Option<DirStateLog> {
         let dir = target.parent()?;
         std::fs::create_dir_all(dir).ok()?;
         let name = target.file_name()?.to_string_lossy();
@@ -416,6 +423,7 @@ impl DirStateLog {
         let file = File::create(&temp).ok()?;
         Some(DirStateLog {
             out: Mutex::new(Some((BufWriter::with_capacity(1 << 16, file), 0))),
+            fingerprint,
             temp,
             target: target.to_path_buf(),
         })
@@ -447,7 +455,7 @@ impl DirStateLog {
     /// Ends the record with the `fingerprint` of the backup's options and
     /// the repository's index files after the backup, and puts it in
     /// place of the last one.
-    pub fn commit(&self, fingerprint: &[u8; 32], index_files: &[Id]) -> std::io::Result<()> {
+    pub fn commit(&self, index_files: &[Id]) -> std::io::Result<()> {
         let out = self
             .out
             .lock()
@@ -455,7 +463,7 @@ impl DirStateLog {
             .take()
             .ok_or_else(|| std::io::Error::other("a write of the record failed"))?;
         let (mut w, len) = out;
-        w.write_all(fingerprint)?;
+        w.write_all(&self.fingerprint)?;
         let count = u32::try_from(index_files.len()).map_err(std::io::Error::other)?;
         w.write_all(&count.to_le_bytes())?;
         for id in index_files {
@@ -485,11 +493,11 @@ mod tests {
 
     fn write(dir: &Path, records: &[([u8; 32], [u8; 32], Vec<Id>)], index: &[Id]) -> PathBuf {
         let target = dir.join("sub/dirs-test");
-        let log = DirStateLog::create(&target).unwrap();
+        let log = DirStateLog::create(&target, [7; 32]).unwrap();
         for (k, d, c) in records {
             log.add(k, d, c);
         }
-        log.commit(&[7; 32], index).unwrap();
+        log.commit(index).unwrap();
         target
     }
 
@@ -528,7 +536,7 @@ mod tests {
     fn a_log_dropped_before_commit_leaves_the_last_record() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), &[([1; 32], [2; 32], ids(1))], &[]);
-        let log = DirStateLog::create(&file).unwrap();
+        let log = DirStateLog::create(&file, [7; 32]).unwrap();
         log.add(&[5; 32], &[6; 32], &[]);
         drop(log);
         let states = DirStates::load(&file, &[7; 32], &[]).unwrap();

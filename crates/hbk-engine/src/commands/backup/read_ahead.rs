@@ -303,6 +303,7 @@ mod tests {
         assert!(w[0][1].file.is_some());
         assert_eq!(open.load(Ordering::Relaxed), 1);
     }
+
     #[test]
     fn excluded_files_are_not_asked_for() {
         let (dir, entries) = files(3, 10);
