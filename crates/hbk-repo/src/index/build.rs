@@ -2,9 +2,10 @@
 //!
 //! Each file becomes a [`FileEntries`] (compact entries, pack numbers
 //! local to the file) straight from its JSON; the [`Builder`] renumbers
-//! the packs, appends the entries and drops the file's. So no parsed
-//! [`IndexFile`] of the whole repository is ever held, and the peak
-//! memory of a load is the finished index plus a few files in flight.
+//! the packs, appends the entries and empties the file's lists for the
+//! next file. So no parsed [`IndexFile`] of the whole repository is ever
+//! held, and the peak memory of a load is the finished index plus a few
+//! files in flight.
 
 use std::collections::hash_map::Entry as Slot;
 use std::collections::HashMap;
@@ -27,30 +28,44 @@ pub(crate) struct FileEntries {
 }
 
 impl FileEntries {
-    /// The entries of an index document: read by the fast scanner, or by
-    /// [`IndexFile::from_json`] when the scanner leaves the document to
-    /// it (so errors and edge cases are exactly the generic parser's).
-    pub(crate) fn parse(json: &[u8]) -> Result<FileEntries> {
-        let mut entries = FileEntries::default();
+    /// Reads the entries of an index document in place of the current
+    /// ones, keeping their allocations (a load reuses one set of lists per
+    /// file in flight): by the fast scanner, or by [`IndexFile::from_json`]
+    /// when the scanner leaves the document to it (so errors and edge
+    /// cases are exactly the generic parser's).
+    pub(crate) fn read(&mut self, json: &[u8]) -> Result<()> {
+        self.clear();
         // A blob takes at least ~100 bytes of JSON: room for all of them
         // (in the list of the commoner type) without growing.
-        entries.data.reserve(json.len() / 100);
-        match scan(json, &mut entries) {
-            Ok(()) => Ok(entries),
-            Err(_) => Ok(FileEntries::from_file(&IndexFile::from_json(json)?)),
+        self.data.reserve(json.len() / 100);
+        if scan(json, self).is_err() {
+            self.clear();
+            self.add_file(&IndexFile::from_json(json)?);
         }
+        Ok(())
     }
 
     /// The entries of a parsed index file.
     pub(crate) fn from_file(file: &IndexFile) -> FileEntries {
         let mut entries = FileEntries::default();
+        entries.add_file(file);
+        entries
+    }
+
+    fn add_file(&mut self, file: &IndexFile) {
         for p in &file.packs {
-            entries.pack(p.id);
+            self.pack(p.id);
             for b in &p.blobs {
-                entries.blob(*b);
+                self.blob(*b);
             }
         }
-        entries
+    }
+
+    fn clear(&mut self) {
+        self.packs.clear();
+        self.data.clear();
+        self.tree.clear();
+        self.wide.clear();
     }
 }
 
@@ -100,8 +115,8 @@ pub(crate) struct Builder {
 
 impl Builder {
     /// Appends the next file's entries, numbering its packs by first
-    /// appearance.
-    pub(crate) fn add(&mut self, file: FileEntries) {
+    /// appearance; `file` is left empty, its allocations kept for reuse.
+    pub(crate) fn add(&mut self, file: &mut FileEntries) {
         let remap: Vec<u32> = file
             .packs
             .iter()
@@ -117,15 +132,19 @@ impl Builder {
             })
             .collect();
         let global = |local: u32| remap.get(local as usize).copied().unwrap_or(WIDE);
-        for (from, to) in [(file.data, &mut self.data), (file.tree, &mut self.tree)] {
-            to.extend(from.into_iter().map(|e| Entry {
+        for (from, to) in [
+            (&mut file.data, &mut self.data),
+            (&mut file.tree, &mut self.tree),
+        ] {
+            to.extend(from.drain(..).map(|e| Entry {
                 pack: global(e.pack),
                 ..e
             }));
         }
-        for (t, pack, id, offset) in file.wide {
+        for (t, pack, id, offset) in file.wide.drain(..) {
             self.wide.entry((t, global(pack), id)).or_insert(offset);
         }
+        file.packs.clear();
     }
 
     /// Sorts the entries by id, keeps the first location of each blob and
@@ -180,7 +199,7 @@ impl Index {
     pub fn from_files<'a>(files: impl IntoIterator<Item = &'a IndexFile>) -> Index {
         let mut builder = Builder::default();
         for file in files {
-            builder.add(FileEntries::from_file(file));
+            builder.add(&mut FileEntries::from_file(file));
         }
         builder.finish()
     }
@@ -272,9 +291,10 @@ mod tests {
         let text = String::from_utf8(json.clone()).unwrap();
         let odd = text.replacen('{', r#"{"extra":{"a":1},"#, 1);
         for doc in [json, odd.into_bytes()] {
-            let e = FileEntries::parse(&doc).unwrap();
+            let mut e = FileEntries::default();
+            e.read(&doc).unwrap();
             let mut b = Builder::default();
-            b.add(e);
+            b.add(&mut e);
             let idx = b.finish();
             assert_eq!(
                 idx.get(BlobType::Tree, &Id::hash(b"b")).unwrap().offset,
@@ -282,6 +302,6 @@ mod tests {
             );
             assert_eq!(idx.len(BlobType::Data), 1);
         }
-        assert!(FileEntries::parse(b"{\"packs\":7}").is_err());
+        assert!(FileEntries::default().read(b"{\"packs\":7}").is_err());
     }
 }
