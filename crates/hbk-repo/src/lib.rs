@@ -65,6 +65,8 @@ mod saver;
 mod serde_util;
 mod snapshot;
 mod spool;
+#[cfg(test)]
+mod testing;
 mod tree;
 pub mod unpacked;
 

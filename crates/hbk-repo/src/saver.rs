@@ -571,7 +571,6 @@ mod tests {
 
     use super::*;
     use crate::backend::{Backend, BackendResult};
-    use crate::{Config, KdfParams};
 
     /// A memory backend whose pack writes are slow, counting how many run
     /// at once.
@@ -663,19 +662,7 @@ mod tests {
 
     fn repo() -> (Arc<SlowPacks>, crate::IndexedRepository) {
         let backend = Arc::new(SlowPacks::default());
-        let config = Config {
-            version: 2,
-            id: Id::random(),
-            chunker_polynomial: 0x3DA3358B4DC173,
-            extra: Default::default(),
-        };
-        let kdf = KdfParams {
-            n: 1024,
-            r: 8,
-            p: 1,
-        };
-        let repo = Repository::init(backend.clone(), b"pw", config, kdf, "me", "host")
-            .unwrap()
+        let repo = crate::testing::init_repository(backend.clone())
             .into_indexed()
             .unwrap();
         (backend, repo)

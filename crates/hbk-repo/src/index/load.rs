@@ -212,7 +212,7 @@ mod tests {
 
     use super::*;
     use crate::backend::{Backend, BackendResult};
-    use crate::{BackendError, BlobType, Config, IndexBlob, IndexFile, IndexPack, KdfParams};
+    use crate::{BackendError, BlobType, IndexBlob, IndexFile, IndexPack};
 
     /// Files in memory.
     #[derive(Default)]
@@ -261,18 +261,7 @@ mod tests {
     /// files come back by id.
     fn repository(n: u32) -> (Arc<Memory>, Repository, HashMap<Id, IndexFile>) {
         let backend = Arc::new(Memory::default());
-        let config = Config {
-            version: 2,
-            id: Id::random(),
-            chunker_polynomial: 0x3DA3358B4DC173,
-            extra: Default::default(),
-        };
-        let kdf = KdfParams {
-            n: 1024,
-            r: 8,
-            p: 1,
-        };
-        let repo = Repository::init(backend.clone(), b"pw", config, kdf, "me", "host").unwrap();
+        let repo = crate::testing::init_repository(backend.clone());
         let mut files = HashMap::new();
         for f in 0..n {
             let file = IndexFile {
