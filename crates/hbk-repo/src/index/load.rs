@@ -171,12 +171,21 @@ fn load_index(repo: &Repository, ids: &[Id]) -> Result<Index> {
             s.spawn(move || load.work(done));
         }
         drop(done);
-        let index = load.merge(arrivals);
-        // Done or failed: the workers take no more files (the scope then
-        // waits for the ones still reading).
-        load.set(|p| p.stop = true);
-        index
+        // Done, failed or unwinding: the workers take no more files (the
+        // scope then waits for the ones still reading, which never wait
+        // on a window that no merge will move).
+        let _stop = StopOnDrop(&load);
+        load.merge(arrivals)
     })
+}
+
+/// Stops a load's workers when dropped.
+struct StopOnDrop<'l, 'a>(&'l Load<'a>);
+
+impl Drop for StopOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.set(|p| p.stop = true);
+    }
 }
 
 impl Repository {
