@@ -159,7 +159,7 @@ pub fn dir_state(
     }
     let mut buf = Vec::with_capacity(64 + entries.len() * 128);
     put(&mut buf, path.as_os_str().as_encoded_bytes());
-    let mut subdirs = 0;
+    let (mut included, mut subdirs) = (0, 0);
     for ((name, meta), d) in entries.iter().zip(&dispositions) {
         let meta = meta.as_ref().ok()?;
         put(&mut buf, name);
@@ -167,6 +167,7 @@ pub fn dir_state(
         if *d != Disposition::Included {
             continue;
         }
+        included += 1;
         subdirs += usize::from(meta.is_dir());
         for v in [meta.mode(), meta.uid(), meta.gid()] {
             buf.extend_from_slice(&v.to_le_bytes());
@@ -188,16 +189,15 @@ pub fn dir_state(
             put_time(&mut buf, meta.atime(), meta.atime_nsec());
         }
     }
-    let included: Vec<&[u8]> = entries
+    let included_names = entries
         .iter()
         .zip(&dispositions)
         .filter(|(_, d)| **d == Disposition::Included)
-        .map(|((n, _), _)| n.as_slice())
-        .collect();
+        .map(|((n, _), _)| n.as_slice());
     Some(DirState {
         digest: Sha256::digest(&buf).into(),
-        names: names_digest(included.iter().copied()),
-        included: included.len(),
+        names: names_digest(included_names),
+        included,
         dispositions,
         subdirs,
     })
